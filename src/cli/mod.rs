@@ -1,0 +1,106 @@
+//! Argument parsing in one place (clap), the work of each command in its own module.
+
+mod flops;
+mod import;
+mod infer;
+
+use std::path::PathBuf;
+
+use mbtscope::model::device::DeviceChoice;
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "mbtscope",
+    version,
+    about = "Look inside the Multimodal Bottleneck Transformer (MBT)",
+    arg_required_else_help = true
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run a model on the exact tensors of a JAX pipeline: IN.npz -> logits and attention maps.
+    Infer(InferArgs),
+    /// Import a Scenic/Flax MBT checkpoint into an mbtscope model folder.
+    ImportScenic(ImportArgs),
+    /// Print the forward cost of a model configuration per layer and in total.
+    Flops(FlopsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InferArgs {
+    /// Model folder (model.json, model.safetensors, labels.txt).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Inputs: `rgb` [B,T,H,W,3] and/or `spectrogram` [B,time,mel,3] or [B,time,mel], float32,
+    /// already normalised.
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// Output .npz: `logits` [B,classes], `encoded`, `attn/layer{l}/{rgb|spectrogram|combined}`
+    /// [B,heads,q,k] and `attn_layout/...` rows of (kind, modality, start, len).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Attention to keep: every head, or heads fused on the device (mean, max, min) to save
+    /// memory on large models; `none` keeps no attention.
+    #[arg(long, value_enum, default_value_t = HeadsArg::All)]
+    pub heads: HeadsArg,
+    /// Where the model runs: a hardware GPU through wgpu if there is one (auto), wgpu on any
+    /// adapter (gpu), or burn's Flex CPU backend (cpu).
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Number of top classes to print per example.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeadsArg {
+    All,
+    Mean,
+    Max,
+    Min,
+    None,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The checkpoint file written by flax.training.checkpoints (MessagePack).
+    pub checkpoint: PathBuf,
+    /// Scenic's config.model fields as JSON (optionally with `dataset_configs`).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// One class name per line; defaults to AudioSet's 527 names when the model has 527
+    /// classes, numbered names otherwise.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Output model folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace files in OUT if they exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FlopsArgs {
+    /// Scenic-style MODEL.json (with `dataset_configs` for the input sizes) or a model folder.
+    #[arg(long, conflicts_with = "model")]
+    pub config: Option<PathBuf>,
+    /// A model folder (reads its model.json).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Infer(a) => infer::run(a),
+        Command::ImportScenic(a) => import::run(a),
+        Command::Flops(a) => flops::run(a),
+    }
+}

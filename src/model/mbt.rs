@@ -1,0 +1,520 @@
+//! The Multimodal Bottleneck Transformer, computing what Scenic's `MBT` computes.
+//!
+//! Per modality: patch embedding, a CLS token (token classifier), learned position embeddings
+//! (covering CLS and patches, not the bottleneck). Layers before `fusion_layer` run each modality
+//! on its own; from `fusion_layer` on, modalities exchange information through the bottleneck
+//! tokens (each modality attends to [itself, bottleneck], the new bottleneck is the mean of both
+//! updates), through vanilla cross-attention (each modality attends to [others in Scenic's fixed
+//! order, itself]) or through one shared pass over the concatenation.
+
+use burn::module::Param;
+use burn::nn::{LayerNorm, Linear};
+use burn::prelude::*;
+
+use super::block::{EncoderBlock, load_dense, load_layer_norm};
+use super::config::{Classifier, MbtConfig, Modality, TemporalMethod};
+use super::layout::{TokenKind, TokenLayout};
+use crate::weights::params::{ParamError, ParamSource};
+
+/// Input channels of both embeddings: RGB, and spectrograms tiled to 3 channels as in Scenic.
+pub const CHANNELS: usize = 3;
+
+#[derive(Module, Debug)]
+pub struct Mbt {
+    /// Patch embedding flattened to `[ft*fh*fw*3, hidden]` (or `[fh*fw*3, hidden]`).
+    pub rgb_embedding: Option<Linear>,
+    pub spectrogram_embedding: Option<Linear>,
+    pub cls_rgb: Option<Param<Tensor<3>>>,
+    pub cls_spectrogram: Option<Param<Tensor<3>>>,
+    pub bottleneck: Option<Param<Tensor<3>>>,
+    pub posembed_rgb: Option<Param<Tensor<3>>>,
+    pub posembed_spectrogram: Option<Param<Tensor<3>>>,
+    /// Scenic's `encoderblock_{l}`: rgb's blocks, and everyone's with `share_encoder`.
+    pub blocks: Vec<EncoderBlock>,
+    /// Scenic's `encoderblock_{l}_spectrogram`.
+    pub blocks_spectrogram: Vec<EncoderBlock>,
+    pub encoder_norm: LayerNorm,
+    pub pre_logits: Option<Linear>,
+    pub output_projection: Linear,
+    #[module(skip)]
+    pub config: MbtConfig,
+}
+
+/// The model's inputs, already normalised as Scenic's pipeline does.
+#[derive(Debug, Clone, Default)]
+pub struct MbtInput {
+    /// `[batch, frames, height, width, 3]`
+    pub rgb: Option<Tensor<5>>,
+    /// `[batch, time, mel, 3]` (a mono `[batch, time, mel]` is tiled with [`tile_mono`]).
+    pub spectrogram: Option<Tensor<4>>,
+}
+
+/// How captured attention is reduced over heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadFusion {
+    #[default]
+    Mean,
+    Max,
+    Min,
+}
+
+/// What the forward pass keeps of the attention probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Capture {
+    #[default]
+    None,
+    /// Every head: `[batch, heads, q, k]` per pass.
+    AllHeads,
+    /// Heads fused on the device: `[batch, 1, q, k]` per pass, a fraction of the memory.
+    Fused(HeadFusion),
+}
+
+/// Which pass of a layer an attention map belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassKind {
+    /// The encoder block of one modality (its own tokens, plus the bottleneck or the other
+    /// modalities in a fusion layer).
+    Modality(Modality),
+    /// The shared-encoder pass over all modalities.
+    Combined,
+}
+
+impl PassKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Modality(m) => m.name(),
+            Self::Combined => "combined",
+        }
+    }
+}
+
+/// One attention map with the description of its sequence.
+#[derive(Debug, Clone)]
+pub struct AttentionPass {
+    pub layer: usize,
+    pub pass: PassKind,
+    pub layout: TokenLayout,
+    /// `[batch, heads, q, k]`, or `[batch, 1, q, k]` when heads were fused.
+    pub probs: Tensor<4>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MbtOutput {
+    /// `[batch, classes]`
+    pub logits: Tensor<2>,
+    /// Encoder output after the final LayerNorm, `[batch, tokens, hidden]`.
+    pub encoded: Tensor<3>,
+    /// Layout of `encoded` (modalities in `modality_fusion` order, no bottleneck).
+    pub encoded_layout: TokenLayout,
+    /// Bottleneck tokens after the last layer, `[batch, n, hidden]`, when the model has them.
+    pub bottleneck: Option<Tensor<3>>,
+    pub attention: Vec<AttentionPass>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("the model needs a `{0}` input")]
+    Missing(Modality),
+    #[error("`{modality}` input has shape {found:?}; {expected}")]
+    Shape {
+        modality: Modality,
+        found: Vec<usize>,
+        expected: String,
+    },
+    #[error("rgb and spectrogram batch sizes differ ({0} vs {1})")]
+    Batch(usize, usize),
+}
+
+/// Tiles a mono spectrogram `[batch, time, mel]` to Scenic's 3 channels.
+pub fn tile_mono(spectrogram: Tensor<3>) -> Tensor<4> {
+    spectrogram.unsqueeze_dim::<4>(3).repeat_dim(3, CHANNELS)
+}
+
+fn param3(src: &mut dyn ParamSource, name: &str, shape: [usize; 3], device: &Device) -> Result<Param<Tensor<3>>, ParamError> {
+    let t = src.take(name, &shape)?;
+    Ok(Param::from_tensor(Tensor::from_data(TensorData::new(t.data, shape), device)))
+}
+
+impl Mbt {
+    /// Builds the model from `src`, taking every parameter under its Scenic name.
+    pub fn load(config: &MbtConfig, src: &mut dyn ParamSource, device: &Device) -> Result<Self, ParamError> {
+        let d = config.hidden_size;
+        let [fh, fw, ft] = config.patch();
+        let cls = usize::from(config.has_cls());
+        let mut model_blocks = Vec::new();
+        let mut spec_blocks = Vec::new();
+
+        let rgb_embedding = if config.has(Modality::Rgb) {
+            Some(match config.temporal_encoding_config.method {
+                TemporalMethod::Conv3d => {
+                    load_dense(src, "embedding", &[ft, fh, fw, CHANNELS, d], &[d], 4, device)?
+                }
+                TemporalMethod::TemporalSampling => {
+                    load_dense(src, "embedding", &[fh, fw, CHANNELS, d], &[d], 3, device)?
+                }
+            })
+        } else {
+            None
+        };
+        let spectrogram_embedding = if config.has(Modality::Spectrogram) {
+            Some(load_dense(src, "embedding_spectrogram", &[fh, fw, CHANNELS, d], &[d], 3, device)?)
+        } else {
+            None
+        };
+        let single = config.modality_fusion.len() == 1;
+        let cls_rgb = if config.has_cls() && config.has(Modality::Rgb) {
+            Some(param3(src, "cls", [1, 1, d], device)?)
+        } else {
+            None
+        };
+        let cls_spectrogram = if config.has_cls() && config.has(Modality::Spectrogram) {
+            let name = if single { "cls" } else { "clsspectrogram" };
+            Some(param3(src, name, [1, 1, d], device)?)
+        } else {
+            None
+        };
+        let bottleneck = if config.use_bottleneck {
+            Some(param3(src, "bottleneck", [1, config.bottleneck_tokens(), d], device)?)
+        } else {
+            None
+        };
+        let posembed_rgb = if config.has(Modality::Rgb) {
+            let n = config.rgb_tokens() + cls;
+            Some(param3(src, "Transformer/posembed_input/pos_embedding", [1, n, d], device)?)
+        } else {
+            None
+        };
+        let posembed_spectrogram = if config.has(Modality::Spectrogram) {
+            let n = config.spectrogram_tokens() + cls;
+            Some(param3(
+                src,
+                "Transformer/posembed_input_spectrogram/pos_embedding",
+                [1, n, d],
+                device,
+            )?)
+        } else {
+            None
+        };
+        let uses_main_blocks = config.has(Modality::Rgb) || config.share_encoder;
+        let uses_spec_blocks = config.has(Modality::Spectrogram) && !config.share_encoder;
+        for layer in 0..config.num_layers {
+            let (h, m) = (config.num_heads, config.mlp_dim);
+            if uses_main_blocks {
+                let prefix = format!("Transformer/encoderblock_{layer}");
+                model_blocks.push(EncoderBlock::load(src, &prefix, d, h, m, device)?);
+            }
+            if uses_spec_blocks {
+                let prefix = format!("Transformer/encoderblock_{layer}_spectrogram");
+                spec_blocks.push(EncoderBlock::load(src, &prefix, d, h, m, device)?);
+            }
+        }
+        let encoder_norm = load_layer_norm(src, "Transformer/encoder_norm", d, device)?;
+        let (pre_logits, head_in) = match config.representation_size {
+            Some(r) => (Some(load_dense(src, "pre_logits", &[d, r], &[r], 1, device)?), r),
+            None => (None, d),
+        };
+        let output_projection =
+            load_dense(src, "output_projection", &[head_in, config.num_classes], &[config.num_classes], 1, device)?;
+        Ok(Self {
+            rgb_embedding,
+            spectrogram_embedding,
+            cls_rgb,
+            cls_spectrogram,
+            bottleneck,
+            posembed_rgb,
+            posembed_spectrogram,
+            blocks: model_blocks,
+            blocks_spectrogram: spec_blocks,
+            encoder_norm,
+            pre_logits,
+            output_projection,
+            config: config.clone(),
+        })
+    }
+
+    fn block(&self, modality: Modality, layer: usize) -> &EncoderBlock {
+        if modality == Modality::Spectrogram && !self.config.share_encoder {
+            &self.blocks_spectrogram[layer]
+        } else {
+            &self.blocks[layer]
+        }
+    }
+
+    /// Checks the input shapes against the model and returns the batch size.
+    pub fn check_input(&self, input: &MbtInput) -> Result<usize, InputError> {
+        let c = &self.config;
+        let mut batch = None;
+        for &m in &c.modality_fusion {
+            let (dims, tokens): (Vec<usize>, usize) = match m {
+                Modality::Rgb => {
+                    let t = input.rgb.as_ref().ok_or(InputError::Missing(m))?;
+                    let dims = t.dims();
+                    if dims[4] != CHANNELS {
+                        return Err(InputError::Shape {
+                            modality: m,
+                            found: dims.to_vec(),
+                            expected: "expected [batch, frames, height, width, 3]".into(),
+                        });
+                    }
+                    (dims.to_vec(), self.rgb_token_count(dims[1], dims[2], dims[3]))
+                }
+                Modality::Spectrogram => {
+                    let t = input.spectrogram.as_ref().ok_or(InputError::Missing(m))?;
+                    let dims = t.dims();
+                    if dims[3] != CHANNELS {
+                        return Err(InputError::Shape {
+                            modality: m,
+                            found: dims.to_vec(),
+                            expected: "expected [batch, time, mel, 3] or [batch, time, mel]".into(),
+                        });
+                    }
+                    let [fh, fw, _] = c.patch();
+                    (dims.to_vec(), (dims[1] / fh) * (dims[2] / fw))
+                }
+            };
+            let expected_tokens = c.patch_tokens(m);
+            if tokens != expected_tokens {
+                let geometry = match m {
+                    Modality::Rgb => format!(
+                        "the model was configured for {} frames of {}x{} ({} patch tokens)",
+                        c.dataset_configs.num_frames, c.dataset_configs.crop_size, c.dataset_configs.crop_size, expected_tokens
+                    ),
+                    Modality::Spectrogram => {
+                        let [t, mel] = c.dataset_configs.spectrogram_shape();
+                        format!("the model was configured for {t} x {mel} ({expected_tokens} patch tokens)")
+                    }
+                };
+                return Err(InputError::Shape { modality: m, found: dims, expected: geometry });
+            }
+            match batch {
+                None => batch = Some(dims[0]),
+                Some(b) if b != dims[0] => return Err(InputError::Batch(b, dims[0])),
+                _ => {}
+            }
+        }
+        Ok(batch.unwrap_or(0))
+    }
+
+    fn rgb_token_count(&self, frames: usize, height: usize, width: usize) -> usize {
+        let [fh, fw, ft] = self.config.patch();
+        match self.config.temporal_encoding_config.method {
+            TemporalMethod::Conv3d => (frames / ft) * (height / fh) * (width / fw),
+            TemporalMethod::TemporalSampling => {
+                let t = self.config.temporal_sampling_indices(frames).len();
+                ((t * height) / fh) * (width / fw)
+            }
+        }
+    }
+
+    /// Patch tokens of the RGB input, `[batch, tokens, hidden]`, ordered (t, h, w).
+    fn embed_rgb(&self, rgb: Tensor<5>, embedding: &Linear) -> Tensor<3> {
+        let [fh, fw, ft] = self.config.patch();
+        let [b, frames, height, width, c] = rgb.dims();
+        match self.config.temporal_encoding_config.method {
+            TemporalMethod::Conv3d => {
+                let (t, h, w) = (frames / ft, height / fh, width / fw);
+                // A VALID convolution with stride = kernel drops the remainder.
+                let x = rgb.slice(s![.., 0..t * ft, 0..h * fh, 0..w * fw, ..]);
+                let x: Tensor<8> = x.reshape([b, t, ft, h, fh, w, fw, c]);
+                let x = x.permute([0, 1, 3, 5, 2, 4, 6, 7]); // [b, t, h, w, ft, fh, fw, c]
+                embedding.forward(x.reshape([b, t * h * w, ft * fh * fw * c]))
+            }
+            TemporalMethod::TemporalSampling => {
+                let indices: Vec<i64> = self
+                    .config
+                    .temporal_sampling_indices(frames)
+                    .into_iter()
+                    .map(|i| i as i64)
+                    .collect();
+                let n = indices.len();
+                let index = Tensor::<1, Int>::from_data(TensorData::new(indices, [n]), &rgb.device());
+                let x = rgb.select(1, index); // [b, n, height, width, c]
+                // Frames stacked along the height, then 2-D patches.
+                embed_2d(x.reshape([b, n * height, width, c]), embedding, fh, fw)
+            }
+        }
+    }
+
+    /// Runs the model.
+    ///
+    /// # Shapes
+    /// - rgb: `[batch, frames, height, width, 3]`, spectrogram: `[batch, time, mel, 3]`
+    /// - logits: `[batch, classes]`
+    pub fn forward(&self, input: MbtInput, capture: Capture) -> Result<MbtOutput, InputError> {
+        let batch = self.check_input(&input)?;
+        let c = &self.config;
+        let [fh, fw, _] = c.patch();
+        let d = c.hidden_size;
+        let fusion = &c.modality_fusion;
+
+        // Tokenise, prepend CLS, add position embeddings.
+        let mut tokens: Vec<Tensor<3>> = Vec::with_capacity(fusion.len());
+        let mut layouts: Vec<TokenLayout> = Vec::with_capacity(fusion.len());
+        for &m in fusion {
+            let (x, cls, pos) = match m {
+                Modality::Rgb => {
+                    let (Some(rgb), Some(embedding)) = (input.rgb.clone(), self.rgb_embedding.as_ref()) else {
+                        return Err(InputError::Missing(m));
+                    };
+                    (self.embed_rgb(rgb, embedding), &self.cls_rgb, &self.posembed_rgb)
+                }
+                Modality::Spectrogram => {
+                    let (Some(spec), Some(embedding)) =
+                        (input.spectrogram.clone(), self.spectrogram_embedding.as_ref())
+                    else {
+                        return Err(InputError::Missing(m));
+                    };
+                    (embed_2d(spec, embedding, fh, fw), &self.cls_spectrogram, &self.posembed_spectrogram)
+                }
+            };
+            let mut layout = TokenLayout::default();
+            let patches = x.dims()[1];
+            let x = match cls {
+                Some(cls) => {
+                    layout.push(TokenKind::Cls(m), 1);
+                    Tensor::cat(vec![cls.val().repeat_dim(0, batch), x], 1)
+                }
+                None => x,
+            };
+            layout.push(TokenKind::Patches(m), patches);
+            let x = match pos {
+                Some(pos) => x + pos.val(),
+                None => x,
+            };
+            tokens.push(x);
+            layouts.push(layout);
+        }
+
+        let mut bottleneck = self.bottleneck.as_ref().map(|b| b.val().repeat_dim(0, batch));
+        let n_bottleneck = c.bottleneck_tokens();
+        let mut combined: Option<Tensor<3>> = None;
+        let mut attention = Vec::new();
+        let keep = capture != Capture::None;
+        let mut record = |layer: usize, pass: PassKind, layout: TokenLayout, probs: Option<Tensor<4>>| {
+            if let Some(p) = probs {
+                let probs = match capture {
+                    Capture::Fused(HeadFusion::Mean) => p.mean_dim(1),
+                    Capture::Fused(HeadFusion::Max) => p.max_dim(1),
+                    Capture::Fused(HeadFusion::Min) => p.min_dim(1),
+                    _ => p,
+                };
+                attention.push(AttentionPass { layer, pass, layout, probs });
+            }
+        };
+
+        for layer in 0..c.num_layers {
+            if !c.is_fusion_layer(layer) {
+                for (i, &m) in fusion.iter().enumerate() {
+                    let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep);
+                    tokens[i] = x;
+                    record(layer, PassKind::Modality(m), layouts[i].clone(), p);
+                }
+            } else if let Some(shared_bottleneck) = bottleneck.take().filter(|_| c.use_bottleneck) {
+                let mut updates = Vec::with_capacity(fusion.len());
+                for (i, &m) in fusion.iter().enumerate() {
+                    let own = tokens[i].dims()[1];
+                    let joined = Tensor::cat(vec![tokens[i].clone(), shared_bottleneck.clone()], 1);
+                    let (out, p) = self.block(m, layer).forward(joined, keep);
+                    tokens[i] = out.clone().slice(s![.., 0..own, ..]);
+                    updates.push(out.slice(s![.., own.., ..]));
+                    let mut layout = layouts[i].clone();
+                    layout.push(TokenKind::Bottleneck, n_bottleneck);
+                    record(layer, PassKind::Modality(m), layout, p);
+                }
+                bottleneck = Some(Tensor::stack::<4>(updates, 3).mean_dim(3).squeeze_dim(3));
+            } else if !c.share_encoder {
+                // Vanilla fusion: each modality attends to [other modalities, itself], the others
+                // in Scenic's fixed order, and keeps its own (last) tokens.
+                let mut next = Vec::with_capacity(fusion.len());
+                for (i, &m) in fusion.iter().enumerate() {
+                    let mut parts = Vec::new();
+                    let mut layout = TokenLayout::default();
+                    for other in Modality::SCENIC_ORDER {
+                        if other != m {
+                            if let Some(j) = fusion.iter().position(|&f| f == other) {
+                                parts.push(tokens[j].clone());
+                                layout.extend(&layouts[j]);
+                            }
+                        }
+                    }
+                    parts.push(tokens[i].clone());
+                    layout.extend(&layouts[i]);
+                    let own = tokens[i].dims()[1];
+                    let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep);
+                    let total = out.dims()[1];
+                    next.push(out.slice(s![.., total - own.., ..]));
+                    record(layer, PassKind::Modality(m), layout, p);
+                }
+                tokens = next;
+            } else {
+                let x = combined.take().unwrap_or_else(|| Tensor::cat(tokens.clone(), 1));
+                let mut layout = TokenLayout::default();
+                layouts.iter().for_each(|l| layout.extend(l));
+                let (x, p) = self.blocks[layer].forward(x, keep);
+                combined = Some(x);
+                record(layer, PassKind::Combined, layout, p);
+            }
+        }
+
+        let mut encoded_layout = TokenLayout::default();
+        layouts.iter().for_each(|l| encoded_layout.extend(l));
+        let x = combined.unwrap_or_else(|| Tensor::cat(tokens, 1));
+        let encoded = self.encoder_norm.forward(x); // [batch, tokens, hidden]
+
+        let logits = match c.classifier {
+            Classifier::Token => {
+                let mut sum: Option<Tensor<2>> = None;
+                for &m in fusion {
+                    let at = encoded_layout.find(TokenKind::Cls(m)).map_or(0, |s| s.start);
+                    let cls: Tensor<2> = encoded.clone().slice(s![.., at..at + 1, ..]).reshape([batch, d]);
+                    let logits = self.output_projection.forward(self.pre_logits_of(cls));
+                    sum = Some(match sum {
+                        Some(s) => s + logits,
+                        None => logits,
+                    });
+                }
+                sum.map(|s| s.div_scalar(fusion.len() as f64))
+                    .unwrap_or_else(|| Tensor::zeros([batch, c.num_classes], &encoded.device()))
+            }
+            Classifier::Gap | Classifier::Gmp | Classifier::Gsp => {
+                let pooled = match c.classifier {
+                    Classifier::Gap => encoded.clone().mean_dim(1),
+                    Classifier::Gmp => encoded.clone().max_dim(1),
+                    _ => encoded.clone().sum_dim(1),
+                };
+                let pooled: Tensor<2> = pooled.reshape([batch, d]);
+                self.output_projection.forward(self.pre_logits_of(pooled))
+            }
+        };
+
+        Ok(MbtOutput {
+            logits,
+            encoded,
+            encoded_layout,
+            bottleneck,
+            attention,
+        })
+    }
+
+    fn pre_logits_of(&self, x: Tensor<2>) -> Tensor<2> {
+        match &self.pre_logits {
+            Some(dense) => dense.forward(x).tanh(),
+            None => x,
+        }
+    }
+}
+
+/// A VALID 2-D convolution with stride = kernel, as a matmul over flattened patches.
+///
+/// # Shapes
+/// - image: `[batch, height, width, channels]`
+/// - output: `[batch, (height / fh) * (width / fw), hidden]`, row-major over patches
+fn embed_2d(image: Tensor<4>, embedding: &Linear, fh: usize, fw: usize) -> Tensor<3> {
+    let [b, height, width, c] = image.dims();
+    let (h, w) = (height / fh, width / fw);
+    let x = image.slice(s![.., 0..h * fh, 0..w * fw, ..]);
+    let x: Tensor<6> = x.reshape([b, h, fh, w, fw, c]);
+    let x = x.permute([0, 1, 3, 2, 4, 5]); // [b, h, w, fh, fw, c]
+    embedding.forward(x.reshape([b, h * w, fh * fw * c]))
+}

@@ -1,0 +1,11 @@
+//! MBT in burn: configuration, modules, attention capture and FLOP counting.
+
+pub mod block;
+pub mod config;
+pub mod device;
+pub mod flops;
+pub mod layout;
+pub mod mbt;
+
+pub use config::{Classifier, MbtConfig, Modality};
+pub use mbt::{AttentionPass, Capture, HeadFusion, Mbt, MbtInput, MbtOutput, PassKind};

@@ -1,0 +1,145 @@
+//! Loading a model folder onto a device and running it on host arrays: the glue that the CLI,
+//! the tests and the benchmarks share.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use burn::prelude::*;
+
+use crate::model::mbt::{Capture, InputError, Mbt, MbtInput, tile_mono};
+use crate::model::{MbtConfig, Modality};
+use crate::npz::{NpyArray, NpyData};
+use crate::weights::native;
+use crate::weights::params::ParamSource;
+
+/// A model ready to run, with its labels.
+pub struct LoadedModel {
+    pub model: Mbt,
+    pub labels: Vec<String>,
+    pub device: Device,
+}
+
+impl LoadedModel {
+    pub fn config(&self) -> &MbtConfig {
+        &self.model.config
+    }
+}
+
+/// Builds the model from a strict parameter source and refuses leftovers.
+pub fn build(
+    config: &MbtConfig,
+    mut params: crate::weights::params::ParamMap,
+    device: &Device,
+) -> anyhow::Result<Mbt> {
+    let model = Mbt::load(config, &mut params as &mut dyn ParamSource, device)?;
+    params.finish()?;
+    Ok(model)
+}
+
+/// Loads `dir` (model.json, model.safetensors, labels.txt) onto `device`.
+pub fn load_model_dir(dir: &Path, device: &Device) -> anyhow::Result<LoadedModel> {
+    let files = native::load_dir(dir)?;
+    let model = build(&files.config, files.params, device)
+        .with_context(|| format!("model weights do not match model.json: {}", dir.display()))?;
+    Ok(LoadedModel {
+        model,
+        labels: files.labels,
+        device: device.clone(),
+    })
+}
+
+/// Turns `rgb` / `spectrogram` host arrays into model inputs on `device`.
+pub fn input_from_arrays(
+    config: &MbtConfig,
+    arrays: &BTreeMap<String, NpyArray>,
+    device: &Device,
+) -> anyhow::Result<MbtInput> {
+    let mut input = MbtInput::default();
+    for &m in &config.modality_fusion {
+        let Some(array) = arrays.get(m.name()) else {
+            bail!("the inputs hold no `{m}` array, which this model needs (found: {})", names(arrays));
+        };
+        let values = array.to_f32();
+        match (m, array.shape.as_slice()) {
+            (Modality::Rgb, &[b, t, h, w, c]) => {
+                input.rgb = Some(Tensor::from_data(TensorData::new(values, [b, t, h, w, c]), device));
+            }
+            (Modality::Spectrogram, &[b, t, f, c]) => {
+                input.spectrogram = Some(Tensor::from_data(TensorData::new(values, [b, t, f, c]), device));
+            }
+            (Modality::Spectrogram, &[b, t, f]) => {
+                input.spectrogram = Some(tile_mono(Tensor::from_data(TensorData::new(values, [b, t, f]), device)));
+            }
+            (_, shape) => bail!(
+                "`{m}` has shape {shape:?}; expected {}",
+                match m {
+                    Modality::Rgb => "[batch, frames, height, width, 3]",
+                    Modality::Spectrogram => "[batch, time, mel, 3] or [batch, time, mel]",
+                }
+            ),
+        }
+    }
+    Ok(input)
+}
+
+fn names(arrays: &BTreeMap<String, NpyArray>) -> String {
+    let names: Vec<&str> = arrays.keys().map(String::as_str).collect();
+    if names.is_empty() { "nothing".into() } else { names.join(", ") }
+}
+
+/// Copies a tensor to the host as an f32 array.
+pub fn to_array<const D: usize>(tensor: Tensor<D>) -> anyhow::Result<NpyArray> {
+    let shape = tensor.dims().to_vec();
+    let data = tensor
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading a tensor back from the device: {e:?}"))?;
+    Ok(NpyArray { shape, data: NpyData::F32(data) })
+}
+
+/// Runs the model and collects `logits`, `encoded` and every attention map (plus its token
+/// layout) into named arrays, as `mbtscope infer` writes them.
+pub fn infer_arrays(
+    model: &Mbt,
+    input: MbtInput,
+    capture: Capture,
+) -> Result<anyhow::Result<BTreeMap<String, NpyArray>>, InputError> {
+    let output = model.forward(input, capture)?;
+    Ok((|| {
+        let mut out = BTreeMap::new();
+        out.insert("logits".to_owned(), to_array(output.logits)?);
+        out.insert("encoded".to_owned(), to_array(output.encoded)?);
+        out.insert("encoded_layout".to_owned(), layout_array(&output.encoded_layout));
+        if let Some(b) = output.bottleneck {
+            out.insert("bottleneck".to_owned(), to_array(b)?);
+        }
+        for pass in output.attention {
+            let key = format!("layer{}/{}", pass.layer, pass.pass.name());
+            out.insert(format!("attn_layout/{key}"), layout_array(&pass.layout));
+            out.insert(format!("attn/{key}"), to_array(pass.probs)?);
+        }
+        Ok(out)
+    })())
+}
+
+/// A token layout as rows of (kind, modality, start, len): kind 0 = CLS, 1 = patches,
+/// 2 = bottleneck; modality 0 = rgb, 1 = spectrogram, -1 = none.
+pub fn layout_array(layout: &crate::model::layout::TokenLayout) -> NpyArray {
+    use crate::model::layout::TokenKind;
+    let code = |m: Modality| match m {
+        Modality::Rgb => 0,
+        Modality::Spectrogram => 1,
+    };
+    let mut rows = Vec::new();
+    for s in &layout.segments {
+        let (kind, modality) = match s.kind {
+            TokenKind::Cls(m) => (0, code(m)),
+            TokenKind::Patches(m) => (1, code(m)),
+            TokenKind::Bottleneck => (2, -1),
+        };
+        rows.extend([kind, modality, s.start as i32, s.len as i32]);
+    }
+    NpyArray::i32(vec![layout.segments.len(), 4], rows)
+}

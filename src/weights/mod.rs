@@ -1,0 +1,117 @@
+//! Model weights: Scenic/Flax checkpoint import, the native model folder, labels.
+
+pub mod flax;
+pub mod msgpack;
+pub mod native;
+pub mod params;
+
+use std::path::Path;
+
+use crate::model::config::{MbtConfig, Modality, TemporalMethod};
+use params::ParamMap;
+
+/// The AudioSet ontology's 527 class names in the order of Scenic's AudioSet label indices.
+pub const AUDIOSET_LABELS: &str = include_str!("../../assets/labels/audioset_527.txt");
+
+/// Fills in the input geometry the config did not state from the checkpoint's position
+/// embeddings, and returns a note for every value that was derived.
+///
+/// A spectrogram keeps its mel count (128 unless given) and takes its length from the token
+/// count; RGB keeps its crop size (224 unless given) and takes its frame count from it.
+pub fn derive_geometry(
+    config: &mut MbtConfig,
+    params: &ParamMap,
+    given: &[String],
+) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    let cls = usize::from(config.has_cls());
+    let [fh, fw, ft] = config.patch();
+    for &m in &config.modality_fusion.clone() {
+        let name = match m {
+            Modality::Rgb => "Transformer/posembed_input/pos_embedding",
+            Modality::Spectrogram => "Transformer/posembed_input_spectrogram/pos_embedding",
+        };
+        let Some(shape) = params.shape_of(name) else {
+            return Err(format!("the checkpoint has no `{name}`"));
+        };
+        let Some(&len) = shape.get(1) else {
+            return Err(format!("`{name}` has shape {shape:?}, expected [1, tokens, hidden]"));
+        };
+        let tokens = len.checked_sub(cls).ok_or_else(|| format!("`{name}` is empty"))?;
+        if tokens == config.patch_tokens(m) {
+            continue;
+        }
+        let ds = &mut config.dataset_configs;
+        match m {
+            Modality::Spectrogram => {
+                if given.iter().any(|g| g == "spec_shape" || g == "num_spec_frames") {
+                    return Err(format!(
+                        "dataset_configs gives a spectrogram of {:?} ({} tokens) but `{name}` holds {tokens}",
+                        ds.spectrogram_shape(),
+                        config.spectrogram_tokens()
+                    ));
+                }
+                let per_row = ds.spec_shape[1] / fw;
+                if per_row == 0 || tokens % per_row != 0 {
+                    return Err(format!("{tokens} spectrogram tokens do not fit {} mel bins", ds.spec_shape[1]));
+                }
+                let time = tokens / per_row * fh;
+                ds.spec_shape = [time, ds.spec_shape[1]];
+                ds.num_spec_frames = 1;
+                notes.push(format!(
+                    "spectrogram input {time} x {} derived from {tokens} position embeddings",
+                    ds.spec_shape[1]
+                ));
+            }
+            Modality::Rgb => {
+                if given.iter().any(|g| g == "num_frames" || g == "crop_size") {
+                    return Err(format!(
+                        "dataset_configs gives {} frames of {}px ({} tokens) but `{name}` holds {tokens}",
+                        ds.num_frames,
+                        ds.crop_size,
+                        config.rgb_tokens()
+                    ));
+                }
+                let per_frame = (ds.crop_size / fh) * (ds.crop_size / fw);
+                if per_frame == 0 || tokens % per_frame != 0 {
+                    return Err(format!("{tokens} rgb tokens do not fit {}px frames", ds.crop_size));
+                }
+                let steps = tokens / per_frame;
+                ds.num_frames = match config.temporal_encoding_config.method {
+                    TemporalMethod::Conv3d => steps * ft,
+                    TemporalMethod::TemporalSampling => {
+                        config.temporal_encoding_config.n_sampled_frames.unwrap_or(steps).max(steps)
+                    }
+                };
+                notes.push(format!(
+                    "rgb input {} frames of {}x{} derived from {tokens} position embeddings",
+                    ds.num_frames, ds.crop_size, ds.crop_size
+                ));
+            }
+        }
+        if config.patch_tokens(m) != tokens {
+            return Err(format!("could not derive an input size for {m} from {tokens} tokens"));
+        }
+    }
+    Ok(notes)
+}
+
+/// Reads the labels file if given, else AudioSet's names for 527 classes, else numbered names.
+pub fn labels_for(num_classes: usize, labels: Option<&Path>) -> Result<Vec<String>, String> {
+    if let Some(path) = labels {
+        let labels = native::read_labels(path).map_err(|e| e.to_string())?;
+        if labels.len() != num_classes {
+            return Err(format!(
+                "{} labels for {num_classes} classes: {}",
+                labels.len(),
+                path.display()
+            ));
+        }
+        return Ok(labels);
+    }
+    let audioset: Vec<String> = AUDIOSET_LABELS.lines().map(str::to_owned).collect();
+    if audioset.len() == num_classes {
+        return Ok(audioset);
+    }
+    Ok((0..num_classes).map(|i| format!("class {i}")).collect())
+}

@@ -1,0 +1,96 @@
+//! The real binary: import-scenic, infer and flops as a script would call them.
+
+use std::process::Command;
+
+use mbtscope::npz;
+
+fn mbtscope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mbtscope"))
+}
+
+#[test]
+fn import_then_infer_reproduces_the_reference() {
+    let case = crate::fixtures().join("mbt/temporal_sampling_bottleneck_token_repr");
+    let work = crate::scratch("cli-infer");
+    let model = work.join("model");
+    let status = mbtscope()
+        .args(["import-scenic"])
+        .arg(case.join("checkpoint.msgpack"))
+        .arg("--config")
+        .arg(case.join("config.json"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(model.join("model.safetensors").exists());
+
+    let out = work.join("out.npz");
+    let run = mbtscope()
+        .args(["infer", "--device", "cpu", "--model"])
+        .arg(&model)
+        .arg("--inputs")
+        .arg(case.join("io.npz"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("example 1:"), "{stdout}");
+    let got = npz::read(&out).unwrap();
+    let want = npz::read(&case.join("io.npz")).unwrap();
+    let diff = got["logits"]
+        .to_f32()
+        .iter()
+        .zip(want["logits"].to_f32())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "logits differ by {diff}");
+    assert_eq!(got["attn/layer2/rgb"].shape, want["attn/layer2/rgb"].shape);
+
+    // Existing outputs are not overwritten without --force.
+    let again = mbtscope()
+        .args(["infer", "--device", "cpu", "--model"])
+        .arg(&model)
+        .arg("--inputs")
+        .arg(case.join("io.npz"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn bad_checkpoint_file_is_named_in_the_error() {
+    let work = crate::scratch("cli-bad");
+    let bogus = work.join("checkpoint_100");
+    std::fs::write(&bogus, b"\x89PNG not a checkpoint").unwrap();
+    let case = crate::fixtures().join("mbt/late_token");
+    let run = mbtscope()
+        .arg("import-scenic")
+        .arg(&bogus)
+        .arg("--config")
+        .arg(case.join("config.json"))
+        .arg("--out")
+        .arg(work.join("m"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("checkpoint_100"), "{stderr}");
+    assert!(!work.join("m/model.json").exists());
+}
+
+#[test]
+fn flops_prints_a_total_line_for_mbt_b() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/configs/mbt_b_bottleneck_audioset.json");
+    let run = mbtscope().arg("flops").arg("--config").arg(&config).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let last = stdout.lines().last().unwrap();
+    let total: f64 = last.strip_prefix("total GFLOPs: ").unwrap().parse().unwrap();
+    assert!(total > 100.0 && total < 1200.0, "{last}");
+}
