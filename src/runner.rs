@@ -93,8 +93,7 @@ pub fn to_array<const D: usize>(tensor: Tensor<D>) -> anyhow::Result<NpyArray> {
     let shape = tensor.dims().to_vec();
     let data = tensor
         .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec_as::<f32>()
         .map_err(|e| anyhow::anyhow!("reading a tensor back from the device: {e:?}"))?;
     Ok(NpyArray { shape, data: NpyData::F32(data) })
 }

@@ -45,6 +45,7 @@ fn check_all_cases(device: &Device) {
         let input = runner::input_from_arrays(&model.config, &expected, device).unwrap();
         let got = runner::infer_arrays(&model, input, Capture::AllHeads).unwrap().unwrap();
         let mut compared = 0;
+        let mut worst = 0.0f32;
         for (key, want) in &expected {
             if key == "rgb" || key == "spectrogram" {
                 continue;
@@ -56,6 +57,7 @@ fn check_all_cases(device: &Device) {
             } else {
                 let diff = max_abs_diff(have, want);
                 assert!(diff <= TOLERANCE, "{name}: `{key}` differs by {diff:e}");
+                worst = worst.max(diff);
             }
             compared += 1;
         }
@@ -63,6 +65,7 @@ fn check_all_cases(device: &Device) {
         let got_attention = got.keys().filter(|k| k.starts_with("attn/")).count();
         assert_eq!(got_attention, expected_attention, "{name}: number of attention maps");
         assert!(compared >= 3, "{name}: compared only {compared} arrays");
+        eprintln!("{name}: {compared} arrays within {worst:.1e} of the reference");
     }
 }
 

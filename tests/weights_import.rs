@@ -103,3 +103,48 @@ fn native_folder_round_trips() {
     let err = format!("{:#}", runner::load_model_dir(&out, &Device::flex()).err().unwrap());
     assert!(err.contains("model.safetensors"), "{err}");
 }
+
+/// A deterministic stand-in for the cargo-fuzz target (fuzz/) that runs in CI: thousands of
+/// mutated checkpoints (bit flips, overwritten length bytes, truncations, splices) must each
+/// yield parameters or an error, never a panic.
+#[test]
+fn mutated_checkpoints_never_panic() {
+    let bytes = std::fs::read(case_dir("bottleneck_early_gap_chunked").join("checkpoint.msgpack")).unwrap();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut errors = 0;
+    for round in 0..3000 {
+        let mut m = bytes.clone();
+        match round % 4 {
+            0 => {
+                for _ in 0..1 + next() % 8 {
+                    let i = (next() as usize) % m.len();
+                    m[i] ^= 1 << (next() % 8);
+                }
+            }
+            1 => {
+                let i = (next() as usize) % m.len();
+                m[i] = [0xff, 0x00, 0x7f, 0xdf, 0xc6, 0xdd][(next() % 6) as usize];
+            }
+            2 => m.truncate((next() as usize) % m.len()),
+            _ => {
+                let (a, b) = ((next() as usize) % m.len(), (next() as usize) % m.len());
+                let piece = m[a.min(b)..a.max(b)].to_vec();
+                let at = (next() as usize) % m.len();
+                m.splice(at..at, piece);
+            }
+        }
+        if let Ok(params) = std::panic::catch_unwind(|| flax::params_from_bytes(&m)).expect("reader panicked") {
+            // Whatever decodes must still be checked strictly when building a model.
+            let _ = runner::build(&config("bottleneck_early_gap_chunked"), params, &Device::flex());
+        } else {
+            errors += 1;
+        }
+    }
+    assert!(errors > 1000, "mutations should mostly be rejected ({errors})");
+}

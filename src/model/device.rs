@@ -27,8 +27,7 @@ pub fn probe_adapter() -> Option<wgpu::AdapterInfo> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
     let adapter = pollster_block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
         power_preference: wgpu::PowerPreference::HighPerformance,
-        force_fallback_adapter: false,
-        compatible_surface: None,
+        ..Default::default()
     }))
     .ok()?;
     Some(adapter.get_info())

@@ -41,6 +41,7 @@ pub fn derive_geometry(
         if tokens == config.patch_tokens(m) {
             continue;
         }
+        let current_tokens = config.patch_tokens(m);
         let ds = &mut config.dataset_configs;
         match m {
             Modality::Spectrogram => {
@@ -48,7 +49,7 @@ pub fn derive_geometry(
                     return Err(format!(
                         "dataset_configs gives a spectrogram of {:?} ({} tokens) but `{name}` holds {tokens}",
                         ds.spectrogram_shape(),
-                        config.spectrogram_tokens()
+                        current_tokens
                     ));
                 }
                 let per_row = ds.spec_shape[1] / fw;
@@ -69,7 +70,7 @@ pub fn derive_geometry(
                         "dataset_configs gives {} frames of {}px ({} tokens) but `{name}` holds {tokens}",
                         ds.num_frames,
                         ds.crop_size,
-                        config.rgb_tokens()
+                        current_tokens
                     ));
                 }
                 let per_frame = (ds.crop_size / fh) * (ds.crop_size / fw);

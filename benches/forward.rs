@@ -1,0 +1,136 @@
+//! Forward time per window and peak memory, for a small config and MBT-B, on Flex and burn-wgpu.
+//!
+//! `cargo bench --bench forward -- [--configs small,mbt-b-bottleneck,mbt-b-vanilla]
+//! [--devices cpu,gpu] [--runs N]`. Each (config, device) pair runs in its own child process so
+//! that its peak resident memory (VmHWM; on lavapipe GPU buffers live in host memory too) is its
+//! own. Results go to stdout as a Markdown table for BENCHMARKS.md.
+
+use std::process::Command;
+use std::time::Instant;
+
+use burn::prelude::*;
+use mbtscope::model::device::{DeviceChoice, select};
+use mbtscope::model::mbt::{Capture, HeadFusion, Mbt, MbtInput};
+use mbtscope::model::{MbtConfig, flops};
+use mbtscope::weights::params::RandomInit;
+
+fn config(name: &str) -> MbtConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/configs/mbt_b_bottleneck_audioset.json");
+    let mut c = MbtConfig::parse_scenic_json(&std::fs::read_to_string(path).unwrap()).unwrap().config;
+    match name {
+        "mbt-b-bottleneck" => {}
+        "mbt-b-vanilla" => c.use_bottleneck = false,
+        "small" => {
+            // A ViT-Tiny-sized MBT on 8 frames of 112 px and a 4 s spectrogram.
+            c.hidden_size = 192;
+            c.num_heads = 3;
+            c.mlp_dim = 768;
+            c.num_layers = 6;
+            c.fusion_layer = 3;
+            c.num_classes = 10;
+            c.dataset_configs.num_frames = 8;
+            c.dataset_configs.crop_size = 112;
+            c.dataset_configs.num_spec_frames = 4;
+        }
+        other => panic!("unknown config {other}"),
+    }
+    c
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn input(c: &MbtConfig, device: &Device) -> MbtInput {
+    let d = &c.dataset_configs;
+    let [t, m] = d.spectrogram_shape();
+    MbtInput {
+        rgb: Some(Tensor::random(
+            [1, d.num_frames, d.crop_size, d.crop_size, 3],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            device,
+        )),
+        spectrogram: Some(Tensor::random([1, t, m, 3], burn::tensor::Distribution::Normal(0.0, 1.0), device)),
+    }
+}
+
+/// Runs one measurement in this process and prints one result line.
+fn child(name: &str, device_name: &str, runs: usize) {
+    let c = config(name);
+    let choice = if device_name == "gpu" { DeviceChoice::Gpu } else { DeviceChoice::Cpu };
+    let selected = select(choice);
+    let device = selected.device;
+    let model = Mbt::load(&c, &mut RandomInit::new(1), &device).unwrap();
+    let mut times = Vec::new();
+    for capture in [Capture::None, Capture::Fused(HeadFusion::Mean)] {
+        // One warm-up (kernel compilation, autotune), then timed runs.
+        let mut best = f64::INFINITY;
+        for run in 0..=runs {
+            let x = input(&c, &device);
+            let _ = x.rgb.as_ref().unwrap().clone().sum().into_scalar::<f32>();
+            let start = Instant::now();
+            let out = model.forward(x, capture).unwrap();
+            let mut sync = out.logits.sum();
+            for a in out.attention {
+                sync = sync + a.probs.sum();
+            }
+            let _ = sync.into_scalar::<f32>();
+            if run > 0 {
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+        }
+        times.push(best);
+    }
+    let gflops = flops::count(&c).total() / 1e9;
+    println!(
+        "RESULT|{name}|{device_name}|{gflops:.1}|{:.3}|{:.3}|{:.0}|{}",
+        times[0],
+        times[1],
+        peak_rss_mib(),
+        selected.description
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    let runs: usize = value("--runs", "3").parse().unwrap();
+    if let Ok(job) = std::env::var("MBTSCOPE_BENCH_CHILD") {
+        let (name, device) = job.split_once(':').unwrap();
+        child(name, device, runs);
+        return;
+    }
+    println!("| config | device | GFLOPs | forward (s) | forward + fused attention (s) | peak RSS (MiB) | GFLOP/s |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for name in value("--configs", "small,mbt-b-bottleneck,mbt-b-vanilla").split(',') {
+        for device in value("--devices", "cpu,gpu").split(',') {
+            let output = Command::new(&args[0])
+                .args(["--runs", &runs.to_string()])
+                .env("MBTSCOPE_BENCH_CHILD", format!("{name}:{device}"))
+                .output()
+                .expect("re-running the benchmark binary");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            match stdout.lines().find_map(|l| l.strip_prefix("RESULT|")) {
+                Some(line) => {
+                    let f: Vec<&str> = line.split('|').collect();
+                    let rate = f[2].parse::<f64>().unwrap_or(0.0) / f[3].parse::<f64>().unwrap_or(1.0);
+                    println!("| {} | {} ({}) | {} | {} | {} | {} | {rate:.0} |", f[0], f[1], f[6], f[2], f[3], f[4], f[5]);
+                }
+                None => println!(
+                    "| {name} | {device} | failed: {} | | | | |",
+                    String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+                ),
+            }
+        }
+    }
+}
