@@ -77,7 +77,9 @@ fn child(name: &str, device_name: &str, runs: usize) {
             let out = model.forward(x, capture).unwrap();
             let mut sync = out.logits.sum();
             for a in out.attention {
-                sync = sync + a.probs.sum();
+                for block in a.probs.blocks {
+                    sync = sync + block.probs.sum();
+                }
             }
             let _ = sync.into_scalar::<f32>();
             if run > 0 {

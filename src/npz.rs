@@ -145,7 +145,9 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
     }
     let shape_text = field("shape")?;
-    let shape_text = &shape_text[shape_text.find('(').ok_or("bad shape")? + 1..shape_text.find(')').ok_or("bad shape")?];
+    let open = shape_text.find('(').ok_or("bad shape")?;
+    let close = shape_text.find(')').ok_or("bad shape")?;
+    let shape_text = shape_text.get(open + 1..close).ok_or("bad shape")?;
     let shape: Vec<usize> = shape_text
         .split(',')
         .map(str::trim)
@@ -204,5 +206,11 @@ mod tests {
         let mut truncated = encode_npy(&array);
         truncated.truncate(truncated.len() - 3);
         assert!(parse_npy(&truncated).unwrap_err().contains("needs 24 bytes"));
+        // Regression: a shape whose parentheses are reversed used to panic on slicing.
+        let mut reversed = b"\x93NUMPY\x01\x00".to_vec();
+        let header = b"{'descr': '<f4', 'fortran_order': False, 'shape': )(, }\n";
+        reversed.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        reversed.extend_from_slice(header);
+        assert!(parse_npy(&reversed).is_err());
     }
 }

@@ -117,7 +117,8 @@ pub fn infer_arrays(
         for pass in output.attention {
             let key = format!("layer{}/{}", pass.layer, pass.pass.name());
             out.insert(format!("attn_layout/{key}"), layout_array(&pass.layout));
-            out.insert(format!("attn/{key}"), to_array(pass.probs)?);
+            let data = pass.probs.to_host().map_err(anyhow::Error::msg)?;
+            out.insert(format!("attn/{key}"), NpyArray::f32(pass.probs.shape.to_vec(), data));
         }
         Ok(out)
     })())

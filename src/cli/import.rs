@@ -34,9 +34,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     native::save_dir(&args.out, &config, &params, &labels, args.force)?;
     let count: usize = params.tensors.values().map(|t| t.numel()).sum();
     println!(
-        "imported {} tensors ({:.1} M parameters) into {}",
+        "imported {} tensors ({count} parameters) into {}",
         params.tensors.len(),
-        count as f64 / 1e6,
         args.out.display()
     );
     Ok(())

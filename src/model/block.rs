@@ -133,12 +133,12 @@ impl EncoderBlock {
 
     /// # Shapes
     /// - input: `[batch, tokens, hidden]`
-    /// - output: `[batch, tokens, hidden]` and, when `keep_attention`, the attention
-    ///   probabilities `[batch, heads, tokens, tokens]`.
-    pub fn forward(&self, input: Tensor<3>, keep_attention: bool) -> (Tensor<3>, Option<Tensor<4>>) {
+    /// - output: `[batch, tokens, hidden]` and, when `keep`, the attention probabilities
+    ///   `[batch, heads, tokens, tokens]` (heads reduced to 1 by `reduce`).
+    pub fn forward(&self, input: Tensor<3>, keep: bool, reduce: HeadReduce) -> (Tensor<3>, Option<AttentionMap>) {
         let (attended, probs) = self
             .attention
-            .forward(self.norm_attention.forward(input.clone()), keep_attention);
+            .forward(self.norm_attention.forward(input.clone()), keep, reduce);
         let x = attended + input;
         let y = self.mlp_in.forward(self.norm_mlp.forward(x.clone()));
         let y = self.mlp_out.forward(gelu_approximate(y));
@@ -146,11 +146,94 @@ impl EncoderBlock {
     }
 }
 
+/// Largest attention block (`[batch, heads, queries, keys]` f32) computed at once. wgpu
+/// adapters cap a single buffer (lavapipe refuses 473 MB, one MBT-B layer), so long sequences
+/// are processed in groups of heads and, if one head is still too large, in blocks of queries.
+pub const MAX_ATTENTION_BLOCK_BYTES: usize = 128 << 20;
+
+/// The attention probabilities of one pass, as blocks of heads x query rows.
+#[derive(Debug, Clone)]
+pub struct AttentionMap {
+    /// Logical shape `[batch, heads, queries, keys]` (`heads` is 1 once fused).
+    pub shape: [usize; 4],
+    pub blocks: Vec<AttentionBlock>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttentionBlock {
+    pub head_start: usize,
+    pub query_start: usize,
+    /// `[batch, heads in block, queries in block, keys]`
+    pub probs: Tensor<4>,
+}
+
+impl AttentionMap {
+    /// The whole map as one tensor (one buffer: only for maps that fit the device's limits).
+    pub fn to_tensor(&self) -> Tensor<4> {
+        if self.blocks.len() == 1 {
+            return self.blocks[0].probs.clone();
+        }
+        // Blocks come query-block-major, heads inside; rebuild rows then stack them.
+        let mut rows: Vec<Tensor<4>> = Vec::new();
+        let mut current: Vec<Tensor<4>> = Vec::new();
+        let mut query = self.blocks[0].query_start;
+        for block in &self.blocks {
+            if block.query_start != query {
+                rows.push(Tensor::cat(std::mem::take(&mut current), 1));
+                query = block.query_start;
+            }
+            current.push(block.probs.clone());
+        }
+        rows.push(Tensor::cat(current, 1));
+        Tensor::cat(rows, 2)
+    }
+
+    /// Copies the map to the host in `[batch, heads, queries, keys]` row-major order.
+    pub fn to_host(&self) -> Result<Vec<f32>, String> {
+        let [b, h, q, k] = self.shape;
+        let mut out = vec![0.0f32; b * h * q * k];
+        for block in &self.blocks {
+            let [bb, bh, bq, bk] = block.probs.dims();
+            let data = block
+                .probs
+                .to_data()
+                .try_into_vec_as::<f32>()
+                .map_err(|e| format!("reading attention from the device: {e:?}"))?;
+            for bi in 0..bb {
+                for hi in 0..bh {
+                    for qi in 0..bq {
+                        let src = ((bi * bh + hi) * bq + qi) * bk;
+                        let dst = ((bi * h + block.head_start + hi) * q + block.query_start + qi) * k;
+                        out[dst..dst + bk].copy_from_slice(&data[src..src + bk]);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How to reduce heads while the blocks are computed (`None` keeps every head).
+pub type HeadReduce = Option<crate::model::mbt::HeadFusion>;
+
 impl Attention {
     /// # Shapes
     /// - input: `[batch, tokens, hidden]`
-    /// - output: `[batch, tokens, hidden]`, probabilities `[batch, heads, tokens, tokens]`
-    pub fn forward(&self, x: Tensor<3>, keep_attention: bool) -> (Tensor<3>, Option<Tensor<4>>) {
+    /// - output: `[batch, tokens, hidden]` and, when `keep` is set, the probabilities
+    ///   `[batch, heads, tokens, tokens]` (heads reduced to 1 by `reduce`)
+    pub fn forward(&self, x: Tensor<3>, keep: bool, reduce: HeadReduce) -> (Tensor<3>, Option<AttentionMap>) {
+        self.forward_blocked(x, keep, reduce, MAX_ATTENTION_BLOCK_BYTES)
+    }
+
+    /// [`Self::forward`] with an explicit block size limit (tests use tiny ones).
+    pub fn forward_blocked(
+        &self,
+        x: Tensor<3>,
+        keep: bool,
+        reduce: HeadReduce,
+        max_block_bytes: usize,
+    ) -> (Tensor<3>, Option<AttentionMap>) {
+        use crate::model::mbt::HeadFusion;
         let [batch, tokens, _] = x.dims();
         let heads = self.num_heads;
         let split = |t: Tensor<3>| -> Tensor<4> {
@@ -164,9 +247,100 @@ impl Attention {
         let head_dim = q.dims()[3];
         // Flax scales the query, not the logits; the order matters at the last bit only.
         let q = q.mul_scalar(1.0 / (head_dim as f64).sqrt());
-        let probs = softmax(q.matmul(k.swap_dims(2, 3)), 3); // [batch, heads, q, k]
-        let context = probs.clone().matmul(v); // [batch, heads, tokens, head_dim]
+        let kt = k.swap_dims(2, 3);
+
+        let per_head = batch * tokens * tokens * 4;
+        let (group, query_block) = if per_head * heads <= max_block_bytes {
+            (heads, tokens)
+        } else if per_head <= max_block_bytes {
+            (max_block_bytes / per_head, tokens)
+        } else {
+            (1, (max_block_bytes / (batch * tokens * 4)).max(1))
+        };
+
+        let mut context_rows = Vec::new();
+        let mut blocks = Vec::new();
+        for q0 in (0..tokens).step_by(query_block) {
+            let q1 = (q0 + query_block).min(tokens);
+            let mut context_heads = Vec::new();
+            let mut fused: Option<Tensor<4>> = None;
+            for h0 in (0..heads).step_by(group) {
+                let h1 = (h0 + group).min(heads);
+                let qb = q.clone().slice(s![.., h0..h1, q0..q1, ..]);
+                let kb = kt.clone().slice(s![.., h0..h1, .., ..]);
+                let vb = v.clone().slice(s![.., h0..h1, .., ..]);
+                let probs = softmax(qb.matmul(kb), 3); // [batch, h, q, k]
+                context_heads.push(probs.clone().matmul(vb)); // [batch, h, q, head_dim]
+                if !keep {
+                    continue;
+                }
+                match reduce {
+                    None => blocks.push(AttentionBlock { head_start: h0, query_start: q0, probs }),
+                    Some(HeadFusion::Mean) => {
+                        let part = probs.sum_dim(1);
+                        fused = Some(fused.map_or(part.clone(), |f| f + part));
+                    }
+                    Some(HeadFusion::Max) => {
+                        let part = probs.max_dim(1);
+                        fused = Some(fused.map_or(part.clone(), |f| f.max_pair(part)));
+                    }
+                    Some(HeadFusion::Min) => {
+                        let part = probs.min_dim(1);
+                        fused = Some(fused.map_or(part.clone(), |f| f.min_pair(part)));
+                    }
+                }
+            }
+            if let Some(mut f) = fused {
+                if reduce == Some(HeadFusion::Mean) {
+                    f = f.div_scalar(heads as f64);
+                }
+                blocks.push(AttentionBlock { head_start: 0, query_start: q0, probs: f });
+            }
+            context_rows.push(Tensor::cat(context_heads, 1));
+        }
+        let context = Tensor::cat(context_rows, 2); // [batch, heads, tokens, head_dim]
         let context = context.swap_dims(1, 2).reshape([batch, tokens, heads * head_dim]);
-        (self.out.forward(context), keep_attention.then_some(probs))
+        let map = keep.then(|| AttentionMap {
+            shape: [batch, if reduce.is_some() { 1 } else { heads }, tokens, tokens],
+            blocks,
+        });
+        (self.out.forward(context), map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::mbt::HeadFusion;
+    use crate::weights::params::RandomInit;
+
+    /// Blocked attention (groups of heads, blocks of queries) gives the same output and the same
+    /// maps as one block, for every reduction.
+    #[test]
+    fn blocked_attention_matches_one_block() {
+        let device = Device::flex();
+        let block = EncoderBlock::load(&mut RandomInit::new(3), "b", 16, 4, 32, &device).unwrap();
+        let x = Tensor::<3>::random([2, 11, 16], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let per_head = 2 * 11 * 11 * 4;
+        for reduce in [None, Some(HeadFusion::Mean), Some(HeadFusion::Max), Some(HeadFusion::Min)] {
+            let (y, map) = block.attention.forward_blocked(x.clone(), true, reduce, usize::MAX);
+            let whole = map.unwrap().to_host().unwrap();
+            // Two heads per group; then one head and 3 query rows per block.
+            for limit in [2 * per_head, 3 * 2 * 11 * 4] {
+                let (yb, mapb) = block.attention.forward_blocked(x.clone(), true, reduce, limit);
+                let mapb = mapb.unwrap();
+                // Fused maps are merged over head groups; query blocks stay separate.
+                if reduce.is_none() || limit < per_head {
+                    assert!(mapb.blocks.len() > 1, "limit {limit} should split");
+                }
+                let diff = (y.clone() - yb).abs().max().into_scalar::<f32>();
+                assert!(diff < 1e-5, "{reduce:?} limit {limit}: output differs by {diff}");
+                let blocked = mapb.to_host().unwrap();
+                let worst = whole.iter().zip(&blocked).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                assert!(worst < 1e-6, "{reduce:?} limit {limit}: maps differ by {worst}");
+                let rebuilt = mapb.to_tensor().to_data().try_into_vec_as::<f32>().unwrap();
+                assert_eq!(rebuilt, blocked);
+            }
+        }
     }
 }

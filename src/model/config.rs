@@ -302,11 +302,11 @@ impl MbtConfig {
 
         let mut dataset_fields = Vec::new();
         let has_dataset_configs = dataset.is_some();
-        let mut dataset_value = serde_json::to_value(DatasetConfig::default())?;
+        let mut defaults = match serde_json::to_value(DatasetConfig::default())? {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
         if let Some(Value::Object(given)) = dataset {
-            let Value::Object(defaults) = &mut dataset_value else {
-                unreachable!("DatasetConfig serialises to an object");
-            };
             for (k, v) in given {
                 if KNOWN_DATASET_FIELDS.contains(&k.as_str()) {
                     dataset_fields.push(k.clone());
@@ -316,7 +316,7 @@ impl MbtConfig {
                 }
             }
         }
-        model.insert("dataset_configs".into(), dataset_value);
+        model.insert("dataset_configs".into(), Value::Object(defaults));
 
         let config: MbtConfig = serde_json::from_value(Value::Object(model))?;
         config.validate()?;

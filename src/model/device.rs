@@ -24,7 +24,12 @@ pub struct SelectedDevice {
 
 /// What wgpu offers: the best adapter's name and type, without creating a device.
 pub fn probe_adapter() -> Option<wgpu::AdapterInfo> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    // The primary APIs only (Vulkan, Metal, DX12), as burn-wgpu uses; probing GL would open
+    // display connections for nothing.
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::PRIMARY,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
     let adapter = pollster_block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
         power_preference: wgpu::PowerPreference::HighPerformance,
         ..Default::default()

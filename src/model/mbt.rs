@@ -11,7 +11,7 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
-use super::block::{EncoderBlock, load_dense, load_layer_norm};
+use super::block::{AttentionMap, EncoderBlock, HeadReduce, load_dense, load_layer_norm};
 use super::config::{Classifier, MbtConfig, Modality, TemporalMethod};
 use super::layout::{TokenKind, TokenLayout};
 use crate::weights::params::{ParamError, ParamSource};
@@ -95,8 +95,9 @@ pub struct AttentionPass {
     pub layer: usize,
     pub pass: PassKind,
     pub layout: TokenLayout,
-    /// `[batch, heads, q, k]`, or `[batch, 1, q, k]` when heads were fused.
-    pub probs: Tensor<4>,
+    /// `[batch, heads, q, k]`, or `[batch, 1, q, k]` when heads were fused, in memory-bounded
+    /// blocks.
+    pub probs: AttentionMap,
 }
 
 #[derive(Debug, Clone)]
@@ -287,6 +288,13 @@ impl Mbt {
                 };
                 return Err(InputError::Shape { modality: m, found: dims, expected: geometry });
             }
+            if dims[0] == 0 {
+                return Err(InputError::Shape {
+                    modality: m,
+                    found: dims,
+                    expected: "the batch is empty".into(),
+                });
+            }
             match batch {
                 None => batch = Some(dims[0]),
                 Some(b) if b != dims[0] => return Err(InputError::Batch(b, dims[0])),
@@ -391,14 +399,12 @@ impl Mbt {
         let mut combined: Option<Tensor<3>> = None;
         let mut attention = Vec::new();
         let keep = capture != Capture::None;
-        let mut record = |layer: usize, pass: PassKind, layout: TokenLayout, probs: Option<Tensor<4>>| {
-            if let Some(p) = probs {
-                let probs = match capture {
-                    Capture::Fused(HeadFusion::Mean) => p.mean_dim(1),
-                    Capture::Fused(HeadFusion::Max) => p.max_dim(1),
-                    Capture::Fused(HeadFusion::Min) => p.min_dim(1),
-                    _ => p,
-                };
+        let reduce: HeadReduce = match capture {
+            Capture::Fused(f) => Some(f),
+            _ => None,
+        };
+        let mut record = |layer: usize, pass: PassKind, layout: TokenLayout, probs: Option<AttentionMap>| {
+            if let Some(probs) = probs {
                 attention.push(AttentionPass { layer, pass, layout, probs });
             }
         };
@@ -406,7 +412,7 @@ impl Mbt {
         for layer in 0..c.num_layers {
             if !c.is_fusion_layer(layer) {
                 for (i, &m) in fusion.iter().enumerate() {
-                    let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep);
+                    let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep, reduce);
                     tokens[i] = x;
                     record(layer, PassKind::Modality(m), layouts[i].clone(), p);
                 }
@@ -415,7 +421,7 @@ impl Mbt {
                 for (i, &m) in fusion.iter().enumerate() {
                     let own = tokens[i].dims()[1];
                     let joined = Tensor::cat(vec![tokens[i].clone(), shared_bottleneck.clone()], 1);
-                    let (out, p) = self.block(m, layer).forward(joined, keep);
+                    let (out, p) = self.block(m, layer).forward(joined, keep, reduce);
                     tokens[i] = out.clone().slice(s![.., 0..own, ..]);
                     updates.push(out.slice(s![.., own.., ..]));
                     let mut layout = layouts[i].clone();
@@ -441,7 +447,7 @@ impl Mbt {
                     parts.push(tokens[i].clone());
                     layout.extend(&layouts[i]);
                     let own = tokens[i].dims()[1];
-                    let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep);
+                    let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep, reduce);
                     let total = out.dims()[1];
                     next.push(out.slice(s![.., total - own.., ..]));
                     record(layer, PassKind::Modality(m), layout, p);
@@ -451,7 +457,7 @@ impl Mbt {
                 let x = combined.take().unwrap_or_else(|| Tensor::cat(tokens.clone(), 1));
                 let mut layout = TokenLayout::default();
                 layouts.iter().for_each(|l| layout.extend(l));
-                let (x, p) = self.blocks[layer].forward(x, keep);
+                let (x, p) = self.blocks[layer].forward(x, keep, reduce);
                 combined = Some(x);
                 record(layer, PassKind::Combined, layout, p);
             }

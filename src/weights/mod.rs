@@ -116,3 +116,43 @@ pub fn labels_for(num_classes: usize, labels: Option<&Path>) -> Result<Vec<Strin
     }
     Ok((0..num_classes).map(|i| format!("class {i}")).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weights::params::HostTensor;
+
+    fn posembed(tokens: usize, hidden: usize) -> HostTensor {
+        HostTensor::new(vec![1, tokens, hidden], vec![0.0; tokens * hidden])
+    }
+
+    #[test]
+    fn geometry_is_derived_from_position_embeddings_when_not_given() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/configs/mbt_b_bottleneck_audioset.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("dataset_configs");
+        let parsed = MbtConfig::parse_scenic_json(&json.to_string()).unwrap();
+        assert!(!parsed.has_dataset_configs);
+        let mut config = parsed.config;
+        let mut params = ParamMap::default();
+        // 16 frames (8 tubelets of 14x14) and a 6 s spectrogram (600 x 128: 37 x 8 patches).
+        params.tensors.insert("Transformer/posembed_input/pos_embedding".into(), posembed(8 * 196, 768));
+        params.tensors.insert(
+            "Transformer/posembed_input_spectrogram/pos_embedding".into(),
+            posembed(37 * 8, 768),
+        );
+        let notes = derive_geometry(&mut config, &params, &parsed.dataset_fields).unwrap();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(config.dataset_configs.num_frames, 16);
+        assert_eq!(config.dataset_configs.spectrogram_shape(), [592, 128]);
+        assert_eq!(config.rgb_tokens(), 8 * 196);
+        assert_eq!(config.spectrogram_tokens(), 37 * 8);
+
+        // When the config states the geometry, a disagreeing checkpoint is an error.
+        let given = vec!["num_frames".to_owned()];
+        let mut stated = MbtConfig::parse_scenic_json(&json.to_string()).unwrap().config;
+        let err = derive_geometry(&mut stated, &params, &given).unwrap_err();
+        assert!(err.contains("posembed_input/pos_embedding"), "{err}");
+    }
+}
