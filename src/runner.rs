@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use burn::prelude::*;
 
+use crate::explain::{Explainer, Explanation, RolloutOptions};
 use crate::model::mbt::{Capture, InputError, Mbt, MbtInput, tile_mono};
 use crate::model::{MbtConfig, Modality};
 use crate::npz::{NpyArray, NpyData};
@@ -143,3 +144,42 @@ pub fn layout_array(layout: &crate::model::layout::TokenLayout) -> NpyArray {
     }
     NpyArray::i32(vec![layout.segments.len(), 4], rows)
 }
+
+/// Runs the model once with an [`Explainer`] observing it.
+pub fn explain(
+    model: &Mbt,
+    input: MbtInput,
+    options: RolloutOptions,
+) -> Result<(crate::model::MbtOutput, Explanation), InputError> {
+    let batch = model.check_input(&input)?;
+    let device = model.output_projection.weight.val().device();
+    let mut explainer = Explainer::new(&model.config, options, batch, &device);
+    let output = model.forward_observed(input, Some(options.head_fusion), Some(&mut explainer))?;
+    Ok((output, explainer.finish()))
+}
+
+/// The explanation as named arrays, as `mbtscope infer --rollout` writes them: `rollout/joint`
+/// `[B,N,N]`, `rollout/cls_<modality>` or `rollout/gap` `[B,N]`, `rollout/layout`,
+/// `rollout/raw_layer{l}`, and per bottleneck layer `bottleneck/layer{l}/norm` `[B,n]`,
+/// `bottleneck/layer{l}/received_<modality>` `[B,n]` and `bottleneck/layer{l}/rows` `[B,n,N]`.
+pub fn explanation_arrays(config: &MbtConfig, explanation: &Explanation) -> anyhow::Result<BTreeMap<String, NpyArray>> {
+    let mut out = BTreeMap::new();
+    out.insert("rollout/layout".to_owned(), layout_array(&explanation.layout));
+    out.insert("rollout/joint".to_owned(), to_array(explanation.rollout.clone())?);
+    for (name, row) in crate::explain::maps::explained_rows(config, &explanation.layout, &explanation.rollout) {
+        out.insert(format!("rollout/{name}"), to_array(row)?);
+    }
+    if let (Some(raw), Some(layer)) = (&explanation.raw, explanation.raw_layer) {
+        out.insert(format!("rollout/raw_layer{layer}"), to_array(raw.clone())?);
+    }
+    for activity in &explanation.activity {
+        let prefix = format!("bottleneck/layer{}", activity.layer);
+        out.insert(format!("{prefix}/norm"), to_array(activity.norm.clone())?);
+        out.insert(format!("{prefix}/rows"), to_array(activity.rows.clone())?);
+        for (m, received) in &activity.received {
+            out.insert(format!("{prefix}/received_{m}"), to_array(received.clone())?);
+        }
+    }
+    Ok(out)
+}
+

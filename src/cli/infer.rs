@@ -2,7 +2,8 @@
 
 use anyhow::Context as _;
 
-use super::{HeadsArg, InferArgs};
+use super::{FusionArg, HeadsArg, InferArgs};
+use mbtscope::explain::RolloutOptions;
 use mbtscope::model::device;
 use mbtscope::model::mbt::{Capture, HeadFusion};
 use mbtscope::{npz, runner};
@@ -24,8 +25,25 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         HeadsArg::Min => Capture::Fused(HeadFusion::Min),
         HeadsArg::None => Capture::None,
     };
-    let outputs = runner::infer_arrays(&loaded.model, input, capture)
+    if let Some(layer) = args.raw_layer.filter(|&l| l >= loaded.config().num_layers) {
+        anyhow::bail!("--raw-layer {layer}: the model has {} layers", loaded.config().num_layers);
+    }
+    let mut outputs = runner::infer_arrays(&loaded.model, input.clone(), capture)
         .with_context(|| format!("bad inputs: {}", args.inputs.display()))??;
+    if args.rollout {
+        let options = RolloutOptions {
+            head_fusion: match args.head_fusion {
+                FusionArg::Mean => HeadFusion::Mean,
+                FusionArg::Max => HeadFusion::Max,
+                FusionArg::Min => HeadFusion::Min,
+            },
+            discard_ratio: args.discard_ratio,
+            start_layer: args.start_layer,
+            raw_layer: args.raw_layer,
+        };
+        let (_, explanation) = runner::explain(&loaded.model, input, options)?;
+        outputs.extend(runner::explanation_arrays(loaded.config(), &explanation)?);
+    }
     if let Some(logits) = outputs.get("logits") {
         print_top(&logits.to_f32(), logits.shape[1], &loaded.labels, args.top);
     }

@@ -51,12 +51,40 @@ pub struct InferArgs {
     /// adapter (gpu), or burn's Flex CPU backend (cpu).
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// Also compute attention rollout over the joint token graph and the bottleneck-token
+    /// activity, and write them as `rollout/...` and `bottleneck/...` arrays.
+    #[arg(long)]
+    pub rollout: bool,
+    /// How rollout fuses heads.
+    #[arg(long, value_enum, default_value_t = FusionArg::Mean)]
+    pub head_fusion: FusionArg,
+    /// Fraction of each layer's fused attention to drop before rollout (never a token's own CLS).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
+    pub discard_ratio: f32,
+    /// First layer included in the rollout.
+    #[arg(long, default_value_t = 0)]
+    pub start_layer: usize,
+    /// Also write layer L's joint attention matrix as `rollout/raw_layer{L}`.
+    #[arg(long)]
+    pub raw_layer: Option<usize>,
     /// Number of top classes to print per example.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
     /// Replace OUT if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FusionArg {
+    Mean,
+    Max,
+    Min,
+}
+
+fn parse_ratio(text: &str) -> Result<f32, String> {
+    let v: f32 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..1.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not in [0, 1)")) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -100,6 +100,22 @@ pub struct AttentionPass {
     pub probs: AttentionMap,
 }
 
+/// Receives attention maps while the forward pass runs, so that explanations can be accumulated
+/// layer by layer without keeping every map.
+pub trait AttentionObserver {
+    /// One pass of one layer.
+    fn pass(&mut self, pass: AttentionPass);
+    /// Called after each layer with the bottleneck tokens as they leave it (bottleneck models).
+    fn end_layer(&mut self, _layer: usize, _bottleneck: Option<&Tensor<3>>) {}
+}
+
+/// Keeps every pass (what [`Capture::AllHeads`] and [`Capture::Fused`] return).
+impl AttentionObserver for Vec<AttentionPass> {
+    fn pass(&mut self, pass: AttentionPass) {
+        self.push(pass);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MbtOutput {
     /// `[batch, classes]`
@@ -350,6 +366,25 @@ impl Mbt {
     /// - rgb: `[batch, frames, height, width, 3]`, spectrogram: `[batch, time, mel, 3]`
     /// - logits: `[batch, classes]`
     pub fn forward(&self, input: MbtInput, capture: Capture) -> Result<MbtOutput, InputError> {
+        let mut attention = Vec::new();
+        let reduce = match capture {
+            Capture::None => return self.forward_observed(input, None, None),
+            Capture::AllHeads => None,
+            Capture::Fused(f) => Some(f),
+        };
+        let mut output = self.forward_observed(input, reduce, Some(&mut attention as &mut dyn AttentionObserver))?;
+        output.attention = attention;
+        Ok(output)
+    }
+
+    /// Runs the model and hands every attention map (heads reduced by `reduce`) to `observer`
+    /// as soon as it is computed; the returned output has no attention of its own.
+    pub fn forward_observed(
+        &self,
+        input: MbtInput,
+        reduce: HeadReduce,
+        mut observer: Option<&mut dyn AttentionObserver>,
+    ) -> Result<MbtOutput, InputError> {
         let batch = self.check_input(&input)?;
         let c = &self.config;
         let [fh, fw, _] = c.patch();
@@ -397,15 +432,14 @@ impl Mbt {
         let mut bottleneck = self.bottleneck.as_ref().map(|b| b.val().repeat_dim(0, batch));
         let n_bottleneck = c.bottleneck_tokens();
         let mut combined: Option<Tensor<3>> = None;
-        let mut attention = Vec::new();
-        let keep = capture != Capture::None;
-        let reduce: HeadReduce = match capture {
-            Capture::Fused(f) => Some(f),
-            _ => None,
-        };
-        let mut record = |layer: usize, pass: PassKind, layout: TokenLayout, probs: Option<AttentionMap>| {
-            if let Some(probs) = probs {
-                attention.push(AttentionPass { layer, pass, layout, probs });
+        let keep = observer.is_some();
+        let record = |observer: &mut Option<&mut dyn AttentionObserver>,
+                          layer: usize,
+                          pass: PassKind,
+                          layout: TokenLayout,
+                          probs: Option<AttentionMap>| {
+            if let (Some(probs), Some(observer)) = (probs, observer.as_deref_mut()) {
+                observer.pass(AttentionPass { layer, pass, layout, probs });
             }
         };
 
@@ -414,7 +448,7 @@ impl Mbt {
                 for (i, &m) in fusion.iter().enumerate() {
                     let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep, reduce);
                     tokens[i] = x;
-                    record(layer, PassKind::Modality(m), layouts[i].clone(), p);
+                    record(&mut observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
                 }
             } else if let Some(shared_bottleneck) = bottleneck.take().filter(|_| c.use_bottleneck) {
                 let mut updates = Vec::with_capacity(fusion.len());
@@ -426,7 +460,7 @@ impl Mbt {
                     updates.push(out.slice(s![.., own.., ..]));
                     let mut layout = layouts[i].clone();
                     layout.push(TokenKind::Bottleneck, n_bottleneck);
-                    record(layer, PassKind::Modality(m), layout, p);
+                    record(&mut observer, layer, PassKind::Modality(m), layout, p);
                 }
                 bottleneck = Some(Tensor::stack::<4>(updates, 3).mean_dim(3).squeeze_dim(3));
             } else if !c.share_encoder {
@@ -450,7 +484,7 @@ impl Mbt {
                     let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep, reduce);
                     let total = out.dims()[1];
                     next.push(out.slice(s![.., total - own.., ..]));
-                    record(layer, PassKind::Modality(m), layout, p);
+                    record(&mut observer, layer, PassKind::Modality(m), layout, p);
                 }
                 tokens = next;
             } else {
@@ -459,7 +493,10 @@ impl Mbt {
                 layouts.iter().for_each(|l| layout.extend(l));
                 let (x, p) = self.blocks[layer].forward(x, keep, reduce);
                 combined = Some(x);
-                record(layer, PassKind::Combined, layout, p);
+                record(&mut observer, layer, PassKind::Combined, layout, p);
+            }
+            if let Some(observer) = observer.as_deref_mut() {
+                observer.end_layer(layer, bottleneck.as_ref());
             }
         }
 
@@ -499,7 +536,7 @@ impl Mbt {
             encoded,
             encoded_layout,
             bottleneck,
-            attention,
+            attention: Vec::new(),
         })
     }
 

@@ -8,4 +8,4 @@ pub mod layout;
 pub mod mbt;
 
 pub use config::{Classifier, MbtConfig, Modality};
-pub use mbt::{AttentionPass, Capture, HeadFusion, Mbt, MbtInput, MbtOutput, PassKind};
+pub use mbt::{AttentionObserver, AttentionPass, Capture, HeadFusion, Mbt, MbtInput, MbtOutput, PassKind};

@@ -1,0 +1,290 @@
+//! Attention rollout over MBT's joint token graph, streamed layer by layer.
+//!
+//! For each layer the head-fused attention of every pass is placed into one joint matrix A_l
+//! (rows: receiving token, columns: source token, in the order of [`super::joint`]):
+//! - a modality's rows hold that modality's pass attention, its columns mapped back to the joint
+//!   order (its own tokens; plus the bottleneck in a bottleneck layer; plus the other modality in
+//!   a vanilla fusion layer; everything in a shared-encoder pass);
+//! - bottleneck rows are the identity where the bottleneck is not updated, and the mean of the
+//!   passes' bottleneck rows where it is, because Scenic averages the updated bottlenecks.
+//!
+//! Optionally the lowest `discard_ratio` of each A_l's entries is dropped (never a row's own
+//! CLS column). Then A'_l = 0.5 A_l + 0.5 I with rows renormalised, and the running product
+//! R = A'_l R is kept, so rollout = A'_L ... A'_s for start layer s. Only the running product and
+//! the current layer's maps live on the device at any time.
+
+use burn::prelude::*;
+
+use super::joint::{joint_layout, modality_of, start_of};
+use crate::model::block::AttentionMap;
+use crate::model::layout::{TokenKind, TokenLayout};
+use crate::model::mbt::{AttentionObserver, AttentionPass, HeadFusion, PassKind};
+use crate::model::{MbtConfig, Modality};
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RolloutOptions {
+    pub head_fusion: HeadFusion,
+    /// Fraction of each layer's (non-zero) fused attention entries to drop, in [0, 1).
+    pub discard_ratio: f32,
+    /// Layers before this one are treated as identity.
+    pub start_layer: usize,
+    /// Also keep the joint matrix A_l of this layer (no residual, no discard) for inspection.
+    pub raw_layer: Option<usize>,
+}
+
+impl Default for RolloutOptions {
+    fn default() -> Self {
+        Self {
+            head_fusion: HeadFusion::Mean,
+            discard_ratio: 0.0,
+            start_layer: 0,
+            raw_layer: None,
+        }
+    }
+}
+
+/// What the bottleneck tokens did in one fusion layer.
+#[derive(Debug, Clone)]
+pub struct LayerActivity {
+    pub layer: usize,
+    /// L2 norm of each bottleneck token after the layer, `[batch, n]`.
+    pub norm: Tensor<2>,
+    /// Mean attention a token of each modality pays to each bottleneck token, `[batch, n]`, in
+    /// `modality_fusion` order.
+    pub received: Vec<(Modality, Tensor<2>)>,
+    /// The bottleneck tokens' own (averaged) attention rows in joint order, `[batch, n, joint]`:
+    /// split by columns this gives their maps over rgb and spectrogram patches and the share of
+    /// their attention going to each modality.
+    pub rows: Tensor<3>,
+}
+
+/// Everything the explainer accumulated over one forward pass.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub layout: TokenLayout,
+    /// The rollout `[batch, joint, joint]`.
+    pub rollout: Tensor<3>,
+    /// A_l of the requested raw layer, `[batch, joint, joint]`.
+    pub raw: Option<Tensor<3>>,
+    pub raw_layer: Option<usize>,
+    pub activity: Vec<LayerActivity>,
+}
+
+/// Observes a forward pass (heads fused with the options' head fusion) and accumulates the
+/// rollout and the bottleneck activity.
+pub struct Explainer {
+    options: RolloutOptions,
+    layout: TokenLayout,
+    config: MbtConfig,
+    batch: usize,
+    device: Device,
+    passes: Vec<AttentionPass>,
+    rollout: Tensor<3>,
+    raw: Option<Tensor<3>>,
+    activity: Vec<LayerActivity>,
+    /// `[joint, joint]` true where a column is the row's own CLS (never discarded).
+    protected: Tensor<2, Bool>,
+}
+
+impl Explainer {
+    pub fn new(config: &MbtConfig, options: RolloutOptions, batch: usize, device: &Device) -> Self {
+        let layout = joint_layout(config);
+        let n = layout.len();
+        let mut protected = vec![false; n * n];
+        for row_seg in &layout.segments {
+            let Some(m) = modality_of(row_seg.kind) else { continue };
+            if let Some(cls) = start_of(&layout, TokenKind::Cls(m)) {
+                for r in row_seg.start..row_seg.start + row_seg.len {
+                    protected[r * n + cls] = true;
+                }
+            }
+        }
+        Self {
+            options,
+            config: config.clone(),
+            batch,
+            device: device.clone(),
+            passes: Vec::new(),
+            rollout: identity(batch, n, device),
+            raw: None,
+            activity: Vec::new(),
+            protected: Tensor::from_data(TensorData::new(protected, [n, n]), device),
+            layout,
+        }
+    }
+
+    pub fn layout(&self) -> &TokenLayout {
+        &self.layout
+    }
+
+    pub fn finish(self) -> Explanation {
+        Explanation {
+            layout: self.layout,
+            rollout: self.rollout,
+            raw: self.raw,
+            raw_layer: self.options.raw_layer,
+            activity: self.activity,
+        }
+    }
+
+    /// Places this layer's passes into the joint matrix A_l `[batch, joint, joint]`.
+    pub fn joint_matrix(&self, passes: &[AttentionPass]) -> Tensor<3> {
+        let n = self.layout.len();
+        let b = self.batch;
+        let mut a = Tensor::<3>::zeros([b, n, n], &self.device);
+        let mut bottleneck_rows: Vec<Tensor<3>> = Vec::new();
+        for pass in passes {
+            let probs = fused_rows(&pass.probs); // [batch, q, k]
+            for row_seg in &pass.layout.segments {
+                let keep = match (pass.pass, row_seg.kind) {
+                    (PassKind::Combined, _) => true,
+                    (_, TokenKind::Bottleneck) => true,
+                    (PassKind::Modality(m), kind) => modality_of(kind) == Some(m),
+                };
+                if !keep {
+                    continue;
+                }
+                let rows = probs.clone().slice(s![.., row_seg.start..row_seg.start + row_seg.len, ..]);
+                let mut target = if row_seg.kind == TokenKind::Bottleneck {
+                    Tensor::<3>::zeros([b, row_seg.len, n], &self.device)
+                } else {
+                    Tensor::<3>::zeros([b, 0, n], &self.device)
+                };
+                for col_seg in &pass.layout.segments {
+                    let Some(jc) = start_of(&self.layout, col_seg.kind) else { continue };
+                    let block = rows.clone().slice(s![.., .., col_seg.start..col_seg.start + col_seg.len]);
+                    if row_seg.kind == TokenKind::Bottleneck {
+                        target = target.slice_assign(s![.., .., jc..jc + col_seg.len], block);
+                    } else if let Some(jr) = start_of(&self.layout, row_seg.kind) {
+                        a = a.slice_assign(s![.., jr..jr + row_seg.len, jc..jc + col_seg.len], block);
+                    }
+                }
+                if row_seg.kind == TokenKind::Bottleneck {
+                    bottleneck_rows.push(target);
+                }
+            }
+        }
+        if let Some(jb) = start_of(&self.layout, TokenKind::Bottleneck) {
+            let nb = n - jb;
+            let rows = if bottleneck_rows.is_empty() {
+                identity(b, n, &self.device).slice(s![.., jb..n, ..])
+            } else {
+                let count = bottleneck_rows.len() as f64;
+                let sum = bottleneck_rows.into_iter().reduce(|x, y| x + y).unwrap_or_else(|| Tensor::zeros([b, nb, n], &self.device));
+                sum.div_scalar(count)
+            };
+            a = a.slice_assign(s![.., jb..n, ..], rows);
+        }
+        a
+    }
+
+    /// Drops the lowest `discard_ratio` of each batch element's non-zero entries, except each
+    /// row's own CLS column.
+    fn discard(&self, a: Tensor<3>) -> Tensor<3> {
+        let ratio = self.options.discard_ratio;
+        if ratio <= 0.0 {
+            return a;
+        }
+        let [b, n, _] = a.dims();
+        let flat: Tensor<2> = a.clone().reshape([b, n * n]);
+        let positive = flat.clone().greater_elem(0.0).int().sum_dim(1); // [b, 1]
+        let sorted = flat.sort(1);
+        let counts = positive.into_data().try_into_vec_as::<i64>().unwrap_or_default();
+        let mut index = Vec::with_capacity(b);
+        for &k in &counts {
+            let k = k.max(0) as usize;
+            let skip = n * n - k;
+            let drop = ((ratio.clamp(0.0, 1.0) * k as f32).floor() as usize).min(k.saturating_sub(1));
+            index.push((skip + drop) as i64);
+        }
+        let index = Tensor::<2, Int>::from_data(TensorData::new(index, [b, 1]), &self.device);
+        let threshold: Tensor<3> = sorted.gather(1, index).reshape([b, 1, 1]);
+        let below = a.clone().lower(threshold.expand([b, n, n]));
+        let protected = self.protected.clone().unsqueeze_dim::<3>(0).expand([b, n, n]);
+        let drop = below.bool_and(protected.bool_not());
+        a.mask_fill(drop, 0.0)
+    }
+
+    fn finish_layer(&mut self, layer: usize, bottleneck: Option<&Tensor<3>>) {
+        let passes = std::mem::take(&mut self.passes);
+        if passes.is_empty() {
+            return;
+        }
+        let a = self.joint_matrix(&passes);
+        if self.options.raw_layer == Some(layer) {
+            self.raw = Some(a.clone());
+        }
+        let bottleneck_layer = self.config.use_bottleneck && self.config.is_fusion_layer(layer);
+        if bottleneck_layer {
+            self.record_activity(layer, &passes, &a, bottleneck);
+        }
+        if layer < self.options.start_layer {
+            return;
+        }
+        let n = self.layout.len();
+        let a = self.discard(a);
+        let a = a.mul_scalar(0.5) + identity(self.batch, n, &self.device).mul_scalar(0.5);
+        let a = a.clone() / a.sum_dim(2);
+        self.rollout = a.matmul(self.rollout.clone());
+    }
+
+    fn record_activity(&mut self, layer: usize, passes: &[AttentionPass], a: &Tensor<3>, bottleneck: Option<&Tensor<3>>) {
+        let Some(jb) = start_of(&self.layout, TokenKind::Bottleneck) else { return };
+        let n = self.layout.len();
+        let nb = n - jb;
+        let b = self.batch;
+        let norm = match bottleneck {
+            Some(t) => t.clone().powi_scalar(2).sum_dim(2).sqrt().reshape([b, nb]),
+            None => Tensor::zeros([b, nb], &self.device),
+        };
+        let mut received = Vec::new();
+        for pass in passes {
+            let PassKind::Modality(m) = pass.pass else { continue };
+            let Some(bseg) = pass.layout.find(TokenKind::Bottleneck) else { continue };
+            let probs = fused_rows(&pass.probs);
+            let mut rows = Vec::new();
+            for seg in pass.layout.segments.iter().filter(|s| modality_of(s.kind) == Some(m)) {
+                rows.push(probs.clone().slice(s![.., seg.start..seg.start + seg.len, bseg.start..bseg.start + bseg.len]));
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            let mean: Tensor<3> = Tensor::cat(rows, 1).mean_dim(1);
+            received.push((m, mean.reshape([b, nb])));
+        }
+        let rows = a.clone().slice(s![.., jb..n, ..]);
+        self.activity.push(LayerActivity {
+            layer,
+            norm,
+            received,
+            rows,
+        });
+    }
+}
+
+impl AttentionObserver for Explainer {
+    fn pass(&mut self, pass: AttentionPass) {
+        self.passes.push(pass);
+    }
+
+    fn end_layer(&mut self, layer: usize, bottleneck: Option<&Tensor<3>>) {
+        self.finish_layer(layer, bottleneck);
+    }
+}
+
+fn identity(batch: usize, n: usize, device: &Device) -> Tensor<3> {
+    let eye: Tensor<2> = Tensor::eye(n, device);
+    eye.unsqueeze_dim::<3>(0).repeat_dim(0, batch)
+}
+
+/// A head-fused map `[batch, 1, q, k]` as `[batch, q, k]`.
+fn fused_rows(map: &AttentionMap) -> Tensor<3> {
+    let [b, h, q, k] = map.shape;
+    let t = map.to_tensor();
+    if h == 1 {
+        t.reshape([b, q, k])
+    } else {
+        // Not fused by the forward pass: fuse by mean here.
+        t.mean_dim(1).reshape([b, q, k])
+    }
+}
