@@ -154,14 +154,20 @@ pub fn explain(
     let batch = model.check_input(&input)?;
     let device = model.output_projection.weight.val().device();
     let mut explainer = Explainer::new(&model.config, options, batch, &device);
-    let output = model.forward_observed(input, Some(options.head_fusion), Some(&mut explainer))?;
+    let output = model.forward_observed(
+        input,
+        crate::model::block::KeepAttention::Fused(options.head_fusion),
+        Some(&mut explainer),
+    )?;
     Ok((output, explainer.finish()))
 }
 
 /// The explanation as named arrays, as `mbtscope infer --rollout` writes them: `rollout/joint`
 /// `[B,N,N]`, `rollout/cls_<modality>` or `rollout/gap` `[B,N]`, `rollout/layout`,
-/// `rollout/raw_layer{l}`, and per bottleneck layer `bottleneck/layer{l}/norm` `[B,n]`,
-/// `bottleneck/layer{l}/received_<modality>` `[B,n]` and `bottleneck/layer{l}/rows` `[B,n,N]`.
+/// `rollout/raw_layer{l}`, `rollout/cross_modal_share` `[B, modalities]` (for each modality, the
+/// share of its explanation row, CLS or mean of its tokens, that comes from the other modality),
+/// and per bottleneck layer `bottleneck_activity/layer{l}/norm` `[B,n]`,
+/// `.../received_<modality>` `[B,n]` and `.../rows` `[B,n,N]`.
 pub fn explanation_arrays(config: &MbtConfig, explanation: &Explanation) -> anyhow::Result<BTreeMap<String, NpyArray>> {
     let mut out = BTreeMap::new();
     out.insert("rollout/layout".to_owned(), layout_array(&explanation.layout));
@@ -169,11 +175,12 @@ pub fn explanation_arrays(config: &MbtConfig, explanation: &Explanation) -> anyh
     for (name, row) in crate::explain::maps::explained_rows(config, &explanation.layout, &explanation.rollout) {
         out.insert(format!("rollout/{name}"), to_array(row)?);
     }
+    out.insert("rollout/cross_modal_share".to_owned(), cross_modal_shares(config, explanation)?);
     if let (Some(raw), Some(layer)) = (&explanation.raw, explanation.raw_layer) {
         out.insert(format!("rollout/raw_layer{layer}"), to_array(raw.clone())?);
     }
     for activity in &explanation.activity {
-        let prefix = format!("bottleneck/layer{}", activity.layer);
+        let prefix = format!("bottleneck_activity/layer{}", activity.layer);
         out.insert(format!("{prefix}/norm"), to_array(activity.norm.clone())?);
         out.insert(format!("{prefix}/rows"), to_array(activity.rows.clone())?);
         for (m, received) in &activity.received {
@@ -183,3 +190,50 @@ pub fn explanation_arrays(config: &MbtConfig, explanation: &Explanation) -> anyh
     Ok(out)
 }
 
+
+/// Relevance as named arrays: `relevance/joint`, `relevance/cls_<modality>` or `relevance/gap`,
+/// `relevance/classes`.
+pub fn relevance_arrays(
+    config: &MbtConfig,
+    result: &crate::explain::relevance::Relevance,
+) -> anyhow::Result<BTreeMap<String, NpyArray>> {
+    let mut out = BTreeMap::new();
+    out.insert("relevance/joint".to_owned(), to_array(result.joint.clone())?);
+    for (name, row) in crate::explain::maps::explained_rows(config, &result.layout, &result.joint) {
+        out.insert(format!("relevance/{name}"), to_array(row)?);
+    }
+    let classes = result.classes.iter().map(|&c| c as i32).collect::<Vec<_>>();
+    out.insert("relevance/classes".to_owned(), NpyArray::i32(vec![classes.len()], classes));
+    Ok(out)
+}
+
+/// For each example and modality: the share of that modality's explanation row (its CLS row, or
+/// the mean row of its tokens without a CLS) that lands on the other modality's tokens.
+fn cross_modal_shares(config: &MbtConfig, explanation: &Explanation) -> anyhow::Result<NpyArray> {
+    use crate::explain::maps::{cross_modal_share, split_row};
+    use crate::model::layout::TokenKind;
+    let layout = &explanation.layout;
+    let [b, n, _] = explanation.rollout.dims();
+    let mut rows = Vec::new();
+    for &m in &config.modality_fusion {
+        let (start, len) = match layout.find(TokenKind::Cls(m)) {
+            Some(seg) => (seg.start, 1),
+            None => {
+                let seg = layout
+                    .find(TokenKind::Patches(m))
+                    .ok_or_else(|| anyhow::anyhow!("no {m} tokens in the layout"))?;
+                (seg.start, seg.len)
+            }
+        };
+        let row: Tensor<3> = explanation.rollout.clone().slice(s![.., start..start + len, ..]).mean_dim(1);
+        rows.push(to_array(row.reshape([b, n]))?.to_f32());
+    }
+    let mut shares = Vec::with_capacity(b * rows.len());
+    for bi in 0..b {
+        for (row, &m) in rows.iter().zip(&config.modality_fusion) {
+            let split = split_row(config, layout, &row[bi * n..(bi + 1) * n]);
+            shares.push(cross_modal_share(&split, m));
+        }
+    }
+    Ok(NpyArray::f32(vec![b, rows.len()], shares))
+}

@@ -94,3 +94,62 @@ fn flops_prints_a_total_line_for_mbt_b() {
     let total: f64 = last.strip_prefix("total GFLOPs: ").unwrap().parse().unwrap();
     assert!(total > 100.0 && total < 1200.0, "{last}");
 }
+
+#[test]
+fn infer_writes_rollout_relevance_and_bottleneck_activity() {
+    let case = crate::fixtures().join("mbt/bottleneck_mid_gap_old_layout");
+    let work = crate::scratch("cli-explain");
+    let model = work.join("model");
+    let import = mbtscope()
+        .arg("import-scenic")
+        .arg(case.join("checkpoint.msgpack"))
+        .arg("--config")
+        .arg(case.join("config.json"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    let out = work.join("explained.npz");
+    let run = mbtscope()
+        .args(["infer", "--device", "cpu", "--heads", "none", "--rollout", "--relevance", "--discard-ratio", "0.1", "--raw-layer", "2", "--model"])
+        .arg(&model)
+        .arg("--inputs")
+        .arg(case.join("io.npz"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let got = npz::read(&out).unwrap();
+    for key in [
+        "rollout/joint",
+        "rollout/gap",
+        "rollout/layout",
+        "rollout/raw_layer2",
+        "rollout/cross_modal_share",
+        "relevance/joint",
+        "relevance/gap",
+        "relevance/classes",
+        "bottleneck_activity/layer1/norm",
+        "bottleneck_activity/layer2/received_rgb",
+    ] {
+        assert!(got.contains_key(key), "missing {key}; have {:?}", got.keys().collect::<Vec<_>>());
+    }
+    // gap + 4 bottlenecks: joint = 8 spectrogram + 8 rgb + 4 bottleneck tokens.
+    assert_eq!(got["rollout/joint"].shape, vec![2, 20, 20]);
+    assert!(!got.keys().any(|k| k.starts_with("attn/")));
+
+    let bad = mbtscope()
+        .args(["infer", "--device", "cpu", "--raw-layer", "3", "--rollout", "--model"])
+        .arg(&model)
+        .arg("--inputs")
+        .arg(case.join("io.npz"))
+        .arg("--out")
+        .arg(work.join("never.npz"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("3 layers"));
+    assert!(!work.join("never.npz").exists());
+}

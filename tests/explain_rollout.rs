@@ -276,6 +276,7 @@ fn late_fusion_has_exactly_zero_cross_modal_mass() {
     let (case, arrays) = explain_arrays("late_token", RolloutOptions::default());
     let joint = &arrays["rollout/joint"];
     let n = joint.shape[2];
+    assert!(arrays["rollout/cross_modal_share"].to_f32().iter().all(|&v| v == 0.0));
     let (rgb, spec) = (modality_range(&case.config, 0), modality_range(&case.config, 1));
     for (bi, matrix) in joint.to_f32().chunks(n * n).enumerate() {
         for r in rgb.clone() {
@@ -321,16 +322,19 @@ fn bottleneck_activity_is_reported_for_fusion_layers() {
     let nb = case.config.bottleneck_tokens();
     for layer in 0..3 {
         let fusion = layer >= case.config.fusion_layer;
-        assert_eq!(arrays.contains_key(&format!("bottleneck/layer{layer}/norm")), fusion, "layer {layer}");
+        let shares = &arrays["rollout/cross_modal_share"];
+        assert_eq!(shares.shape, vec![2, 2]);
+        assert!(shares.to_f32().iter().all(|&v| v > 0.0 && v < 1.0), "{:?}", shares.to_f32());
+        assert_eq!(arrays.contains_key(&format!("bottleneck_activity/layer{layer}/norm")), fusion, "layer {layer}");
         if fusion {
-            let norm = &arrays[&format!("bottleneck/layer{layer}/norm")];
+            let norm = &arrays[&format!("bottleneck_activity/layer{layer}/norm")];
             assert_eq!(norm.shape, vec![2, nb]);
             assert!(norm.to_f32().iter().all(|&v| v > 0.0));
             for m in ["rgb", "spectrogram"] {
-                let received = &arrays[&format!("bottleneck/layer{layer}/received_{m}")];
+                let received = &arrays[&format!("bottleneck_activity/layer{layer}/received_{m}")];
                 assert!(received.to_f32().iter().all(|&v| (0.0..=1.0).contains(&v)));
             }
-            let rows = &arrays[&format!("bottleneck/layer{layer}/rows")];
+            let rows = &arrays[&format!("bottleneck_activity/layer{layer}/rows")];
             let n = rows.shape[2];
             for row in rows.to_f32().chunks(n) {
                 assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
@@ -360,7 +364,7 @@ fn identity_attention_gives_identity_rollout() {
         let q = pass.layout.len();
         let eye: Tensor<2> = Tensor::eye(q, &device);
         let probs: Tensor<4> = eye.unsqueeze_dim::<3>(0).repeat_dim(0, 2).unsqueeze_dim(1);
-        let map = AttentionMap { shape: [2, 1, q, q], blocks: vec![AttentionBlock { head_start: 0, query_start: 0, probs }] };
+        let map = AttentionMap { shape: [2, 1, q, q], blocks: vec![AttentionBlock { head_start: 0, query_start: 0, probs, probe: None }] };
         explainer.pass(AttentionPass { layer: pass.layer, pass: pass.pass, layout: pass.layout, probs: map });
     }
     explainer.end_layer(last, None);

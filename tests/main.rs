@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod cli;
+mod explain_relevance;
 mod explain_rollout;
 mod model_reference;
 mod weights_import;

@@ -41,8 +41,12 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
             start_layer: args.start_layer,
             raw_layer: args.raw_layer,
         };
-        let (_, explanation) = runner::explain(&loaded.model, input, options)?;
+        let (_, explanation) = runner::explain(&loaded.model, input.clone(), options)?;
         outputs.extend(runner::explanation_arrays(loaded.config(), &explanation)?);
+    }
+    if args.relevance {
+        let result = mbtscope::explain::relevance::relevance(&loaded.model, input, args.class)?;
+        outputs.extend(runner::relevance_arrays(loaded.config(), &result)?);
     }
     if let Some(logits) = outputs.get("logits") {
         print_top(&logits.to_f32(), logits.shape[1], &loaded.labels, args.top);

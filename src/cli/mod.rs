@@ -64,6 +64,14 @@ pub struct InferArgs {
     /// First layer included in the rollout.
     #[arg(long, default_value_t = 0)]
     pub start_layer: usize,
+    /// Also compute gradient-weighted relevance (Chefer et al. 2021) through autodiff and write
+    /// `relevance/joint` `[B,N,N]`, `relevance/cls_<modality>` or `relevance/gap` `[B,N]` and
+    /// `relevance/classes` `[B]`.
+    #[arg(long)]
+    pub relevance: bool,
+    /// The class relevance explains (default: each example's top prediction).
+    #[arg(long)]
+    pub class: Option<usize>,
     /// Also write layer L's joint attention matrix as `rollout/raw_layer{L}`.
     #[arg(long)]
     pub raw_layer: Option<usize>,

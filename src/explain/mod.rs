@@ -4,6 +4,7 @@
 
 pub mod joint;
 pub mod maps;
+pub mod relevance;
 pub mod rollout;
 
 pub use rollout::{Explainer, Explanation, LayerActivity, RolloutOptions};

@@ -129,53 +129,7 @@ impl Explainer {
 
     /// Places this layer's passes into the joint matrix A_l `[batch, joint, joint]`.
     pub fn joint_matrix(&self, passes: &[AttentionPass]) -> Tensor<3> {
-        let n = self.layout.len();
-        let b = self.batch;
-        let mut a = Tensor::<3>::zeros([b, n, n], &self.device);
-        let mut bottleneck_rows: Vec<Tensor<3>> = Vec::new();
-        for pass in passes {
-            let probs = fused_rows(&pass.probs); // [batch, q, k]
-            for row_seg in &pass.layout.segments {
-                let keep = match (pass.pass, row_seg.kind) {
-                    (PassKind::Combined, _) => true,
-                    (_, TokenKind::Bottleneck) => true,
-                    (PassKind::Modality(m), kind) => modality_of(kind) == Some(m),
-                };
-                if !keep {
-                    continue;
-                }
-                let rows = probs.clone().slice(s![.., row_seg.start..row_seg.start + row_seg.len, ..]);
-                let mut target = if row_seg.kind == TokenKind::Bottleneck {
-                    Tensor::<3>::zeros([b, row_seg.len, n], &self.device)
-                } else {
-                    Tensor::<3>::zeros([b, 0, n], &self.device)
-                };
-                for col_seg in &pass.layout.segments {
-                    let Some(jc) = start_of(&self.layout, col_seg.kind) else { continue };
-                    let block = rows.clone().slice(s![.., .., col_seg.start..col_seg.start + col_seg.len]);
-                    if row_seg.kind == TokenKind::Bottleneck {
-                        target = target.slice_assign(s![.., .., jc..jc + col_seg.len], block);
-                    } else if let Some(jr) = start_of(&self.layout, row_seg.kind) {
-                        a = a.slice_assign(s![.., jr..jr + row_seg.len, jc..jc + col_seg.len], block);
-                    }
-                }
-                if row_seg.kind == TokenKind::Bottleneck {
-                    bottleneck_rows.push(target);
-                }
-            }
-        }
-        if let Some(jb) = start_of(&self.layout, TokenKind::Bottleneck) {
-            let nb = n - jb;
-            let rows = if bottleneck_rows.is_empty() {
-                identity(b, n, &self.device).slice(s![.., jb..n, ..])
-            } else {
-                let count = bottleneck_rows.len() as f64;
-                let sum = bottleneck_rows.into_iter().reduce(|x, y| x + y).unwrap_or_else(|| Tensor::zeros([b, nb, n], &self.device));
-                sum.div_scalar(count)
-            };
-            a = a.slice_assign(s![.., jb..n, ..], rows);
-        }
-        a
+        joint_matrix(&self.layout, self.batch, &self.device, passes, IdleBottleneck::Identity)
     }
 
     /// Drops the lowest `discard_ratio` of each batch element's non-zero entries, except each
@@ -287,4 +241,73 @@ fn fused_rows(map: &AttentionMap) -> Tensor<3> {
         // Not fused by the forward pass: fuse by mean here.
         t.mean_dim(1).reshape([b, q, k])
     }
+}
+
+/// What the bottleneck rows hold in a layer that does not update the bottleneck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleBottleneck {
+    /// Rollout: the tokens pass through unchanged.
+    Identity,
+    /// Relevance updates (`R += Ā R`): no contribution.
+    Zero,
+}
+
+/// Places one layer's (head-fused) passes into the joint matrix `[batch, joint, joint]`: each
+/// modality's rows from its own pass, bottleneck rows averaged over the passes that update them.
+pub fn joint_matrix(
+    layout: &TokenLayout,
+    b: usize,
+    device: &Device,
+    passes: &[AttentionPass],
+    idle: IdleBottleneck,
+) -> Tensor<3> {
+    let n = layout.len();
+    let mut a = Tensor::<3>::zeros([b, n, n], device);
+    let mut bottleneck_rows: Vec<Tensor<3>> = Vec::new();
+    for pass in passes {
+        let probs = fused_rows(&pass.probs); // [batch, q, k]
+        for row_seg in &pass.layout.segments {
+            let keep = match (pass.pass, row_seg.kind) {
+                (PassKind::Combined, _) => true,
+                (_, TokenKind::Bottleneck) => true,
+                (PassKind::Modality(m), kind) => modality_of(kind) == Some(m),
+            };
+            if !keep {
+                continue;
+            }
+            let rows = probs.clone().slice(s![.., row_seg.start..row_seg.start + row_seg.len, ..]);
+            let mut target = if row_seg.kind == TokenKind::Bottleneck {
+                Tensor::<3>::zeros([b, row_seg.len, n], device)
+            } else {
+                Tensor::<3>::zeros([b, 0, n], device)
+            };
+            for col_seg in &pass.layout.segments {
+                let Some(jc) = start_of(layout, col_seg.kind) else { continue };
+                let block = rows.clone().slice(s![.., .., col_seg.start..col_seg.start + col_seg.len]);
+                if row_seg.kind == TokenKind::Bottleneck {
+                    target = target.slice_assign(s![.., .., jc..jc + col_seg.len], block);
+                } else if let Some(jr) = start_of(layout, row_seg.kind) {
+                    a = a.slice_assign(s![.., jr..jr + row_seg.len, jc..jc + col_seg.len], block);
+                }
+            }
+            if row_seg.kind == TokenKind::Bottleneck {
+                bottleneck_rows.push(target);
+            }
+        }
+    }
+    if let Some(jb) = start_of(layout, TokenKind::Bottleneck) {
+        let nb = n - jb;
+        let rows = if bottleneck_rows.is_empty() {
+            match idle {
+                IdleBottleneck::Identity => identity(b, n, device).slice(s![.., jb..n, ..]),
+                IdleBottleneck::Zero => Tensor::zeros([b, nb, n], device),
+            }
+        } else {
+            let count = bottleneck_rows.len() as f64;
+            let sum = bottleneck_rows.into_iter().reduce(|x, y| x + y).unwrap_or_else(|| Tensor::zeros([b, nb, n], device));
+            sum.div_scalar(count)
+        };
+        a = a.slice_assign(s![.., jb..n, ..], rows);
+    }
+    a
 }

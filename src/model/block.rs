@@ -135,10 +135,10 @@ impl EncoderBlock {
     /// - input: `[batch, tokens, hidden]`
     /// - output: `[batch, tokens, hidden]` and, when `keep`, the attention probabilities
     ///   `[batch, heads, tokens, tokens]` (heads reduced to 1 by `reduce`).
-    pub fn forward(&self, input: Tensor<3>, keep: bool, reduce: HeadReduce) -> (Tensor<3>, Option<AttentionMap>) {
+    pub fn forward(&self, input: Tensor<3>, keep: KeepAttention) -> (Tensor<3>, Option<AttentionMap>) {
         let (attended, probs) = self
             .attention
-            .forward(self.norm_attention.forward(input.clone()), keep, reduce);
+            .forward(self.norm_attention.forward(input.clone()), keep);
         let x = attended + input;
         let y = self.mlp_in.forward(self.norm_mlp.forward(x.clone()));
         let y = self.mlp_out.forward(gelu_approximate(y));
@@ -165,6 +165,8 @@ pub struct AttentionBlock {
     pub query_start: usize,
     /// `[batch, heads in block, queries in block, keys]`
     pub probs: Tensor<4>,
+    /// See [`KeepAttention::Probed`].
+    pub probe: Option<Tensor<4>>,
 }
 
 impl AttentionMap {
@@ -213,27 +215,39 @@ impl AttentionMap {
     }
 }
 
-/// How to reduce heads while the blocks are computed (`None` keeps every head).
-pub type HeadReduce = Option<crate::model::mbt::HeadFusion>;
+/// What a pass keeps of its attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAttention {
+    No,
+    AllHeads,
+    /// Heads reduced on the device while the blocks are computed.
+    Fused(crate::model::mbt::HeadFusion),
+    /// Every head, and each block multiplied by a ones tensor that requires a gradient (the
+    /// block's `probe`): on an autodiff device, the probe's gradient is `A ⊙ ∂y/∂A`.
+    Probed,
+}
 
 impl Attention {
     /// # Shapes
     /// - input: `[batch, tokens, hidden]`
     /// - output: `[batch, tokens, hidden]` and, when `keep` is set, the probabilities
     ///   `[batch, heads, tokens, tokens]` (heads reduced to 1 by `reduce`)
-    pub fn forward(&self, x: Tensor<3>, keep: bool, reduce: HeadReduce) -> (Tensor<3>, Option<AttentionMap>) {
-        self.forward_blocked(x, keep, reduce, MAX_ATTENTION_BLOCK_BYTES)
+    pub fn forward(&self, x: Tensor<3>, keep: KeepAttention) -> (Tensor<3>, Option<AttentionMap>) {
+        self.forward_blocked(x, keep, MAX_ATTENTION_BLOCK_BYTES)
     }
 
     /// [`Self::forward`] with an explicit block size limit (tests use tiny ones).
     pub fn forward_blocked(
         &self,
         x: Tensor<3>,
-        keep: bool,
-        reduce: HeadReduce,
+        keep: KeepAttention,
         max_block_bytes: usize,
     ) -> (Tensor<3>, Option<AttentionMap>) {
         use crate::model::mbt::HeadFusion;
+        let reduce = match keep {
+            KeepAttention::Fused(f) => Some(f),
+            _ => None,
+        };
         let [batch, tokens, _] = x.dims();
         let heads = self.num_heads;
         let split = |t: Tensor<3>| -> Tensor<4> {
@@ -269,13 +283,19 @@ impl Attention {
                 let qb = q.clone().slice(s![.., h0..h1, q0..q1, ..]);
                 let kb = kt.clone().slice(s![.., h0..h1, .., ..]);
                 let vb = v.clone().slice(s![.., h0..h1, .., ..]);
-                let probs = softmax(qb.matmul(kb), 3); // [batch, h, q, k]
+                let mut probs = softmax(qb.matmul(kb), 3); // [batch, h, q, k]
+                let probe = (keep == KeepAttention::Probed).then(|| {
+                    Tensor::<4>::ones(probs.dims(), &probs.device()).autodiff().require_grad()
+                });
+                if let Some(p) = &probe {
+                    probs = probs * p.clone();
+                }
                 context_heads.push(probs.clone().matmul(vb)); // [batch, h, q, head_dim]
-                if !keep {
+                if keep == KeepAttention::No {
                     continue;
                 }
                 match reduce {
-                    None => blocks.push(AttentionBlock { head_start: h0, query_start: q0, probs }),
+                    None => blocks.push(AttentionBlock { head_start: h0, query_start: q0, probs, probe }),
                     Some(HeadFusion::Mean) => {
                         let part = probs.sum_dim(1);
                         fused = Some(fused.map_or(part.clone(), |f| f + part));
@@ -294,13 +314,13 @@ impl Attention {
                 if reduce == Some(HeadFusion::Mean) {
                     f = f.div_scalar(heads as f64);
                 }
-                blocks.push(AttentionBlock { head_start: 0, query_start: q0, probs: f });
+                blocks.push(AttentionBlock { head_start: 0, query_start: q0, probs: f, probe: None });
             }
             context_rows.push(Tensor::cat(context_heads, 1));
         }
         let context = Tensor::cat(context_rows, 2); // [batch, heads, tokens, head_dim]
         let context = context.swap_dims(1, 2).reshape([batch, tokens, heads * head_dim]);
-        let map = keep.then(|| AttentionMap {
+        let map = (keep != KeepAttention::No).then(|| AttentionMap {
             shape: [batch, if reduce.is_some() { 1 } else { heads }, tokens, tokens],
             blocks,
         });
@@ -322,15 +342,21 @@ mod tests {
         let block = EncoderBlock::load(&mut RandomInit::new(3), "b", 16, 4, 32, &device).unwrap();
         let x = Tensor::<3>::random([2, 11, 16], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let per_head = 2 * 11 * 11 * 4;
-        for reduce in [None, Some(HeadFusion::Mean), Some(HeadFusion::Max), Some(HeadFusion::Min)] {
-            let (y, map) = block.attention.forward_blocked(x.clone(), true, reduce, usize::MAX);
+        for keep in [
+            KeepAttention::AllHeads,
+            KeepAttention::Fused(HeadFusion::Mean),
+            KeepAttention::Fused(HeadFusion::Max),
+            KeepAttention::Fused(HeadFusion::Min),
+        ] {
+            let reduce = keep;
+            let (y, map) = block.attention.forward_blocked(x.clone(), keep, usize::MAX);
             let whole = map.unwrap().to_host().unwrap();
             // Two heads per group; then one head and 3 query rows per block.
             for limit in [2 * per_head, 3 * 2 * 11 * 4] {
-                let (yb, mapb) = block.attention.forward_blocked(x.clone(), true, reduce, limit);
+                let (yb, mapb) = block.attention.forward_blocked(x.clone(), keep, limit);
                 let mapb = mapb.unwrap();
                 // Fused maps are merged over head groups; query blocks stay separate.
-                if reduce.is_none() || limit < per_head {
+                if keep == KeepAttention::AllHeads || limit < per_head {
                     assert!(mapb.blocks.len() > 1, "limit {limit} should split");
                 }
                 let diff = (y.clone() - yb).abs().max().into_scalar::<f32>();

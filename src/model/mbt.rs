@@ -11,7 +11,7 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
-use super::block::{AttentionMap, EncoderBlock, HeadReduce, load_dense, load_layer_norm};
+use super::block::{AttentionMap, EncoderBlock, KeepAttention, load_dense, load_layer_norm};
 use super::config::{Classifier, MbtConfig, Modality, TemporalMethod};
 use super::layout::{TokenKind, TokenLayout};
 use crate::weights::params::{ParamError, ParamSource};
@@ -367,22 +367,22 @@ impl Mbt {
     /// - logits: `[batch, classes]`
     pub fn forward(&self, input: MbtInput, capture: Capture) -> Result<MbtOutput, InputError> {
         let mut attention = Vec::new();
-        let reduce = match capture {
-            Capture::None => return self.forward_observed(input, None, None),
-            Capture::AllHeads => None,
-            Capture::Fused(f) => Some(f),
+        let keep = match capture {
+            Capture::None => return self.forward_observed(input, KeepAttention::No, None),
+            Capture::AllHeads => KeepAttention::AllHeads,
+            Capture::Fused(f) => KeepAttention::Fused(f),
         };
-        let mut output = self.forward_observed(input, reduce, Some(&mut attention as &mut dyn AttentionObserver))?;
+        let mut output = self.forward_observed(input, keep, Some(&mut attention as &mut dyn AttentionObserver))?;
         output.attention = attention;
         Ok(output)
     }
 
-    /// Runs the model and hands every attention map (heads reduced by `reduce`) to `observer`
-    /// as soon as it is computed; the returned output has no attention of its own.
+    /// Runs the model and hands every attention map (kept as `keep` says) to `observer` as
+    /// soon as it is computed; the returned output has no attention of its own.
     pub fn forward_observed(
         &self,
         input: MbtInput,
-        reduce: HeadReduce,
+        keep: KeepAttention,
         mut observer: Option<&mut dyn AttentionObserver>,
     ) -> Result<MbtOutput, InputError> {
         let batch = self.check_input(&input)?;
@@ -432,7 +432,7 @@ impl Mbt {
         let mut bottleneck = self.bottleneck.as_ref().map(|b| b.val().repeat_dim(0, batch));
         let n_bottleneck = c.bottleneck_tokens();
         let mut combined: Option<Tensor<3>> = None;
-        let keep = observer.is_some();
+        let keep = if observer.is_some() { keep } else { KeepAttention::No };
         let record = |observer: &mut Option<&mut dyn AttentionObserver>,
                           layer: usize,
                           pass: PassKind,
@@ -446,7 +446,7 @@ impl Mbt {
         for layer in 0..c.num_layers {
             if !c.is_fusion_layer(layer) {
                 for (i, &m) in fusion.iter().enumerate() {
-                    let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep, reduce);
+                    let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep);
                     tokens[i] = x;
                     record(&mut observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
                 }
@@ -455,7 +455,7 @@ impl Mbt {
                 for (i, &m) in fusion.iter().enumerate() {
                     let own = tokens[i].dims()[1];
                     let joined = Tensor::cat(vec![tokens[i].clone(), shared_bottleneck.clone()], 1);
-                    let (out, p) = self.block(m, layer).forward(joined, keep, reduce);
+                    let (out, p) = self.block(m, layer).forward(joined, keep);
                     tokens[i] = out.clone().slice(s![.., 0..own, ..]);
                     updates.push(out.slice(s![.., own.., ..]));
                     let mut layout = layouts[i].clone();
@@ -481,7 +481,7 @@ impl Mbt {
                     parts.push(tokens[i].clone());
                     layout.extend(&layouts[i]);
                     let own = tokens[i].dims()[1];
-                    let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep, reduce);
+                    let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep);
                     let total = out.dims()[1];
                     next.push(out.slice(s![.., total - own.., ..]));
                     record(&mut observer, layer, PassKind::Modality(m), layout, p);
@@ -491,7 +491,7 @@ impl Mbt {
                 let x = combined.take().unwrap_or_else(|| Tensor::cat(tokens.clone(), 1));
                 let mut layout = TokenLayout::default();
                 layouts.iter().for_each(|l| layout.extend(l));
-                let (x, p) = self.blocks[layer].forward(x, keep, reduce);
+                let (x, p) = self.blocks[layer].forward(x, keep);
                 combined = Some(x);
                 record(&mut observer, layer, PassKind::Combined, layout, p);
             }

@@ -1,0 +1,149 @@
+//! Gradient-weighted relevance (Chefer, Gur & Wolf 2021, "Generic Attention-model Explainability
+//! for Interpreting Bi-Modal and Encoder-Decoder Transformers"), over the same joint token graph
+//! as rollout.
+//!
+//! Per layer and pass: Ā = mean over heads of max(0, A ⊙ ∂y_c/∂A), for the logit y_c of the
+//! class being explained. The passes are placed into the joint matrix exactly as for rollout
+//! (bottleneck rows averaged where the bottleneck is updated, zero where it is not), and the
+//! relevance is accumulated as R ← R + Ā_l R from R = I.
+//!
+//! The gradient comes from burn's autodiff: each attention block is multiplied by a ones tensor
+//! that requires a gradient, whose gradient is then exactly A ⊙ ∂y_c/∂A.
+
+use burn::module::Module as _;
+use burn::prelude::*;
+
+use super::joint::joint_layout;
+use super::rollout::{IdleBottleneck, joint_matrix};
+use crate::model::block::{AttentionBlock, AttentionMap, KeepAttention};
+use crate::model::layout::TokenLayout;
+use crate::model::mbt::{AttentionPass, InputError, Mbt, MbtInput};
+
+#[derive(Debug, Clone)]
+pub struct Relevance {
+    pub layout: TokenLayout,
+    /// `[batch, joint, joint]`
+    pub joint: Tensor<3>,
+    /// The class explained for each example.
+    pub classes: Vec<usize>,
+    /// Logits of the (autodiff) forward pass, `[batch, classes]`.
+    pub logits: Tensor<2>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelevanceError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("class {class} is out of range for a model with {classes} classes")]
+    Class { class: usize, classes: usize },
+    #[error("reading from the device: {0}")]
+    Device(String),
+}
+
+/// Explains `class` (per example; the top prediction where `None`).
+pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<Relevance, RelevanceError> {
+    let config = &model.config;
+    if let Some(c) = class.filter(|&c| c >= config.num_classes) {
+        return Err(RelevanceError::Class { class: c, classes: config.num_classes });
+    }
+    let batch = model.check_input(&input)?;
+    let device = model.output_projection.weight.val().device();
+    // Autodiff for this pass only: a tracked copy of the model and of the inputs.
+    let tracked = model.clone().train();
+    let input = MbtInput {
+        rgb: input.rgb.map(|t| t.autodiff()),
+        spectrogram: input.spectrogram.map(|t| t.autodiff()),
+    };
+    let mut passes: Vec<AttentionPass> = Vec::new();
+    let output = tracked.forward_observed(input, KeepAttention::Probed, Some(&mut passes))?;
+
+    let logits = output.logits;
+    let top: Vec<usize> = match class {
+        Some(c) => vec![c; batch],
+        None => logits
+            .clone()
+            .argmax(1)
+            .into_data()
+            .try_into_vec_as::<i64>()
+            .map_err(|e| RelevanceError::Device(format!("{e:?}")))?
+            .into_iter()
+            .map(|c| c as usize)
+            .collect(),
+    };
+    let mut onehot = vec![0.0f32; batch * config.num_classes];
+    for (b, &c) in top.iter().enumerate() {
+        onehot[b * config.num_classes + c] = 1.0;
+    }
+    let mask = Tensor::<2>::from_data(TensorData::new(onehot, [batch, config.num_classes]), &device);
+    let target = (logits.clone() * mask).sum();
+    let grads = target.backward();
+
+    let layout = joint_layout(config);
+    let n = layout.len();
+    let mut joint = Tensor::<3>::eye_batch(batch, n, &device);
+    let mut layer_passes: Vec<AttentionPass> = Vec::new();
+    let mut current = 0;
+    let flush = |joint: Tensor<3>, layer_passes: &mut Vec<AttentionPass>| -> Tensor<3> {
+        if layer_passes.is_empty() {
+            return joint;
+        }
+        let a = joint_matrix(&layout, batch, &device, layer_passes, IdleBottleneck::Zero);
+        layer_passes.clear();
+        joint.clone() + a.matmul(joint)
+    };
+    for pass in passes {
+        if pass.layer != current {
+            joint = flush(joint, &mut layer_passes);
+            current = pass.layer;
+        }
+        let [b, heads, q, k] = pass.probs.shape;
+        let mut fused: Option<Tensor<4>> = None;
+        let mut blocks = Vec::new();
+        let mut query = usize::MAX;
+        for block in &pass.probs.blocks {
+            let Some(probe) = &block.probe else { continue };
+            let cam = probe
+                .grad(&grads)
+                .unwrap_or_else(|| Tensor::zeros(block.probs.dims(), &device))
+                .clamp_min(0.0)
+                .sum_dim(1); // [batch, 1, q block, k]
+            if block.query_start != query {
+                if let Some(f) = fused.take() {
+                    blocks.push(AttentionBlock { head_start: 0, query_start: query, probs: f.div_scalar(heads as f64), probe: None });
+                }
+                query = block.query_start;
+            }
+            fused = Some(match fused {
+                Some(f) => f + cam,
+                None => cam,
+            });
+        }
+        if let Some(f) = fused.take() {
+            blocks.push(AttentionBlock { head_start: 0, query_start: query, probs: f.div_scalar(heads as f64), probe: None });
+        }
+        layer_passes.push(AttentionPass {
+            layer: pass.layer,
+            pass: pass.pass,
+            layout: pass.layout,
+            probs: AttentionMap { shape: [b, 1, q, k], blocks },
+        });
+    }
+    let joint = flush(joint, &mut layer_passes);
+    Ok(Relevance {
+        layout,
+        joint: joint.without_autodiff(),
+        classes: top,
+        logits: logits.without_autodiff(),
+    })
+}
+
+trait EyeBatch {
+    fn eye_batch(batch: usize, n: usize, device: &Device) -> Self;
+}
+
+impl EyeBatch for Tensor<3> {
+    fn eye_batch(batch: usize, n: usize, device: &Device) -> Self {
+        let eye: Tensor<2> = Tensor::eye(n, device);
+        eye.unsqueeze_dim::<3>(0).repeat_dim(0, batch)
+    }
+}
