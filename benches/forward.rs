@@ -1,16 +1,22 @@
-//! Forward time per window and peak memory, for a small config and MBT-B, on Flex and burn-wgpu.
+//! Time per window and peak memory, for a small config and MBT-B, on Flex and burn-wgpu: the
+//! forward pass alone, with head-fused attention kept, with attention rollout and bottleneck
+//! activity, and with gradient-weighted relevance.
 //!
 //! `cargo bench --bench forward -- [--configs small,mbt-b-bottleneck,mbt-b-vanilla]
-//! [--devices cpu,gpu] [--runs N]`. Each (config, device) pair runs in its own child process so
-//! that its peak resident memory (VmHWM; on lavapipe GPU buffers live in host memory too) is its
-//! own. Results go to stdout as a Markdown table for BENCHMARKS.md.
+//! [--devices cpu,gpu] [--modes forward,fused,rollout,relevance] [--runs N]`. Each
+//! (config, device, mode) runs in its own child process so that its peak resident memory (VmHWM;
+//! on lavapipe GPU buffers live in host memory too) is its own. Results go to stdout as a
+//! Markdown table for BENCHMARKS.md.
 
 use std::process::Command;
 use std::time::Instant;
 
 use burn::prelude::*;
 use mbtscope::model::device::{DeviceChoice, select};
+use mbtscope::explain::RolloutOptions;
+use mbtscope::explain::relevance::relevance;
 use mbtscope::model::mbt::{Capture, HeadFusion, Mbt, MbtInput};
+use mbtscope::runner;
 use mbtscope::model::{MbtConfig, flops};
 use mbtscope::weights::params::RandomInit;
 
@@ -60,42 +66,44 @@ fn input(c: &MbtConfig, device: &Device) -> MbtInput {
 }
 
 /// Runs one measurement in this process and prints one result line.
-fn child(name: &str, device_name: &str, runs: usize) {
+fn child(name: &str, device_name: &str, mode: &str, runs: usize) {
     let c = config(name);
     let choice = if device_name == "gpu" { DeviceChoice::Gpu } else { DeviceChoice::Cpu };
     let selected = select(choice);
     let device = selected.device;
     let model = Mbt::load(&c, &mut RandomInit::new(1), &device).unwrap();
-    let mut times = Vec::new();
-    for capture in [Capture::None, Capture::Fused(HeadFusion::Mean)] {
-        // One warm-up (kernel compilation, autotune), then timed runs.
-        let mut best = f64::INFINITY;
-        for run in 0..=runs {
-            let x = input(&c, &device);
-            let _ = x.rgb.as_ref().unwrap().clone().sum().into_scalar::<f32>();
-            let start = Instant::now();
-            let out = model.forward(x, capture).unwrap();
-            let mut sync = out.logits.sum();
-            for a in out.attention {
-                for block in a.probs.blocks {
-                    sync = sync + block.probs.sum();
+    // One warm-up (kernel compilation, autotune), then the best of the timed runs.
+    let mut best = f64::INFINITY;
+    for run in 0..=runs {
+        let x = input(&c, &device);
+        let _ = x.rgb.as_ref().unwrap().clone().sum().into_scalar::<f32>();
+        let start = Instant::now();
+        let sync: Tensor<1> = match mode {
+            "forward" => model.forward(x, Capture::None).unwrap().logits.sum(),
+            "fused" => {
+                let out = model.forward(x, Capture::Fused(HeadFusion::Mean)).unwrap();
+                let mut sync = out.logits.sum();
+                for a in out.attention {
+                    for block in a.probs.blocks {
+                        sync = sync + block.probs.sum();
+                    }
                 }
+                sync
             }
-            let _ = sync.into_scalar::<f32>();
-            if run > 0 {
-                best = best.min(start.elapsed().as_secs_f64());
+            "rollout" => {
+                let (out, explanation) = runner::explain(&model, x, RolloutOptions::default()).unwrap();
+                out.logits.sum() + explanation.rollout.sum()
             }
+            "relevance" => relevance(&model, x, None).unwrap().joint.sum(),
+            other => panic!("unknown mode {other}"),
+        };
+        let _ = sync.into_scalar::<f32>();
+        if run > 0 {
+            best = best.min(start.elapsed().as_secs_f64());
         }
-        times.push(best);
     }
     let gflops = flops::count(&c).total() / 1e9;
-    println!(
-        "RESULT|{name}|{device_name}|{gflops:.1}|{:.3}|{:.3}|{:.0}|{}",
-        times[0],
-        times[1],
-        peak_rss_mib(),
-        selected.description
-    );
+    println!("RESULT|{name}|{device_name}|{mode}|{gflops:.1}|{best:.3}|{:.0}|{}", peak_rss_mib(), selected.description);
 }
 
 fn main() {
@@ -108,30 +116,35 @@ fn main() {
     };
     let runs: usize = value("--runs", "3").parse().unwrap();
     if let Ok(job) = std::env::var("MBTSCOPE_BENCH_CHILD") {
-        let (name, device) = job.split_once(':').unwrap();
-        child(name, device, runs);
+        let parts: Vec<&str> = job.split(':').collect();
+        child(parts[0], parts[1], parts[2], runs);
         return;
     }
-    println!("| config | device | GFLOPs | forward (s) | forward + fused attention (s) | peak RSS (MiB) | GFLOP/s |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| config | device | mode | model GFLOPs | time per window (s) | peak RSS (MiB) |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for name in value("--configs", "small,mbt-b-bottleneck,mbt-b-vanilla").split(',') {
         for device in value("--devices", "cpu,gpu").split(',') {
-            let output = Command::new(&args[0])
-                .args(["--runs", &runs.to_string()])
-                .env("MBTSCOPE_BENCH_CHILD", format!("{name}:{device}"))
-                .output()
-                .expect("re-running the benchmark binary");
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            match stdout.lines().find_map(|l| l.strip_prefix("RESULT|")) {
-                Some(line) => {
-                    let f: Vec<&str> = line.split('|').collect();
-                    let rate = f[2].parse::<f64>().unwrap_or(0.0) / f[3].parse::<f64>().unwrap_or(1.0);
-                    println!("| {} | {} ({}) | {} | {} | {} | {} | {rate:.0} |", f[0], f[1], f[6], f[2], f[3], f[4], f[5]);
+            for mode in value("--modes", "forward,fused,rollout,relevance").split(',') {
+                let output = Command::new(&args[0])
+                    .args(["--runs", &runs.to_string()])
+                    .env("MBTSCOPE_BENCH_CHILD", format!("{name}:{device}:{mode}"))
+                    .output()
+                    .expect("re-running the benchmark binary");
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                match stdout.lines().find_map(|l| l.strip_prefix("RESULT|")) {
+                    Some(line) => {
+                        let f: Vec<&str> = line.split('|').collect();
+                        println!("| {} | {} ({}) | {} | {} | {} | {} |", f[0], f[1], f[6], f[2], f[3], f[4], f[5]);
+                    }
+                    None => {
+                        let stderr = String::from_utf8_lossy(&output.stderr);
+                        let reason = stderr
+                            .lines()
+                            .find(|l| l.contains("panicked") || l.contains("allocate") || l.contains("error"))
+                            .unwrap_or("no result");
+                        println!("| {name} | {device} | {mode} | failed: {reason} | | |");
+                    }
                 }
-                None => println!(
-                    "| {name} | {device} | failed: {} | | | | |",
-                    String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
-                ),
             }
         }
     }

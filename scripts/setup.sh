@@ -8,7 +8,7 @@ packages=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
-  libasound2-dev
+  libasound2-dev ffmpeg
   mesa-vulkan-drivers libvulkan1
   xvfb xauth libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1
 )

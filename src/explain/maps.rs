@@ -124,3 +124,58 @@ pub fn cross_modal_share(split: &SplitRow, own: Modality) -> f32 {
     let other: f32 = split.modality_mass.iter().filter(|(m, _)| *m != own).map(|(_, v)| v).sum();
     if total > 0.0 { other / total } else { 0.0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::joint::joint_layout;
+
+    fn config(token: bool, temporal_sampling: bool) -> MbtConfig {
+        let json = format!(
+            r#"{{"hidden_size": 8, "num_layers": 2, "num_heads": 2, "mlp_dim": 8, "num_classes": 3,
+                "patches": {{"size": [8, 8, 2]}}, "classifier": "{}",
+                "temporal_encoding_config": {{"method": "{}", "n_sampled_frames": 2}},
+                "modality_fusion": ["spectrogram", "rgb"], "use_bottleneck": true, "n_bottlenecks": 2,
+                "dataset_configs": {{"num_frames": 4, "crop_size": 16, "spec_shape": [24, 16], "num_spec_frames": 1}}}}"#,
+            if token { "token" } else { "gap" },
+            if temporal_sampling { "temporal_sampling" } else { "3d_conv" },
+        );
+        MbtConfig::parse_scenic_json(&json).unwrap().config
+    }
+
+    #[test]
+    fn splits_a_row_into_patch_maps_and_token_masses() {
+        let c = config(true, false);
+        let layout = joint_layout(&c);
+        // spectrogram: cls + 3x2 patches; rgb: cls + 2x2x2 tubelets; 3 bottleneck tokens.
+        assert_eq!(layout.len(), 1 + 6 + 1 + 8 + 3);
+        let row: Vec<f32> = (0..layout.len()).map(|i| i as f32).collect();
+        let split = split_row(&c, &layout, &row);
+        let spec = split.spectrogram.clone().unwrap();
+        assert_eq!((spec.time, spec.mel), (3, 2));
+        assert_eq!(spec.values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(spec.steps, vec![0..8, 8..16, 16..24]);
+        let rgb = split.rgb.clone().unwrap();
+        assert_eq!((rgb.slices, rgb.height, rgb.width), (2, 2, 2));
+        assert_eq!(rgb.values, (8..16).map(|v| v as f32).collect::<Vec<_>>());
+        assert_eq!(rgb.frames, vec![0..2, 2..4]);
+        assert_eq!(split.cls_mass, vec![(Modality::Spectrogram, 0.0), (Modality::Rgb, 7.0)]);
+        assert_eq!(split.bottleneck_mass, 16.0 + 17.0 + 18.0);
+        let total: f32 = row.iter().sum();
+        let spec_mass = (0..7).sum::<i32>() as f32;
+        let rgb_mass = (7..16).sum::<i32>() as f32;
+        assert_eq!(split.modality_mass, vec![(Modality::Spectrogram, spec_mass), (Modality::Rgb, rgb_mass)]);
+        assert!((cross_modal_share(&split, Modality::Spectrogram) - rgb_mass / total).abs() < 1e-6);
+    }
+
+    #[test]
+    fn temporal_sampling_maps_slices_to_sampled_frames() {
+        let c = config(false, true);
+        let layout = joint_layout(&c);
+        let row = vec![1.0; layout.len()];
+        let rgb = split_row(&c, &layout, &row).rgb.unwrap();
+        // 4 frames, 2 sampled: Scenic's float arange yields 1.33, 2.67 and 4.0 (clamped to 3).
+        assert_eq!(rgb.frames, vec![1..2, 3..4, 3..4]);
+        assert_eq!((rgb.slices, rgb.height, rgb.width), (3, 2, 2));
+    }
+}

@@ -1,0 +1,111 @@
+//! MBT's inputs for a window of a clip, prepared as Scenic's pipeline prepares them: frames
+//! resized so the short side is `min_resize`, centre-cropped to `crop_size`, scaled to [-1, 1]
+//! (or [0, 1] without zero-centring); the log-mel spectrogram of 16 kHz mono audio normalised
+//! with the model's mean and standard deviation.
+
+use std::path::Path;
+
+use super::fbank::{Fbank, FbankConfig};
+use super::window::{Window, WindowSpec};
+use crate::media::{MediaError, Timestamp, VideoDecoder, VideoInfo, decode_audio};
+use crate::model::MbtConfig;
+
+/// One window's inputs on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowInput {
+    /// `[frames, crop, crop, 3]`
+    pub rgb: Vec<f32>,
+    /// `[time, mel]`, normalised (tile to 3 channels for the model).
+    pub spectrogram: Vec<f32>,
+    pub frames: usize,
+    pub crop: usize,
+    pub time: usize,
+    pub mel: usize,
+}
+
+/// A clip opened for feature extraction.
+pub struct ClipFeatures {
+    path: std::path::PathBuf,
+    decoder: VideoDecoder,
+    fbank: Fbank,
+    spec: WindowSpec,
+    config: MbtConfig,
+    crop_offset: (u32, u32),
+}
+
+impl ClipFeatures {
+    pub fn open(path: &Path, config: &MbtConfig, fbank: FbankConfig) -> Result<Self, MediaError> {
+        let mut decoder = VideoDecoder::open(path)?;
+        let d = &config.dataset_configs;
+        let info = decoder.info().clone();
+        let (w, h) = resized(info.width, info.height, d.min_resize.max(d.crop_size) as u32);
+        decoder.set_output_size(w, h);
+        let crop = d.crop_size as u32;
+        let crop_offset = ((w.saturating_sub(crop)) / 2, (h.saturating_sub(crop)) / 2);
+        let fbank = Fbank::new(FbankConfig { num_mel_bins: d.spec_shape[1], ..fbank });
+        let spec = WindowSpec::from_config(config, |frames| fbank.samples_for(frames));
+        Ok(Self { path: path.to_owned(), decoder, fbank, spec, config: config.clone(), crop_offset })
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        self.decoder.info()
+    }
+
+    pub fn spec(&self) -> &WindowSpec {
+        &self.spec
+    }
+
+    pub fn windows(&self, hop: Option<Timestamp>) -> Vec<Window> {
+        super::window::plan(&self.spec, self.decoder.info().duration, hop)
+    }
+
+    pub fn window_input(&mut self, window: &Window) -> Result<WindowInput, MediaError> {
+        let d = &self.config.dataset_configs;
+        let crop = d.crop_size;
+        let frames = self.decoder.frames_at(&window.frame_times)?;
+        let mut rgb = Vec::with_capacity(frames.len() * crop * crop * 3);
+        let (ox, oy) = self.crop_offset;
+        for frame in &frames {
+            for y in 0..crop as u32 {
+                for x in 0..crop as u32 {
+                    let (sx, sy) = ((x + ox).min(frame.width - 1), (y + oy).min(frame.height - 1));
+                    for v in frame.pixel(sx, sy) {
+                        let unit = f32::from(v) / 255.0;
+                        rgb.push(if d.zero_centering { unit * 2.0 - 1.0 } else { unit });
+                    }
+                }
+            }
+        }
+        let samples = self.spec.audio_samples;
+        let audio = if self.decoder.info().has_audio {
+            let from = window.audio_start.max(Timestamp::ZERO);
+            match decode_audio(&self.path, self.spec.audio_rate, from, Some(window.audio_end))? {
+                Some(track) => track.span(window.audio_start, samples),
+                None => vec![0.0; samples],
+            }
+        } else {
+            vec![0.0; samples]
+        };
+        let mut spectrogram = self.fbank.compute(&audio);
+        let (mean, std) = (d.spec_mean, d.spec_stddev.max(f32::EPSILON));
+        spectrogram.iter_mut().for_each(|v| *v = (*v - mean) / std);
+        let mel = self.fbank.config().num_mel_bins;
+        Ok(WindowInput {
+            frames: frames.len(),
+            crop,
+            time: spectrogram.len() / mel.max(1),
+            mel,
+            rgb,
+            spectrogram,
+        })
+    }
+}
+
+/// The size with the short side equal to `short` and the aspect ratio kept.
+pub fn resized(width: u32, height: u32, short: u32) -> (u32, u32) {
+    if width <= height {
+        (short, ((u64::from(height) * u64::from(short) + u64::from(width) / 2) / u64::from(width.max(1))) as u32)
+    } else {
+        (((u64::from(width) * u64::from(short) + u64::from(height) / 2) / u64::from(height.max(1))) as u32, short)
+    }
+}

@@ -1,0 +1,9 @@
+//! Model inputs from media: frame sampling and resizing, log-mel spectrograms, clip windows.
+
+pub mod fbank;
+pub mod input;
+pub mod window;
+
+pub use fbank::{Fbank, FbankConfig, WindowType};
+pub use input::{ClipFeatures, WindowInput};
+pub use window::{Window, WindowSpec};

@@ -1,0 +1,370 @@
+//! Video decoding with FFmpeg (ffmpeg-next): frame-accurate seeking, RGB conversion and resizing
+//! with swscale, rotation metadata honoured.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::format::Pixel;
+use ffmpeg::media::Type;
+use ffmpeg::software::scaling::{Context as Scaler, Flags};
+
+use super::error::MediaError;
+use super::time::Timestamp;
+
+/// Largest frame side accepted; larger declared sizes are refused before allocating.
+pub const MAX_SIDE: u32 = 16_384;
+
+/// After this many consecutive unreadable packets the file is given up on (guards against a
+/// demuxer that reports errors forever).
+const MAX_CONSECUTIVE_READ_ERRORS: usize = 256;
+
+/// What the container says about the video stream (after rotation).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VideoInfo {
+    /// Upright size (rotation applied).
+    pub width: u32,
+    pub height: u32,
+    /// Clockwise rotation applied to decoded frames, in degrees (0, 90, 180, 270).
+    pub rotation: u32,
+    /// Average frame rate as declared (frames may still come at a variable rate).
+    pub frame_rate: f64,
+    pub duration: Timestamp,
+    pub codec: String,
+    pub has_audio: bool,
+}
+
+/// A decoded frame in packed RGB (3 bytes per pixel, row-major), upright.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoFrame {
+    pub pts: Timestamp,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+impl VideoFrame {
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * self.width + x) * 3) as usize;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+}
+
+/// Initialises FFmpeg once and quiets its console logging (errors reach the caller as values).
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ffmpeg::init();
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    });
+}
+
+/// Opens and decodes one video stream.
+pub struct VideoDecoder {
+    path: PathBuf,
+    input: ffmpeg::format::context::Input,
+    decoder: ffmpeg::decoder::Video,
+    stream_index: usize,
+    time_base: (i32, i32),
+    info: VideoInfo,
+    /// Output size before rotation (None: the coded size).
+    scale_to: Option<(u32, u32)>,
+    scaler: Option<(Scaler, (Pixel, u32, u32))>,
+    /// Frames decoded but not yet handed out (decoders may emit several per packet).
+    pending: std::collections::VecDeque<VideoFrame>,
+    eof: bool,
+    /// Packets that failed to demux or decode and were skipped.
+    pub bad_packets: usize,
+}
+
+impl VideoDecoder {
+    pub fn open(path: &Path) -> Result<Self, MediaError> {
+        init();
+        let open_err = |reason: String| MediaError::Open { path: path.to_owned(), reason };
+        let meta = std::fs::metadata(path).map_err(|e| open_err(e.to_string()))?;
+        if meta.len() == 0 {
+            return Err(open_err("the file is empty".into()));
+        }
+        let input = ffmpeg::format::input(&path).map_err(|e| open_err(format!("not a media file FFmpeg can read: {e}")))?;
+        let has_audio = input.streams().best(Type::Audio).is_some();
+        let stream = input
+            .streams()
+            .best(Type::Video)
+            .ok_or_else(|| MediaError::NoVideo { path: path.to_owned() })?;
+        let stream_index = stream.index();
+        let tb = stream.time_base();
+        let time_base = (tb.numerator(), tb.denominator());
+        let rate = stream.avg_frame_rate();
+        let frame_rate = if rate.denominator() != 0 && rate.numerator() > 0 {
+            f64::from(rate.numerator()) / f64::from(rate.denominator())
+        } else {
+            let r = stream.rate();
+            if r.denominator() != 0 { f64::from(r.numerator()) / f64::from(r.denominator()) } else { 0.0 }
+        };
+        let duration = if stream.duration() > 0 {
+            Timestamp::from_pts(stream.duration(), time_base.0, time_base.1)
+        } else if input.duration() > 0 {
+            Timestamp(input.duration()) // AV_TIME_BASE is microseconds
+        } else {
+            Timestamp::ZERO
+        };
+        let rotation = rotation_of(&stream);
+        let parameters = stream.parameters();
+        let codec_id = parameters.id();
+        let context = ffmpeg::codec::context::Context::from_parameters(parameters)
+            .map_err(|e| open_err(format!("bad codec parameters: {e}")))?;
+        let decoder = context.decoder().video().map_err(|_| MediaError::Codec {
+            path: path.to_owned(),
+            kind: "video",
+            codec: format!("{codec_id:?}"),
+        })?;
+        let (w, h) = (decoder.width(), decoder.height());
+        if w == 0 || h == 0 {
+            return Err(open_err(format!("the video stream declares a {w}x{h} frame")));
+        }
+        if w > MAX_SIDE || h > MAX_SIDE {
+            return Err(MediaError::TooLarge { path: path.to_owned(), width: w, height: h, max: MAX_SIDE });
+        }
+        let (width, height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+        Ok(Self {
+            path: path.to_owned(),
+            input,
+            decoder,
+            stream_index,
+            time_base,
+            info: VideoInfo {
+                width,
+                height,
+                rotation,
+                frame_rate,
+                duration,
+                codec: format!("{codec_id:?}").to_lowercase(),
+                has_audio,
+            },
+            scale_to: None,
+            scaler: None,
+            pending: Default::default(),
+            eof: false,
+            bad_packets: 0,
+        })
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Scales frames to `width x height` (upright size) as part of the RGB conversion.
+    pub fn set_output_size(&mut self, width: u32, height: u32) {
+        let coded = if self.info.rotation % 180 == 90 { (height, width) } else { (width, height) };
+        self.scale_to = Some((coded.0.max(1), coded.1.max(1)));
+        self.scaler = None;
+    }
+
+    fn decode_err(&self, what: &'static str, reason: impl ToString) -> MediaError {
+        MediaError::Decode { path: self.path.clone(), what, reason: reason.to_string() }
+    }
+
+    /// Seeks to the keyframe at or before `t`; the next frames decoded start there.
+    pub fn seek_keyframe(&mut self, t: Timestamp) -> Result<(), MediaError> {
+        // Container-level seek in AV_TIME_BASE (microseconds), to the keyframe at or before t.
+        let target = t.micros().max(0);
+        self.input.seek(target, ..target).map_err(|e| self.decode_err("seeking", e))?;
+        self.decoder.flush();
+        self.pending.clear();
+        self.eof = false;
+        Ok(())
+    }
+
+    /// The frame shown at `t`: the last frame whose timestamp is at or before `t`. Seeks to the
+    /// keyframe before `t` and decodes forward, so the result is exact for any `t`.
+    pub fn frame_at(&mut self, t: Timestamp) -> Result<VideoFrame, MediaError> {
+        self.seek_keyframe(t)?;
+        let mut best: Option<VideoFrame> = None;
+        loop {
+            match self.next_frame()? {
+                Some(frame) if frame.pts <= t => best = Some(frame),
+                Some(frame) => {
+                    // The first frame after t: if nothing came before (t precedes the first
+                    // frame, or the seek landed after t), this is the one shown.
+                    let shown = best.unwrap_or(frame.clone());
+                    self.pending.push_front(frame);
+                    return Ok(shown);
+                }
+                None => {
+                    return best.ok_or_else(|| MediaError::NoFrame {
+                        path: self.path.clone(),
+                        time: t,
+                        end: self.info.duration,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The frames shown at each of `times` (ascending), decoding forward from one seek.
+    pub fn frames_at(&mut self, times: &[Timestamp]) -> Result<Vec<VideoFrame>, MediaError> {
+        let Some(&first) = times.first() else { return Ok(Vec::new()) };
+        let mut out = Vec::with_capacity(times.len());
+        let mut current = self.frame_at(first)?;
+        let mut next = self.next_frame()?;
+        for &t in times {
+            while let Some(frame) = next.take() {
+                if frame.pts <= t {
+                    current = frame;
+                    next = self.next_frame()?;
+                } else {
+                    next = Some(frame);
+                    break;
+                }
+            }
+            out.push(current.clone());
+        }
+        Ok(out)
+    }
+
+    /// The next frame in presentation order, or None at the end of the stream.
+    pub fn next_frame(&mut self) -> Result<Option<VideoFrame>, MediaError> {
+        let mut decoded = ffmpeg::frame::Video::empty();
+        let mut read_errors = 0;
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Ok(Some(frame));
+            }
+            match self.decoder.receive_frame(&mut decoded) {
+                Ok(()) => {
+                    let frame = self.convert(&decoded)?;
+                    return Ok(Some(frame));
+                }
+                Err(ffmpeg::Error::Eof) => return Ok(None),
+                Err(_) if self.eof => return Ok(None),
+                Err(_) => {}
+            }
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    read_errors = 0;
+                    if packet.stream() != self.stream_index {
+                        continue;
+                    }
+                    if self.decoder.send_packet(&packet).is_err() {
+                        self.bad_packets += 1;
+                    }
+                }
+                Err(ffmpeg::Error::Eof) => {
+                    self.eof = true;
+                    let _ = self.decoder.send_eof();
+                }
+                Err(e) => {
+                    self.bad_packets += 1;
+                    read_errors += 1;
+                    if read_errors > MAX_CONSECUTIVE_READ_ERRORS {
+                        return Err(self.decode_err("reading packets", e));
+                    }
+                }
+            }
+        }
+    }
+
+    fn convert(&mut self, frame: &ffmpeg::frame::Video) -> Result<VideoFrame, MediaError> {
+        let (w, h) = (frame.width(), frame.height());
+        let (ow, oh) = self.scale_to.unwrap_or((w, h));
+        let key = (frame.format(), w, h);
+        if self.scaler.as_ref().map(|(_, k)| *k) != Some(key) {
+            let scaler = Scaler::get(frame.format(), w, h, Pixel::RGB24, ow, oh, Flags::BILINEAR)
+                .map_err(|e| self.decode_err("converting to RGB", e))?;
+            self.scaler = Some((scaler, key));
+        }
+        let mut rgb = ffmpeg::frame::Video::empty();
+        if let Some((scaler, _)) = self.scaler.as_mut() {
+            scaler.run(frame, &mut rgb).map_err(|e| MediaError::Decode {
+                path: self.path.clone(),
+                what: "converting to RGB",
+                reason: e.to_string(),
+            })?;
+        }
+        // Copy out row by row: FFmpeg pads lines to its stride.
+        let stride = rgb.stride(0);
+        let data = rgb.data(0);
+        let mut packed = Vec::with_capacity((ow * oh * 3) as usize);
+        for y in 0..oh as usize {
+            packed.extend_from_slice(&data[y * stride..y * stride + ow as usize * 3]);
+        }
+        let pts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+        let (packed, width, height) = rotate(packed, ow, oh, self.info.rotation);
+        Ok(VideoFrame {
+            pts: Timestamp::from_pts(pts, self.time_base.0, self.time_base.1),
+            width,
+            height,
+            rgb: packed,
+        })
+    }
+}
+
+/// Clockwise rotation in degrees from the stream's display matrix (0 when absent).
+fn rotation_of(stream: &ffmpeg::format::stream::Stream<'_>) -> u32 {
+    for side in stream.side_data() {
+        if side.kind() != ffmpeg::codec::packet::side_data::Type::DisplayMatrix {
+            continue;
+        }
+        let data = side.data();
+        if data.len() < 36 {
+            continue;
+        }
+        let m: Vec<f64> = data[..36]
+            .chunks_exact(4)
+            .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])) / 65536.0)
+            .collect();
+        // FFmpeg turns the picture clockwise by atan2(m[1], m[0]) to display it (the negation
+        // of av_display_rotation_get's counter-clockwise angle).
+        let cw = m[1].atan2(m[0]).to_degrees().rem_euclid(360.0);
+        return ((cw / 90.0).round() as u32 % 4) * 90;
+    }
+    0
+}
+
+/// Rotates packed RGB clockwise by 0/90/180/270 degrees.
+pub fn rotate(rgb: Vec<u8>, width: u32, height: u32, degrees: u32) -> (Vec<u8>, u32, u32) {
+    let (w, h) = (width as usize, height as usize);
+    match degrees {
+        90 | 180 | 270 => {
+            let mut out = vec![0u8; rgb.len()];
+            let (ow, oh) = if degrees == 180 { (w, h) } else { (h, w) };
+            for y in 0..h {
+                for x in 0..w {
+                    let (nx, ny) = match degrees {
+                        90 => (h - 1 - y, x),
+                        180 => (w - 1 - x, h - 1 - y),
+                        _ => (y, w - 1 - x),
+                    };
+                    let src = (y * w + x) * 3;
+                    let dst = (ny * ow + nx) * 3;
+                    out[dst..dst + 3].copy_from_slice(&rgb[src..src + 3]);
+                }
+            }
+            (out, ow as u32, oh as u32)
+        }
+        _ => (rgb, width, height),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_moves_the_top_left_pixel_where_expected() {
+        // 2x1 image: red, green.
+        let rgb = vec![255, 0, 0, 0, 255, 0];
+        let (r90, w, h) = rotate(rgb.clone(), 2, 1, 90);
+        assert_eq!((w, h), (1, 2));
+        assert_eq!(r90, vec![255, 0, 0, 0, 255, 0]); // red on top after a clockwise turn
+        let (r180, _, _) = rotate(rgb.clone(), 2, 1, 180);
+        assert_eq!(r180, vec![0, 255, 0, 255, 0, 0]);
+        let (r270, w, h) = rotate(rgb, 2, 1, 270);
+        assert_eq!((w, h), (1, 2));
+        assert_eq!(r270, vec![0, 255, 0, 255, 0, 0]); // green on top
+    }
+}
