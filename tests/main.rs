@@ -3,6 +3,7 @@
 mod cli;
 mod explain_relevance;
 mod explain_rollout;
+mod features;
 mod media;
 mod model_reference;
 mod weights_import;
