@@ -5,6 +5,7 @@ mod explain_relevance;
 mod explain_rollout;
 mod features;
 mod media;
+mod player;
 mod model_reference;
 mod weights_import;
 

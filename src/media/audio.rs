@@ -1,7 +1,8 @@
-//! Audio decoding with FFmpeg, resampled by swresample to mono float32 at a chosen rate (the
-//! model's 16 kHz), whatever the source's layout (mono, stereo, 5.1, ...) and rate.
+//! Audio decoding with FFmpeg, resampled by swresample to float32 at a chosen rate and channel
+//! count (mono 16 kHz for the model, the device's format for playback), whatever the source's
+//! layout (mono, stereo, 5.1, ...) and rate.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg::ChannelLayout;
@@ -13,6 +14,8 @@ use ffmpeg::software::resampling::Context as Resampler;
 use super::error::MediaError;
 use super::time::Timestamp;
 use super::video::init;
+
+const OUT_FORMAT: Sample = Sample::F32(SampleType::Packed);
 
 /// Mono samples starting at `start`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +32,7 @@ impl AudioTrack {
         Timestamp::from_secs(self.samples.len() as f64 / f64::from(self.rate))
     }
 
-    /// Samples covering `[from, from + len)` seconds of media time, zero outside the track.
+    /// Samples covering `len` samples from media time `from`, zero outside the track.
     pub fn span(&self, from: Timestamp, len: usize) -> Vec<f32> {
         let offset = ((from - self.start).secs() * f64::from(self.rate)).round() as i64;
         (0..len as i64)
@@ -41,134 +44,221 @@ impl AudioTrack {
     }
 }
 
-/// Decodes the best audio stream of `path` between `from` and `to` (None: to the end) as mono
-/// f32 at `rate` Hz. Returns `Ok(None)` when the file has no audio stream.
-pub fn decode_audio(path: &Path, rate: u32, from: Timestamp, to: Option<Timestamp>) -> Result<Option<AudioTrack>, MediaError> {
-    init();
-    let err = |what: &'static str, reason: String| MediaError::Decode { path: path.to_owned(), what, reason };
-    let mut input = ffmpeg::format::input(&path).map_err(|e| MediaError::Open {
-        path: path.to_owned(),
-        reason: format!("not a media file FFmpeg can read: {e}"),
-    })?;
-    let Some(stream) = input.streams().best(Type::Audio) else { return Ok(None) };
-    let index = stream.index();
-    let tb = stream.time_base();
-    let (num, den) = (tb.numerator(), tb.denominator());
-    let parameters = stream.parameters();
-    let codec = parameters.id();
-    let context = ffmpeg::codec::context::Context::from_parameters(parameters)
-        .map_err(|e| err("reading audio parameters", e.to_string()))?;
-    let mut decoder = context.decoder().audio().map_err(|_| MediaError::Codec {
-        path: path.to_owned(),
-        kind: "audio",
-        codec: format!("{codec:?}"),
-    })?;
-    if from > Timestamp::ZERO {
-        let target = from.micros();
-        input.seek(target, ..target).map_err(|e| err("seeking audio", e.to_string()))?;
+/// Decodes an audio stream chunk by chunk as interleaved f32 at `rate` Hz and `channels`,
+/// starting at `start` (samples before it are dropped, so the first sample is at `start` or at
+/// the stream's first sample, whichever is later).
+pub struct AudioStream {
+    path: PathBuf,
+    input: ffmpeg::format::context::Input,
+    decoder: ffmpeg::decoder::Audio,
+    index: usize,
+    time_base: (i32, i32),
+    rate: u32,
+    channels: u16,
+    layout: ChannelLayout,
+    resampler: Option<(Resampler, (Sample, u64, u32))>,
+    /// Media time of the next sample handed out (known after the first frame).
+    next_time: Option<Timestamp>,
+    start: Timestamp,
+    eof: bool,
+    drained: bool,
+    pub bad_packets: usize,
+}
+
+impl AudioStream {
+    /// Opens the best audio stream of `path`; `Ok(None)` if it has none.
+    pub fn open(path: &Path, rate: u32, channels: u16, start: Timestamp) -> Result<Option<Self>, MediaError> {
+        init();
+        let mut input = ffmpeg::format::input(&path).map_err(|e| MediaError::Open {
+            path: path.to_owned(),
+            reason: format!("not a media file FFmpeg can read: {e}"),
+        })?;
+        let Some(stream) = input.streams().best(Type::Audio) else { return Ok(None) };
+        let index = stream.index();
+        let tb = stream.time_base();
+        let parameters = stream.parameters();
+        let codec = parameters.id();
+        let context = ffmpeg::codec::context::Context::from_parameters(parameters).map_err(|e| MediaError::Decode {
+            path: path.to_owned(),
+            what: "reading audio parameters",
+            reason: e.to_string(),
+        })?;
+        let decoder = context.decoder().audio().map_err(|_| MediaError::Codec {
+            path: path.to_owned(),
+            kind: "audio",
+            codec: format!("{codec:?}"),
+        })?;
+        if start > Timestamp::ZERO {
+            let target = start.micros();
+            input.seek(target, ..target).map_err(|e| MediaError::Decode {
+                path: path.to_owned(),
+                what: "seeking audio",
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(Some(Self {
+            path: path.to_owned(),
+            input,
+            decoder,
+            index,
+            time_base: (tb.numerator(), tb.denominator()),
+            rate,
+            channels: channels.max(1),
+            layout: ChannelLayout::default(i32::from(channels.max(1))),
+            resampler: None,
+            next_time: None,
+            start,
+            eof: false,
+            drained: false,
+            bad_packets: 0,
+        }))
     }
-    let out_format = Sample::F32(SampleType::Packed);
-    let mut resampler: Option<(Resampler, (Sample, u64, u32))> = None;
-    let mut samples: Vec<f32> = Vec::new();
-    let mut first_pts: Option<Timestamp> = None;
-    let mut bad_packets = 0;
-    let mut decoded = ffmpeg::frame::Audio::empty();
-    let mut converted;
-    let mut read_errors = 0;
-    let mut finished = false;
-    let end_sample = |start: Timestamp| to.map(|t| ((t - start).secs().max(0.0) * f64::from(rate)).ceil() as usize);
-    loop {
-        let mut packet = ffmpeg::Packet::empty();
-        match packet.read(&mut input) {
-            Ok(()) => {
-                read_errors = 0;
-                if packet.stream() != index {
-                    continue;
-                }
-                if decoder.send_packet(&packet).is_err() {
-                    bad_packets += 1;
-                    continue;
-                }
+
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// Media time of the next sample [`Self::next_chunk`] returns (None before the first).
+    pub fn next_time(&self) -> Option<Timestamp> {
+        self.next_time
+    }
+
+    /// The next interleaved samples, or None at the end of the stream.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, MediaError> {
+        let mut decoded = ffmpeg::frame::Audio::empty();
+        let mut read_errors = 0;
+        loop {
+            if self.drained {
+                return Ok(None);
             }
-            Err(ffmpeg::Error::Eof) => {
-                let _ = decoder.send_eof();
-                finished = true;
-            }
-            Err(e) => {
-                bad_packets += 1;
-                read_errors += 1;
-                if read_errors > 256 {
-                    return Err(err("reading audio packets", e.to_string()));
+            if self.decoder.receive_frame(&mut decoded).is_ok() {
+                if let Some(chunk) = self.convert(&decoded)? {
+                    return Ok(Some(chunk));
                 }
                 continue;
             }
-        }
-        while decoder.receive_frame(&mut decoded).is_ok() {
-            let layout = if decoded.channel_layout().is_empty() {
-                ChannelLayout::default(i32::from(decoded.channels()))
-            } else {
-                decoded.channel_layout()
-            };
-            decoded.set_channel_layout(layout);
-            let key = (decoded.format(), layout.bits(), decoded.rate());
-            if resampler.as_ref().map(|(_, k)| *k) != Some(key) {
-                let r = Resampler::get(decoded.format(), layout, decoded.rate(), out_format, ChannelLayout::MONO, rate)
-                    .map_err(|e| err("setting up the resampler", e.to_string()))?;
-                resampler = Some((r, key));
+            if self.eof {
+                self.drained = true;
+                return Ok(self.flush().filter(|c| !c.is_empty()));
             }
-            let pts = decoded.timestamp().or(decoded.pts());
-            if first_pts.is_none() {
-                first_pts = Some(pts.map_or(from, |p| Timestamp::from_pts(p, num, den)));
-            }
-            if let Some((r, _)) = resampler.as_mut() {
-                // Sized for the whole output (ffmpeg-next would size it like the input, and
-                // upsampling would then leave samples stranded in swresample's buffer).
-                let capacity = decoded.samples() * rate as usize / decoded.rate().max(1) as usize + 256;
-                converted = ffmpeg::frame::Audio::new(out_format, capacity, ChannelLayout::MONO);
-                if r.run(&decoded, &mut converted).is_err() {
-                    bad_packets += 1;
-                    continue;
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    read_errors = 0;
+                    if packet.stream() == self.index && self.decoder.send_packet(&packet).is_err() {
+                        self.bad_packets += 1;
+                    }
                 }
-                append(&converted, &mut samples);
-            }
-            if let (Some(start), Some(limit)) = (first_pts, first_pts.and_then(end_sample)) {
-                let _ = start;
-                if samples.len() >= limit {
-                    finished = true;
-                    break;
+                Err(ffmpeg::Error::Eof) => {
+                    self.eof = true;
+                    let _ = self.decoder.send_eof();
+                }
+                Err(e) => {
+                    self.bad_packets += 1;
+                    read_errors += 1;
+                    if read_errors > 256 {
+                        return Err(MediaError::Decode { path: self.path.clone(), what: "reading audio packets", reason: e.to_string() });
+                    }
                 }
             }
-        }
-        if finished {
-            break;
         }
     }
-    if let Some((r, _)) = resampler.as_mut() {
+
+    fn convert(&mut self, frame: &ffmpeg::frame::Audio) -> Result<Option<Vec<f32>>, MediaError> {
+        let mut frame = frame.clone();
+        let layout = if frame.channel_layout().is_empty() {
+            ChannelLayout::default(i32::from(frame.channels()))
+        } else {
+            frame.channel_layout()
+        };
+        frame.set_channel_layout(layout);
+        let key = (frame.format(), layout.bits(), frame.rate());
+        if self.resampler.as_ref().map(|(_, k)| *k) != Some(key) {
+            let r = Resampler::get(frame.format(), layout, frame.rate(), OUT_FORMAT, self.layout, self.rate).map_err(|e| {
+                MediaError::Decode { path: self.path.clone(), what: "setting up the resampler", reason: e.to_string() }
+            })?;
+            self.resampler = Some((r, key));
+        }
+        if self.next_time.is_none() {
+            let pts = frame.timestamp().or(frame.pts());
+            self.next_time = Some(pts.map_or(self.start, |p| Timestamp::from_pts(p, self.time_base.0, self.time_base.1)));
+        }
+        // Sized for the whole output (ffmpeg-next would size it like the input, and upsampling
+        // would then leave samples stranded in swresample's buffer).
+        let capacity = frame.samples() * self.rate as usize / frame.rate().max(1) as usize + 256;
+        let mut out = ffmpeg::frame::Audio::new(OUT_FORMAT, capacity, self.layout);
+        let Some((r, _)) = self.resampler.as_mut() else { return Ok(None) };
+        if r.run(&frame, &mut out).is_err() {
+            self.bad_packets += 1;
+            return Ok(None);
+        }
+        Ok(Some(self.take(&out)))
+    }
+
+    fn flush(&mut self) -> Option<Vec<f32>> {
+        let (r, _) = self.resampler.as_mut()?;
+        let mut all = Vec::new();
+        let mut chunks = Vec::new();
         // Drain what swresample still holds (its filter delay).
         for _ in 0..64 {
-            converted = ffmpeg::frame::Audio::new(out_format, 4096, ChannelLayout::MONO);
-            if r.flush(&mut converted).is_err() || converted.samples() == 0 {
+            let mut out = ffmpeg::frame::Audio::new(OUT_FORMAT, 4096, self.layout);
+            if r.flush(&mut out).is_err() || out.samples() == 0 {
                 break;
             }
-            append(&converted, &mut samples);
+            chunks.push(out);
         }
+        for out in chunks {
+            all.extend(self.take(&out));
+        }
+        Some(all)
     }
-    let start = first_pts.unwrap_or(from);
-    // Trim to [from, to).
-    let skip = (((from - start).secs()) * f64::from(rate)).round().max(0.0) as usize;
-    let mut samples = samples.split_off(skip.min(samples.len()));
-    let start = if skip > 0 { from } else { start };
-    if let Some(limit) = to.map(|t| ((t - start).secs().max(0.0) * f64::from(rate)).round() as usize) {
-        samples.truncate(limit);
+
+    /// Interleaved samples of `frame`, minus any that precede `start`.
+    fn take(&mut self, frame: &ffmpeg::frame::Audio) -> Vec<f32> {
+        let n = frame.samples() * usize::from(self.channels);
+        let data = frame.data(0);
+        let mut samples: Vec<f32> = data[..n * 4].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let now = self.next_time.unwrap_or(self.start);
+        if now < self.start {
+            let skip = ((self.start - now).secs() * f64::from(self.rate)).round() as usize * usize::from(self.channels);
+            let skip = skip.min(samples.len());
+            samples.drain(..skip);
+            let frames = skip / usize::from(self.channels);
+            self.next_time = Some(now + Timestamp::from_secs(frames as f64 / f64::from(self.rate)));
+        }
+        let frames = samples.len() / usize::from(self.channels);
+        if let Some(t) = self.next_time.as_mut() {
+            *t = *t + Timestamp::from_secs(frames as f64 / f64::from(self.rate));
+        }
+        samples
     }
-    Ok(Some(AudioTrack { rate, start, samples, bad_packets }))
 }
 
-fn append(frame: &ffmpeg::frame::Audio, out: &mut Vec<f32>) {
-    let n = frame.samples();
-    if n == 0 {
-        return;
+/// Decodes the best audio stream of `path` between `from` and `to` (None: to the end) as mono
+/// f32 at `rate` Hz. Returns `Ok(None)` when the file has no audio stream.
+pub fn decode_audio(path: &Path, rate: u32, from: Timestamp, to: Option<Timestamp>) -> Result<Option<AudioTrack>, MediaError> {
+    let Some(mut stream) = AudioStream::open(path, rate, 1, from)? else { return Ok(None) };
+    let mut samples = Vec::new();
+    let mut start = None;
+    while let Some(chunk) = stream.next_chunk()? {
+        if start.is_none() {
+            let after = stream.next_time().unwrap_or(from);
+            start = Some(after - Timestamp::from_secs(chunk.len() as f64 / f64::from(rate)));
+        }
+        samples.extend(chunk);
+        if let (Some(s), Some(t)) = (start, to) {
+            if s + Timestamp::from_secs(samples.len() as f64 / f64::from(rate)) >= t {
+                break;
+            }
+        }
     }
-    let data = frame.data(0);
-    out.extend(data[..n * 4].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    let start = start.unwrap_or(from);
+    if let Some(t) = to {
+        samples.truncate(((t - start).secs().max(0.0) * f64::from(rate)).round() as usize);
+    }
+    Ok(Some(AudioTrack { rate, start, samples, bad_packets: stream.bad_packets }))
 }

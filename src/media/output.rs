@@ -1,0 +1,151 @@
+//! Audio output through cpal. The device callback only pops samples from a lock-free
+//! single-producer single-consumer ring buffer (rtrb): no allocation, no lock, silence on
+//! underrun. It counts the samples it has handed to the device and records the device's reported
+//! latency, from which the player derives its master clock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use cpal::traits::{DeviceTrait as _, HostTrait as _, StreamTrait as _};
+
+/// Which output device to use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AudioDevice {
+    /// The system default.
+    #[default]
+    Default,
+    /// The first output device whose name contains this text (ALSA's `null` in tests).
+    Named(String),
+    /// No audio output: play on a wall clock.
+    Disabled,
+}
+
+/// State shared between the callback and the player; all lock-free.
+#[derive(Debug, Default)]
+pub struct OutputShared {
+    /// Interleaved samples handed to the device since the last reset.
+    pub played: AtomicU64,
+    /// Frames (samples per channel) that had to be filled with silence.
+    pub underruns: AtomicU64,
+    /// Device latency (playback instant minus callback instant), microseconds.
+    pub latency_us: AtomicU64,
+    /// Volume as f32 bits.
+    pub volume: AtomicU32,
+    pub paused: AtomicBool,
+    /// Set by the player to drop everything queued (after a seek); the callback clears it.
+    pub flush: AtomicBool,
+    /// Set by the decoder when the audio stream has ended.
+    pub ended: AtomicBool,
+    /// `played` when the latest callback started, and when that was (nanoseconds since the
+    /// output's `epoch`), so that the clock can advance smoothly between callbacks.
+    pub chunk_start: AtomicU64,
+    pub callback_ns: AtomicU64,
+    pub chunk_len: AtomicU64,
+}
+
+/// An open output stream and the producer side of its ring buffer.
+pub struct AudioOutput {
+    pub shared: Arc<OutputShared>,
+    pub rate: u32,
+    pub channels: u16,
+    pub device_name: String,
+    /// Reference instant for `callback_ns`.
+    pub epoch: std::time::Instant,
+    _stream: cpal::Stream,
+}
+
+/// What the callback optionally copies the played samples into (for tests and meters).
+pub type Tap = rtrb::Producer<f32>;
+
+impl AudioOutput {
+    /// Opens the device and starts a stream reading from `consumer`.
+    pub fn open(
+        device: &AudioDevice,
+        consumer_for: impl FnOnce(u32, u16) -> rtrb::Consumer<f32>,
+        mut tap: Option<Tap>,
+    ) -> Result<Self, String> {
+        let host = cpal::default_host();
+        let device = match device {
+            AudioDevice::Disabled => return Err("audio output is disabled".into()),
+            AudioDevice::Default => host.default_output_device().ok_or("no default audio output device")?,
+            AudioDevice::Named(name) => {
+                // Match the backend's device id (ALSA's `null`, `default`, `hw:0,0`...) exactly,
+                // or the description loosely.
+                let devices: Vec<cpal::Device> = host.output_devices().map_err(|e| e.to_string())?.collect();
+                let id = |d: &cpal::Device| d.id().map(|i| i.id().to_owned()).unwrap_or_default();
+                let names: Vec<String> = devices.iter().map(|d| format!("{} ({d})", id(d))).collect();
+                devices
+                    .into_iter()
+                    .find(|d| id(d) == *name || d.to_string().contains(name.as_str()))
+                    .ok_or_else(|| format!("no audio output device named like `{name}` (have: {})", names.join(", ")))?
+            }
+        };
+        let device_name = device.id().map(|i| i.id().to_owned()).unwrap_or_else(|_| device.to_string());
+        let supported = device.default_output_config().map_err(|e| e.to_string())?;
+        let rate = supported.sample_rate();
+        let channels = supported.channels();
+        let config = cpal::StreamConfig {
+            channels,
+            sample_rate: rate,
+            buffer_size: cpal::BufferSize::Default,
+        };
+        let mut consumer = consumer_for(rate, channels);
+        let shared = Arc::new(OutputShared::default());
+        shared.volume.store(1.0f32.to_bits(), Ordering::Relaxed);
+        let cb = Arc::clone(&shared);
+        let epoch = std::time::Instant::now();
+        let stream = device
+            .build_output_stream(
+                config,
+                move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
+                    let ts = info.timestamp();
+                    if let Some(latency) = ts.playback.checked_duration_since(ts.callback) {
+                        cb.latency_us.store(latency.as_micros() as u64, Ordering::Relaxed);
+                    }
+                    if cb.flush.load(Ordering::Acquire) {
+                        while consumer.pop().is_ok() {}
+                        cb.played.store(0, Ordering::Release);
+                        cb.flush.store(false, Ordering::Release);
+                    }
+                    if cb.paused.load(Ordering::Acquire) {
+                        data.iter_mut().for_each(|s| *s = 0.0);
+                        return;
+                    }
+                    let volume = f32::from_bits(cb.volume.load(Ordering::Relaxed));
+                    let mut written = 0;
+                    for sample in data.iter_mut() {
+                        match consumer.pop() {
+                            Ok(v) => {
+                                *sample = v * volume;
+                                written += 1;
+                            }
+                            Err(_) => *sample = 0.0,
+                        }
+                    }
+                    if let Some(tap) = tap.as_mut() {
+                        for &s in &data[..written] {
+                            let _ = tap.push(s);
+                        }
+                    }
+                    let mut counted = written;
+                    if written < data.len() {
+                        if cb.ended.load(Ordering::Acquire) {
+                            // The audio is over: silence keeps the clock running for the video.
+                            counted = data.len();
+                        } else {
+                            cb.underruns.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    let before = cb.played.fetch_add(counted as u64, Ordering::AcqRel);
+                    cb.chunk_start.store(before, Ordering::Release);
+                    cb.chunk_len.store(counted as u64, Ordering::Release);
+                    cb.callback_ns.store(epoch.elapsed().as_nanos() as u64, Ordering::Release);
+                },
+                |err| log::warn!("audio output error: {err}"),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+        stream.play().map_err(|e| e.to_string())?;
+        Ok(Self { shared, rate, channels, device_name, epoch, _stream: stream })
+    }
+}

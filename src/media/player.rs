@@ -1,0 +1,603 @@
+//! The playback engine, without a window: open / play / pause / seek / speed / volume, and
+//! `frame_at(t)` for the renderer.
+//!
+//! Two worker threads, each with a bounded queue: video frames (a few frames ahead) and audio
+//! samples (a lock-free ring of half a second, drained by the cpal callback). The audio clock
+//! (samples the device has taken, minus its reported latency) is the master clock; without an
+//! audio device or audio stream, a wall clock runs instead and the player says so. Speed changes
+//! resample the audio (pitch follows speed). Dropping the player stops and joins its threads.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::audio::AudioStream;
+use super::error::MediaError;
+use super::output::{AudioDevice, AudioOutput, OutputShared, Tap};
+use super::time::Timestamp;
+use super::video::{VideoDecoder, VideoFrame, VideoInfo};
+
+/// Decoded frames kept ahead of the playhead.
+const VIDEO_QUEUE: usize = 8;
+/// Audio buffered ahead of the device, in seconds.
+const AUDIO_AHEAD_SECS: f64 = 0.5;
+
+#[derive(Debug, Clone, Default)]
+pub struct PlayerOptions {
+    pub audio: AudioDevice,
+    /// Decode frames at this (upright) size instead of the coded size.
+    pub frame_size: Option<(u32, u32)>,
+    /// Receives a copy of every sample handed to the device (tests, meters).
+    pub tap: Option<TapSlot>,
+}
+
+/// A tap producer wrapped so that [`PlayerOptions`] stays `Clone`; the first player takes it.
+#[derive(Debug, Clone, Default)]
+pub struct TapSlot(pub Arc<Mutex<Option<Tap>>>);
+
+/// What drives playback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockSource {
+    /// `rate` and `channels` are the device's (interleaved f32 samples).
+    Audio { device: String, rate: u32, channels: u16 },
+    /// No audio: frames are shown by a wall clock; `reason` says why (for the UI).
+    Wall { reason: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlayerStats {
+    /// How late the latest newly shown frame was relative to the clock, in milliseconds.
+    pub av_offset_ms: f64,
+    /// The largest such lateness since the last seek.
+    pub max_av_offset_ms: f64,
+    /// Frames decoded but skipped because the clock had passed them.
+    pub dropped_frames: u64,
+    /// Device callbacks that found the audio queue short.
+    pub audio_underruns: u64,
+    /// The output device's reported latency, in milliseconds.
+    pub audio_latency_ms: f64,
+}
+
+enum VideoCommand {
+    Seek(Timestamp),
+    Stop,
+}
+
+enum AudioCommand {
+    Seek { at: Timestamp, speed: f64 },
+    Stop,
+}
+
+struct FrameQueue {
+    frames: VecDeque<Arc<VideoFrame>>,
+    generation: u64,
+    ended: bool,
+    error: Option<String>,
+}
+
+pub struct Player {
+    path: PathBuf,
+    info: VideoInfo,
+    clock_source: ClockSource,
+    output: Option<AudioOutput>,
+    video_tx: SyncSender<VideoCommand>,
+    video_thread: Option<JoinHandle<()>>,
+    queue: Arc<(Mutex<FrameQueue>, Condvar)>,
+    audio_tx: Option<SyncSender<AudioCommand>>,
+    audio_thread: Option<JoinHandle<()>>,
+    generation: u64,
+    /// Clock state: media time at the last (re)start, how much the device had taken then.
+    base: Timestamp,
+    mark: u64,
+    wall_start: Option<Instant>,
+    playing: bool,
+    speed: f64,
+    volume: f32,
+    current: Option<Arc<VideoFrame>>,
+    stats: PlayerStats,
+    /// The clock never runs backwards while playing, even when the device's latency estimate
+    /// jitters between callbacks.
+    last_position: std::cell::Cell<Timestamp>,
+}
+
+impl Player {
+    /// Opens `path` paused at the start.
+    pub fn open(path: &Path, options: PlayerOptions) -> Result<Self, MediaError> {
+        // Opened here for its info and errors; the worker opens its own (FFmpeg's contexts stay
+        // on the thread that uses them).
+        let info = VideoDecoder::open(path)?.info().clone();
+        let queue = Arc::new((
+            Mutex::new(FrameQueue { frames: VecDeque::new(), generation: 0, ended: false, error: None }),
+            Condvar::new(),
+        ));
+        let (video_tx, video_rx) = sync_channel(4);
+        let video_thread = {
+            let queue = Arc::clone(&queue);
+            let size = options.frame_size;
+            let worker_path = path.to_owned();
+            std::thread::Builder::new()
+                .name("mbtscope-video".into())
+                .spawn(move || match VideoDecoder::open(&worker_path) {
+                    Ok(decoder) => video_worker(decoder, size, video_rx, &queue),
+                    Err(e) => set_error(&queue.0, e.to_string()),
+                })
+                .map_err(|e| MediaError::Open { path: path.to_owned(), reason: format!("cannot start the video thread: {e}") })?
+        };
+
+        let mut clock_source = ClockSource::Wall { reason: "the clip has no audio stream".into() };
+        let mut output = None;
+        let mut audio_tx = None;
+        let mut audio_thread = None;
+        if info.has_audio {
+            let (tx, rx) = sync_channel(4);
+            let mut worker_parts = None;
+            let tap = options.tap.as_ref().and_then(|t| t.0.lock().ok().and_then(|mut g| g.take()));
+            let opened = AudioOutput::open(
+                &options.audio,
+                |rate, channels| {
+                    let capacity = (f64::from(rate) * AUDIO_AHEAD_SECS) as usize * usize::from(channels);
+                    let (producer, consumer) = rtrb::RingBuffer::new(capacity.max(1024));
+                    worker_parts = Some((producer, rate, channels));
+                    consumer
+                },
+                tap,
+            );
+            match (opened, worker_parts) {
+                (Ok(out), Some((producer, rate, channels))) => {
+                    let shared = Arc::clone(&out.shared);
+                    let path = path.to_owned();
+                    let handle = std::thread::Builder::new()
+                        .name("mbtscope-audio".into())
+                        .spawn(move || audio_worker(&path, rate, channels, producer, &shared, rx))
+                        .map_err(|e| MediaError::Open { path: out.device_name.clone().into(), reason: e.to_string() })?;
+                    clock_source = ClockSource::Audio { device: out.device_name.clone(), rate: out.rate, channels: out.channels };
+                    output = Some(out);
+                    audio_tx = Some(tx);
+                    audio_thread = Some(handle);
+                }
+                (Err(reason), _) => clock_source = ClockSource::Wall { reason: format!("no audio output: {reason}") },
+                (Ok(_), None) => clock_source = ClockSource::Wall { reason: "the audio output did not start".into() },
+            }
+        }
+        let mut player = Self {
+            path: path.to_owned(),
+            info,
+            clock_source,
+            output,
+            video_tx,
+            video_thread: Some(video_thread),
+            queue,
+            audio_tx,
+            audio_thread,
+            generation: 0,
+            base: Timestamp::ZERO,
+            mark: 0,
+            wall_start: None,
+            playing: false,
+            speed: 1.0,
+            volume: 1.0,
+            current: None,
+            stats: PlayerStats::default(),
+            last_position: std::cell::Cell::new(Timestamp::ZERO),
+        };
+        if let Some(out) = &player.output {
+            out.shared.paused.store(true, Ordering::Release);
+        }
+        player.seek(Timestamp::ZERO);
+        Ok(player)
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn clock_source(&self) -> &ClockSource {
+        &self.clock_source
+    }
+
+    pub fn is_playing(&self) -> bool {
+        self.playing
+    }
+
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    pub fn stats(&self) -> PlayerStats {
+        let mut stats = self.stats.clone();
+        if let Some(out) = &self.output {
+            stats.audio_underruns = out.shared.underruns.load(Ordering::Relaxed);
+            stats.audio_latency_ms = out.shared.latency_us.load(Ordering::Relaxed) as f64 / 1000.0;
+        }
+        stats
+    }
+
+    /// Current media time by the master clock.
+    pub fn position(&self) -> Timestamp {
+        if !self.playing {
+            return self.base;
+        }
+        let elapsed = match &self.output {
+            Some(out) => {
+                let shared = &out.shared;
+                if shared.flush.load(Ordering::Acquire) {
+                    return self.base; // the device has not yet dropped the old samples
+                }
+                // Samples handed over before the latest callback, plus the time since that
+                // callback (at most its length), minus the device latency: what is audible now.
+                let per_sec = f64::from(out.channels.max(1)) * f64::from(out.rate.max(1));
+                let start = shared.chunk_start.load(Ordering::Acquire);
+                let len = shared.chunk_len.load(Ordering::Acquire) as f64 / per_sec;
+                let since = (out.epoch.elapsed().as_nanos() as u64)
+                    .saturating_sub(shared.callback_ns.load(Ordering::Acquire)) as f64
+                    / 1e9;
+                let handed = start.saturating_sub(self.mark) as f64 / per_sec + since.min(len);
+                let latency = shared.latency_us.load(Ordering::Relaxed) as f64 / 1e6;
+                (handed - latency).max(0.0)
+            }
+            None => self.wall_start.map_or(0.0, |s| s.elapsed().as_secs_f64()),
+        };
+        let t = self.base + Timestamp::from_secs(elapsed * self.speed);
+        let t = if self.info.duration > Timestamp::ZERO { t.min(self.info.duration) } else { t };
+        let t = t.max(self.last_position.get());
+        self.last_position.set(t);
+        t
+    }
+
+    pub fn play(&mut self) {
+        if self.playing {
+            return;
+        }
+        self.restart_clock(self.base);
+        self.playing = true;
+        if let Some(out) = &self.output {
+            out.shared.paused.store(false, Ordering::Release);
+        }
+    }
+
+    pub fn pause(&mut self) {
+        if !self.playing {
+            return;
+        }
+        let now = self.position();
+        self.playing = false;
+        if let Some(out) = &self.output {
+            out.shared.paused.store(true, Ordering::Release);
+        }
+        self.base = now;
+    }
+
+    /// Starts the clock counting from `at`.
+    fn restart_clock(&mut self, at: Timestamp) {
+        self.base = at;
+        self.last_position.set(at);
+        self.mark = self.output.as_ref().map_or(0, |o| o.shared.played.load(Ordering::Acquire));
+        self.wall_start = Some(Instant::now());
+    }
+
+    /// Jumps to `t` (clamped to the clip); frames and audio restart from there.
+    pub fn seek(&mut self, t: Timestamp) {
+        let t = t.clamp(Timestamp::ZERO, self.info.duration.max(Timestamp::ZERO));
+        self.generation += 1;
+        {
+            let (lock, cvar) = &*self.queue;
+            if let Ok(mut q) = lock.lock() {
+                q.frames.clear();
+                q.generation = self.generation;
+                q.ended = false;
+                cvar.notify_all();
+            }
+        }
+        let _ = self.video_tx.send(VideoCommand::Seek(t));
+        if let (Some(out), Some(tx)) = (&self.output, &self.audio_tx) {
+            out.shared.ended.store(false, Ordering::Release);
+            out.shared.flush.store(true, Ordering::Release);
+            let _ = tx.send(AudioCommand::Seek { at: t, speed: self.speed });
+        }
+        self.current = None;
+        self.stats.max_av_offset_ms = 0.0;
+        self.base = t;
+        self.last_position.set(t);
+        // After a flush the device's count restarts at zero.
+        self.mark = 0;
+        self.wall_start = Some(Instant::now());
+    }
+
+    /// Playback speed, 0.25x to 2x.
+    pub fn set_speed(&mut self, speed: f64) {
+        let speed = speed.clamp(0.25, 2.0);
+        if (speed - self.speed).abs() < 1e-9 {
+            return;
+        }
+        let now = self.position();
+        let playing = self.playing;
+        self.speed = speed;
+        self.seek(now);
+        if playing {
+            self.playing = false;
+            self.play();
+        }
+    }
+
+    /// Volume from 0 (mute) to 1 (and up to 2 for quiet clips).
+    pub fn set_volume(&mut self, volume: f32) {
+        self.volume = volume.clamp(0.0, 2.0);
+        if let Some(out) = &self.output {
+            out.shared.volume.store(self.volume.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn volume(&self) -> f32 {
+        self.volume
+    }
+
+    /// The frame to show at media time `t` (normally [`Self::position`]): the last decoded frame
+    /// whose timestamp is at or before `t`. Frames the clock has already passed are dropped and
+    /// counted. Returns the previous frame while the decoder catches up.
+    pub fn frame_at(&mut self, t: Timestamp) -> Option<Arc<VideoFrame>> {
+        let (lock, cvar) = &*self.queue;
+        let mut newly_shown = None;
+        if let Ok(mut q) = lock.lock() {
+            if q.generation == self.generation {
+                let mut skipped = 0u64;
+                while q.frames.front().is_some_and(|f| f.pts <= t) {
+                    if let Some(f) = q.frames.pop_front() {
+                        if newly_shown.is_some() {
+                            skipped += 1;
+                        }
+                        newly_shown = Some(f);
+                    }
+                }
+                // Before the first frame (or right after a seek) show the first one available.
+                if self.current.is_none() && newly_shown.is_none() {
+                    newly_shown = q.frames.pop_front();
+                }
+                self.stats.dropped_frames += skipped;
+                cvar.notify_all();
+            }
+        }
+        if let Some(frame) = newly_shown {
+            if self.playing && frame.pts <= t {
+                let late = (t - frame.pts).secs() * 1000.0;
+                self.stats.av_offset_ms = late;
+                self.stats.max_av_offset_ms = self.stats.max_av_offset_ms.max(late);
+            }
+            self.current = Some(frame);
+        }
+        self.current.clone()
+    }
+
+    /// Whether the video decoder has reached the end of the clip and every frame was handed out.
+    pub fn at_end(&self) -> bool {
+        let (lock, _) = &*self.queue;
+        lock.lock().map(|q| q.ended && q.frames.is_empty()).unwrap_or(true)
+    }
+
+    /// A decoding error from the worker, if one stopped it.
+    pub fn error(&self) -> Option<String> {
+        let (lock, _) = &*self.queue;
+        lock.lock().ok().and_then(|q| q.error.clone())
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        let _ = self.video_tx.send(VideoCommand::Stop);
+        {
+            let (lock, cvar) = &*self.queue;
+            if let Ok(mut q) = lock.lock() {
+                q.generation = u64::MAX;
+            }
+            cvar.notify_all();
+        }
+        if let Some(tx) = &self.audio_tx {
+            let _ = tx.send(AudioCommand::Stop);
+        }
+        if let Some(h) = self.video_thread.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.audio_thread.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn video_worker(
+    mut decoder: VideoDecoder,
+    size: Option<(u32, u32)>,
+    commands: Receiver<VideoCommand>,
+    queue: &(Mutex<FrameQueue>, Condvar),
+) {
+    if let Some((w, h)) = size {
+        decoder.set_output_size(w, h);
+    }
+    let (lock, cvar) = queue;
+    let mut generation = 0u64;
+    let mut decoding = false;
+    loop {
+        // Commands first; block on them while idle.
+        let command = if decoding { commands.try_recv().ok() } else { commands.recv().ok().or(Some(VideoCommand::Stop)) };
+        match command {
+            Some(VideoCommand::Stop) => return,
+            Some(VideoCommand::Seek(t)) => {
+                generation += 1;
+                // Decode from the keyframe before t; frames before t are skipped below.
+                if let Err(e) = decoder.seek_keyframe(t) {
+                    set_error(lock, e.to_string());
+                    decoding = false;
+                    continue;
+                }
+                decoding = true;
+                let mut first = true;
+                // Skip to the frame shown at t (the last one at or before it).
+                let mut held: Option<VideoFrame> = None;
+                loop {
+                    match decoder.next_frame() {
+                        Ok(Some(f)) if f.pts <= t => held = Some(f),
+                        Ok(Some(f)) => {
+                            if let Some(h) = held.take() {
+                                push(lock, cvar, h, generation);
+                            }
+                            push(lock, cvar, f, generation);
+                            first = false;
+                            break;
+                        }
+                        Ok(None) => {
+                            if let Some(h) = held.take() {
+                                push(lock, cvar, h, generation);
+                            }
+                            mark_ended(lock);
+                            decoding = false;
+                            break;
+                        }
+                        Err(e) => {
+                            set_error(lock, e.to_string());
+                            decoding = false;
+                            break;
+                        }
+                    }
+                }
+                let _ = first;
+                continue;
+            }
+            None => {}
+        }
+        if !decoding {
+            continue;
+        }
+        // Wait for room in the queue (or a new command).
+        {
+            let Ok(mut q) = lock.lock() else { return };
+            while q.frames.len() >= VIDEO_QUEUE && q.generation == generation {
+                let Ok((guard, _)) = cvar.wait_timeout(q, Duration::from_millis(20)) else { return };
+                q = guard;
+                if q.frames.len() >= VIDEO_QUEUE {
+                    break;
+                }
+            }
+            if q.generation == u64::MAX {
+                return;
+            }
+            if q.frames.len() >= VIDEO_QUEUE {
+                continue;
+            }
+        }
+        match decoder.next_frame() {
+            Ok(Some(f)) => push(lock, cvar, f, generation),
+            Ok(None) => {
+                mark_ended(lock);
+                decoding = false;
+            }
+            Err(e) => {
+                set_error(lock, e.to_string());
+                decoding = false;
+            }
+        }
+    }
+}
+
+fn push(lock: &Mutex<FrameQueue>, cvar: &Condvar, frame: VideoFrame, generation: u64) {
+    if let Ok(mut q) = lock.lock() {
+        if q.generation == generation {
+            q.frames.push_back(Arc::new(frame));
+        }
+        cvar.notify_all();
+    }
+}
+
+fn mark_ended(lock: &Mutex<FrameQueue>) {
+    if let Ok(mut q) = lock.lock() {
+        q.ended = true;
+    }
+}
+
+fn set_error(lock: &Mutex<FrameQueue>, error: String) {
+    if let Ok(mut q) = lock.lock() {
+        q.error = Some(error);
+        q.ended = true;
+    }
+}
+
+fn audio_worker(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    mut producer: rtrb::Producer<f32>,
+    shared: &OutputShared,
+    commands: Receiver<AudioCommand>,
+) {
+    let mut stream: Option<AudioStream> = None;
+    let mut pending: VecDeque<f32> = VecDeque::new();
+    loop {
+        let command = if stream.is_some() || !pending.is_empty() {
+            match commands.try_recv() {
+                Ok(c) => Some(c),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match commands.recv() {
+                Ok(c) => Some(c),
+                Err(_) => return,
+            }
+        };
+        match command {
+            Some(AudioCommand::Stop) => return,
+            Some(AudioCommand::Seek { at, speed }) => {
+                pending.clear();
+                // Decoding at rate / speed and playing at rate plays `speed` times faster.
+                let decode_rate = (f64::from(rate) / speed).round() as u32;
+                stream = match AudioStream::open(path, decode_rate, channels, at) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        log::warn!("{e}");
+                        None
+                    }
+                };
+                // Wait until the callback has dropped the old samples before queueing new ones.
+                let deadline = Instant::now() + Duration::from_millis(500);
+                while shared.flush.load(Ordering::Acquire) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                continue;
+            }
+            None => {}
+        }
+        if pending.is_empty() {
+            match stream.as_mut().map(AudioStream::next_chunk) {
+                Some(Ok(Some(chunk))) => pending.extend(chunk),
+                Some(Ok(None)) | None => {
+                    stream = None;
+                    shared.ended.store(true, Ordering::Release);
+                    continue;
+                }
+                Some(Err(e)) => {
+                    log::warn!("{e}");
+                    stream = None;
+                    shared.ended.store(true, Ordering::Release);
+                    continue;
+                }
+            }
+        }
+        // Push what fits; wait a little when the ring is full.
+        let mut pushed = false;
+        while let Some(&s) = pending.front() {
+            if producer.push(s).is_err() {
+                break;
+            }
+            pending.pop_front();
+            pushed = true;
+        }
+        if !pushed {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The playback engine through the real cpal path, on a clip with white flashes and clicks at the
+//! same known times. Without a sound card the tests play into PulseAudio's null sink through
+//! ALSA's `pulse` device (scripts/test.sh starts it): a sink that consumes samples in real time,
+//! unlike ALSA's own `null` device, which swallows them as fast as they come.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mbtscope::media::player::TapSlot;
+use mbtscope::media::{AudioDevice, ClockSource, Player, PlayerOptions, Timestamp};
+
+const FLASHES: [f64; 3] = [1.0, 2.0, 3.0];
+
+/// 4 s of dark 64x48 video with a white frame at each flash time, and AAC audio that is silent
+/// except for a 5 ms click at the same times.
+fn flash_clip() -> PathBuf {
+    let dir = crate::scratch("player-flash");
+    let path = dir.join("flashes.mp4");
+    let flashes = FLASHES.iter().map(|t| format!("eq(N\\,{})", (t * 25.0) as usize)).collect::<Vec<_>>().join("+");
+    let clicks = FLASHES.iter().map(|t| format!("between(t\\,{t}\\,{})", t + 0.005)).collect::<Vec<_>>().join("+");
+    let status = Command::new("ffmpeg")
+        .args(["-y", "-v", "error"])
+        .args(["-f", "lavfi", "-i", "color=c=0x202020:size=64x48:rate=25:duration=4"])
+        .args(["-f", "lavfi", "-i", &format!("aevalsrc=0.8*({clicks})*sin(2*PI*2000*t):s=48000:d=4")])
+        .args(["-vf", &format!("geq=lum='if({flashes}\\,235\\,lum(X\\,Y))':cb=128:cr=128")])
+        .args(["-c:v", "libx264", "-g", "25", "-c:a", "aac", "-b:a", "128k"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    path
+}
+
+fn is_flash(frame: &mbtscope::media::VideoFrame) -> bool {
+    frame.pixel(32, 24)[0] > 128
+}
+
+#[test]
+fn audio_and_video_stay_in_sync_on_the_audio_clock() {
+    let clip = flash_clip();
+    let (tap_producer, mut tap) = rtrb::RingBuffer::<f32>::new(48_000 * 2 * 8);
+    let options = PlayerOptions {
+        audio: AudioDevice::Named(std::env::var("MBTSCOPE_TEST_AUDIO_DEVICE").unwrap_or_else(|_| "pulse".into())),
+        frame_size: None,
+        tap: Some(TapSlot(Arc::new(Mutex::new(Some(tap_producer))))),
+    };
+    let mut player = Player::open(&clip, options).unwrap();
+    let ClockSource::Audio { device, rate, channels } = player.clock_source().clone() else {
+        panic!("expected the audio clock, got {:?}", player.clock_source());
+    };
+    eprintln!("audio device: {device} at {rate} Hz, {channels} channels");
+    player.play();
+    let mut first_shown: Vec<Option<f64>> = vec![None; FLASHES.len()];
+    let started = Instant::now();
+    let mut last_position = Timestamp::ZERO;
+    while started.elapsed() < Duration::from_secs(30) {
+        let t = player.position();
+        assert!(t >= last_position, "the clock went backwards: {last_position} -> {t}");
+        last_position = t;
+        if let Some(frame) = player.frame_at(t) {
+            if is_flash(&frame) {
+                let k = FLASHES.iter().position(|&f| (frame.pts.secs() - f).abs() < 0.02).unwrap();
+                first_shown[k].get_or_insert(t.secs());
+            }
+        }
+        if t.secs() > 3.6 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stats = player.stats();
+    let (end_position, at_end) = (player.position(), player.at_end());
+    drop(player);
+    eprintln!(
+        "stats: {stats:?}, flashes first shown at {first_shown:?}, stopped at {end_position} after {:?} (video ended: {at_end})",
+        started.elapsed()
+    );
+    for (k, shown) in first_shown.iter().enumerate() {
+        let shown = shown.unwrap_or_else(|| panic!("flash {k} was never shown"));
+        assert!((shown - FLASHES[k]).abs() < 0.02, "flash {k} shown at {shown:.3} s, expected {}", FLASHES[k]);
+    }
+    assert!(stats.max_av_offset_ms < 20.0, "{stats:?}");
+
+    // The clicks left the device at the media times of the flashes.
+    let mut played = Vec::new();
+    while let Ok(s) = tap.pop() {
+        played.push(s);
+    }
+    assert!(!played.is_empty(), "nothing reached the device");
+    // A click starts where the signal rises after at least 0.1 s of quiet.
+    let per_second = f64::from(rate) * f64::from(channels);
+    let mut clicks = Vec::new();
+    let mut quiet = 0usize;
+    for (i, s) in played.iter().enumerate() {
+        if s.abs() > 0.05 {
+            if quiet as f64 > 0.1 * per_second {
+                clicks.push(i);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    assert_eq!(clicks.len(), FLASHES.len(), "clicks at samples {clicks:?}");
+    for (k, &i) in clicks.iter().enumerate() {
+        let at = i as f64 / per_second;
+        assert!((at - FLASHES[k]).abs() < 0.02, "click {k} played at {at:.3} s media time");
+    }
+}
+
+#[test]
+fn without_an_audio_device_the_wall_clock_plays_and_says_so() {
+    let clip = flash_clip();
+    let options = PlayerOptions { audio: AudioDevice::Disabled, ..Default::default() };
+    let mut player = Player::open(&clip, options).unwrap();
+    let ClockSource::Wall { reason } = player.clock_source().clone() else { panic!("{:?}", player.clock_source()) };
+    assert!(reason.contains("disabled"), "{reason}");
+    assert_eq!(player.position(), Timestamp::ZERO);
+    player.play();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = player.position().secs();
+    assert!((0.25..0.6).contains(&t), "wall clock at {t} s after 0.3 s");
+
+    // Pause freezes the clock.
+    player.pause();
+    let paused = player.position();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(player.position(), paused);
+
+    // Seek is exact, playing or not.
+    player.seek(Timestamp::from_secs(2.0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let frame = loop {
+        if let Some(f) = player.frame_at(Timestamp::from_secs(2.0)) {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "no frame after seeking");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(is_flash(&frame) && (frame.pts.secs() - 2.0).abs() < 1e-6, "pts {}", frame.pts);
+
+    // Double speed runs the clock twice as fast.
+    player.set_speed(2.0);
+    player.play();
+    std::thread::sleep(Duration::from_millis(300));
+    let moved = player.position().secs() - 2.0;
+    assert!((0.5..1.0).contains(&moved), "moved {moved} s in 0.3 s at 2x");
+    player.set_speed(9.0);
+    assert_eq!(player.speed(), 2.0);
+}
+
+#[test]
+fn a_clip_without_audio_plays_on_the_wall_clock() {
+    let dir = crate::scratch("player-silent");
+    let path = dir.join("silent.mkv");
+    let status = Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1", "-c:v", "libx264"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut player = Player::open(&path, PlayerOptions::default()).unwrap();
+    assert!(matches!(player.clock_source(), ClockSource::Wall { reason } if reason.contains("no audio")));
+    player.play();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !player.at_end() || player.position().secs() < 0.9 {
+        let t = player.position();
+        let _ = player.frame_at(t);
+        assert!(Instant::now() < deadline, "playback did not finish");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(player.error().is_none());
+}
