@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Installs what mbtscope needs on Debian 12 when it is missing: FFmpeg development libraries,
-# clang (bindgen for ffmpeg-sys), pkg-config, ALSA, Mesa's Vulkan drivers (lavapipe when there is
-# no GPU), Xvfb for headless windows, and a Rust toolchain if cargo is absent.
+# Installs what mbtscope needs on Debian 12 when it is missing: FFmpeg development libraries and
+# CLI, clang (bindgen for ffmpeg-sys), pkg-config, ALSA (with the PulseAudio plugin), Mesa's Vulkan
+# drivers (lavapipe when there is no GPU), Xvfb for headless windows. Cargo must be present.
 set -euo pipefail
 
 packages=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
-  libasound2-dev ffmpeg
+  libasound2-dev libasound2-plugins pulseaudio ffmpeg
   mesa-vulkan-drivers libvulkan1
   xvfb xauth libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1
 )

@@ -4,4 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
+# Playback tests need an audio sink that consumes samples in real time. Without a sound card,
+# start PulseAudio with a null sink (ALSA's `pulse` device reaches it).
+if ! pactl info >/dev/null 2>&1; then
+  pulseaudio -D --exit-idle-time=-1 -n \
+    --load="module-null-sink sink_name=mbtscope_null" \
+    --load="module-native-protocol-unix" 2>/dev/null || echo "warning: could not start PulseAudio" >&2
+fi
 cargo test --release --locked "$@"

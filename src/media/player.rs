@@ -54,6 +54,10 @@ pub struct PlayerStats {
     pub av_offset_ms: f64,
     /// The largest such lateness since the last seek.
     pub max_av_offset_ms: f64,
+    /// The mean lateness of newly shown frames since the last seek.
+    pub mean_av_offset_ms: f64,
+    /// Frames shown since the last seek.
+    pub shown_frames: u64,
     /// Frames decoded but skipped because the clock had passed them.
     pub dropped_frames: u64,
     /// Device callbacks that found the audio queue short.
@@ -304,6 +308,8 @@ impl Player {
         }
         self.current = None;
         self.stats.max_av_offset_ms = 0.0;
+        self.stats.mean_av_offset_ms = 0.0;
+        self.stats.shown_frames = 0;
         self.base = t;
         self.last_position.set(t);
         // After a flush the device's count restarts at zero.
@@ -367,8 +373,11 @@ impl Player {
         if let Some(frame) = newly_shown {
             if self.playing && frame.pts <= t {
                 let late = (t - frame.pts).secs() * 1000.0;
-                self.stats.av_offset_ms = late;
-                self.stats.max_av_offset_ms = self.stats.max_av_offset_ms.max(late);
+                let stats = &mut self.stats;
+                stats.av_offset_ms = late;
+                stats.max_av_offset_ms = stats.max_av_offset_ms.max(late);
+                stats.shown_frames += 1;
+                stats.mean_av_offset_ms += (late - stats.mean_av_offset_ms) / stats.shown_frames as f64;
             }
             self.current = Some(frame);
         }
