@@ -69,6 +69,8 @@ pub struct VideoDecoder {
     /// Output size before rotation (None: the coded size).
     scale_to: Option<(u32, u32)>,
     scaler: Option<(Scaler, (Pixel, u32, u32))>,
+    /// Conversion target, reused between frames (a fresh 1080p buffer per frame costs page faults).
+    rgb: ffmpeg::frame::Video,
     /// Frames decoded but not yet handed out (decoders may emit several per packet).
     pending: std::collections::VecDeque<VideoFrame>,
     eof: bool,
@@ -110,8 +112,14 @@ impl VideoDecoder {
         let rotation = rotation_of(&stream);
         let parameters = stream.parameters();
         let codec_id = parameters.id();
-        let context = ffmpeg::codec::context::Context::from_parameters(parameters)
+        let mut context = ffmpeg::codec::context::Context::from_parameters(parameters)
             .map_err(|e| open_err(format!("bad codec parameters: {e}")))?;
+        // Frame and slice threads on every core (libavcodec decodes on one thread by default).
+        context.set_threading(ffmpeg::codec::threading::Config {
+            kind: ffmpeg::codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
         let decoder = context.decoder().video().map_err(|_| MediaError::Codec {
             path: path.to_owned(),
             kind: "video",
@@ -142,6 +150,7 @@ impl VideoDecoder {
             },
             scale_to: None,
             scaler: None,
+            rgb: ffmpeg::frame::Video::empty(),
             pending: Default::default(),
             eof: false,
             bad_packets: 0,
@@ -277,9 +286,9 @@ impl VideoDecoder {
                 .map_err(|e| self.decode_err("converting to RGB", e))?;
             self.scaler = Some((scaler, key));
         }
-        let mut rgb = ffmpeg::frame::Video::empty();
+        let rgb = &mut self.rgb;
         if let Some((scaler, _)) = self.scaler.as_mut() {
-            scaler.run(frame, &mut rgb).map_err(|e| MediaError::Decode {
+            scaler.run(frame, rgb).map_err(|e| MediaError::Decode {
                 path: self.path.clone(),
                 what: "converting to RGB",
                 reason: e.to_string(),
