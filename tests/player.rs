@@ -60,6 +60,10 @@ fn audio_and_video_stay_in_sync_on_the_audio_clock() {
         assert!(t >= last_position, "the clock went backwards: {last_position} -> {t}");
         last_position = t;
         if let Some(frame) = player.frame_at(t) {
+            // The frame shown at t is the one due at t: its time has come and the next frame's
+            // has not (25 fps: 40 ms per frame, plus 20 ms of tolerance).
+            let lag = (t - frame.pts).secs();
+            assert!((-0.0001..0.06).contains(&lag) || t.secs() < 0.05, "at {t} showing the frame of {}", frame.pts);
             if is_flash(&frame) {
                 let k = FLASHES.iter().position(|&f| (frame.pts.secs() - f).abs() < 0.02).unwrap();
                 first_shown[k].get_or_insert(t.secs());
@@ -79,7 +83,8 @@ fn audio_and_video_stay_in_sync_on_the_audio_clock() {
     );
     for (k, shown) in first_shown.iter().enumerate() {
         let shown = shown.unwrap_or_else(|| panic!("flash {k} was never shown"));
-        assert!((shown - FLASHES[k]).abs() < 0.02, "flash {k} shown at {shown:.3} s, expected {}", FLASHES[k]);
+        // Polled every 2 ms; the bound leaves room for the test thread's own scheduling delays.
+        assert!((shown - FLASHES[k]).abs() < 0.05, "flash {k} shown at {shown:.3} s, expected {}", FLASHES[k]);
     }
     // Frames are shown on average within a few ms of their time. (The maximum also counts the
     // test thread's own scheduling delays on a loaded machine, so it only gets a loose bound.)

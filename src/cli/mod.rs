@@ -3,6 +3,7 @@
 mod flops;
 mod import;
 mod infer;
+mod media;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,45 @@ pub enum Command {
     ImportScenic(ImportArgs),
     /// Print the forward cost of a model configuration per layer and in total.
     Flops(FlopsArgs),
+    /// Describe a clip and the model windows over it (frames, audio span, input shapes).
+    Probe(ProbeArgs),
+    /// Play a clip without a window: sound through the audio device, the clock and A/V
+    /// statistics printed twice a second.
+    Play(PlayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// A video file FFmpeg can read.
+    pub clip: PathBuf,
+    /// Scenic-style MODEL.json for the window geometry (default: MBT-B on AudioSet).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// How many windows to compute inputs for.
+    #[arg(long, default_value_t = 3)]
+    pub windows: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlayArgs {
+    /// A video file FFmpeg can read.
+    pub clip: PathBuf,
+    /// Output device: the system default, an ALSA/backend device id such as `pulse` or `hw:0,0`,
+    /// or `none` to play silently on a wall clock.
+    #[arg(long)]
+    pub audio_device: Option<String>,
+    /// Playback speed, 0.25 to 2.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Volume, 0 to 2.
+    #[arg(long, default_value_t = 1.0)]
+    pub volume: f32,
+    /// Start here (seconds).
+    #[arg(long)]
+    pub start: Option<f64>,
+    /// Stop after this many seconds of wall time.
+    #[arg(long)]
+    pub seconds: Option<f64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,5 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Infer(a) => infer::run(a),
         Command::ImportScenic(a) => import::run(a),
         Command::Flops(a) => flops::run(a),
+        Command::Probe(a) => media::probe(a),
+        Command::Play(a) => media::play(a),
     }
 }

@@ -371,7 +371,8 @@ impl Player {
             }
         }
         if let Some(frame) = newly_shown {
-            if self.playing && frame.pts <= t {
+            // Frames that were due before playback (re)started are catch-up, not lateness.
+            if self.playing && frame.pts <= t && frame.pts >= self.base {
                 let late = (t - frame.pts).secs() * 1000.0;
                 let stats = &mut self.stats;
                 stats.av_offset_ms = late;
@@ -445,7 +446,6 @@ fn video_worker(
                     continue;
                 }
                 decoding = true;
-                let mut first = true;
                 // Skip to the frame shown at t (the last one at or before it).
                 let mut held: Option<VideoFrame> = None;
                 loop {
@@ -456,7 +456,6 @@ fn video_worker(
                                 push(lock, cvar, h, generation);
                             }
                             push(lock, cvar, f, generation);
-                            first = false;
                             break;
                         }
                         Ok(None) => {
@@ -474,7 +473,6 @@ fn video_worker(
                         }
                     }
                 }
-                let _ = first;
                 continue;
             }
             None => {}
