@@ -167,7 +167,8 @@ pub fn explain(
 /// `rollout/raw_layer{l}`, `rollout/cross_modal_share` `[B, modalities]` (for each modality, the
 /// share of its explanation row, CLS or mean of its tokens, that comes from the other modality),
 /// and per bottleneck layer `bottleneck_activity/layer{l}/norm` `[B,n]`,
-/// `.../received_<modality>` `[B,n]` and `.../rows` `[B,n,N]`.
+/// `.../received_<modality>` `[B,n]`, `.../rows` `[B,n,N]` and `.../share` `[B,n,3]` (the part
+/// of each bottleneck token's own attention on rgb tokens, spectrogram tokens, bottleneck tokens).
 pub fn explanation_arrays(config: &MbtConfig, explanation: &Explanation) -> anyhow::Result<BTreeMap<String, NpyArray>> {
     let mut out = BTreeMap::new();
     out.insert("rollout/layout".to_owned(), layout_array(&explanation.layout));
@@ -183,6 +184,7 @@ pub fn explanation_arrays(config: &MbtConfig, explanation: &Explanation) -> anyh
         let prefix = format!("bottleneck_activity/layer{}", activity.layer);
         out.insert(format!("{prefix}/norm"), to_array(activity.norm.clone())?);
         out.insert(format!("{prefix}/rows"), to_array(activity.rows.clone())?);
+        out.insert(format!("{prefix}/share"), attention_shares(config, &explanation.layout, &activity.rows)?);
         for (m, received) in &activity.received {
             out.insert(format!("{prefix}/received_{m}"), to_array(received.clone())?);
         }
@@ -236,4 +238,19 @@ fn cross_modal_shares(config: &MbtConfig, explanation: &Explanation) -> anyhow::
         }
     }
     Ok(NpyArray::f32(vec![b, rows.len()], shares))
+}
+
+/// For each row of `rows` `[B, n, N]` (joint order): the attention mass on rgb tokens, on
+/// spectrogram tokens and on bottleneck tokens, `[B, n, 3]`.
+fn attention_shares(config: &MbtConfig, layout: &crate::model::layout::TokenLayout, rows: &Tensor<3>) -> anyhow::Result<NpyArray> {
+    use crate::explain::maps::split_row;
+    let [b, nb, n] = rows.dims();
+    let values = to_array(rows.clone())?.to_f32();
+    let mut out = Vec::with_capacity(b * nb * 3);
+    for row in values.chunks(n) {
+        let split = split_row(config, layout, row);
+        let mass = |m: Modality| split.modality_mass.iter().find(|(mm, _)| *mm == m).map_or(0.0, |(_, v)| *v);
+        out.extend([mass(Modality::Rgb), mass(Modality::Spectrogram), split.bottleneck_mass]);
+    }
+    Ok(NpyArray::f32(vec![b, nb, 3], out))
 }

@@ -334,6 +334,12 @@ fn bottleneck_activity_is_reported_for_fusion_layers() {
                 let received = &arrays[&format!("bottleneck_activity/layer{layer}/received_{m}")];
                 assert!(received.to_f32().iter().all(|&v| (0.0..=1.0).contains(&v)));
             }
+            let share = &arrays[&format!("bottleneck_activity/layer{layer}/share")];
+            assert_eq!(share.shape, vec![2, nb, 3]);
+            for s in share.to_f32().chunks(3) {
+                // Each bottleneck token attends to both modalities and itself; shares sum to 1.
+                assert!(s.iter().all(|&v| v > 0.0) && (s.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{s:?}");
+            }
             let rows = &arrays[&format!("bottleneck_activity/layer{layer}/rows")];
             let n = rows.shape[2];
             for row in rows.to_f32().chunks(n) {

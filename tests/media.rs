@@ -262,3 +262,42 @@ fn truncated_and_corrupted_streams_decode_what_they_can() {
     let late = decoder.frame_at(Timestamp::from_secs(3.5)).unwrap();
     assert_eq!(frame_index(&late), 87);
 }
+
+#[test]
+fn vp9_and_opus_in_webm_decode_and_seek() {
+    let tone = "sine=frequency=1000:sample_rate=48000:duration=2";
+    let clip = make_clip(
+        "vp9.webm",
+        50,
+        &["-f", "lavfi", "-i", tone],
+        &["-map", "1:v", "-map", "0:a", "-c:v", "libvpx-vp9", "-lossless", "1", "-g", "10", "-c:a", "libopus", "-shortest"],
+    );
+    let mut decoder = VideoDecoder::open(&clip).unwrap();
+    assert_eq!(decoder.info().codec, "vp9");
+    for i in [3usize, 27, 11, 40] {
+        let frame = decoder.frame_at(Timestamp::from_secs((i as f64 + 0.5) / 25.0)).unwrap();
+        assert_eq!(frame_index(&frame), i);
+    }
+    let track = decode_audio(&clip, 16_000, Timestamp::ZERO, None).unwrap().unwrap();
+    assert!((track.samples.len() as f64 / 16_000.0 - 2.0).abs() < 0.1);
+}
+
+#[test]
+fn an_unknown_codec_is_named() {
+    // An MPEG-4 AVI whose codec tags are rewritten to a fourcc no decoder knows.
+    let clip = make_clip("unknown.avi", 10, &[], &["-c:v", "mpeg4", "-vtag", "XVID"]);
+    let mut bytes = std::fs::read(&clip).unwrap();
+    let mut patched = 0;
+    for i in 0..bytes.len().saturating_sub(4) {
+        if &bytes[i..i + 4] == b"XVID" || &bytes[i..i + 4] == b"xvid" {
+            bytes[i..i + 4].copy_from_slice(b"QQZZ");
+            patched += 1;
+        }
+    }
+    assert!(patched >= 2, "expected the strh and strf codec tags");
+    std::fs::write(&clip, bytes).unwrap();
+    let err = VideoDecoder::open(&clip).err().expect("an unknown codec must not open");
+    let text = err.to_string();
+    assert!(matches!(err, MediaError::Codec { .. }), "{text}");
+    assert!(text.contains("unknown.avi"), "{text}");
+}
