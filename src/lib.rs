@@ -15,4 +15,5 @@ pub mod media;
 pub mod model;
 pub mod npz;
 pub mod runner;
+pub mod synth;
 pub mod weights;

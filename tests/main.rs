@@ -6,6 +6,7 @@ mod explain_rollout;
 mod features;
 mod media;
 mod player;
+mod synth;
 mod model_reference;
 mod weights_import;
 

@@ -4,6 +4,7 @@ mod flops;
 mod import;
 mod infer;
 mod media;
+mod synth;
 
 use std::path::PathBuf;
 
@@ -31,9 +32,53 @@ pub enum Command {
     Flops(FlopsArgs),
     /// Describe a clip and the model windows over it (frames, audio span, input shapes).
     Probe(ProbeArgs),
+    /// Generate the procedural audio-visual benchmark (H.264 + AAC clips with ground truth).
+    Synth(SynthArgs),
     /// Play a clip without a window: sound through the audio device, the clock and A/V
     /// statistics printed twice a second.
     Play(PlayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// Output folder (created); clips are `<split>_<index>.mp4` with a `.json` sidecar, plus
+    /// `labels.txt`. Clips already there are kept, so an interrupted run can be resumed.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of clips.
+    #[arg(long)]
+    pub clips: usize,
+    /// Base seed; the same seed, split and index always give the same clip.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = SplitArg::Train)]
+    pub split: SplitArg,
+    /// Frame width and height in pixels.
+    #[arg(long, default_value_t = 112)]
+    pub size: u32,
+    /// Clip length in seconds.
+    #[arg(long, default_value_t = 4.0)]
+    pub duration: f64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitArg {
+    Train,
+    Val,
+    Test,
+}
+
+impl SplitArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Val => "val",
+            Self::Test => "test",
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -179,6 +224,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::ImportScenic(a) => import::run(a),
         Command::Flops(a) => flops::run(a),
         Command::Probe(a) => media::probe(a),
+        Command::Synth(a) => synth::run(a),
         Command::Play(a) => media::play(a),
     }
 }

@@ -3,6 +3,7 @@
 //! (audio through cpal as the master clock).
 
 pub mod audio;
+pub mod encode;
 pub mod error;
 pub mod output;
 pub mod player;

@@ -1,0 +1,65 @@
+//! `mbtscope synth`
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use super::SynthArgs;
+use mbtscope::synth::{self, SynthConfig};
+
+pub fn run(args: SynthArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.size >= 32 && args.size <= 1024, "--size must be between 32 and 1024");
+    anyhow::ensure!(args.duration >= 1.0 && args.duration <= 60.0, "--duration must be between 1 and 60 seconds");
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let labels = synth::labels().join("\n") + "\n";
+    let labels_path = args.out.join("labels.txt");
+    if !labels_path.exists() {
+        mbtscope::fsutil::write_atomic(&labels_path, labels.as_bytes(), false)
+            .with_context(|| format!("cannot write {}", labels_path.display()))?;
+    }
+    let config = SynthConfig { width: args.size, height: args.size, duration: args.duration, ..SynthConfig::default() };
+    let split = args.split.name();
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let skipped = AtomicUsize::new(0);
+    let started = Instant::now();
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= args.clips {
+                    return;
+                }
+                let name = synth::clip_name(split, index);
+                let (video, sidecar) = (args.out.join(format!("{name}.mp4")), args.out.join(format!("{name}.json")));
+                if video.exists() && sidecar.exists() {
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                } else if let Err(e) = synth::write_clip(&args.out, &name, &config, synth::clip_seed(args.seed, split, index), true) {
+                    if let Ok(mut f) = failures.lock() {
+                        f.push(format!("{name}: {e}"));
+                    }
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 50 == 0 || n == args.clips {
+                    eprint!("\r{n}/{} clips ({:.1} clips/s)", args.clips, n as f64 / started.elapsed().as_secs_f64());
+                }
+            });
+        }
+    });
+    eprintln!();
+    let failures = failures.into_inner().unwrap_or_default();
+    println!(
+        "{} clips in {} ({} already there), {:.1} s",
+        args.clips - failures.len(),
+        args.out.display(),
+        skipped.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+    if !failures.is_empty() {
+        anyhow::bail!("{} clips failed:\n{}", failures.len(), failures.join("\n"));
+    }
+    Ok(())
+}

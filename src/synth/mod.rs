@@ -1,0 +1,268 @@
+//! A procedural audio-visual benchmark with ground-truth sound sources.
+//!
+//! Each clip shows several moving objects over a cluttered background; every object has visual
+//! events (it swells and brightens), but only one of them sounds, and its events coincide with
+//! the audio events. Classes come in pairs that share a sound and differ in shape, so audio
+//! alone is ambiguous within a pair; the pair-mate (or another object) is usually on screen, so
+//! video alone is ambiguous about which object sounds. Matching the audio events to one object's
+//! visual events resolves both. Every clip comes with a JSON sidecar: label, the sounding
+//! object, its box on every frame, the audio event times.
+
+pub mod scene;
+pub mod sound;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::media::MediaError;
+use crate::media::encode::{EncodeOptions, Mp4Writer};
+use scene::{Background, CLASSES, EVENT_LENGTH, Object, render};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SynthConfig {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub duration: f64,
+    pub audio_rate: u32,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        Self { width: 112, height: 112, fps: 25, duration: 4.0, audio_rate: 16_000 }
+    }
+}
+
+/// The JSON sidecar of one clip.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClipTruth {
+    pub label: usize,
+    pub label_name: String,
+    /// Index into `objects` of the object that makes the sound.
+    pub sounding_object: usize,
+    pub objects: Vec<ObjectTruth>,
+    /// Start times (s) of the sound events.
+    pub audio_events: Vec<f64>,
+    pub fps: u32,
+    pub duration: f64,
+    pub width: u32,
+    pub height: u32,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectTruth {
+    pub class: usize,
+    pub class_name: String,
+    /// RGB as drawn at rest (events brighten it up to 1.5x).
+    pub colour: [u8; 3],
+    /// `[x0, y0, x1, y1]` in pixels, one per frame.
+    pub boxes: Vec<[f32; 4]>,
+    /// Start times (s) of its visual events.
+    pub events: Vec<f64>,
+}
+
+/// Class names, one per line, in label order.
+pub fn labels() -> Vec<String> {
+    CLASSES.iter().map(|c| c.name.to_owned()).collect()
+}
+
+/// splitmix64: deterministic per seed, cheap.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0xD1B5_4A32_D192_ED03)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+/// Event times: `count` starts at least `gap` apart inside `[0.2, duration - 0.4]`.
+fn event_times(rng: &mut Rng, duration: f64, count: usize, gap: f64) -> Vec<f64> {
+    let mut times: Vec<f64> = Vec::new();
+    let mut tries = 0;
+    while times.len() < count && tries < 1000 {
+        tries += 1;
+        let t = rng.range(0.2, duration - 0.4);
+        if times.iter().all(|&u| (u - t).abs() >= gap) {
+            times.push((t * 1000.0).round() / 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+fn vary(rng: &mut Rng, colour: [u8; 3]) -> [u8; 3] {
+    colour.map(|c| (f64::from(c) + rng.range(-25.0, 25.0)).clamp(0.0, 255.0) as u8)
+}
+
+/// Designs clip `seed`: returns objects, background, sounding index and label.
+pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usize, usize) {
+    let mut rng = Rng::new(seed);
+    let label = rng.below(CLASSES.len());
+    let (w, h) = (config.width as f64, config.height as f64);
+    let mut classes = vec![label];
+    // The pair-mate is on screen in most clips, plus one or two others.
+    if rng.unit() < 0.75 {
+        classes.push(label ^ 1);
+    }
+    let extra = 1 + rng.below(2);
+    for _ in 0..extra {
+        classes.push(rng.below(CLASSES.len()));
+    }
+    let count = 3 + rng.below(3);
+    let sounding_events = event_times(&mut rng, config.duration, count, 0.3);
+    let objects_count = classes.len();
+    let order_offset = rng.below(objects_count);
+    let mut objects = Vec::with_capacity(objects_count);
+    for k in 0..objects_count {
+        let class = classes[(k + order_offset) % objects_count];
+        let is_sounding = (k + order_offset) % objects_count == 0;
+        let size = rng.range(0.08, 0.14) * w.min(h);
+        let speed = rng.range(8.0, 30.0);
+        let angle = rng.range(0.0, std::f64::consts::TAU);
+        let events = if is_sounding {
+            sounding_events.clone()
+        } else {
+            // Distractors pulse too, at their own times, never within 0.15 s of the sound.
+            let count = 3 + rng.below(3);
+            let mut e = event_times(&mut rng, config.duration, count, 0.3);
+            e.retain(|t| sounding_events.iter().all(|s| (s - t).abs() > 0.15));
+            e
+        };
+        objects.push(Object {
+            class,
+            colour: vary(&mut rng, CLASSES[class].colour),
+            size: size as f32,
+            start: [rng.range(size, w - size) as f32, rng.range(size, h - size) as f32],
+            velocity: [(speed * angle.cos()) as f32, (speed * angle.sin()) as f32],
+            events,
+        });
+    }
+    let sounding = (objects_count - order_offset) % objects_count;
+    let shade = |rng: &mut Rng| [rng.range(20.0, 110.0) as u8, rng.range(20.0, 110.0) as u8, rng.range(20.0, 110.0) as u8];
+    let background = Background {
+        top: shade(&mut rng),
+        bottom: shade(&mut rng),
+        blobs: (0..3 + rng.below(4))
+            .map(|_| {
+                [
+                    rng.range(0.0, w) as f32,
+                    rng.range(0.0, h) as f32,
+                    rng.range(10.0, 30.0) as f32,
+                    rng.range(-10.0, 10.0) as f32,
+                    rng.range(-10.0, 10.0) as f32,
+                    rng.range(-40.0, 40.0) as f32,
+                ]
+            })
+            .collect(),
+    };
+    (objects, background, sounding, label)
+}
+
+/// The audio track of a designed clip.
+pub fn audio(config: &SynthConfig, objects: &[Object], sounding: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed ^ 0xA0D1_0000);
+    let len = (config.duration * f64::from(config.audio_rate)) as usize;
+    let mut samples = sound::background(len, config.audio_rate, rng.range(0.02, 0.12) as f32, seed);
+    let object = &objects[sounding];
+    let pitch = rng.range(0.85, 1.15);
+    let gain = rng.range(0.4, 0.8) as f32;
+    for &t in &object.events {
+        sound::add_event(&mut samples, config.audio_rate, t, CLASSES[object.class].sound, pitch, gain);
+    }
+    samples.iter_mut().for_each(|s| *s = s.clamp(-1.0, 1.0));
+    samples
+}
+
+/// Writes `name.mp4` and `name.json` for clip `seed` into `dir`.
+pub fn write_clip(dir: &Path, name: &str, config: &SynthConfig, seed: u64, overwrite: bool) -> Result<ClipTruth, MediaError> {
+    let (objects, background, sounding, label) = design(config, seed);
+    let frames = (config.duration * f64::from(config.fps)).round() as usize;
+    let path = dir.join(format!("{name}.mp4"));
+    let mut writer = Mp4Writer::create(
+        &path,
+        EncodeOptions { width: config.width, height: config.height, fps: config.fps, audio_rate: Some(config.audio_rate), crf: 20 },
+        overwrite,
+    )?;
+    writer.set_audio(audio(config, &objects, sounding, seed));
+    let mut rgb = Vec::new();
+    for i in 0..frames {
+        let t = i as f64 / f64::from(config.fps);
+        render(&objects, &background, t, config.width, config.height, &mut rgb);
+        writer.push_frame(&rgb)?;
+    }
+    writer.finish()?;
+    let truth = ClipTruth {
+        label,
+        label_name: CLASSES[label].name.to_owned(),
+        sounding_object: sounding,
+        audio_events: objects[sounding].events.clone(),
+        objects: objects
+            .iter()
+            .map(|o| ObjectTruth {
+                class: o.class,
+                class_name: CLASSES[o.class].name.to_owned(),
+                colour: o.colour,
+                boxes: (0..frames).map(|i| o.bbox(i as f64 / f64::from(config.fps), config.width, config.height)).collect(),
+                events: o.events.clone(),
+            })
+            .collect(),
+        fps: config.fps,
+        duration: config.duration,
+        width: config.width,
+        height: config.height,
+        seed,
+    };
+    let json = serde_json::to_vec_pretty(&truth).map_err(|e| MediaError::Decode {
+        path: dir.join(format!("{name}.json")),
+        what: "writing the sidecar",
+        reason: e.to_string(),
+    })?;
+    let sidecar = dir.join(format!("{name}.json"));
+    crate::fsutil::write_atomic(&sidecar, &json, overwrite).map_err(|e| MediaError::Decode {
+        path: sidecar.clone(),
+        what: "writing the sidecar",
+        reason: e.to_string(),
+    })?;
+    Ok(truth)
+}
+
+/// The seed of clip `index` of `split` for base seed `seed` (splits never share clips).
+pub fn clip_seed(seed: u64, split: &str, index: usize) -> u64 {
+    let split_code = split.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    Rng::new(seed ^ split_code ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
+}
+
+/// Clip file stem for `index` of `split`.
+pub fn clip_name(split: &str, index: usize) -> String {
+    format!("{split}_{index:05}")
+}
+
+/// Seconds a visual event lasts (re-exported for tests and evaluation).
+pub const VISUAL_EVENT_LENGTH: f64 = EVENT_LENGTH;
+
+/// Paths of the clips a `synth` run writes.
+pub fn clip_paths(dir: &Path, split: &str, count: usize) -> Vec<PathBuf> {
+    (0..count).map(|i| dir.join(format!("{}.mp4", clip_name(split, i)))).collect()
+}

@@ -1,0 +1,171 @@
+//! The procedural scene: classes (an object kind with a sound kind), moving objects with visual
+//! events, cluttered backgrounds, and the rasteriser that draws them.
+
+use serde::Serialize;
+
+/// A shape an object can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    Circle,
+    Square,
+    Triangle,
+    Diamond,
+    Ring,
+    Cross,
+    Bar,
+    Star,
+}
+
+/// A kind of sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sound {
+    Drum,
+    Bell,
+    Buzz,
+    Whistle,
+}
+
+/// One class: the pairs share a sound (audio alone cannot tell them apart) and a colour family,
+/// and differ in shape.
+pub struct ClassSpec {
+    pub name: &'static str,
+    pub shape: Shape,
+    pub sound: Sound,
+    /// Base colour; instances vary around it.
+    pub colour: [u8; 3],
+}
+
+pub const CLASSES: [ClassSpec; 8] = [
+    ClassSpec { name: "drum ball", shape: Shape::Circle, sound: Sound::Drum, colour: [220, 60, 50] },
+    ClassSpec { name: "drum crate", shape: Shape::Square, sound: Sound::Drum, colour: [220, 60, 50] },
+    ClassSpec { name: "bell triangle", shape: Shape::Triangle, sound: Sound::Bell, colour: [235, 200, 40] },
+    ClassSpec { name: "bell star", shape: Shape::Star, sound: Sound::Bell, colour: [235, 200, 40] },
+    ClassSpec { name: "buzzer diamond", shape: Shape::Diamond, sound: Sound::Buzz, colour: [60, 190, 80] },
+    ClassSpec { name: "buzzer bar", shape: Shape::Bar, sound: Sound::Buzz, colour: [60, 190, 80] },
+    ClassSpec { name: "whistle ring", shape: Shape::Ring, sound: Sound::Whistle, colour: [70, 120, 230] },
+    ClassSpec { name: "whistle cross", shape: Shape::Cross, sound: Sound::Whistle, colour: [70, 120, 230] },
+];
+
+/// A moving object over the clip.
+#[derive(Debug, Clone, Serialize)]
+pub struct Object {
+    pub class: usize,
+    pub colour: [u8; 3],
+    /// Radius in pixels at rest.
+    pub size: f32,
+    pub start: [f32; 2],
+    pub velocity: [f32; 2],
+    /// Times (s) of its visual events (a pulse in size and brightness).
+    pub events: Vec<f64>,
+}
+
+/// Seconds a visual event lasts.
+pub const EVENT_LENGTH: f64 = 0.12;
+
+impl Object {
+    /// Centre at time t, bouncing off the frame's edges.
+    pub fn centre(&self, t: f64, width: u32, height: u32) -> [f32; 2] {
+        let bounce = |p: f32, v: f32, lo: f32, hi: f32| {
+            let span = (hi - lo).max(1.0);
+            let x = (p - lo + v * t as f32).rem_euclid(2.0 * span);
+            lo + if x > span { 2.0 * span - x } else { x }
+        };
+        [
+            bounce(self.start[0], self.velocity[0], self.size, width as f32 - self.size),
+            bounce(self.start[1], self.velocity[1], self.size, height as f32 - self.size),
+        ]
+    }
+
+    /// How far into an event t is (0 outside events, 1 at its peak).
+    pub fn pulse(&self, t: f64) -> f32 {
+        self.events
+            .iter()
+            .map(|&e| {
+                let d = t - e;
+                if (0.0..EVENT_LENGTH).contains(&d) { (1.0 - d / EVENT_LENGTH) as f32 } else { 0.0 }
+            })
+            .fold(0.0, f32::max)
+    }
+
+    /// Current radius (events enlarge the object by up to 45%).
+    pub fn radius(&self, t: f64) -> f32 {
+        self.size * (1.0 + 0.45 * self.pulse(t))
+    }
+
+    /// Bounding box `[x0, y0, x1, y1]` at t.
+    pub fn bbox(&self, t: f64, width: u32, height: u32) -> [f32; 4] {
+        let [cx, cy] = self.centre(t, width, height);
+        let r = self.radius(t);
+        [(cx - r).max(0.0), (cy - r).max(0.0), (cx + r).min(width as f32), (cy + r).min(height as f32)]
+    }
+
+    /// Whether the point (dx, dy) relative to the centre, in units of the radius, is inside.
+    fn covers(&self, dx: f32, dy: f32) -> bool {
+        let (ax, ay) = (dx.abs(), dy.abs());
+        match CLASSES[self.class].shape {
+            Shape::Circle => dx * dx + dy * dy <= 1.0,
+            Shape::Ring => {
+                let d = dx * dx + dy * dy;
+                (0.36..=1.0).contains(&d)
+            }
+            Shape::Square => ax <= 0.8 && ay <= 0.8,
+            Shape::Diamond => ax + ay <= 1.0,
+            Shape::Triangle => dy <= 0.8 && dy >= -1.0 && ax <= (dy + 1.0) * 0.5,
+            Shape::Cross => (ax <= 0.28 && ay <= 1.0) || (ay <= 0.28 && ax <= 1.0),
+            Shape::Bar => ax <= 1.0 && ay <= 0.32,
+            Shape::Star => {
+                let angle = dy.atan2(dx);
+                let r = (dx * dx + dy * dy).sqrt();
+                let limit = 0.55 + 0.45 * (2.5 * angle).cos().abs();
+                r <= limit
+            }
+        }
+    }
+}
+
+/// Background clutter: a gradient and soft drifting blobs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Background {
+    pub top: [u8; 3],
+    pub bottom: [u8; 3],
+    /// (x, y, radius, vx, vy, brightness)
+    pub blobs: Vec<[f32; 6]>,
+}
+
+/// Draws frame t (packed RGB).
+pub fn render(objects: &[Object], background: &Background, t: f64, width: u32, height: u32, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve((width * height * 3) as usize);
+    for y in 0..height {
+        let f = y as f32 / height.max(1) as f32;
+        for x in 0..width {
+            let mut px = [0f32; 3];
+            for c in 0..3 {
+                px[c] = f32::from(background.top[c]) * (1.0 - f) + f32::from(background.bottom[c]) * f;
+            }
+            for b in &background.blobs {
+                let bx = (b[0] + b[3] * t as f32).rem_euclid(width as f32);
+                let by = (b[1] + b[4] * t as f32).rem_euclid(height as f32);
+                let d2 = ((x as f32 - bx).powi(2) + (y as f32 - by).powi(2)) / (b[2] * b[2]);
+                if d2 < 1.0 {
+                    let w = (1.0 - d2) * b[5];
+                    px.iter_mut().for_each(|v| *v += w);
+                }
+            }
+            for o in objects {
+                let [cx, cy] = o.centre(t, width, height);
+                let r = o.radius(t);
+                let (dx, dy) = ((x as f32 + 0.5 - cx) / r, (y as f32 + 0.5 - cy) / r);
+                if dx.abs() <= 1.0 && dy.abs() <= 1.0 && o.covers(dx, dy) {
+                    let glow = 1.0 + 0.5 * o.pulse(t);
+                    for c in 0..3 {
+                        px[c] = f32::from(o.colour[c]) * glow;
+                    }
+                }
+            }
+            out.extend(px.map(|v| v.clamp(0.0, 255.0) as u8));
+        }
+    }
+}
