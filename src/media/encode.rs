@@ -86,6 +86,8 @@ impl Mp4Writer {
             let opened = enc.open_as_with(h264, dict).map_err(|e| err(path, "opening the video encoder", e))?;
             stream.set_parameters(&opened);
             stream.set_time_base(video_tb);
+            stream.set_avg_frame_rate(Rational::new(options.fps as i32, 1));
+            stream.set_rate(Rational::new(options.fps as i32, 1));
             opened
         };
         let audio = match options.audio_rate {
