@@ -148,3 +148,13 @@ fn mutated_checkpoints_never_panic() {
     }
     assert!(errors > 1000, "mutations should mostly be rejected ({errors})");
 }
+
+#[test]
+fn exported_parameters_are_the_imported_ones() {
+    for name in ["temporal_sampling_bottleneck_token_repr", "shared_mid_gmp", "spectrogram_only_token_shared", "bottleneck_mid_token"] {
+        let params = flax::read_checkpoint(&case_dir(name).join("checkpoint.msgpack")).unwrap();
+        let model = runner::build(&config(name), params.clone(), &Device::flex()).unwrap();
+        let exported = model.export_params().unwrap();
+        assert_eq!(exported.tensors, params.tensors, "{name}");
+    }
+}

@@ -3,6 +3,7 @@
 pub mod block;
 pub mod config;
 pub mod device;
+pub mod export;
 pub mod flops;
 pub mod layout;
 pub mod mbt;
