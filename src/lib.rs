@@ -16,4 +16,5 @@ pub mod model;
 pub mod npz;
 pub mod runner;
 pub mod synth;
+pub mod train;
 pub mod weights;

@@ -7,6 +7,7 @@ mod features;
 mod media;
 mod player;
 mod synth;
+mod train;
 mod model_reference;
 mod weights_import;
 

@@ -5,6 +5,7 @@ mod import;
 mod infer;
 mod media;
 mod synth;
+mod train;
 
 use std::path::PathBuf;
 
@@ -34,6 +35,8 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Generate the procedural audio-visual benchmark (H.264 + AAC clips with ground truth).
     Synth(SynthArgs),
+    /// Train a model on clips made by `synth` (burn autodiff, Adam, cosine schedule).
+    Train(TrainArgs),
     /// Play a clip without a window: sound through the audio device, the clock and A/V
     /// statistics printed twice a second.
     Play(PlayArgs),
@@ -62,6 +65,38 @@ pub struct SynthArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Folder of `train_*.mp4` clips with `.json` sidecars and `labels.txt` (from `synth`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Scenic-style MODEL.json (its `dataset_configs` set the input geometry).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output model folder, written when training ends.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Peak learning rate (Adam), after a linear warm-up, then cosine decay.
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 50)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Start from the weights already in OUT (the optimizer state starts afresh).
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace an existing model in OUT.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -225,6 +260,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Flops(a) => flops::run(a),
         Command::Probe(a) => media::probe(a),
         Command::Synth(a) => synth::run(a),
+        Command::Train(a) => train::run(a),
         Command::Play(a) => media::play(a),
     }
 }
