@@ -13,7 +13,7 @@ use ffmpeg::software::resampling::Context as Resampler;
 
 use super::error::MediaError;
 use super::time::Timestamp;
-use super::video::init;
+use super::video::{PacketRead, init, read_packet};
 
 const OUT_FORMAT: Sample = Sample::F32(SampleType::Packed);
 
@@ -145,25 +145,22 @@ impl AudioStream {
                 self.drained = true;
                 return Ok(self.flush().filter(|c| !c.is_empty()));
             }
-            let mut packet = ffmpeg::Packet::empty();
-            match packet.read(&mut self.input) {
-                Ok(()) => {
-                    read_errors = 0;
+            let read = read_packet(&mut self.input, &mut read_errors).map_err(|e| MediaError::Decode {
+                path: self.path.clone(),
+                what: "reading audio packets",
+                reason: e.to_string(),
+            })?;
+            match read {
+                PacketRead::Packet(packet) => {
                     if packet.stream() == self.index && self.decoder.send_packet(&packet).is_err() {
                         self.bad_packets += 1;
                     }
                 }
-                Err(ffmpeg::Error::Eof) => {
+                PacketRead::Eof => {
                     self.eof = true;
                     let _ = self.decoder.send_eof();
                 }
-                Err(e) => {
-                    self.bad_packets += 1;
-                    read_errors += 1;
-                    if read_errors > 256 {
-                        return Err(MediaError::Decode { path: self.path.clone(), what: "reading audio packets", reason: e.to_string() });
-                    }
-                }
+                PacketRead::Bad => self.bad_packets += 1,
             }
         }
     }

@@ -18,6 +18,31 @@ pub const MAX_SIDE: u32 = 16_384;
 /// demuxer that reports errors forever).
 const MAX_CONSECUTIVE_READ_ERRORS: usize = 256;
 
+/// One attempt to read a packet from a container.
+pub(crate) enum PacketRead {
+    Packet(ffmpeg::Packet),
+    Eof,
+    /// Unreadable; skipped (and counted by the caller).
+    Bad,
+}
+
+/// Reads the next packet, giving up with the error only after
+/// `MAX_CONSECUTIVE_READ_ERRORS` unreadable ones in a row.
+pub(crate) fn read_packet(input: &mut ffmpeg::format::context::Input, consecutive_errors: &mut usize) -> Result<PacketRead, ffmpeg::Error> {
+    let mut packet = ffmpeg::Packet::empty();
+    match packet.read(input) {
+        Ok(()) => {
+            *consecutive_errors = 0;
+            Ok(PacketRead::Packet(packet))
+        }
+        Err(ffmpeg::Error::Eof) => Ok(PacketRead::Eof),
+        Err(e) => {
+            *consecutive_errors += 1;
+            if *consecutive_errors > MAX_CONSECUTIVE_READ_ERRORS { Err(e) } else { Ok(PacketRead::Bad) }
+        }
+    }
+}
+
 /// What the container says about the video stream (after rotation).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VideoInfo {
@@ -251,28 +276,17 @@ impl VideoDecoder {
                 Err(_) if self.eof => return Ok(None),
                 Err(_) => {}
             }
-            let mut packet = ffmpeg::Packet::empty();
-            match packet.read(&mut self.input) {
-                Ok(()) => {
-                    read_errors = 0;
-                    if packet.stream() != self.stream_index {
-                        continue;
-                    }
-                    if self.decoder.send_packet(&packet).is_err() {
+            match read_packet(&mut self.input, &mut read_errors).map_err(|e| self.decode_err("reading packets", e))? {
+                PacketRead::Packet(packet) => {
+                    if packet.stream() == self.stream_index && self.decoder.send_packet(&packet).is_err() {
                         self.bad_packets += 1;
                     }
                 }
-                Err(ffmpeg::Error::Eof) => {
+                PacketRead::Eof => {
                     self.eof = true;
                     let _ = self.decoder.send_eof();
                 }
-                Err(e) => {
-                    self.bad_packets += 1;
-                    read_errors += 1;
-                    if read_errors > MAX_CONSECUTIVE_READ_ERRORS {
-                        return Err(self.decode_err("reading packets", e));
-                    }
-                }
+                PacketRead::Bad => self.bad_packets += 1,
             }
         }
     }
