@@ -1,6 +1,7 @@
 //! The real binary: import-scenic, infer and flops as a script would call them.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use mbtscope::npz;
 
@@ -8,33 +9,45 @@ fn mbtscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mbtscope"))
 }
 
+/// `mbtscope import-scenic CHECKPOINT --config CASE/config.json --out OUT`
+fn import_scenic(checkpoint: &Path, case: &Path, out: &Path) -> Output {
+    mbtscope()
+        .arg("import-scenic")
+        .arg(checkpoint)
+        .arg("--config")
+        .arg(case.join("config.json"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// `mbtscope infer --device cpu EXTRA... --model MODEL --inputs CASE/io.npz --out OUT`
+fn infer(extra: &[&str], model: &Path, case: &Path, out: &Path) -> Output {
+    mbtscope()
+        .args(["infer", "--device", "cpu"])
+        .args(extra)
+        .arg("--model")
+        .arg(model)
+        .arg("--inputs")
+        .arg(case.join("io.npz"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn import_then_infer_reproduces_the_reference() {
     let case = crate::fixtures().join("mbt/temporal_sampling_bottleneck_token_repr");
     let work = crate::scratch("cli-infer");
     let model = work.join("model");
-    let status = mbtscope()
-        .args(["import-scenic"])
-        .arg(case.join("checkpoint.msgpack"))
-        .arg("--config")
-        .arg(case.join("config.json"))
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
+    let status = import_scenic(&case.join("checkpoint.msgpack"), &case, &model);
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     assert!(model.join("model.safetensors").exists());
 
     let out = work.join("out.npz");
-    let run = mbtscope()
-        .args(["infer", "--device", "cpu", "--model"])
-        .arg(&model)
-        .arg("--inputs")
-        .arg(case.join("io.npz"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = infer(&[], &model, &case, &out);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("example 1:"), "{stdout}");
@@ -50,15 +63,7 @@ fn import_then_infer_reproduces_the_reference() {
     assert_eq!(got["attn/layer2/rgb"].shape, want["attn/layer2/rgb"].shape);
 
     // Existing outputs are not overwritten without --force.
-    let again = mbtscope()
-        .args(["infer", "--device", "cpu", "--model"])
-        .arg(&model)
-        .arg("--inputs")
-        .arg(case.join("io.npz"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let again = infer(&[], &model, &case, &out);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
@@ -69,15 +74,7 @@ fn bad_checkpoint_file_is_named_in_the_error() {
     let bogus = work.join("checkpoint_100");
     std::fs::write(&bogus, b"\x89PNG not a checkpoint").unwrap();
     let case = crate::fixtures().join("mbt/late_token");
-    let run = mbtscope()
-        .arg("import-scenic")
-        .arg(&bogus)
-        .arg("--config")
-        .arg(case.join("config.json"))
-        .arg("--out")
-        .arg(work.join("m"))
-        .output()
-        .unwrap();
+    let run = import_scenic(&bogus, &case, &work.join("m"));
     assert_eq!(run.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("checkpoint_100"), "{stderr}");
@@ -86,7 +83,7 @@ fn bad_checkpoint_file_is_named_in_the_error() {
 
 #[test]
 fn flops_prints_a_total_line_for_mbt_b() {
-    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/configs/mbt_b_bottleneck_audioset.json");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/configs/mbt_b_bottleneck_audioset.json");
     let run = mbtscope().arg("flops").arg("--config").arg(&config).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -100,26 +97,11 @@ fn infer_writes_rollout_relevance_and_bottleneck_activity() {
     let case = crate::fixtures().join("mbt/bottleneck_mid_gap_old_layout");
     let work = crate::scratch("cli-explain");
     let model = work.join("model");
-    let import = mbtscope()
-        .arg("import-scenic")
-        .arg(case.join("checkpoint.msgpack"))
-        .arg("--config")
-        .arg(case.join("config.json"))
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
+    let import = import_scenic(&case.join("checkpoint.msgpack"), &case, &model);
     assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
     let out = work.join("explained.npz");
-    let run = mbtscope()
-        .args(["infer", "--device", "cpu", "--heads", "none", "--rollout", "--relevance", "--discard-ratio", "0.1", "--raw-layer", "2", "--model"])
-        .arg(&model)
-        .arg("--inputs")
-        .arg(case.join("io.npz"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let explain = ["--heads", "none", "--rollout", "--relevance", "--discard-ratio", "0.1", "--raw-layer", "2"];
+    let run = infer(&explain, &model, &case, &out);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let got = npz::read(&out).unwrap();
     for key in [
@@ -140,15 +122,7 @@ fn infer_writes_rollout_relevance_and_bottleneck_activity() {
     assert_eq!(got["rollout/joint"].shape, vec![2, 20, 20]);
     assert!(!got.keys().any(|k| k.starts_with("attn/")));
 
-    let bad = mbtscope()
-        .args(["infer", "--device", "cpu", "--raw-layer", "3", "--rollout", "--model"])
-        .arg(&model)
-        .arg("--inputs")
-        .arg(case.join("io.npz"))
-        .arg("--out")
-        .arg(work.join("never.npz"))
-        .output()
-        .unwrap();
+    let bad = infer(&["--raw-layer", "3", "--rollout"], &model, &case, &work.join("never.npz"));
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("3 layers"));
     assert!(!work.join("never.npz").exists());
