@@ -9,7 +9,6 @@ Prints `PEER|<config>|<seconds>` (best of the runs after one compile/warm-up run
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
 from make_fixtures import param_shapes  # noqa: E402
+import make_relevance_fixtures as relevance_reference  # noqa: E402
 
 
 def load_config(name):
@@ -35,24 +35,10 @@ def load_config(name):
     return cfg
 
 
-def ln(x, p, k):
-    m = x.mean(-1, keepdims=True)
-    v = ((x - m) ** 2).mean(-1, keepdims=True)
-    return (x - m) / jnp.sqrt(v + 1e-6) * p[k + "/scale"] + p[k + "/bias"]
-
-
 def block(x, p, b):
-    a = b + "/MultiHeadDotProductAttention_0"
-    y = ln(x, p, b + "/LayerNorm_0")
-    q = jnp.einsum("bnd,dhk->bhnk", y, p[a + "/query/kernel"]) + p[a + "/query/bias"][None, :, None]
-    k = jnp.einsum("bnd,dhk->bhnk", y, p[a + "/key/kernel"]) + p[a + "/key/bias"][None, :, None]
-    v = jnp.einsum("bnd,dhk->bhnk", y, p[a + "/value/kernel"]) + p[a + "/value/bias"][None, :, None]
-    probs = jax.nn.softmax(jnp.einsum("bhqk,bhnk->bhqn", q / math.sqrt(q.shape[-1]), k), -1)
-    ctx = jnp.einsum("bhqn,bhnk->bqhk", probs, v)
-    x = x + jnp.einsum("bqhk,hkd->bqd", ctx, p[a + "/out/kernel"]) + p[a + "/out/bias"]
-    y = ln(x, p, b + "/LayerNorm_1")
-    y = jax.nn.gelu(y @ p[b + "/MlpBlock_0/Dense_0/kernel"] + p[b + "/MlpBlock_0/Dense_0/bias"])
-    return x + y @ p[b + "/MlpBlock_0/Dense_1/kernel"] + p[b + "/MlpBlock_0/Dense_1/bias"], probs.mean(1)
+    """The reference encoder block (shared with the relevance fixtures), heads fused by mean."""
+    out, probs = relevance_reference.block(x, p, b, 1.0)
+    return out, probs.mean(1)
 
 
 def make_forward(cfg):
@@ -94,7 +80,7 @@ def make_forward(cfg):
                     new[m] = o[:, -x[m].shape[1]:]
                     maps.append(a)
                 x = new
-        enc = ln(jnp.concatenate([x[m] for m in fusion], 1), p, "Transformer/encoder_norm")
+        enc = relevance_reference.ln(jnp.concatenate([x[m] for m in fusion], 1), p, "Transformer/encoder_norm")
         logits = enc.mean(1) @ p["output_projection/kernel"] + p["output_projection/bias"]
         return logits, maps
 
