@@ -11,13 +11,13 @@
 pub mod scene;
 pub mod sound;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::media::MediaError;
 use crate::media::encode::{EncodeOptions, Mp4Writer};
-use scene::{Background, CLASSES, EVENT_LENGTH, Object, render};
+use scene::{Background, CLASSES, Object, render};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SynthConfig {
@@ -257,12 +257,4 @@ pub fn clip_seed(seed: u64, split: &str, index: usize) -> u64 {
 /// Clip file stem for `index` of `split`.
 pub fn clip_name(split: &str, index: usize) -> String {
     format!("{split}_{index:05}")
-}
-
-/// Seconds a visual event lasts (re-exported for tests and evaluation).
-pub const VISUAL_EVENT_LENGTH: f64 = EVENT_LENGTH;
-
-/// Paths of the clips a `synth` run writes.
-pub fn clip_paths(dir: &Path, split: &str, count: usize) -> Vec<PathBuf> {
-    (0..count).map(|i| dir.join(format!("{}.mp4", clip_name(split, i)))).collect()
 }
