@@ -8,6 +8,7 @@
 //! - [`explain`]: attention rollout over the joint token graph and bottleneck activity;
 //! - [`npz`]: NumPy archives for the tensor-in, tensor-out interface.
 
+pub mod eval;
 pub mod explain;
 pub mod features;
 pub mod fsutil;

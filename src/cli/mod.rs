@@ -1,5 +1,6 @@
 //! Argument parsing in one place (clap), the work of each command in its own module.
 
+mod eval;
 mod flops;
 mod import;
 mod infer;
@@ -37,6 +38,9 @@ pub enum Command {
     Synth(SynthArgs),
     /// Train a model on clips made by `synth` (burn autodiff, Adam, cosine schedule).
     Train(TrainArgs),
+    /// Score models on clips made by `synth`: accuracy, confusion, GFLOPs, and how often the
+    /// explanations point at the sounding object (pointing game, AUC), with PNG plots.
+    Eval(EvalArgs),
     /// Play a clip without a window: sound through the audio device, the clock and A/V
     /// statistics printed twice a second.
     Play(PlayArgs),
@@ -75,11 +79,14 @@ pub struct TrainArgs {
     /// Scenic-style MODEL.json (its `dataset_configs` set the input geometry).
     #[arg(long)]
     pub config: PathBuf,
-    /// Output model folder, written when training ends.
+    /// Output model folder, written at every checkpoint and when training ends.
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
+    /// Save the model to OUT every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
     /// Peak learning rate (Adam), after a linear warm-up, then cosine decay.
@@ -89,10 +96,41 @@ pub struct TrainArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Start from the weights already in OUT (the optimizer state starts afresh).
+    /// Continue from the last checkpoint in OUT, at the step it reached (the optimizer state
+    /// starts afresh; data order and schedule continue).
     #[arg(long)]
     pub resume: bool,
     /// Replace an existing model in OUT.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Folder of clips with `.json` sidecars (from `synth`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// A model folder; repeat to compare several on the same clips.
+    #[arg(long, required = true)]
+    pub model: Vec<PathBuf>,
+    /// Only clips whose names start with this (the split).
+    #[arg(long, default_value = "test_")]
+    pub prefix: String,
+    /// Write every number, per model and per clip, as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write `confusion_<model>.png` and `accuracy_vs_gflops.png` into this folder.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
+    /// Clips per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Skip gradient-weighted relevance (one extra autodiff pass per batch).
+    #[arg(long)]
+    pub no_relevance: bool,
+    /// Replace existing JSON and plot files.
     #[arg(long)]
     pub force: bool,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
@@ -260,6 +298,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Flops(a) => flops::run(a),
         Command::Probe(a) => media::probe(a),
         Command::Synth(a) => synth::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Train(a) => train::run(a),
         Command::Play(a) => media::play(a),
     }

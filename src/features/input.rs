@@ -51,6 +51,19 @@ impl ClipFeatures {
         self.decoder.info()
     }
 
+    /// How a point in the clip's (displayed) frame maps into the model's crop: `crop = p *
+    /// scale - offset`, per axis.
+    pub fn crop_mapping(&self) -> CropMapping {
+        let info = self.decoder.info();
+        let d = &self.config.dataset_configs;
+        let (w, h) = resized(info.width, info.height, d.min_resize.max(d.crop_size) as u32);
+        CropMapping {
+            scale: [w as f32 / info.width.max(1) as f32, h as f32 / info.height.max(1) as f32],
+            offset: [self.crop_offset.0 as f32, self.crop_offset.1 as f32],
+            crop: d.crop_size as u32,
+        }
+    }
+
     pub fn spec(&self) -> &WindowSpec {
         &self.spec
     }
@@ -98,6 +111,31 @@ impl ClipFeatures {
             rgb,
             spectrogram,
         })
+    }
+}
+
+/// From frame pixels to crop pixels (see [`ClipFeatures::crop_mapping`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CropMapping {
+    pub scale: [f32; 2],
+    pub offset: [f32; 2],
+    pub crop: u32,
+}
+
+impl CropMapping {
+    /// A box `[x0, y0, x1, y1]` in frame pixels, in crop pixels.
+    pub fn map_box(&self, b: [f32; 4]) -> [f32; 4] {
+        [
+            b[0] * self.scale[0] - self.offset[0],
+            b[1] * self.scale[1] - self.offset[1],
+            b[2] * self.scale[0] - self.offset[0],
+            b[3] * self.scale[1] - self.offset[1],
+        ]
+    }
+
+    /// A point in crop pixels, in frame pixels.
+    pub fn unmap_point(&self, p: [f32; 2]) -> [f32; 2] {
+        [(p[0] + self.offset[0]) / self.scale[0], (p[1] + self.offset[1]) / self.scale[1]]
     }
 }
 

@@ -130,8 +130,9 @@ pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usiz
     for _ in 0..extra {
         classes.push(rng.below(CLASSES.len()));
     }
-    let count = 3 + rng.below(3);
-    let sounding_events = event_times(&mut rng, config.duration, count, 0.3);
+    // Events are dense enough that every model window (about 2 s) holds some.
+    let count = ((config.duration * 1.2).round() as usize).max(2) + rng.below(2);
+    let sounding_events = event_times(&mut rng, config.duration, count, 0.35);
     let objects_count = classes.len();
     let order_offset = rng.below(objects_count);
     let mut objects = Vec::with_capacity(objects_count);
@@ -144,10 +145,10 @@ pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usiz
         let events = if is_sounding {
             sounding_events.clone()
         } else {
-            // Distractors pulse too, at their own times, never within 0.15 s of the sound.
-            let count = 3 + rng.below(3);
-            let mut e = event_times(&mut rng, config.duration, count, 0.3);
-            e.retain(|t| sounding_events.iter().all(|s| (s - t).abs() > 0.15));
+            // Distractors pulse too, at their own times, never within 0.25 s of the sound.
+            let count = ((config.duration * 1.2).round() as usize).max(2) + rng.below(2);
+            let mut e = event_times(&mut rng, config.duration, count, 0.35);
+            e.retain(|t| sounding_events.iter().all(|s| (s - t).abs() > 0.25));
             e
         };
         objects.push(Object {

@@ -62,7 +62,7 @@ pub struct Object {
 }
 
 /// Seconds a visual event lasts.
-pub const EVENT_LENGTH: f64 = 0.12;
+pub const EVENT_LENGTH: f64 = 0.25;
 
 impl Object {
     /// Centre at time t, bouncing off the frame's edges.

@@ -8,11 +8,12 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-use crate::model::MbtConfig;
+use crate::model::{MbtConfig, Modality};
 use crate::model::mbt::{Capture, Mbt, MbtInput, tile_mono};
 use crate::synth::Rng;
 use crate::weights::params::ParamSource;
 pub use data::{Example, load_examples};
+
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainOptions {
@@ -23,11 +24,15 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Flip frames left-right with probability 0.5.
     pub flip: bool,
+    /// Call the checkpoint function every this many steps (0: never).
+    pub checkpoint_every: usize,
+    /// The first step to run (a resumed run continues its schedule and its data order).
+    pub start_step: usize,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { steps: 1000, batch_size: 16, learning_rate: 3e-4, warmup_steps: 50, seed: 0, flip: true }
+        Self { steps: 1000, batch_size: 16, learning_rate: 3e-4, warmup_steps: 50, seed: 0, flip: true, checkpoint_every: 0, start_step: 0 }
     }
 }
 
@@ -57,28 +62,22 @@ fn batch(config: &MbtConfig, examples: &[&Example], flips: &[bool], device: &Dev
     let (frames, crop) = (d.num_frames, d.crop_size);
     let [time, mel] = d.spectrogram_shape();
     let b = examples.len();
-    let mut rgb = Vec::with_capacity(b * frames * crop * crop * 3);
-    for (e, &flip) in examples.iter().zip(flips) {
-        if flip {
-            for row in e.rgb.chunks(crop * 3) {
-                for x in (0..crop).rev() {
-                    rgb.extend_from_slice(&row[x * 3..x * 3 + 3]);
-                }
-            }
-        } else {
-            rgb.extend_from_slice(&e.rgb);
-        }
-    }
-    let spec: Vec<f32> = examples.iter().flat_map(|e| e.spectrogram.iter().copied()).collect();
+    let (rgb, spec) = data::batch_arrays(config, examples, flips);
     let labels: Vec<i64> = examples.iter().map(|e| e.label as i64).collect();
+    let fuses = |m| config.modality_fusion.contains(&m);
     let input = MbtInput {
-        rgb: Some(Tensor::<5>::from_data(TensorData::new(rgb, [b, frames, crop, crop, 3]), device).autodiff()),
-        spectrogram: Some(tile_mono(Tensor::<3>::from_data(TensorData::new(spec, [b, time, mel]), device)).autodiff()),
+        rgb: fuses(Modality::Rgb)
+            .then(|| Tensor::<5>::from_data(TensorData::new(rgb, [b, frames, crop, crop, 3]), device).autodiff()),
+        spectrogram: fuses(Modality::Spectrogram)
+            .then(|| tile_mono(Tensor::<3>::from_data(TensorData::new(spec, [b, time, mel]), device)).autodiff()),
     };
     (input, Tensor::from_data(TensorData::new(labels, [b]), device))
 }
 
-/// Trains from `init` for `options.steps` steps, calling `report` after every step.
+/// Trains from `init` for steps `options.start_step..options.steps`, calling `report` after
+/// every step and `checkpoint` every `options.checkpoint_every` steps. The data order
+/// and flips depend only on the seed and the step, so a resumed run sees the same batches as an
+/// uninterrupted one; Adam's moments start afresh on resume.
 pub fn train(
     config: &MbtConfig,
     init: &mut dyn ParamSource,
@@ -86,6 +85,7 @@ pub fn train(
     options: &TrainOptions,
     device: &Device,
     mut report: impl FnMut(StepReport),
+    mut checkpoint: impl FnMut(&Mbt, usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<Mbt> {
     anyhow::ensure!(!examples.is_empty(), "no training examples");
     let mut model = Mbt::load(config, init, device)?.train();
@@ -94,6 +94,7 @@ pub fn train(
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut cursor = order.len();
     for step in 0..options.steps {
+        let resuming = step < options.start_step;
         let mut picked = Vec::with_capacity(options.batch_size);
         while picked.len() < options.batch_size.min(examples.len()) {
             if cursor >= order.len() {
@@ -106,6 +107,9 @@ pub fn train(
             cursor += 1;
         }
         let flips: Vec<bool> = picked.iter().map(|_| options.flip && rng.unit() < 0.5).collect();
+        if resuming {
+            continue;
+        }
         let (input, labels) = batch(config, &picked, &flips, device);
         let b = picked.len();
         let logits = model.forward(input, Capture::None)?.logits; // [b, classes]
@@ -120,6 +124,9 @@ pub fn train(
         let lr = learning_rate(options, step);
         model = optim.step(lr, model, grads);
         report(StepReport { step, loss: loss_value, accuracy: correct as f32 / b as f32, learning_rate: lr });
+        if options.checkpoint_every > 0 && (step + 1) % options.checkpoint_every == 0 && step + 1 < options.steps {
+            checkpoint(&model.valid(), step + 1)?;
+        }
     }
     Ok(model.valid())
 }

@@ -1,0 +1,75 @@
+//! `mbtscope eval`
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+
+use super::EvalArgs;
+use mbtscope::eval::{self, EvalOptions, EvalReport, plot};
+use mbtscope::model::device;
+use mbtscope::{runner, train};
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    if let Some(json) = &args.json {
+        anyhow::ensure!(args.force || !json.exists(), "{} already exists (use --force to replace it)", json.display());
+    }
+    if let Some(dir) = &args.plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let selected = device::select(args.device);
+    eprintln!("device: {}", selected.description);
+    let options = EvalOptions { batch_size: args.batch, relevance: !args.no_relevance, ..EvalOptions::default() };
+    let mut reports: Vec<EvalReport> = Vec::new();
+    for dir in &args.model {
+        let loaded = runner::load_model_dir(dir, &selected.device)?;
+        let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let started = std::time::Instant::now();
+        let examples = train::load_examples(&args.data, loaded.config(), &args.prefix)?;
+        eprintln!("{name}: {} clips prepared in {:.1} s", examples.len(), started.elapsed().as_secs_f64());
+        let report = eval::evaluate(&loaded.model, &name, &loaded.labels, &args.data, &examples, &options, |done, total| {
+            eprint!("\r{name}: {done}/{total} clips");
+            let _ = std::io::stderr().flush();
+        })?;
+        eprintln!();
+        if let Some(plots) = &args.plots {
+            let path = plots.join(format!("confusion_{name}.png"));
+            anyhow::ensure!(args.force || !path.exists(), "{} already exists (use --force to replace it)", path.display());
+            plot::confusion_png(&report, &path)?;
+        }
+        reports.push(report);
+    }
+    print_table(&reports);
+    if let Some(plots) = &args.plots {
+        let path = plots.join("accuracy_vs_gflops.png");
+        anyhow::ensure!(args.force || !path.exists(), "{} already exists (use --force to replace it)", path.display());
+        plot::accuracy_vs_gflops_png(&reports, &path)?;
+        println!("plots written to {}", plots.display());
+    }
+    if let Some(json) = &args.json {
+        let bytes = serde_json::to_vec_pretty(&reports)?;
+        mbtscope::fsutil::write_atomic(json, &bytes, args.force).with_context(|| format!("cannot write {}", json.display()))?;
+        println!("wrote {}", json.display());
+    }
+    Ok(())
+}
+
+/// A Markdown table, one row per model.
+fn print_table(reports: &[EvalReport]) {
+    let pct = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{:.1}%", 100.0 * v));
+    let num = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
+    println!("| model | clips | accuracy | GFLOPs/window | pointing (rollout) | AUC (rollout) | pointing (relevance) | AUC (relevance) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in reports {
+        println!(
+            "| {} | {} | {:.1}% | {:.3} | {} | {} | {} | {} |",
+            r.model,
+            r.clips,
+            100.0 * r.accuracy,
+            r.gflops_per_window,
+            pct(r.rollout.map(|l| l.pointing_game)),
+            num(r.rollout.map(|l| l.auc)),
+            pct(r.relevance.map(|l| l.pointing_game)),
+            num(r.relevance.map(|l| l.auc)),
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! Evaluating a model on generated clips with ground truth: accuracy, per-class confusion, cost
+//! per window, and how well its explanations find the sounding object (pointing game and AUC at
+//! the window's centre frame, for attention rollout and for gradient-weighted relevance).
+
+pub mod metrics;
+pub mod plot;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::explain::RolloutOptions;
+use crate::explain::maps::{explained_rows, split_row};
+use crate::model::layout::TokenLayout;
+use crate::model::{Mbt, MbtConfig, Modality};
+use crate::train::data::{Example, input_for, read_sidecar};
+use metrics::{Pointing, box_auc, pointing};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalOptions {
+    pub batch_size: usize,
+    pub rollout: RolloutOptions,
+    /// Also score gradient-weighted relevance (one autodiff pass per batch).
+    pub relevance: bool,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self { batch_size: 16, rollout: RolloutOptions::default(), relevance: true }
+    }
+}
+
+/// One explanation method's localisation on one clip.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Localisation {
+    pub hit: bool,
+    /// `None` when the box covers all of the crop or none of it.
+    pub auc: Option<f64>,
+    /// The map's maximum, in frame pixels.
+    pub point: [f32; 2],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClipScore {
+    pub name: String,
+    pub label: usize,
+    pub predicted: usize,
+    pub probability: f32,
+    /// The sounding object's box at the centre frame, frame pixels.
+    pub sounding_box: [f32; 4],
+    pub rollout: Option<Localisation>,
+    pub relevance: Option<Localisation>,
+}
+
+/// Means over clips of one method's localisation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LocalisationSummary {
+    /// Fraction of clips whose map maximum falls on the sounding object.
+    pub pointing_game: f64,
+    /// Mean AUC over the clips that have one.
+    pub auc: f64,
+    pub clips: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    pub model: String,
+    pub labels: Vec<String>,
+    pub clips: usize,
+    pub accuracy: f64,
+    pub per_class_accuracy: Vec<Option<f64>>,
+    /// `confusion[truth][predicted]`
+    pub confusion: Vec<Vec<usize>>,
+    pub gflops_per_window: f64,
+    pub rollout: Option<LocalisationSummary>,
+    pub relevance: Option<LocalisationSummary>,
+    pub seconds: f64,
+    pub per_clip: Vec<ClipScore>,
+}
+
+/// The sounding object's box at the frame shown at `centre`, from a clip's sidecar.
+pub fn sounding_box(sidecar: &serde_json::Value, centre_secs: f64) -> Option<[f32; 4]> {
+    let fps = sidecar["fps"].as_f64()?;
+    let object = &sidecar["objects"][sidecar["sounding_object"].as_u64()? as usize];
+    let boxes = object["boxes"].as_array()?;
+    let frame = ((centre_secs * fps + 1e-6).floor().max(0.0) as usize).min(boxes.len().checked_sub(1)?);
+    let b = boxes[frame].as_array()?;
+    let v: Vec<f32> = b.iter().filter_map(|x| x.as_f64().map(|x| x as f32)).collect();
+    (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
+}
+
+/// Scores the rgb part of an explanation row at the window's centre frame.
+fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Example, bx: [f32; 4]) -> Option<Localisation> {
+    let map = split_row(config, layout, row).rgb?;
+    let centre_frame = config.dataset_configs.num_frames / 2;
+    let slice = map.frames.iter().position(|r| r.contains(&centre_frame))?;
+    let plane = map.height * map.width;
+    let values = &map.values[slice * plane..(slice + 1) * plane];
+    let crop = example.crop.crop as f32;
+    let cell = [crop / map.width as f32, crop / map.height as f32];
+    let crop_box = example.crop.map_box(bx);
+    let Pointing { hit, point } = pointing(values, map.height, map.width, cell, crop_box, crop);
+    Some(Localisation { hit, auc: box_auc(values, map.height, map.width, cell, crop_box, crop), point: example.crop.unmap_point(point) })
+}
+
+/// The row that explains the rgb side: the rgb CLS row, or the mean row without CLS tokens.
+fn rgb_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::Result<Option<Vec<f32>>> {
+    let rows = explained_rows(config, layout, joint);
+    let Some((_, row)) = rows.into_iter().find(|(name, _)| name == "cls_rgb" || name == "gap") else {
+        return Ok(None);
+    };
+    Ok(Some(row.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading a map: {e:?}"))?))
+}
+
+fn softmax_top(row: &[f32]) -> (usize, f32) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
+    let best = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0;
+    (best, 1.0 / sum)
+}
+
+/// Evaluates `model` on `examples` (from `data_dir`, whose sidecars give the boxes).
+pub fn evaluate(
+    model: &Mbt,
+    model_name: &str,
+    labels: &[String],
+    data_dir: &Path,
+    examples: &[Example],
+    options: &EvalOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> anyhow::Result<EvalReport> {
+    let started = std::time::Instant::now();
+    let config = &model.config;
+    let device = model.output_projection.weight.val().device();
+    let classes = config.num_classes;
+    let has_rgb = config.modality_fusion.contains(&Modality::Rgb);
+    let mut per_clip = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(options.batch_size.max(1)) {
+        let batch: Vec<&Example> = chunk.iter().collect();
+        let input = input_for(config, &batch, &device);
+        let (output, explanation) = crate::runner::explain(model, input.clone(), options.rollout)?;
+        let logits = output.logits.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+        let n = explanation.rollout.dims()[2];
+        let rollout_rows = if has_rgb { rgb_rows(config, &explanation.layout, &explanation.rollout)? } else { None };
+        let relevance_rows = if has_rgb && options.relevance {
+            let result = crate::explain::relevance::relevance(model, input, None)?;
+            rgb_rows(config, &result.layout, &result.joint)?
+        } else {
+            None
+        };
+        for (i, example) in batch.iter().enumerate() {
+            let sidecar_path = data_dir.join(format!("{}.json", example.name));
+            let sidecar = read_sidecar(&sidecar_path)?;
+            let bx = sounding_box(&sidecar, example.centre.secs())
+                .with_context(|| format!("no sounding-object box in {}", sidecar_path.display()))?;
+            let (predicted, probability) = softmax_top(&logits[i * classes..(i + 1) * classes]);
+            let score = |rows: &Option<Vec<f32>>| {
+                rows.as_ref().and_then(|r| localise(config, &explanation.layout, &r[i * n..(i + 1) * n], example, bx))
+            };
+            per_clip.push(ClipScore {
+                name: example.name.clone(),
+                label: example.label,
+                predicted,
+                probability,
+                sounding_box: bx,
+                rollout: score(&rollout_rows),
+                relevance: score(&relevance_rows),
+            });
+        }
+        progress(per_clip.len(), examples.len());
+    }
+    Ok(summarise(config, model_name, labels, per_clip, started.elapsed().as_secs_f64()))
+}
+
+fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: Vec<ClipScore>, seconds: f64) -> EvalReport {
+    let classes = config.num_classes;
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    for c in &per_clip {
+        confusion[c.label][c.predicted] += 1;
+    }
+    let correct: usize = (0..classes).map(|k| confusion[k][k]).sum();
+    let per_class_accuracy = confusion
+        .iter()
+        .enumerate()
+        .map(|(k, row)| {
+            let total: usize = row.iter().sum();
+            (total > 0).then(|| row[k] as f64 / total as f64)
+        })
+        .collect();
+    let summary = |pick: fn(&ClipScore) -> Option<Localisation>| {
+        let scored: Vec<Localisation> = per_clip.iter().filter_map(pick).collect();
+        if scored.is_empty() {
+            return None;
+        }
+        let aucs: Vec<f64> = scored.iter().filter_map(|l| l.auc).collect();
+        Some(LocalisationSummary {
+            pointing_game: scored.iter().filter(|l| l.hit).count() as f64 / scored.len() as f64,
+            auc: aucs.iter().sum::<f64>() / aucs.len().max(1) as f64,
+            clips: scored.len(),
+        })
+    };
+    EvalReport {
+        model: model_name.to_owned(),
+        labels: labels.to_vec(),
+        clips: per_clip.len(),
+        accuracy: correct as f64 / per_clip.len().max(1) as f64,
+        per_class_accuracy,
+        confusion,
+        gflops_per_window: crate::model::flops::count(config).total() / 1e9,
+        rollout: summary(|c| c.rollout),
+        relevance: summary(|c| c.relevance),
+        seconds,
+        per_clip,
+    }
+}
