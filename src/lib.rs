@@ -8,6 +8,7 @@
 //! - [`explain`]: attention rollout over the joint token graph and bottleneck activity;
 //! - [`npz`]: NumPy archives for the tensor-in, tensor-out interface.
 
+pub mod analysis;
 pub mod eval;
 pub mod explain;
 pub mod features;
@@ -15,6 +16,7 @@ pub mod fsutil;
 pub mod media;
 pub mod model;
 pub mod npz;
+pub mod render;
 pub mod runner;
 pub mod synth;
 pub mod train;

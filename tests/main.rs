@@ -6,6 +6,7 @@ mod explain_rollout;
 mod features;
 mod media;
 mod player;
+mod render;
 mod synth;
 mod train;
 mod model_reference;

@@ -34,7 +34,7 @@ pub fn explained_rows(config: &MbtConfig, layout: &TokenLayout, rollout: &Tensor
 }
 
 /// A map over RGB patches for one example.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RgbMap {
     /// Time slices (tubelets, or sampled frames), rows, columns.
     pub slices: usize,
@@ -47,7 +47,7 @@ pub struct RgbMap {
 }
 
 /// A map over spectrogram patches for one example.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SpectrogramMap {
     pub time: usize,
     pub mel: usize,

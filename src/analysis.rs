@@ -1,0 +1,224 @@
+//! One model over one clip, window by window: what the app shows and `analyze` writes. For each
+//! window: the class probabilities, the explanation maps over the frames and the spectrogram
+//! (attention rollout or gradient-weighted relevance), the cross-modal shares, and the activity
+//! and maps of each bottleneck token per fusion layer.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::explain::RolloutOptions;
+use crate::explain::maps::{RgbMap, SpectrogramMap, cross_modal_share, explained_rows, split_row};
+use crate::features::{ClipFeatures, FbankConfig, Window, WindowInput};
+use crate::model::layout::TokenLayout;
+use crate::model::{Mbt, MbtConfig, MbtInput, Modality};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Attention rollout from the classification tokens.
+    #[default]
+    Rollout,
+    /// Gradient-weighted attention relevance (Chefer et al. 2021) for one class.
+    Relevance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct AnalysisSettings {
+    pub method: Method,
+    /// The class relevance explains (the top prediction when `None`).
+    pub class: Option<usize>,
+    pub rollout: RolloutOptions,
+}
+
+impl AnalysisSettings {
+    /// A short stable key for caches.
+    pub fn key(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{:016x}", fnv1a(json.as_bytes()))
+    }
+}
+
+/// 64-bit FNV-1a, for cache keys.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// One fusion layer's bottleneck tokens in one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BottleneckLayer {
+    pub layer: usize,
+    /// L2 norm of each token after the layer.
+    pub norm: Vec<f32>,
+    /// Mean attention each modality's tokens pay to each bottleneck token.
+    pub received: Vec<(Modality, Vec<f32>)>,
+    /// Each token's own attention over rgb patches and spectrogram patches.
+    pub rgb_maps: Vec<Option<RgbMap>>,
+    pub spectrogram_maps: Vec<Option<SpectrogramMap>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowResult {
+    pub index: usize,
+    /// Centre, first and last sampled frame times, seconds.
+    pub centre: f64,
+    pub first_frame: f64,
+    pub last_frame: f64,
+    /// Audio span, seconds.
+    pub audio_start: f64,
+    pub audio_end: f64,
+    pub probabilities: Vec<f32>,
+    /// The class the maps explain (relevance), or `None` for rollout (class-agnostic).
+    pub explained_class: Option<usize>,
+    /// From the rgb CLS row (or the mean row without CLS tokens).
+    pub rgb: Option<RgbMap>,
+    /// From the spectrogram CLS row (or the mean row).
+    pub spectrogram: Option<SpectrogramMap>,
+    /// For each modality, the share of its explanation coming from the other one.
+    pub cross_modal: Vec<(Modality, f32)>,
+    pub bottleneck: Vec<BottleneckLayer>,
+}
+
+impl WindowResult {
+    /// The `k` most probable classes, best first.
+    pub fn top(&self, k: usize) -> Vec<(usize, f32)> {
+        let mut order: Vec<(usize, f32)> = self.probabilities.iter().copied().enumerate().collect();
+        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        order.truncate(k);
+        order
+    }
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
+    t.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading from the device: {e:?}"))
+}
+
+/// A window's host input as a batch of one on `device`.
+pub fn window_tensors(config: &MbtConfig, input: &WindowInput, device: &Device) -> MbtInput {
+    let fuses = |m| config.modality_fusion.contains(&m);
+    MbtInput {
+        rgb: fuses(Modality::Rgb).then(|| {
+            Tensor::<5>::from_data(TensorData::new(input.rgb.clone(), [1, input.frames, input.crop, input.crop, 3]), device)
+        }),
+        spectrogram: fuses(Modality::Spectrogram).then(|| {
+            crate::model::mbt::tile_mono(Tensor::<3>::from_data(
+                TensorData::new(input.spectrogram.clone(), [1, input.time, input.mel]),
+                device,
+            ))
+        }),
+    }
+}
+
+/// The maps of one explanation (`joint` `[1, N, N]`).
+fn maps(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::Result<(Option<RgbMap>, Option<SpectrogramMap>, Vec<(Modality, f32)>)> {
+    let rows = explained_rows(config, layout, joint);
+    let mut rgb = None;
+    let mut spectrogram = None;
+    let mut cross = Vec::new();
+    for (name, row) in rows {
+        let values = host(row)?;
+        let split = split_row(config, layout, &values);
+        match name.as_str() {
+            "cls_rgb" => {
+                cross.push((Modality::Rgb, cross_modal_share(&split, Modality::Rgb)));
+                rgb = split.rgb;
+            }
+            "cls_spectrogram" => {
+                cross.push((Modality::Spectrogram, cross_modal_share(&split, Modality::Spectrogram)));
+                spectrogram = split.spectrogram;
+            }
+            _ => {
+                for &m in &config.modality_fusion {
+                    cross.push((m, cross_modal_share(&split, m)));
+                }
+                rgb = split.rgb;
+                spectrogram = split.spectrogram;
+            }
+        }
+    }
+    Ok((rgb, spectrogram, cross))
+}
+
+/// Runs `model` on one window and explains it.
+pub fn analyze_window(model: &Mbt, window: &Window, input: &WindowInput, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
+    let config = &model.config;
+    let device = model.output_projection.weight.val().device();
+    let tensors = window_tensors(config, input, &device);
+    let (output, explanation) = crate::runner::explain(model, tensors.clone(), settings.rollout)?;
+    let logits = host(output.logits)?;
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    let probabilities: Vec<f32> = exp.iter().map(|v| v / sum).collect();
+    let (joint, explained_class) = match settings.method {
+        Method::Rollout => (explanation.rollout.clone(), None),
+        Method::Relevance => {
+            let result = crate::explain::relevance::relevance(model, tensors, settings.class)?;
+            let class = result.classes.first().copied();
+            (result.joint, class)
+        }
+    };
+    let (rgb, spectrogram, cross_modal) = maps(config, &explanation.layout, &joint)?;
+    let mut bottleneck = Vec::new();
+    for activity in &explanation.activity {
+        let [_, n, joint_len] = activity.rows.dims();
+        let rows = host(activity.rows.clone())?;
+        let (mut rgb_maps, mut spectrogram_maps) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for row in rows.chunks(joint_len) {
+            let split = split_row(config, &explanation.layout, row);
+            rgb_maps.push(split.rgb);
+            spectrogram_maps.push(split.spectrogram);
+        }
+        let mut received = Vec::new();
+        for (m, t) in &activity.received {
+            received.push((*m, host(t.clone())?));
+        }
+        bottleneck.push(BottleneckLayer { layer: activity.layer, norm: host(activity.norm.clone())?, received, rgb_maps, spectrogram_maps });
+    }
+    let secs = |t: crate::media::Timestamp| t.secs();
+    Ok(WindowResult {
+        index: window.index,
+        centre: secs(window.centre),
+        first_frame: window.frame_times.first().map_or(0.0, |&t| secs(t)),
+        last_frame: window.frame_times.last().map_or(0.0, |&t| secs(t)),
+        audio_start: secs(window.audio_start),
+        audio_end: secs(window.audio_end),
+        probabilities,
+        explained_class,
+        rgb,
+        spectrogram,
+        cross_modal,
+        bottleneck,
+    })
+}
+
+/// A clip prepared for one model: its windows and a feature extractor.
+pub struct ClipAnalysis {
+    pub features: ClipFeatures,
+    pub windows: Vec<Window>,
+}
+
+impl ClipAnalysis {
+    pub fn open(path: &Path, config: &MbtConfig) -> anyhow::Result<Self> {
+        let features = ClipFeatures::open(path, config, FbankConfig::default())?;
+        let windows = features.windows(None);
+        anyhow::ensure!(!windows.is_empty(), "{} is too short for a model window", path.display());
+        Ok(Self { features, windows })
+    }
+
+    /// The window whose span is nearest to `t` seconds.
+    pub fn window_at(&self, t: f64) -> usize {
+        self.windows
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1.centre.secs() - t).abs().total_cmp(&(b.1.centre.secs() - t).abs()))
+            .map_or(0, |(i, _)| i)
+    }
+
+    pub fn analyze(&mut self, model: &Mbt, index: usize, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
+        let window = self.windows.get(index).ok_or_else(|| anyhow::anyhow!("no window {index}"))?.clone();
+        let input = self.features.window_input(&window)?;
+        analyze_window(model, &window, &input, settings)
+    }
+}

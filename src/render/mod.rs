@@ -1,0 +1,210 @@
+//! Heatmap overlays on frames, on the CPU: the same colormap tables, normalisation, threshold,
+//! upsampling and blending as `shaders/heatmap.wgsl`, so that exported images match what the
+//! app draws (a test renders both and compares).
+
+pub mod gpu;
+pub mod lut;
+
+use serde::{Deserialize, Serialize};
+
+use crate::explain::maps::RgbMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Colormap {
+    #[default]
+    Turbo,
+    Viridis,
+    Inferno,
+    Jet,
+}
+
+impl Colormap {
+    pub const ALL: [Colormap; 4] = [Colormap::Turbo, Colormap::Viridis, Colormap::Inferno, Colormap::Jet];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Colormap::Turbo => "turbo",
+            Colormap::Viridis => "viridis",
+            Colormap::Inferno => "inferno",
+            Colormap::Jet => "jet",
+        }
+    }
+
+    /// The shader's index for this colormap.
+    pub fn index(self) -> u32 {
+        self as u32
+    }
+
+    /// The table entry for `t` in [0, 1]: `round(t * 255)`, as the shader indexes it.
+    pub fn eval(self, t: f32) -> [u8; 3] {
+        lut::LUT[self.index() as usize][lut_index(t)]
+    }
+}
+
+/// The table row for a normalised value (NaN maps to 0).
+pub fn lut_index(t: f32) -> usize {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+    (t * 255.0).round() as usize
+}
+
+/// How map values become [0, 1] before the colormap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalisation {
+    /// Each frame's map spans [0, 1].
+    #[default]
+    Frame,
+    /// One range over every analysed window of the clip.
+    Clip,
+    /// Per frame, with the map blended between neighbouring time slices so it does not flicker.
+    Smooth,
+}
+
+/// Overlay look, shared by the app's shader and the exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OverlayStyle {
+    pub colormap: Colormap,
+    /// Weight of the colormap over the frame where the map is at its maximum.
+    pub opacity: f32,
+    /// Normalised values below this are not drawn.
+    pub threshold: f32,
+    /// Bilinear upsampling of the patch map (else nearest, showing the patches).
+    pub smooth: bool,
+    pub normalisation: Normalisation,
+}
+
+impl Default for OverlayStyle {
+    fn default() -> Self {
+        Self { colormap: Colormap::Turbo, opacity: 0.6, threshold: 0.15, smooth: true, normalisation: Normalisation::Frame }
+    }
+}
+
+/// A map ready to draw: `width x height` values already normalised to [0, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heat {
+    pub width: usize,
+    pub height: usize,
+    pub values: Vec<f32>,
+}
+
+impl Heat {
+    /// Samples at `(u, v)` in [0, 1]^2 over the map, as the shader does (texel centres at
+    /// `(i + 0.5) / size`, clamped at the edges).
+    pub fn sample(&self, u: f32, v: f32, smooth: bool) -> f32 {
+        let (w, h) = (self.width as f32, self.height as f32);
+        let at = |x: i64, y: i64| {
+            let x = x.clamp(0, self.width as i64 - 1) as usize;
+            let y = y.clamp(0, self.height as i64 - 1) as usize;
+            self.values[y * self.width + x]
+        };
+        if !smooth {
+            return at((u * w).floor() as i64, (v * h).floor() as i64);
+        }
+        let (x, y) = (u * w - 0.5, v * h - 0.5);
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+        let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+}
+
+/// Normalises `values` into [0, 1] with `range` (or their own min and max).
+pub fn normalise(values: &[f32], range: Option<(f32, f32)>) -> Vec<f32> {
+    let (lo, hi) = range.unwrap_or_else(|| value_range(values));
+    let span = (hi - lo).max(1e-12);
+    values.iter().map(|&v| ((v - lo) / span).clamp(0.0, 1.0)).collect()
+}
+
+pub fn value_range(values: &[f32]) -> (f32, f32) {
+    values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+/// One time slice of an rgb map as a raw (unnormalised) plane.
+pub fn slice_plane(map: &RgbMap, slice: usize) -> &[f32] {
+    let plane = map.width * map.height;
+    let s = slice.min(map.slices.saturating_sub(1));
+    &map.values[s * plane..(s + 1) * plane]
+}
+
+/// Blends an overlay into one pixel: `frame` and the result are sRGB bytes; `heat` is the
+/// normalised value at the pixel (or `None` outside the crop the model saw).
+pub fn blend_pixel(frame: [u8; 3], heat: Option<f32>, style: &OverlayStyle) -> [u8; 3] {
+    let Some(v) = heat else { return frame };
+    if v < style.threshold {
+        return frame;
+    }
+    let c = style.colormap.eval(v);
+    let a = style.opacity.clamp(0.0, 1.0);
+    let mut out = [0u8; 3];
+    for ch in 0..3 {
+        out[ch] = (f32::from(frame[ch]) * (1.0 - a) + f32::from(c[ch]) * a).round().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
+/// Where the model's crop lies in the frame, as `[u0, v0, u1, v1]` in [0, 1].
+pub fn crop_rect(mapping: &crate::features::input::CropMapping, frame_width: u32, frame_height: u32) -> [f32; 4] {
+    let c = mapping.crop as f32;
+    let p0 = mapping.unmap_point([0.0, 0.0]);
+    let p1 = mapping.unmap_point([c, c]);
+    [p0[0] / frame_width as f32, p0[1] / frame_height as f32, p1[0] / frame_width as f32, p1[1] / frame_height as f32]
+}
+
+/// Draws `heat` over an RGB frame (in place), inside `crop` (`[u0, v0, u1, v1]`).
+pub fn overlay_frame(rgb: &mut [u8], width: u32, height: u32, heat: &Heat, crop: [f32; 4], style: &OverlayStyle) {
+    for y in 0..height {
+        for x in 0..width {
+            let (u, v) = ((x as f32 + 0.5) / width as f32, (y as f32 + 0.5) / height as f32);
+            let inside = u >= crop[0] && u < crop[2] && v >= crop[1] && v < crop[3];
+            let value = inside.then(|| {
+                let (mu, mv) = ((u - crop[0]) / (crop[2] - crop[0]), (v - crop[1]) / (crop[3] - crop[1]));
+                heat.sample(mu, mv, style.smooth)
+            });
+            let i = ((y * width + x) * 3) as usize;
+            let px = blend_pixel([rgb[i], rgb[i + 1], rgb[i + 2]], value, style);
+            rgb[i..i + 3].copy_from_slice(&px);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colormaps_match_matplotlib_at_known_points() {
+        // matplotlib's values at 0, 0.5 and 1 (rounded to bytes).
+        assert_eq!(Colormap::Viridis.eval(0.0), [68, 1, 84]);
+        assert_eq!(Colormap::Viridis.eval(1.0), [253, 231, 37]);
+        assert_eq!(Colormap::Inferno.eval(0.0), [0, 0, 4]);
+        assert_eq!(Colormap::Jet.eval(0.5), Colormap::Jet.eval(128.0 / 255.0));
+        assert_eq!(Colormap::Turbo.eval(0.0), [48, 18, 59]);
+        assert_eq!(lut_index(f32::NAN), 0);
+        assert_eq!(lut_index(2.0), 255);
+    }
+
+    #[test]
+    fn sampling_hits_texel_centres_and_interpolates_between() {
+        let heat = Heat { width: 2, height: 1, values: vec![0.0, 1.0] };
+        assert_eq!(heat.sample(0.25, 0.5, true), 0.0);
+        assert_eq!(heat.sample(0.75, 0.5, true), 1.0);
+        assert!((heat.sample(0.5, 0.5, true) - 0.5).abs() < 1e-6);
+        assert_eq!(heat.sample(0.49, 0.5, false), 0.0);
+        assert_eq!(heat.sample(0.51, 0.5, false), 1.0);
+    }
+
+    #[test]
+    fn blending_respects_threshold_and_opacity() {
+        let style = OverlayStyle { opacity: 1.0, threshold: 0.5, ..OverlayStyle::default() };
+        assert_eq!(blend_pixel([10, 20, 30], Some(0.4), &style), [10, 20, 30]);
+        assert_eq!(blend_pixel([10, 20, 30], None, &style), [10, 20, 30]);
+        assert_eq!(blend_pixel([10, 20, 30], Some(0.9), &style), Colormap::Turbo.eval(0.9));
+        let half = OverlayStyle { opacity: 0.5, threshold: 0.0, ..OverlayStyle::default() };
+        let c = Colormap::Turbo.eval(0.9);
+        let expect = [0, 1, 2].map(|i| ((f32::from([10u8, 20, 30][i]) + f32::from(c[i])) / 2.0).round() as u8);
+        assert_eq!(blend_pixel([10, 20, 30], Some(0.9), &half), expect);
+    }
+}
