@@ -9,6 +9,7 @@
 //! - [`npz`]: NumPy archives for the tensor-in, tensor-out interface.
 
 pub mod analysis;
+pub mod app;
 pub mod eval;
 pub mod explain;
 pub mod features;

@@ -69,12 +69,17 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn play(args: PlayArgs) -> anyhow::Result<()> {
-    let audio = match args.audio_device.as_deref() {
+/// `--audio-device`: none given is the system default, `none` is silence.
+pub fn audio_device(name: Option<&str>) -> AudioDevice {
+    match name {
         None => AudioDevice::Default,
         Some("none") => AudioDevice::Disabled,
         Some(name) => AudioDevice::Named(name.to_owned()),
-    };
+    }
+}
+
+pub fn play(args: PlayArgs) -> anyhow::Result<()> {
+    let audio = audio_device(args.audio_device.as_deref());
     let mut player = Player::open(&args.clip, PlayerOptions { audio, ..Default::default() })?;
     match player.clock_source() {
         ClockSource::Audio { device, rate, channels } => println!("clock: audio ({device}, {rate} Hz, {channels} channels)"),

@@ -17,11 +17,38 @@ use mbtscope::model::device::DeviceChoice;
     name = "mbtscope",
     version,
     about = "Look inside the Multimodal Bottleneck Transformer (MBT)",
-    arg_required_else_help = true
+    long_about = "Look inside the Multimodal Bottleneck Transformer (MBT).\n\nWithout a command, opens the \
+app on CLIP (default: the bundled demo clip). Keys: Space play/pause, Left/Right 5 s, comma/period one \
+frame, Home/End.",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AppArgs {
+    /// A clip to open in the app (default: the bundled demo clip).
+    pub clip: Option<PathBuf>,
+    /// Sound output: the system default, a device id such as `pulse`, or `none`.
+    #[arg(long)]
+    pub audio_device: Option<String>,
+    /// Where the models run: a real GPU shares the window's wgpu device; a software adapter
+    /// means the CPU.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Save a PNG screenshot of the window once the first window is analysed, then quit.
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
+    /// Neither read nor write the analysis cache (~/.cache/mbtscope/analysis).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Start from default settings (ignore and do not save the remembered ones).
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -292,7 +319,18 @@ pub struct FlopsArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.command {
+    let Some(command) = args.command else {
+        let a = args.app;
+        return mbtscope::app::run(mbtscope::app::AppOptions {
+            clip: a.clip,
+            audio: media::audio_device(a.audio_device.as_deref()),
+            device: a.device,
+            screenshot: a.screenshot,
+            no_cache: a.no_cache,
+            fresh: a.fresh,
+        });
+    };
+    match command {
         Command::Infer(a) => infer::run(a),
         Command::ImportScenic(a) => import::run(a),
         Command::Flops(a) => flops::run(a),

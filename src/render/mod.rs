@@ -129,6 +129,71 @@ pub fn slice_plane(map: &RgbMap, slice: usize) -> &[f32] {
     &map.values[s * plane..(s + 1) * plane]
 }
 
+/// One time slice of a map sequence: a plane of raw values shown around `time` (seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Slice<'a> {
+    pub time: f64,
+    pub width: usize,
+    pub height: usize,
+    pub plane: &'a [f32],
+}
+
+/// The time slices of the rgb maps picked from each window result, in time order. A slice's
+/// time is the middle of the frames it covers.
+pub fn rgb_slices<'a>(
+    results: impl IntoIterator<Item = &'a crate::analysis::WindowResult>,
+    num_frames: usize,
+    pick: impl Fn(&'a crate::analysis::WindowResult) -> Option<&'a RgbMap>,
+) -> Vec<Slice<'a>> {
+    let mut out = Vec::new();
+    for r in results {
+        let Some(map) = pick(r) else { continue };
+        let step = if num_frames > 1 { (r.last_frame - r.first_frame) / (num_frames - 1) as f64 } else { 0.0 };
+        for (s, frames) in map.frames.iter().enumerate() {
+            let middle = (frames.start + frames.end.saturating_sub(1)) as f64 / 2.0;
+            out.push(Slice { time: r.first_frame + step * middle, width: map.width, height: map.height, plane: slice_plane(map, s) });
+        }
+    }
+    out.sort_by(|a, b| a.time.total_cmp(&b.time));
+    out
+}
+
+/// The heatmap to show at `t`: the nearest slice normalised per frame or over all slices, or
+/// (smooth) the two slices around `t`, each normalised, blended linearly in time.
+pub fn heat_at(slices: &[Slice<'_>], t: f64, normalisation: Normalisation) -> Option<Heat> {
+    let nearest = slices.iter().min_by(|a, b| (a.time - t).abs().total_cmp(&(b.time - t).abs()))?;
+    let heat = |values| Heat { width: nearest.width, height: nearest.height, values };
+    match normalisation {
+        Normalisation::Frame => Some(heat(normalise(nearest.plane, None))),
+        Normalisation::Clip => {
+            let range = slices.iter().map(|s| value_range(s.plane)).fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+            Some(heat(normalise(nearest.plane, Some(range))))
+        }
+        Normalisation::Smooth => {
+            let after = slices.iter().position(|s| s.time >= t);
+            let (a, b) = match after {
+                Some(0) | None => (nearest, nearest),
+                Some(i) => (&slices[i - 1], &slices[i]),
+            };
+            if a.plane.len() != b.plane.len() || b.time <= a.time {
+                return Some(heat(normalise(nearest.plane, None)));
+            }
+            let w = ((t - a.time) / (b.time - a.time)).clamp(0.0, 1.0) as f32;
+            let (na, nb) = (normalise(a.plane, None), normalise(b.plane, None));
+            Some(heat(na.iter().zip(&nb).map(|(x, y)| x * (1.0 - w) + y * w).collect()))
+        }
+    }
+}
+
+/// `b - a` of two normalised maps of the same size, mapped to [0, 1] (0.5: no difference).
+pub fn difference(a: &Heat, b: &Heat) -> Option<Heat> {
+    (a.values.len() == b.values.len()).then(|| Heat {
+        width: a.width,
+        height: a.height,
+        values: a.values.iter().zip(&b.values).map(|(x, y)| 0.5 + 0.5 * (y - x)).collect(),
+    })
+}
+
 /// Blends an overlay into one pixel: `frame` and the result are sRGB bytes; `heat` is the
 /// normalised value at the pixel (or `None` outside the crop the model saw).
 pub fn blend_pixel(frame: [u8; 3], heat: Option<f32>, style: &OverlayStyle) -> [u8; 3] {

@@ -1,0 +1,549 @@
+//! The desktop app: a clip playing with its sound, the models' explanations drawn over the
+//! frames (WGSL through an egui_wgpu paint callback) and the spectrogram, the labels, and the
+//! bottleneck tokens, analysed in the background on the GUI's own wgpu device (or the CPU when
+//! that device is a software rasteriser).
+
+mod view;
+pub mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{AnalysisSettings, Method, WindowResult};
+use crate::media::Timestamp;
+use crate::media::output::AudioDevice;
+use crate::media::player::{ClockSource, Player, PlayerOptions};
+use crate::model::device::DeviceChoice;
+use crate::render::{Colormap, Normalisation, OverlayStyle};
+use worker::{Event, Request, WindowSpan, Worker};
+
+/// Where the shipped models and demo clips are: `$MBTSCOPE_ASSETS`, else the source tree's.
+pub fn assets_dir() -> PathBuf {
+    std::env::var_os("MBTSCOPE_ASSETS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets"), PathBuf::from)
+}
+
+pub fn demo_clip() -> PathBuf {
+    assets_dir().join("demo/test_00000.mp4")
+}
+
+/// Model folders under `assets/models`, sorted (bottleneck before vanilla).
+pub fn shipped_models() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(assets_dir().join("models"))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join(crate::weights::native::WEIGHTS_FILE).exists()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewMode {
+    /// The first selected model alone.
+    Single,
+    /// Both models side by side on the same frame.
+    SideBySide,
+    /// The second model's map minus the first's.
+    Difference,
+}
+
+/// What persists between runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub recent: Vec<PathBuf>,
+    pub style: OverlayStyle,
+    pub analysis: AnalysisSettings,
+    pub view: ViewMode,
+    pub volume: f32,
+    pub muted: bool,
+    pub speed: f64,
+    /// Model folders, the first two analysed (A and B).
+    pub models: Vec<PathBuf>,
+    pub show_overlay: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            recent: Vec::new(),
+            style: OverlayStyle::default(),
+            analysis: AnalysisSettings::default(),
+            view: ViewMode::SideBySide,
+            volume: 1.0,
+            muted: false,
+            speed: 1.0,
+            models: shipped_models(),
+            show_overlay: true,
+        }
+    }
+}
+
+/// How the app was started.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    pub clip: Option<PathBuf>,
+    pub audio: AudioDevice,
+    pub device: DeviceChoice,
+    /// Save a screenshot here once the first window is analysed, then quit (tests).
+    pub screenshot: Option<PathBuf>,
+    /// Do not read or write the on-disk analysis cache.
+    pub no_cache: bool,
+    /// Ignore persisted settings.
+    pub fresh: bool,
+}
+
+/// One model's results on the open clip.
+pub struct ModelResults {
+    pub dir: PathBuf,
+    pub name: String,
+    pub labels: Vec<String>,
+    pub config: Option<crate::model::MbtConfig>,
+    pub windows: Vec<WindowSpan>,
+    pub results: Vec<Option<WindowResult>>,
+    pub crop: Option<crate::features::input::CropMapping>,
+}
+
+impl ModelResults {
+    fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            name: dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            labels: Vec::new(),
+            config: None,
+            windows: Vec::new(),
+            results: Vec::new(),
+            crop: None,
+        }
+    }
+
+    /// The analysed window nearest to `t`.
+    pub fn window_at(&self, t: f64) -> Option<&WindowResult> {
+        let i = self
+            .windows
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1.centre - t).abs().total_cmp(&(b.1.centre - t).abs()))?
+            .0;
+        self.results.get(i)?.as_ref()
+    }
+
+    pub fn done(&self) -> usize {
+        self.results.iter().filter(|r| r.is_some()).count()
+    }
+}
+
+/// The clip's log-mel spectrogram for display (10 ms frames x 128 mel bins).
+pub struct ClipSpectrogram {
+    pub values: Vec<f32>,
+    pub frames: usize,
+    pub mel: usize,
+}
+
+fn clip_spectrogram(path: &Path) -> Option<ClipSpectrogram> {
+    let track = crate::media::audio::decode_audio(path, 16_000, Timestamp::ZERO, None).ok()??;
+    let fbank = crate::features::Fbank::new(crate::features::FbankConfig::default());
+    let values = fbank.compute(&track.samples);
+    let mel = fbank.config().num_mel_bins;
+    Some(ClipSpectrogram { frames: values.len() / mel.max(1), values, mel })
+}
+
+/// The selected bottleneck token: fusion-layer position and token index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPick {
+    pub layer: usize,
+    pub token: usize,
+}
+
+pub struct MbtApp {
+    pub settings: Settings,
+    options: AppOptions,
+    pub clip: Option<PathBuf>,
+    pub player: Option<Player>,
+    pub message: Option<String>,
+    pub truth: Option<serde_json::Value>,
+    pub spectrogram: Option<Arc<ClipSpectrogram>>,
+    spectrogram_rx: Option<std::sync::mpsc::Receiver<Option<ClipSpectrogram>>>,
+    pub models: Vec<ModelResults>,
+    worker: Worker,
+    generation: u64,
+    pub analysis_status: String,
+    pub device_description: String,
+    pub token: Option<TokenPick>,
+    pub frame_key: u64,
+    pub current_frame: Option<Arc<crate::media::video::VideoFrame>>,
+    screenshot_rx: Option<std::sync::mpsc::Receiver<Arc<egui::ColorImage>>>,
+    pub first_result_after: Option<f64>,
+    opened_at: std::time::Instant,
+    pub export_message: Option<String>,
+}
+
+/// Picks the burn device for the app: the GUI's own wgpu device when it is a real GPU (shared
+/// with egui, so maps never leave the GPU's memory), burn's CPU backend when the adapter is a
+/// software rasteriser, or what the user forced.
+fn model_device(cc: &eframe::CreationContext<'_>, choice: DeviceChoice) -> (burn::prelude::Device, String) {
+    let shared = |rs: &egui_wgpu::RenderState| {
+        let setup = burn::tensor::wgpu::WgpuSetup {
+            instance: rs.instance.clone(),
+            adapter: rs.adapter.clone(),
+            device: rs.device.clone(),
+            queue: rs.queue.clone(),
+            backend: rs.adapter.get_info().backend,
+        };
+        burn::prelude::Device::wgpu_options().setup(setup).init()
+    };
+    let Some(rs) = cc.wgpu_render_state.as_ref() else {
+        let s = crate::model::device::select(choice);
+        return (s.device, s.description);
+    };
+    let info = rs.adapter.get_info();
+    let software = info.device_type == wgpu::DeviceType::Cpu;
+    match (choice, software) {
+        (DeviceChoice::Cpu, _) | (DeviceChoice::Auto, true) => (
+            burn::prelude::Device::flex(),
+            format!("CPU (burn Flex){}", if software { format!("; the GPU adapter is a software one ({})", info.name) } else { String::new() }),
+        ),
+        _ => match shared(rs) {
+            Ok(device) => (device, format!("GPU, shared with the window (burn-wgpu on {} via {:?})", info.name, info.backend)),
+            Err(e) => (burn::prelude::Device::flex(), format!("CPU (burn Flex): the window's GPU device could not be shared: {e}")),
+        },
+    }
+}
+
+impl MbtApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Self {
+        let settings = if options.fresh { None } else { cc.storage.and_then(|s| eframe::get_value::<Settings>(s, eframe::APP_KEY)) };
+        let mut settings = settings.unwrap_or_default();
+        settings.models.retain(|m| m.join(crate::weights::native::WEIGHTS_FILE).exists());
+        if settings.models.is_empty() {
+            settings.models = shipped_models();
+        }
+        if let Some(rs) = cc.wgpu_render_state.as_ref() {
+            let renderer = crate::render::gpu::OverlayRenderer::new(&rs.device, &rs.queue, rs.target_format);
+            rs.renderer.write().callback_resources.insert(renderer);
+        }
+        let (device, device_description) = model_device(cc, options.device);
+        let ctx = cc.egui_ctx.clone();
+        let cache = (!options.no_cache).then(|| crate::fsutil::cache_dir().join("analysis"));
+        let worker = Worker::spawn(device, cache, move || ctx.request_repaint());
+        let mut app = Self {
+            settings,
+            options: options.clone(),
+            clip: None,
+            player: None,
+            message: None,
+            truth: None,
+            spectrogram: None,
+            spectrogram_rx: None,
+            models: Vec::new(),
+            worker,
+            generation: 0,
+            analysis_status: String::new(),
+            device_description,
+            token: None,
+            frame_key: 0,
+            current_frame: None,
+            screenshot_rx: None,
+            first_result_after: None,
+            opened_at: std::time::Instant::now(),
+            export_message: None,
+        };
+        let clip = options.clip.clone().unwrap_or_else(demo_clip);
+        app.open(&clip);
+        app
+    }
+
+    /// Opens a clip: starts playback (paused) and its analysis. Errors are shown, not fatal.
+    pub fn open(&mut self, path: &Path) {
+        self.player = None;
+        self.current_frame = None;
+        self.truth = None;
+        self.spectrogram = None;
+        self.token = None;
+        self.clip = Some(path.to_owned());
+        self.opened_at = std::time::Instant::now();
+        self.first_result_after = None;
+        if !path.exists() {
+            self.message = Some(format!("{} does not exist. Open a clip with File > Open or drop one on the window.", path.display()));
+            self.models.clear();
+            return;
+        }
+        let options = PlayerOptions { audio: self.options.audio.clone(), frame_size: None, tap: None };
+        match Player::open(path, options) {
+            Ok(mut player) => {
+                player.set_volume(if self.settings.muted { 0.0 } else { self.settings.volume });
+                player.set_speed(self.settings.speed);
+                self.message = match player.clock_source() {
+                    ClockSource::Wall { reason } => Some(format!("No sound: {reason}. Playing on a wall clock.")),
+                    ClockSource::Audio { .. } => None,
+                };
+                self.player = Some(player);
+            }
+            Err(e) => {
+                self.message = Some(format!("Cannot play {}: {e}", path.display()));
+                self.models.clear();
+                return;
+            }
+        }
+        let sidecar = path.with_extension("json");
+        self.truth = std::fs::read(&sidecar).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let audio_path = path.to_owned();
+        std::thread::spawn(move || {
+            let _ = tx.send(clip_spectrogram(&audio_path));
+        });
+        self.spectrogram_rx = Some(rx);
+        self.settings.recent.retain(|p| p != path);
+        self.settings.recent.insert(0, path.to_owned());
+        self.settings.recent.truncate(10);
+        self.reanalyze();
+    }
+
+    /// (Re)starts the background analysis with the current models and settings.
+    pub fn reanalyze(&mut self) {
+        let Some(clip) = self.clip.clone().filter(|_| self.player.is_some()) else { return };
+        let models: Vec<PathBuf> = self.settings.models.iter().take(2).cloned().collect();
+        self.models = models.iter().map(|d| ModelResults::new(d)).collect();
+        if models.is_empty() {
+            self.analysis_status = format!("No models: none found in {}. Load a model folder from the Models menu.", assets_dir().join("models").display());
+            return;
+        }
+        self.generation = self.worker.request(Request { clip, models, settings: self.settings.analysis });
+        self.analysis_status = "analysing...".into();
+    }
+
+    pub fn position(&self) -> f64 {
+        self.player.as_ref().map_or(0.0, |p| p.position().secs())
+    }
+
+    pub fn duration(&self) -> f64 {
+        self.player.as_ref().map_or(0.0, |p| p.info().duration.secs())
+    }
+
+    fn poll_worker(&mut self) {
+        while let Ok(event) = self.worker.events.try_recv() {
+            match event {
+                Event::Ready { generation, model, labels, config, windows, crop } if generation == self.generation => {
+                    if let Some(m) = self.models.get_mut(model) {
+                        m.results = vec![None; windows.len()];
+                        m.windows = windows;
+                        m.labels = labels;
+                        m.config = Some(*config);
+                        m.crop = Some(crop);
+                    }
+                }
+                Event::Window { generation, model, result } if generation == self.generation => {
+                    if self.first_result_after.is_none() {
+                        self.first_result_after = Some(self.opened_at.elapsed().as_secs_f64());
+                    }
+                    if let Some(m) = self.models.get_mut(model)
+                        && let Some(slot) = m.results.get_mut(result.index)
+                    {
+                        *slot = Some(*result);
+                    }
+                }
+                Event::Done { generation, cached, seconds } if generation == self.generation => {
+                    self.analysis_status = if cached { "analysis read from the cache".into() } else { format!("analysed in {seconds:.1} s") };
+                }
+                Event::Failed { generation, message } if generation == self.generation => {
+                    self.analysis_status = format!("analysis failed: {message}");
+                }
+                _ => {}
+            }
+        }
+        if let Some(rx) = &self.spectrogram_rx
+            && let Ok(s) = rx.try_recv()
+        {
+            self.spectrogram = s.map(Arc::new);
+            self.spectrogram_rx = None;
+        }
+    }
+
+    pub fn progress(&self) -> (usize, usize) {
+        self.models.iter().fold((0, 0), |(d, t), m| (d + m.done(), t + m.results.len()))
+    }
+
+    pub fn toggle_play(&mut self) {
+        if let Some(p) = &mut self.player {
+            if p.is_playing() {
+                p.pause();
+            } else {
+                if p.at_end() {
+                    p.seek(Timestamp::ZERO);
+                }
+                p.play();
+            }
+        }
+    }
+
+    pub fn seek(&mut self, secs: f64) {
+        let d = self.duration();
+        if let Some(p) = &mut self.player {
+            p.seek(Timestamp::from_secs(secs.clamp(0.0, d)));
+        }
+    }
+
+    /// Steps `frames` frames (negative: back), pausing.
+    pub fn step(&mut self, frames: i32) {
+        let Some(p) = &mut self.player else { return };
+        p.pause();
+        let fps = p.info().frame_rate.max(1.0);
+        let t = p.position().secs() + f64::from(frames) / fps;
+        self.seek(t);
+    }
+
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let pressed = |k| ctx.input(|i| i.key_pressed(k));
+        if pressed(egui::Key::Space) {
+            self.toggle_play();
+        }
+        if pressed(egui::Key::ArrowLeft) {
+            self.seek(self.position() - 5.0);
+        }
+        if pressed(egui::Key::ArrowRight) {
+            self.seek(self.position() + 5.0);
+        }
+        if pressed(egui::Key::Comma) {
+            self.step(-1);
+        }
+        if pressed(egui::Key::Period) {
+            self.step(1);
+        }
+        if pressed(egui::Key::Home) {
+            self.seek(0.0);
+        }
+        if pressed(egui::Key::End) {
+            self.seek(self.duration());
+        }
+    }
+
+    fn handle_drops(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_owned()).collect());
+        if let Some(path) = dropped.into_iter().next() {
+            if path.is_dir() && path.join(crate::weights::native::WEIGHTS_FILE).exists() {
+                self.add_model(path);
+            } else {
+                self.open(&path);
+            }
+        }
+    }
+
+    pub fn add_model(&mut self, dir: PathBuf) {
+        self.settings.models.retain(|m| m != &dir);
+        self.settings.models.insert(0, dir);
+        self.reanalyze();
+    }
+
+    fn screenshot(&mut self, ctx: &egui::Context) {
+        let Some(path) = self.options.screenshot.clone() else { return };
+        let ready = self.models.first().is_some_and(|m| m.window_at(self.position()).is_some()) && self.spectrogram.is_some();
+        if ready && self.screenshot_rx.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let waker = ctx.clone();
+            self.screenshot_rx = Some(rx);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::ScreenshotCallback::new(move |image| {
+                let _ = tx.send(image);
+                waker.request_repaint();
+            })));
+        }
+        let shot = self.screenshot_rx.as_ref().and_then(|rx| rx.try_recv().ok());
+        if let Some(image) = shot {
+            let [w, h] = image.size;
+            let rgba: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let result = image::RgbaImage::from_raw(w as u32, h as u32, rgba)
+                .ok_or_else(|| "bad screenshot size".to_owned())
+                .and_then(|img| {
+                    let mut bytes = Vec::new();
+                    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).map_err(|e| e.to_string())?;
+                    crate::fsutil::write_atomic(&path, &bytes, true).map_err(|e| e.to_string())
+                });
+            match result {
+                Ok(()) => println!("screenshot: {} after {:.2} s to the first analysed window", path.display(), self.first_result_after.unwrap_or(0.0)),
+                Err(e) => eprintln!("error: cannot write the screenshot {}: {e}", path.display()),
+            }
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        ctx.request_repaint();
+    }
+}
+
+impl eframe::App for MbtApp {
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.poll_worker();
+        self.handle_keys(&ctx);
+        self.handle_drops(&ctx);
+        let t = self.position();
+        self.worker.set_playhead(t);
+        if let Some(p) = &mut self.player {
+            if let Some(frame) = p.frame_at(p.position()) {
+                if self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame)) {
+                    self.frame_key = self.frame_key.wrapping_add(1);
+                    self.current_frame = Some(frame);
+                }
+            }
+            if p.is_playing() {
+                ctx.request_repaint();
+            }
+        }
+        let (done, total) = self.progress();
+        if total > 0 && done < total {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+        view::draw(self, ui);
+        self.screenshot(&ctx);
+    }
+}
+
+/// Settings of the explanation method as the UI edits them.
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Rollout => "attention rollout",
+        Method::Relevance => "gradient-weighted relevance",
+    }
+}
+
+pub fn colormap_name(c: Colormap) -> &'static str {
+    c.name()
+}
+
+pub fn normalisation_name(n: Normalisation) -> &'static str {
+    match n {
+        Normalisation::Frame => "per frame",
+        Normalisation::Clip => "per clip",
+        Normalisation::Smooth => "smoothed over time",
+    }
+}
+
+/// Opens the window and runs the app until it is closed.
+pub fn run(options: AppOptions) -> anyhow::Result<()> {
+    crate::media::video::init();
+    let mut native = eframe::NativeOptions {
+        renderer: eframe::Renderer::Wgpu,
+        viewport: egui::ViewportBuilder::default().with_inner_size([1400.0, 900.0]).with_title("mbtscope").with_drag_and_drop(true),
+        persist_window: options.screenshot.is_none(),
+        ..Default::default()
+    };
+    if options.screenshot.is_some() || options.fresh {
+        native.persistence_path = None;
+    }
+    // Ask for everything the adapter offers, as burn's wgpu runtime does, so that the device
+    // can be shared with the model.
+    if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut native.wgpu_options.wgpu_setup {
+        create.device_descriptor = Arc::new(|adapter| wgpu::DeviceDescriptor {
+            label: Some("mbtscope device (egui and burn)"),
+            required_features: adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        });
+    }
+    eframe::run_native("mbtscope", native, Box::new(move |cc| Ok(Box::new(MbtApp::new(cc, options)))))
+        .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}

@@ -1,0 +1,642 @@
+//! Drawing the app: menus, the frame views with their heatmaps, the transport and timeline, the
+//! spectrogram, the labels and the bottleneck panel.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::{Color32, Rect, Sense, Stroke, Ui, Vec2};
+
+use super::{MbtApp, ModelResults, TokenPick, ViewMode};
+use crate::analysis::{Method, WindowResult, fnv1a};
+use crate::explain::maps::{RgbMap, SpectrogramMap};
+use crate::media::video::VideoFrame;
+use crate::render::gpu::{FrameRef, OverlayRenderer};
+use crate::render::{Colormap, Heat, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices};
+
+pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
+    egui::Panel::top("menu").show(ui, |ui| menu_bar(app, ui));
+    egui::Panel::bottom("status").show(ui, |ui| status_bar(app, ui));
+    egui::Panel::right("inspector").default_size(380.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            explanation_settings(app, ui);
+            ui.separator();
+            labels_panel(app, ui);
+            ui.separator();
+            bottleneck_panel(app, ui);
+        });
+    });
+    egui::Panel::bottom("transport").show(ui, |ui| {
+        transport(app, ui);
+        label_strip(app, ui);
+        spectrogram_panel(app, ui);
+    });
+    egui::CentralPanel::default().show(ui, |ui| frame_views(app, ui));
+}
+
+fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
+    egui::MenuBar::new().ui(ui, |ui| {
+        ui.menu_button("File", |ui| {
+            ui.label("Open a clip (path):");
+            let id = egui::Id::unique("open-path");
+            let mut text: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
+            let response = ui.text_edit_singleline(&mut text);
+            let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            ui.data_mut(|d| d.insert_temp(id, text.clone()));
+            if (ui.button("Open").clicked() || enter) && !text.trim().is_empty() {
+                app.open(&PathBuf::from(text.trim()));
+                ui.close();
+            }
+            if ui.button("Open the demo clip").clicked() {
+                app.open(&super::demo_clip());
+                ui.close();
+            }
+            ui.separator();
+            ui.label("Recent:");
+            let recent = app.settings.recent.clone();
+            for path in recent {
+                if ui.button(path.display().to_string()).clicked() {
+                    app.open(&path);
+                    ui.close();
+                }
+            }
+            ui.separator();
+            if ui.button("Export the current frame (PNG)").clicked() {
+                app.export_message = Some(match export_frame(app) {
+                    Ok(p) => format!("wrote {}", p.display()),
+                    Err(e) => format!("export failed: {e:#}"),
+                });
+                ui.close();
+            }
+            if ui.button("Export predictions and maps (JSON)").clicked() {
+                app.export_message = Some(match export_json(app) {
+                    Ok(p) => format!("wrote {}", p.display()),
+                    Err(e) => format!("export failed: {e:#}"),
+                });
+                ui.close();
+            }
+        });
+        ui.menu_button("Models", |ui| {
+            ui.label("Analysed: the first two (A and B).");
+            let shipped = super::shipped_models();
+            for dir in shipped.iter().chain(app.settings.models.iter().filter(|m| !shipped.contains(m))).cloned().collect::<Vec<_>>() {
+                let position = app.settings.models.iter().position(|m| m == &dir);
+                let tag = match position {
+                    Some(0) => "A",
+                    Some(1) => "B",
+                    _ => " ",
+                };
+                if ui.button(format!("[{tag}] {}", dir.display())).on_hover_text("make this model A").clicked() {
+                    app.add_model(dir);
+                    ui.close();
+                }
+            }
+            ui.separator();
+            ui.label("Load a model folder (path):");
+            let id = egui::Id::unique("model-path");
+            let mut text: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
+            ui.text_edit_singleline(&mut text);
+            ui.data_mut(|d| d.insert_temp(id, text.clone()));
+            if ui.button("Load").clicked() {
+                let dir = PathBuf::from(text.trim());
+                if dir.join(crate::weights::native::WEIGHTS_FILE).exists() {
+                    app.add_model(dir);
+                } else {
+                    app.export_message = Some(format!("{} is not a model folder (no {})", dir.display(), crate::weights::native::WEIGHTS_FILE));
+                }
+                ui.close();
+            }
+            ui.label("(Import a Scenic checkpoint with `mbtscope import-scenic`, then load its folder.)");
+        });
+        ui.menu_button("View", |ui| {
+            for (mode, name) in [(ViewMode::Single, "model A"), (ViewMode::SideBySide, "A and B side by side"), (ViewMode::Difference, "difference B - A")] {
+                ui.radio_value(&mut app.settings.view, mode, name);
+            }
+            ui.checkbox(&mut app.settings.show_overlay, "heatmap overlay");
+        });
+        if let Some(clip) = &app.clip {
+            ui.label(egui::RichText::new(clip.display().to_string()).weak());
+        }
+    });
+}
+
+fn status_bar(app: &mut MbtApp, ui: &mut Ui) {
+    ui.horizontal(|ui| {
+        let (done, total) = app.progress();
+        if total > 0 && done < total {
+            ui.add(egui::ProgressBar::new(done as f32 / total as f32).desired_width(160.0).text(format!("{done}/{total} windows")));
+        }
+        ui.label(&app.analysis_status);
+        ui.separator();
+        ui.label(format!("model device: {}", app.device_description));
+        if let Some(p) = &app.player {
+            ui.separator();
+            match p.clock_source() {
+                crate::media::player::ClockSource::Audio { device, .. } => ui.label(format!("sound: {device}")),
+                crate::media::player::ClockSource::Wall { .. } => ui.colored_label(Color32::YELLOW, "no sound (wall clock)"),
+            };
+            let s = p.stats();
+            ui.label(format!("A/V {:+.1} ms, dropped {}", s.av_offset_ms, s.dropped_frames));
+        }
+    });
+    if let Some(m) = &app.message {
+        ui.colored_label(Color32::YELLOW, m);
+    }
+    if let Some(m) = &app.export_message {
+        ui.label(m);
+    }
+}
+
+fn explanation_settings(app: &mut MbtApp, ui: &mut Ui) {
+    ui.heading("Explanation");
+    let before = app.settings.analysis;
+    let s = &mut app.settings;
+    egui::ComboBox::from_label("method").selected_text(super::method_name(s.analysis.method)).show_ui(ui, |ui| {
+        ui.selectable_value(&mut s.analysis.method, Method::Rollout, super::method_name(Method::Rollout));
+        ui.selectable_value(&mut s.analysis.method, Method::Relevance, super::method_name(Method::Relevance));
+    });
+    if s.analysis.method == Method::Relevance {
+        let labels = app.models.first().map(|m| m.labels.clone()).unwrap_or_default();
+        let name = |c: Option<usize>| c.map_or_else(|| "top prediction".to_owned(), |c| labels.get(c).cloned().unwrap_or_else(|| c.to_string()));
+        egui::ComboBox::from_label("class").selected_text(name(s.analysis.class)).show_ui(ui, |ui| {
+            ui.selectable_value(&mut s.analysis.class, None, "top prediction");
+            for c in 0..labels.len().min(64) {
+                ui.selectable_value(&mut s.analysis.class, Some(c), name(Some(c)));
+            }
+        });
+    }
+    use crate::model::mbt::HeadFusion;
+    egui::ComboBox::from_label("head fusion").selected_text(format!("{:?}", s.analysis.rollout.head_fusion).to_lowercase()).show_ui(ui, |ui| {
+        for f in [HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min] {
+            ui.selectable_value(&mut s.analysis.rollout.head_fusion, f, format!("{f:?}").to_lowercase());
+        }
+    });
+    ui.add(egui::Slider::new(&mut s.analysis.rollout.discard_ratio, 0.0..=0.95).text("discard ratio"));
+    let layers = app.models.first().and_then(|m| m.config.as_ref()).map_or(12, |c| c.num_layers);
+    ui.add(egui::Slider::new(&mut s.analysis.rollout.start_layer, 0..=layers.saturating_sub(1)).text("start layer"));
+    if s.analysis != before {
+        app.reanalyze();
+    }
+    ui.separator();
+    let s = &mut app.settings;
+    egui::ComboBox::from_label("colormap").selected_text(s.style.colormap.name()).show_ui(ui, |ui| {
+        for c in Colormap::ALL {
+            ui.selectable_value(&mut s.style.colormap, c, c.name());
+        }
+    });
+    egui::ComboBox::from_label("normalise").selected_text(super::normalisation_name(s.style.normalisation)).show_ui(ui, |ui| {
+        for n in [Normalisation::Frame, Normalisation::Clip, Normalisation::Smooth] {
+            ui.selectable_value(&mut s.style.normalisation, n, super::normalisation_name(n));
+        }
+    });
+    ui.add(egui::Slider::new(&mut s.style.opacity, 0.0..=1.0).text("opacity"));
+    ui.add(egui::Slider::new(&mut s.style.threshold, 0.0..=1.0).text("threshold"));
+    ui.checkbox(&mut s.style.smooth, "smooth upsampling");
+}
+
+/// The rgb heatmap of model `m` at `t` (or of the selected bottleneck token).
+fn rgb_heat(app: &MbtApp, m: &ModelResults, t: f64) -> Option<Heat> {
+    let frames = m.config.as_ref()?.dataset_configs.num_frames;
+    let token = app.token;
+    fn pick(token: Option<TokenPick>, r: &WindowResult) -> Option<&RgbMap> {
+        match token {
+            Some(TokenPick { layer, token }) => r.bottleneck.get(layer)?.rgb_maps.get(token)?.as_ref(),
+            None => r.rgb.as_ref(),
+        }
+    }
+    let slices = rgb_slices(m.results.iter().flatten(), frames, |r| pick(token, r));
+    heat_at(&slices, t, app.settings.style.normalisation)
+}
+
+struct OverlayCallback {
+    id: u64,
+    frame: Arc<VideoFrame>,
+    frame_key: u64,
+    heat: Option<(Heat, u64)>,
+    crop: [f32; 4],
+    style: OverlayStyle,
+}
+
+impl egui_wgpu::CallbackTrait for OverlayCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen: &egui_wgpu::ScreenDescriptor,
+        _encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        if let Some(renderer) = resources.get_mut::<OverlayRenderer>() {
+            let frame = FrameRef { key: self.frame_key, width: self.frame.width, height: self.frame.height, rgb: &self.frame.rgb };
+            renderer.update(device, queue, self.id, &frame, self.heat.as_ref().map(|(h, k)| (h, *k)), self.crop, &self.style);
+        }
+        Vec::new()
+    }
+
+    fn paint(&self, _info: egui::PaintCallbackInfo, pass: &mut wgpu::RenderPass<'static>, resources: &egui_wgpu::CallbackResources) {
+        if let Some(renderer) = resources.get::<OverlayRenderer>() {
+            renderer.paint(pass, self.id);
+        }
+    }
+}
+
+fn heat_key(h: &Heat) -> u64 {
+    let bytes: Vec<u8> = h.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    fnv1a(&bytes) ^ (h.width as u64) << 48
+}
+
+fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
+    let Some(frame) = app.current_frame.clone() else {
+        ui.centered_and_justified(|ui| {
+            ui.label(app.message.clone().unwrap_or_else(|| "Opening...".into()));
+        });
+        return;
+    };
+    let t = app.position();
+    let mut views: Vec<(String, Option<Heat>, Option<[f32; 4]>)> = Vec::new();
+    let heat_for = |i: usize| {
+        app.models.get(i).and_then(|m| {
+            let heat = rgb_heat(app, m, t)?;
+            let crop = crop_rect(m.crop.as_ref()?, frame.width, frame.height);
+            Some((heat, crop))
+        })
+    };
+    let name = |i: usize| app.models.get(i).map_or_else(|| "no model".to_owned(), |m| m.name.clone());
+    let token = app.token.map_or(String::new(), |p| format!(" - bottleneck token {} of fusion layer #{}", p.token, p.layer));
+    match app.settings.view {
+        ViewMode::Single => {
+            let h = heat_for(0);
+            views.push((format!("A: {}{token}", name(0)), h.as_ref().map(|x| x.0.clone()), h.map(|x| x.1)));
+        }
+        ViewMode::SideBySide => {
+            for i in 0..app.models.len().clamp(1, 2) {
+                let h = heat_for(i);
+                views.push((format!("{}: {}{token}", ["A", "B"][i], name(i)), h.as_ref().map(|x| x.0.clone()), h.map(|x| x.1)));
+            }
+        }
+        ViewMode::Difference => {
+            let (a, b) = (heat_for(0), heat_for(1));
+            let d = a.as_ref().zip(b.as_ref()).and_then(|(a, b)| difference(&a.0, &b.0));
+            views.push((format!("difference: {} - {} (0.5 = equal)", name(1), name(0)), d, a.map(|x| x.1)));
+        }
+    }
+    let available = ui.available_size();
+    let count = views.len() as f32;
+    let aspect = frame.width as f32 / frame.height.max(1) as f32;
+    let width = ((available.x - 8.0 * (count - 1.0)) / count).min((available.y - 24.0) * aspect).max(16.0);
+    let size = Vec2::new(width, width / aspect);
+    let mut style = app.settings.style;
+    if app.settings.view == ViewMode::Difference {
+        style.threshold = 0.0;
+    }
+    ui.horizontal(|ui| {
+        for (i, (title, heat, crop)) in views.into_iter().enumerate() {
+            ui.vertical(|ui| {
+                ui.label(title);
+                let (rect, _) = ui.allocate_exact_size(size, Sense::click());
+                let heat = heat.filter(|_| app.settings.show_overlay).map(|h| {
+                    let k = heat_key(&h);
+                    (h, k)
+                });
+                let callback = OverlayCallback {
+                    id: i as u64,
+                    frame: frame.clone(),
+                    frame_key: app.frame_key,
+                    heat,
+                    crop: crop.unwrap_or([0.0, 0.0, 1.0, 1.0]),
+                    style,
+                };
+                ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, callback));
+                if let Some(truth) = &app.truth {
+                    draw_truth_box(ui, rect, truth, t, frame.width, frame.height);
+                }
+            });
+        }
+    });
+}
+
+/// The sounding object's ground-truth box, when the clip has a sidecar.
+fn draw_truth_box(ui: &Ui, rect: Rect, truth: &serde_json::Value, t: f64, w: u32, h: u32) {
+    let Some(b) = crate::eval::sounding_box(truth, t) else { return };
+    let (sx, sy) = (rect.width() / w as f32, rect.height() / h as f32);
+    let r = Rect::from_min_max(rect.min + Vec2::new(b[0] * sx, b[1] * sy), rect.min + Vec2::new(b[2] * sx, b[3] * sy));
+    ui.painter().rect_stroke(r, 2.0, Stroke::new(1.5, Color32::WHITE), egui::StrokeKind::Outside);
+}
+
+fn fmt_time(t: f64) -> String {
+    let t = t.max(0.0);
+    format!("{}:{:05.2}", (t / 60.0).floor() as u64, t % 60.0)
+}
+
+fn transport(app: &mut MbtApp, ui: &mut Ui) {
+    let duration = app.duration();
+    ui.horizontal(|ui| {
+        let playing = app.player.as_ref().is_some_and(|p| p.is_playing());
+        if ui.button(if playing { "Pause" } else { "Play" }).on_hover_text("Space").clicked() {
+            app.toggle_play();
+        }
+        if ui.button("<").on_hover_text("one frame back (,)").clicked() {
+            app.step(-1);
+        }
+        if ui.button(">").on_hover_text("one frame on (.)").clicked() {
+            app.step(1);
+        }
+        let mut t = app.position();
+        ui.label(format!("{} / {}", fmt_time(t), fmt_time(duration)));
+        ui.style_mut().spacing.slider_width = (ui.available_width() - 420.0).max(100.0);
+        let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false));
+        if response.changed() {
+            app.seek(t);
+        }
+        ui.style_mut().spacing.slider_width = 80.0;
+        let mut speed = app.settings.speed;
+        egui::ComboBox::from_id_salt("speed").selected_text(format!("{speed}x")).width(60.0).show_ui(ui, |ui| {
+            for s in [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0] {
+                ui.selectable_value(&mut speed, s, format!("{s}x"));
+            }
+        });
+        if speed != app.settings.speed {
+            app.settings.speed = speed;
+            if let Some(p) = &mut app.player {
+                p.set_speed(speed);
+            }
+        }
+        let mut volume = app.settings.volume;
+        let mut muted = app.settings.muted;
+        ui.checkbox(&mut muted, "mute");
+        ui.add(egui::Slider::new(&mut volume, 0.0..=2.0).text("volume"));
+        if volume != app.settings.volume || muted != app.settings.muted {
+            app.settings.volume = volume;
+            app.settings.muted = muted;
+            if let Some(p) = &mut app.player {
+                p.set_volume(if muted { 0.0 } else { volume });
+            }
+        }
+    });
+}
+
+fn class_colour(c: usize) -> Color32 {
+    let palette = [
+        Color32::from_rgb(228, 26, 28),
+        Color32::from_rgb(55, 126, 184),
+        Color32::from_rgb(77, 175, 74),
+        Color32::from_rgb(152, 78, 163),
+        Color32::from_rgb(255, 127, 0),
+        Color32::from_rgb(200, 200, 51),
+        Color32::from_rgb(166, 86, 40),
+        Color32::from_rgb(247, 129, 191),
+    ];
+    palette[c % palette.len()]
+}
+
+/// The top label of each window along the clip, per model, with the playhead.
+fn label_strip(app: &mut MbtApp, ui: &mut Ui) {
+    let duration = app.duration().max(1e-3);
+    let t = app.position();
+    for m in &app.models {
+        ui.horizontal(|ui| {
+            ui.add_sized([90.0, 14.0], egui::Label::new(egui::RichText::new(&m.name).small()).truncate());
+            let (rect, response) = ui.allocate_exact_size(Vec2::new(ui.available_width(), 14.0), Sense::click());
+            let painter = ui.painter_at(rect);
+            painter.rect_filled(rect, 0.0, Color32::from_gray(40));
+            let x = |s: f64| rect.left() + rect.width() * (s / duration).clamp(0.0, 1.0) as f32;
+            let mut hover = None;
+            for (span, result) in m.windows.iter().zip(&m.results) {
+                let Some(r) = result else { continue };
+                let (c, p) = r.top(1)[0];
+                let cell = Rect::from_x_y_ranges(x(r.audio_start.max(0.0))..=x(r.audio_end), rect.y_range());
+                painter.rect_filled(cell.shrink(0.5), 0.0, class_colour(c).gamma_multiply(0.4 + 0.6 * p));
+                if response.hovered() && ui.input(|i| i.pointer.hover_pos()).is_some_and(|pos| cell.contains(pos)) {
+                    hover = Some(format!("{:.1} s: {} ({:.0}%)", span.centre, m.labels.get(c).map_or("?", String::as_str), p * 100.0));
+                }
+            }
+            painter.vline(x(t), rect.y_range(), Stroke::new(2.0, Color32::WHITE));
+            if let Some(text) = hover {
+                response.on_hover_text(text);
+            }
+        });
+    }
+}
+
+/// The clip's spectrogram over model A's window at the playhead, with that window's
+/// spectrogram map (or the selected token's) and the playhead.
+fn spectrogram_panel(app: &mut MbtApp, ui: &mut Ui) {
+    let Some(spec) = app.spectrogram.clone() else {
+        ui.label("spectrogram: decoding audio...");
+        return;
+    };
+    let t = app.position();
+    let window = app.models.first().and_then(|m| m.window_at(t).cloned());
+    let (start, end) = window.as_ref().map_or((t - 1.0, t + 1.0), |w| (w.audio_start, w.audio_end));
+    let map: Option<SpectrogramMap> = window.as_ref().and_then(|w| match app.token {
+        Some(p) => w.bottleneck.get(p.layer)?.spectrogram_maps.get(p.token)?.clone(),
+        None => w.spectrogram.clone(),
+    });
+    let key = fnv1a(format!("{start}{end}{:?}{:?}{}{:?}", app.settings.style, app.token, app.settings.show_overlay, window.as_ref().map(|w| w.index)).as_bytes())
+        ^ (map.is_some() as u64);
+    let id = egui::Id::unique("spectrogram-texture");
+    let cached: Option<(u64, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
+    let texture = match cached {
+        Some((k, tex)) if k == key => tex,
+        _ => {
+            let image = spectrogram_image(&spec, start, end, map.as_ref().filter(|_| app.settings.show_overlay), &app.settings.style);
+            let tex = ui.ctx().load_texture("spectrogram", image, egui::TextureOptions::LINEAR);
+            ui.data_mut(|d| d.insert_temp(id, (key, tex.clone())));
+            tex
+        }
+    };
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new(format!("spectrogram {:.2}-{:.2} s", start, end)).small());
+    });
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(ui.available_width(), 110.0), Sense::hover());
+    ui.painter().image(texture.id(), rect, Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)), Color32::WHITE);
+    let x = rect.left() + rect.width() * ((t - start) / (end - start).max(1e-6)).clamp(0.0, 1.0) as f32;
+    ui.painter().vline(x, rect.y_range(), Stroke::new(2.0, Color32::WHITE));
+}
+
+/// Grey log-mel frames `[start, end)` (low frequencies at the bottom) with `map` blended over.
+fn spectrogram_image(spec: &super::ClipSpectrogram, start: f64, end: f64, map: Option<&SpectrogramMap>, style: &OverlayStyle) -> egui::ColorImage {
+    let first = (start * 100.0).round() as i64;
+    let frames = (((end - start) * 100.0).round() as usize).max(1);
+    let mel = spec.mel;
+    let column = |f: i64| -> Option<&[f32]> {
+        (f >= 0 && (f as usize) < spec.frames).then(|| &spec.values[f as usize * mel..(f as usize + 1) * mel])
+    };
+    let (lo, hi) = crate::render::value_range(&spec.values);
+    let heat = map.map(|m| {
+        // Map rows are time, columns mel; the image has time across and mel upwards.
+        let values = normalise(&m.values, None);
+        let mut v = vec![0.0; m.time * m.mel];
+        for ti in 0..m.time {
+            for mi in 0..m.mel {
+                v[(m.mel - 1 - mi) * m.time + ti] = values[ti * m.mel + mi];
+            }
+        }
+        Heat { width: m.time, height: m.mel, values: v }
+    });
+    let mut pixels = Vec::with_capacity(frames * mel);
+    for y in 0..mel {
+        for x in 0..frames {
+            let value = column(first + x as i64).map_or(lo, |c| c[mel - 1 - y]);
+            let g = (255.0 * (value - lo) / (hi - lo).max(1e-6)).clamp(0.0, 255.0) as u8;
+            let h = heat.as_ref().map(|h| h.sample((x as f32 + 0.5) / frames as f32, (y as f32 + 0.5) / mel as f32, style.smooth));
+            let [r, g, b] = blend_pixel([g, g, g], h, style);
+            pixels.push(Color32::from_rgb(r, g, b));
+        }
+    }
+    egui::ColorImage::new([frames, mel], pixels)
+}
+
+fn labels_panel(app: &mut MbtApp, ui: &mut Ui) {
+    ui.heading("Labels");
+    let t = app.position();
+    if let Some(truth) = &app.truth {
+        ui.label(format!("ground truth: {} (white box: the sounding object)", truth["label_name"].as_str().unwrap_or("?")));
+    }
+    for m in &app.models {
+        ui.label(egui::RichText::new(&m.name).strong());
+        match m.window_at(t) {
+            Some(r) => {
+                for (c, p) in r.top(5) {
+                    ui.horizontal(|ui| {
+                        ui.add(egui::ProgressBar::new(p).desired_width(120.0).fill(class_colour(c)).text(format!("{:.1}%", p * 100.0)));
+                        ui.label(m.labels.get(c).map_or("?", String::as_str));
+                    });
+                }
+                let shares: Vec<String> = r.cross_modal.iter().map(|(m, s)| format!("{m}: {:.0}% from the other modality", s * 100.0)).collect();
+                ui.label(egui::RichText::new(shares.join("; ")).small());
+                if let Some(c) = r.explained_class {
+                    ui.label(egui::RichText::new(format!("relevance explains: {}", m.labels.get(c).map_or("?", String::as_str))).small());
+                }
+            }
+            None => {
+                ui.label("analysing this window...");
+            }
+        }
+    }
+}
+
+fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
+    ui.heading("Bottleneck tokens");
+    let t = app.position();
+    let Some((mi, m)) = app.models.iter().enumerate().find(|(_, m)| m.config.as_ref().is_some_and(|c| c.use_bottleneck)) else {
+        ui.label("No loaded model has bottleneck tokens.");
+        return;
+    };
+    let Some(r) = m.window_at(t) else {
+        ui.label("analysing this window...");
+        return;
+    };
+    ui.label(format!("{} (model {}): token norm now; click one to see its attention", m.name, ["A", "B"][mi.min(1)]));
+    let mut picked = app.token;
+    for (li, layer) in r.bottleneck.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(format!("layer {}", layer.layer));
+            let max = layer.norm.iter().copied().fold(1e-6, f32::max);
+            for (k, &n) in layer.norm.iter().enumerate() {
+                let v = (n / max).clamp(0.0, 1.0);
+                let [cr, cg, cb] = Colormap::Viridis.eval(v);
+                let selected = picked == Some(TokenPick { layer: li, token: k });
+                let button = egui::Button::new(egui::RichText::new(format!("{k}")).color(if v > 0.6 { Color32::BLACK } else { Color32::WHITE }))
+                    .fill(Color32::from_rgb(cr, cg, cb))
+                    .stroke(if selected { Stroke::new(2.0, Color32::WHITE) } else { Stroke::NONE })
+                    .min_size(Vec2::new(26.0, 22.0));
+                let received: Vec<String> = layer.received.iter().map(|(m, v)| format!("{m}: {:.3}", v.get(k).copied().unwrap_or(0.0))).collect();
+                if ui.add(button).on_hover_text(format!("norm {n:.2}; attention received {}", received.join(", "))).clicked() {
+                    picked = if selected { None } else { Some(TokenPick { layer: li, token: k }) };
+                }
+            }
+        });
+    }
+    if picked != app.token {
+        app.token = picked;
+    }
+    if app.token.is_some() && ui.button("show the classification maps again").clicked() {
+        app.token = None;
+    }
+    // Token norms over the clip for the selected (or first) fusion layer.
+    let layer_index = app.token.map_or(0, |p| p.layer);
+    let series: Vec<Vec<[f64; 2]>> = {
+        let n = r.bottleneck.get(layer_index).map_or(0, |l| l.norm.len());
+        (0..n)
+            .map(|k| {
+                m.results
+                    .iter()
+                    .flatten()
+                    .filter_map(|w| Some([w.centre, f64::from(*w.bottleneck.get(layer_index)?.norm.get(k)?)]))
+                    .collect()
+            })
+            .collect()
+    };
+    let layer_name = r.bottleneck.get(layer_index).map_or(0, |l| l.layer);
+    ui.label(format!("token norms over the clip, layer {layer_name}"));
+    egui_plot::Plot::new("bottleneck-plot").height(140.0).allow_scroll(false).show(ui, |plot| {
+        for (k, points) in series.into_iter().enumerate() {
+            plot.line(egui_plot::Line::new(format!("token {k}"), egui_plot::PlotPoints::from(points)));
+        }
+        plot.vline(egui_plot::VLine::new("playhead", t));
+    });
+}
+
+/// The folder exports go to: `~/mbtscope-exports`.
+fn export_dir() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from).join("mbtscope-exports")
+}
+
+/// A path under `dir` that does not exist yet (never overwrite).
+fn fresh_path(dir: &std::path::Path, stem: &str, ext: &str) -> PathBuf {
+    let mut path = dir.join(format!("{stem}.{ext}"));
+    let mut n = 1;
+    while path.exists() {
+        path = dir.join(format!("{stem}-{n}.{ext}"));
+        n += 1;
+    }
+    path
+}
+
+/// The current frame with model A's heatmap, drawn by the CPU compositor (the same pixels as
+/// the shader), as a PNG.
+fn export_frame(app: &MbtApp) -> anyhow::Result<PathBuf> {
+    let frame = app.current_frame.clone().ok_or_else(|| anyhow::anyhow!("no frame to export"))?;
+    let t = app.position();
+    let mut rgb = frame.rgb.clone();
+    if let Some(m) = app.models.first()
+        && let (Some(heat), Some(crop)) = (rgb_heat(app, m, t), m.crop.as_ref())
+    {
+        crate::render::overlay_frame(&mut rgb, frame.width, frame.height, &heat, crop_rect(crop, frame.width, frame.height), &app.settings.style);
+    }
+    let dir = export_dir();
+    std::fs::create_dir_all(&dir)?;
+    let stem = app.clip.as_ref().and_then(|c| c.file_stem()).map_or("frame".into(), |s| s.to_string_lossy().into_owned());
+    let path = fresh_path(&dir, &format!("{stem}_{:.3}s", t), "png");
+    let image = image::RgbImage::from_raw(frame.width, frame.height, rgb).ok_or_else(|| anyhow::anyhow!("bad frame size"))?;
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    crate::fsutil::write_atomic(&path, &bytes, false)?;
+    Ok(path)
+}
+
+fn export_json(app: &MbtApp) -> anyhow::Result<PathBuf> {
+    #[derive(serde::Serialize)]
+    struct Export<'a> {
+        clip: Option<&'a std::path::Path>,
+        settings: &'a crate::analysis::AnalysisSettings,
+        models: Vec<ModelExport<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct ModelExport<'a> {
+        model: &'a std::path::Path,
+        labels: &'a [String],
+        windows: Vec<&'a WindowResult>,
+    }
+    let export = Export {
+        clip: app.clip.as_deref(),
+        settings: &app.settings.analysis,
+        models: app.models.iter().map(|m| ModelExport { model: &m.dir, labels: &m.labels, windows: m.results.iter().flatten().collect() }).collect(),
+    };
+    let dir = export_dir();
+    std::fs::create_dir_all(&dir)?;
+    let stem = app.clip.as_ref().and_then(|c| c.file_stem()).map_or("clip".into(), |s| s.to_string_lossy().into_owned());
+    let path = fresh_path(&dir, &format!("{stem}_analysis"), "json");
+    crate::fsutil::write_atomic(&path, &serde_json::to_vec_pretty(&export)?, false)?;
+    Ok(path)
+}
