@@ -1,9 +1,11 @@
 //! Integration tests: one binary, one module per area.
 
+mod app;
 mod cli;
 mod explain_relevance;
 mod explain_rollout;
 mod features;
+mod gui;
 mod media;
 mod player;
 mod render;

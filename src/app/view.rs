@@ -343,13 +343,13 @@ fn transport(app: &mut MbtApp, ui: &mut Ui) {
         let mut t = app.position();
         ui.label(format!("{} / {}", fmt_time(t), fmt_time(duration)));
         ui.style_mut().spacing.slider_width = (ui.available_width() - 420.0).max(100.0);
-        let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false));
+        let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false)).on_hover_text("playback position");
         if response.changed() {
             app.seek(t);
         }
         ui.style_mut().spacing.slider_width = 80.0;
         let mut speed = app.settings.speed;
-        egui::ComboBox::from_id_salt("speed").selected_text(format!("{speed}x")).width(60.0).show_ui(ui, |ui| {
+        egui::ComboBox::from_label("speed").selected_text(format!("{speed}x")).width(60.0).show_ui(ui, |ui| {
             for s in [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0] {
                 ui.selectable_value(&mut speed, s, format!("{s}x"));
             }
@@ -577,8 +577,11 @@ fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
     });
 }
 
-/// The folder exports go to: `~/mbtscope-exports`.
+/// The folder exports go to: `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`.
 fn export_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MBTSCOPE_EXPORT_DIR") {
+        return PathBuf::from(dir);
+    }
     std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from).join("mbtscope-exports")
 }
 

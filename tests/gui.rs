@@ -1,0 +1,91 @@
+//! The app driven through egui_kittest on the wgpu renderer (lavapipe in CI): open the demo
+//! clip, play, seek, switch to side by side, click a bottleneck token, export a frame; the
+//! rendered views are saved as images and checked for the heatmap.
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use mbtscope::app::{AppOptions, MbtApp, ViewMode};
+use mbtscope::media::output::AudioDevice;
+use mbtscope::model::device::DeviceChoice;
+
+/// Steps the harness until `done` holds (real time passes: playback and the worker run on
+/// their own threads).
+fn step_until(harness: &mut Harness<'_, MbtApp>, what: &str, done: impl Fn(&MbtApp) -> bool) {
+    let start = Instant::now();
+    while !done(harness.state()) {
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pixels with strongly saturated colour inside `[x0, x1) x [y0, y1)`: the heatmap's.
+fn saturated(image: &image::RgbaImage, x0: u32, x1: u32, y0: u32, y1: u32) -> usize {
+    (y0..y1.min(image.height()))
+        .flat_map(|y| (x0..x1.min(image.width())).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = image.get_pixel(x, y).0;
+            let (max, min) = (p[..3].iter().copied().max().unwrap(), p[..3].iter().copied().min().unwrap());
+            max > 150 && max - min > 120
+        })
+        .count()
+}
+
+#[test]
+fn open_play_seek_compare_pick_a_token_and_export() {
+    let out = crate::scratch("gui");
+    // SAFETY: set before the app starts its threads; no other test reads this variable.
+    unsafe { std::env::set_var("MBTSCOPE_EXPORT_DIR", &out) };
+    let options = AppOptions { audio: AudioDevice::Disabled, device: DeviceChoice::Cpu, no_cache: true, fresh: true, ..AppOptions::default() };
+    let mut harness = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options));
+    // Opened on the demo clip, with the shipped models analysing it.
+    step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));
+    assert!(harness.state().clip.as_ref().unwrap().ends_with("assets/demo/test_00000.mp4"));
+    assert!(harness.state().message.as_deref().unwrap_or("").contains("wall clock"), "no audio device: the app says it plays on a wall clock");
+
+    // Play for a while, then pause with Space.
+    harness.get_by_label("Play").click();
+    step_until(&mut harness, "playback to advance", |app| app.position() > 0.5);
+    harness.key_press(egui::Key::Space);
+    harness.step();
+    let paused_at = harness.state().position();
+    std::thread::sleep(Duration::from_millis(200));
+    harness.step();
+    assert!((harness.state().position() - paused_at).abs() < 1e-6, "Space did not pause");
+
+    // Seek with End and Home, and to the middle.
+    harness.key_press(egui::Key::End);
+    harness.step();
+    assert!(harness.state().position() > harness.state().duration() - 0.1);
+    harness.state_mut().seek(4.0);
+    step_until(&mut harness, "the frame at 4 s", |app| app.current_frame.as_ref().is_some_and(|f| (f.pts.secs() - 4.0).abs() < 0.1));
+    step_until(&mut harness, "the window at 4 s", |app| app.models.iter().all(|m| m.window_at(4.0).is_some()));
+
+    // Side by side: two frame views, both with heatmaps.
+    harness.state_mut().settings.view = ViewMode::SideBySide;
+    harness.run_steps(3);
+    let image = harness.render().expect("render");
+    image.save(out.join("side_by_side.png")).unwrap();
+    let half = image.width() / 2;
+    assert!(harness.state().models.len() == 2, "two shipped models");
+    let (left, right) = (saturated(&image, 0, half - 200, 40, 600), saturated(&image, half - 200, image.width() - 380, 40, 600));
+    assert!(left > 300 && right > 300, "heatmaps in both views: {left} and {right} saturated pixels");
+
+    // Click a bottleneck token: the views now show its attention.
+    harness.get_all_by_label("2").next().expect("a token button").click();
+    harness.run_steps(3);
+    assert!(harness.state().token.is_some(), "clicking a token selects it");
+    harness.render().expect("render").save(out.join("token.png")).unwrap();
+
+    // Export the current frame from the File menu.
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("Export the current frame (PNG)").click();
+    harness.run_steps(2);
+    let exported: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("test_00000_")).collect();
+    assert_eq!(exported.len(), 1, "one exported frame: {exported:?} ({:?})", harness.state().export_message);
+    let frame = image::open(&exported[0]).unwrap().to_rgba8();
+    assert_eq!((frame.width(), frame.height()), (224, 224));
+}
