@@ -22,6 +22,13 @@ fn overlap(row: usize, col: usize, cell: [f32; 2], bx: [f32; 4], crop: f32) -> f
     w * h
 }
 
+/// The pointing game's chance level for one box: the fraction of cells that overlap it (a map
+/// whose maximum falls on a uniformly random cell hits this often).
+pub fn pointing_chance(rows: usize, cols: usize, cell: [f32; 2], bx: [f32; 4], crop: f32) -> f64 {
+    let hits = (0..rows * cols).filter(|&i| overlap(i / cols, i % cols, cell, bx, crop) > 0.0).count();
+    hits as f64 / (rows * cols).max(1) as f64
+}
+
 /// The pointing game on a `rows x cols` map.
 pub fn pointing(map: &[f32], rows: usize, cols: usize, cell: [f32; 2], bx: [f32; 4], crop: f32) -> Pointing {
     let best = map
@@ -84,6 +91,7 @@ mod tests {
         assert!(p.hit);
         assert_eq!(p.point, [20.0, 12.0]);
         assert_eq!(box_auc(&map, 4, 4, [8.0, 8.0], bx, 32.0), Some(1.0));
+        assert_eq!(pointing_chance(4, 4, [8.0, 8.0], bx, 32.0), 1.0 / 16.0);
         // Peaked elsewhere: a miss and an AUC below one half.
         let mut away = vec![0.5; 16];
         away[0] = 1.0;

@@ -16,7 +16,7 @@ use crate::explain::maps::{explained_rows, split_row};
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, Modality};
 use crate::train::data::{Example, input_for, read_sidecar};
-use metrics::{Pointing, box_auc, pointing};
+use metrics::{Pointing, box_auc, pointing, pointing_chance};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalOptions {
@@ -40,6 +40,8 @@ pub struct Localisation {
     pub auc: Option<f64>,
     /// The map's maximum, in frame pixels.
     pub point: [f32; 2],
+    /// The chance of a hit for a map maximal on a random patch.
+    pub chance: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,6 +63,8 @@ pub struct LocalisationSummary {
     pub pointing_game: f64,
     /// Mean AUC over the clips that have one.
     pub auc: f64,
+    /// The pointing game's chance level (random patch), averaged over the clips.
+    pub pointing_chance: f64,
     pub clips: usize,
 }
 
@@ -102,7 +106,12 @@ fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Exa
     let cell = [crop / map.width as f32, crop / map.height as f32];
     let crop_box = example.crop.map_box(bx);
     let Pointing { hit, point } = pointing(values, map.height, map.width, cell, crop_box, crop);
-    Some(Localisation { hit, auc: box_auc(values, map.height, map.width, cell, crop_box, crop), point: example.crop.unmap_point(point) })
+    Some(Localisation {
+        hit,
+        auc: box_auc(values, map.height, map.width, cell, crop_box, crop),
+        point: example.crop.unmap_point(point),
+        chance: pointing_chance(map.height, map.width, cell, crop_box, crop),
+    })
 }
 
 /// The row that explains the rgb side: the rgb CLS row, or the mean row without CLS tokens.
@@ -198,6 +207,7 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
         Some(LocalisationSummary {
             pointing_game: scored.iter().filter(|l| l.hit).count() as f64 / scored.len() as f64,
             auc: aucs.iter().sum::<f64>() / aucs.len().max(1) as f64,
+            pointing_chance: scored.iter().map(|l| l.chance).sum::<f64>() / scored.len() as f64,
             clips: scored.len(),
         })
     };
