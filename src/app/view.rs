@@ -260,17 +260,24 @@ fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
             Some((heat, crop))
         })
     };
-    let name = |i: usize| app.models.get(i).map_or_else(|| "no model".to_owned(), |m| m.name.clone());
-    let token = app.token.map_or(String::new(), |p| format!(" - bottleneck token {} of fusion layer #{}", p.token, p.layer));
+    let name = |i: usize| {
+        let Some(m) = app.models.get(i) else { return "no model".to_owned() };
+        let layer = |p: TokenPick| m.results.iter().flatten().next().and_then(|r| r.bottleneck.get(p.layer)).map(|l| l.layer);
+        match (app.token, m.config.as_ref().is_some_and(|c| c.use_bottleneck)) {
+            (Some(p), true) => format!("{} - bottleneck token {} of layer {}", m.name, p.token, layer(p).unwrap_or(p.layer)),
+            (Some(_), false) => format!("{} (no bottleneck tokens)", m.name),
+            (None, _) => m.name.clone(),
+        }
+    };
     match app.settings.view {
         ViewMode::Single => {
             let h = heat_for(0);
-            views.push((format!("A: {}{token}", name(0)), h.as_ref().map(|x| x.0.clone()), h.map(|x| x.1)));
+            views.push((format!("A: {}", name(0)), h.as_ref().map(|x| x.0.clone()), h.map(|x| x.1)));
         }
         ViewMode::SideBySide => {
             for i in 0..app.models.len().clamp(1, 2) {
                 let h = heat_for(i);
-                views.push((format!("{}: {}{token}", ["A", "B"][i], name(i)), h.as_ref().map(|x| x.0.clone()), h.map(|x| x.1)));
+                views.push((format!("{}: {}", ["A", "B"][i], name(i)), h.as_ref().map(|x| x.0.clone()), h.map(|x| x.1)));
             }
         }
         ViewMode::Difference => {
