@@ -36,9 +36,14 @@ fn saturated(image: &image::RgbaImage, x0: u32, x1: u32, y0: u32, y1: u32) -> us
 #[test]
 fn open_play_seek_compare_pick_a_token_and_export() {
     let out = crate::scratch("gui");
-    // SAFETY: set before the app starts its threads; no other test reads this variable.
-    unsafe { std::env::set_var("MBTSCOPE_EXPORT_DIR", &out) };
-    let options = AppOptions { audio: AudioDevice::Disabled, device: DeviceChoice::Cpu, no_cache: true, fresh: true, ..AppOptions::default() };
+    let options = AppOptions {
+        audio: AudioDevice::Disabled,
+        device: DeviceChoice::Cpu,
+        no_cache: true,
+        fresh: true,
+        export_dir: Some(out.clone()),
+        ..AppOptions::default()
+    };
     let mut harness = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options));
     // Opened on the demo clip, with the shipped models analysing it.
     step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));

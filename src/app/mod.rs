@@ -91,6 +91,8 @@ pub struct AppOptions {
     pub no_cache: bool,
     /// Ignore persisted settings.
     pub fresh: bool,
+    /// Where File > Export writes (default `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`).
+    pub export_dir: Option<PathBuf>,
 }
 
 /// One model's results on the open clip.
@@ -157,7 +159,7 @@ pub struct TokenPick {
 
 pub struct MbtApp {
     pub settings: Settings,
-    options: AppOptions,
+    pub options: AppOptions,
     pub clip: Option<PathBuf>,
     pub player: Option<Player>,
     pub message: Option<String>,

@@ -584,8 +584,11 @@ fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
     });
 }
 
-/// The folder exports go to: `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`.
-fn export_dir() -> PathBuf {
+/// The folder exports go to: the app's option, `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`.
+fn export_dir(app: &MbtApp) -> PathBuf {
+    if let Some(dir) = &app.options.export_dir {
+        return dir.clone();
+    }
     if let Some(dir) = std::env::var_os("MBTSCOPE_EXPORT_DIR") {
         return PathBuf::from(dir);
     }
@@ -614,7 +617,7 @@ fn export_frame(app: &MbtApp) -> anyhow::Result<PathBuf> {
     {
         crate::render::overlay_frame(&mut rgb, frame.width, frame.height, &heat, crop_rect(crop, frame.width, frame.height), &app.settings.style);
     }
-    let dir = export_dir();
+    let dir = export_dir(app);
     std::fs::create_dir_all(&dir)?;
     let stem = app.clip.as_ref().and_then(|c| c.file_stem()).map_or("frame".into(), |s| s.to_string_lossy().into_owned());
     let path = fresh_path(&dir, &format!("{stem}_{:.3}s", t), "png");
@@ -643,7 +646,7 @@ fn export_json(app: &MbtApp) -> anyhow::Result<PathBuf> {
         settings: &app.settings.analysis,
         models: app.models.iter().map(|m| ModelExport { model: &m.dir, labels: &m.labels, windows: m.results.iter().flatten().collect() }).collect(),
     };
-    let dir = export_dir();
+    let dir = export_dir(app);
     std::fs::create_dir_all(&dir)?;
     let stem = app.clip.as_ref().and_then(|c| c.file_stem()).map_or("clip".into(), |s| s.to_string_lossy().into_owned());
     let path = fresh_path(&dir, &format!("{stem}_analysis"), "json");

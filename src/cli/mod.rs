@@ -328,6 +328,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             screenshot: a.screenshot,
             no_cache: a.no_cache,
             fresh: a.fresh,
+            export_dir: None,
         });
     };
     match command {
