@@ -90,24 +90,17 @@ impl WindowResult {
     }
 }
 
-fn host<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
+/// A tensor's values on the host.
+pub fn host<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
     t.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading from the device: {e:?}"))
 }
 
-/// A window's host input as a batch of one on `device`.
-pub fn window_tensors(config: &MbtConfig, input: &WindowInput, device: &Device) -> MbtInput {
-    let fuses = |m| config.modality_fusion.contains(&m);
-    MbtInput {
-        rgb: fuses(Modality::Rgb).then(|| {
-            Tensor::<5>::from_data(TensorData::new(input.rgb.clone(), [1, input.frames, input.crop, input.crop, 3]), device)
-        }),
-        spectrogram: fuses(Modality::Spectrogram).then(|| {
-            crate::model::mbt::tile_mono(Tensor::<3>::from_data(
-                TensorData::new(input.spectrogram.clone(), [1, input.time, input.mel]),
-                device,
-            ))
-        }),
-    }
+/// Probabilities from one row of logits.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.iter().map(|v| v / sum).collect()
 }
 
 /// The maps of one explanation (`joint` `[1, N, N]`).
@@ -144,13 +137,9 @@ fn maps(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::
 pub fn analyze_window(model: &Mbt, window: &Window, input: &WindowInput, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
     let config = &model.config;
     let device = model.output_projection.weight.val().device();
-    let tensors = window_tensors(config, input, &device);
+    let tensors = MbtInput::from_host(config, 1, input.rgb.clone(), input.spectrogram.clone(), &device);
     let (output, explanation) = crate::runner::explain(model, tensors.clone(), settings.rollout)?;
-    let logits = host(output.logits)?;
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    let probabilities: Vec<f32> = exp.iter().map(|v| v / sum).collect();
+    let probabilities = softmax(&host(output.logits)?);
     let (joint, explained_class) = match settings.method {
         Method::Rollout => (explanation.rollout.clone(), None),
         Method::Relevance => {
@@ -205,15 +194,6 @@ impl ClipAnalysis {
         let windows = features.windows(None);
         anyhow::ensure!(!windows.is_empty(), "{} is too short for a model window", path.display());
         Ok(Self { features, windows })
-    }
-
-    /// The window whose span is nearest to `t` seconds.
-    pub fn window_at(&self, t: f64) -> usize {
-        self.windows
-            .iter()
-            .enumerate()
-            .min_by(|a, b| (a.1.centre.secs() - t).abs().total_cmp(&(b.1.centre.secs() - t).abs()))
-            .map_or(0, |(i, _)| i)
     }
 
     pub fn analyze(&mut self, model: &Mbt, index: usize, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {

@@ -16,7 +16,7 @@ use crate::media::Timestamp;
 use crate::media::output::AudioDevice;
 use crate::media::player::{ClockSource, Player, PlayerOptions};
 use crate::model::device::DeviceChoice;
-use crate::render::{Colormap, Normalisation, OverlayStyle};
+use crate::render::{Normalisation, OverlayStyle};
 use worker::{Event, Request, WindowSpan, Worker};
 
 /// Where the shipped models and demo clips are: `$MBTSCOPE_ASSETS`, else the source tree's.
@@ -510,10 +510,6 @@ pub fn method_name(m: Method) -> &'static str {
         Method::Rollout => "attention rollout",
         Method::Relevance => "gradient-weighted relevance",
     }
-}
-
-pub fn colormap_name(c: Colormap) -> &'static str {
-    c.name()
 }
 
 pub fn normalisation_name(n: Normalisation) -> &'static str {

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use burn::prelude::*;
 use serde::Serialize;
 
+use crate::analysis::{host, softmax};
 use crate::explain::RolloutOptions;
 use crate::explain::maps::{explained_rows, split_row};
 use crate::model::layout::TokenLayout;
@@ -120,14 +121,7 @@ fn rgb_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyh
     let Some((_, row)) = rows.into_iter().find(|(name, _)| name == "cls_rgb" || name == "gap") else {
         return Ok(None);
     };
-    Ok(Some(row.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading a map: {e:?}"))?))
-}
-
-fn softmax_top(row: &[f32]) -> (usize, f32) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
-    let best = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0;
-    (best, 1.0 / sum)
+    Ok(Some(host(row)?))
 }
 
 /// Evaluates `model` on `examples` (from `data_dir`, whose sidecars give the boxes).
@@ -150,7 +144,7 @@ pub fn evaluate(
         let batch: Vec<&Example> = chunk.iter().collect();
         let input = input_for(config, &batch, &device);
         let (output, explanation) = crate::runner::explain(model, input.clone(), options.rollout)?;
-        let logits = output.logits.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+        let logits = host(output.logits)?;
         let n = explanation.rollout.dims()[2];
         let rollout_rows = if has_rgb { rgb_rows(config, &explanation.layout, &explanation.rollout)? } else { None };
         let relevance_rows = if has_rgb && options.relevance {
@@ -164,7 +158,12 @@ pub fn evaluate(
             let sidecar = read_sidecar(&sidecar_path)?;
             let bx = sounding_box(&sidecar, example.centre.secs())
                 .with_context(|| format!("no sounding-object box in {}", sidecar_path.display()))?;
-            let (predicted, probability) = softmax_top(&logits[i * classes..(i + 1) * classes]);
+            let probabilities = softmax(&logits[i * classes..(i + 1) * classes]);
+            let (predicted, probability) = probabilities
+                .iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (c, p)| if p > best.1 { (c, p) } else { best });
             let score = |rows: &Option<Vec<f32>>| {
                 rows.as_ref().and_then(|r| localise(config, &explanation.layout, &r[i * n..(i + 1) * n], example, bx))
             };

@@ -50,10 +50,7 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
     let device = model.output_projection.weight.val().device();
     // Autodiff for this pass only: a tracked copy of the model and of the inputs.
     let tracked = model.clone().train();
-    let input = MbtInput {
-        rgb: input.rgb.map(|t| t.autodiff()),
-        spectrogram: input.spectrogram.map(|t| t.autodiff()),
-    };
+    let input = input.autodiff();
     let mut passes: Vec<AttentionPass> = Vec::new();
     let output = tracked.forward_observed(input, KeepAttention::Probed, Some(&mut passes))?;
 

@@ -73,6 +73,24 @@ impl ClipFeatures {
     }
 
     pub fn window_input(&mut self, window: &Window) -> Result<WindowInput, MediaError> {
+        let (bytes, spectrogram) = self.window_bytes(window)?;
+        let zero_centering = self.config.dataset_configs.zero_centering;
+        let crop = self.config.dataset_configs.crop_size;
+        let mel = self.fbank.config().num_mel_bins;
+        Ok(WindowInput {
+            frames: bytes.len() / (crop * crop * 3).max(1),
+            crop,
+            time: spectrogram.len() / mel.max(1),
+            mel,
+            rgb: bytes.iter().map(|&v| rgb_unit(v, zero_centering)).collect(),
+            spectrogram,
+        })
+    }
+
+    /// A window's frames as cropped bytes `[frames, crop, crop, 3]` (before scaling, a quarter
+    /// of the memory of [`Self::window_input`]'s floats) and its normalised spectrogram
+    /// `[time, mel]`.
+    pub fn window_bytes(&mut self, window: &Window) -> Result<(Vec<u8>, Vec<f32>), MediaError> {
         let d = &self.config.dataset_configs;
         let crop = d.crop_size;
         let frames = self.decoder.frames_at(&window.frame_times)?;
@@ -82,10 +100,7 @@ impl ClipFeatures {
             for y in 0..crop as u32 {
                 for x in 0..crop as u32 {
                     let (sx, sy) = ((x + ox).min(frame.width - 1), (y + oy).min(frame.height - 1));
-                    for v in frame.pixel(sx, sy) {
-                        let unit = f32::from(v) / 255.0;
-                        rgb.push(if d.zero_centering { unit * 2.0 - 1.0 } else { unit });
-                    }
+                    rgb.extend(frame.pixel(sx, sy));
                 }
             }
         }
@@ -102,16 +117,14 @@ impl ClipFeatures {
         let mut spectrogram = self.fbank.compute(&audio);
         let (mean, std) = (d.spec_mean, d.spec_stddev.max(f32::EPSILON));
         spectrogram.iter_mut().for_each(|v| *v = (*v - mean) / std);
-        let mel = self.fbank.config().num_mel_bins;
-        Ok(WindowInput {
-            frames: frames.len(),
-            crop,
-            time: spectrogram.len() / mel.max(1),
-            mel,
-            rgb,
-            spectrogram,
-        })
+        Ok((rgb, spectrogram))
     }
+}
+
+/// One byte scaled for the model: `[0, 1]`, or `[-1, 1]` with zero-centring.
+pub fn rgb_unit(v: u8, zero_centering: bool) -> f32 {
+    let unit = f32::from(v) / 255.0;
+    if zero_centering { unit * 2.0 - 1.0 } else { unit }
 }
 
 /// From frame pixels to crop pixels (see [`ClipFeatures::crop_mapping`]).

@@ -49,6 +49,28 @@ pub struct MbtInput {
     pub spectrogram: Option<Tensor<4>>,
 }
 
+impl MbtInput {
+    /// A batch of `batch` examples from host arrays laid out as `config.dataset_configs` says:
+    /// frames `[batch, frames, crop, crop, 3]` and mono spectrograms `[batch, time, mel]` (tiled
+    /// to 3 channels). Only the modalities the model fuses are kept.
+    pub fn from_host(config: &MbtConfig, batch: usize, rgb: Vec<f32>, spectrogram: Vec<f32>, device: &Device) -> Self {
+        let d = &config.dataset_configs;
+        let [time, mel] = d.spectrogram_shape();
+        let fuses = |m| config.modality_fusion.contains(&m);
+        Self {
+            rgb: fuses(Modality::Rgb)
+                .then(|| Tensor::from_data(TensorData::new(rgb, [batch, d.num_frames, d.crop_size, d.crop_size, 3]), device)),
+            spectrogram: fuses(Modality::Spectrogram)
+                .then(|| tile_mono(Tensor::from_data(TensorData::new(spectrogram, [batch, time, mel]), device))),
+        }
+    }
+
+    /// The same inputs, tracked by autodiff.
+    pub fn autodiff(self) -> Self {
+        Self { rgb: self.rgb.map(|t| t.autodiff()), spectrogram: self.spectrogram.map(|t| t.autodiff()) }
+    }
+}
+
 /// How captured attention is reduced over heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

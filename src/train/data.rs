@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 
+use crate::features::input::rgb_unit;
 use crate::features::{ClipFeatures, FbankConfig};
 use crate::model::MbtConfig;
 
@@ -55,26 +56,8 @@ pub fn batch_arrays(config: &MbtConfig, examples: &[&Example], flips: &[bool]) -
 
 /// A batch as model input on `device` (only the modalities the model fuses).
 pub fn input_for(config: &MbtConfig, examples: &[&Example], device: &burn::prelude::Device) -> crate::model::MbtInput {
-    use burn::prelude::*;
-    let d = &config.dataset_configs;
-    let (frames, crop) = (d.num_frames, d.crop_size);
-    let [time, mel] = d.spectrogram_shape();
-    let b = examples.len();
     let (rgb, spectrogram) = batch_arrays(config, examples, &[]);
-    let fuses = |m| config.modality_fusion.contains(&m);
-    crate::model::MbtInput {
-        rgb: fuses(crate::model::Modality::Rgb)
-            .then(|| Tensor::<5>::from_data(TensorData::new(rgb, [b, frames, crop, crop, 3]), device)),
-        spectrogram: fuses(crate::model::Modality::Spectrogram).then(|| {
-            crate::model::mbt::tile_mono(Tensor::<3>::from_data(TensorData::new(spectrogram, [b, time, mel]), device))
-        }),
-    }
-}
-
-/// One byte scaled as `ClipFeatures::window_input` scales it.
-pub fn rgb_unit(v: u8, zero_centering: bool) -> f32 {
-    let unit = f32::from(v) / 255.0;
-    if zero_centering { unit * 2.0 - 1.0 } else { unit }
+    crate::model::MbtInput::from_host(config, examples.len(), rgb, spectrogram, device)
 }
 
 /// Names of the clips in `dir` (sorted) whose stem starts with `prefix` and that have both a
@@ -141,16 +124,6 @@ fn load_example(dir: &Path, name: &str, config: &MbtConfig) -> anyhow::Result<Ex
         .iter()
         .min_by_key(|w| (w.centre.micros() - duration.micros() / 2).abs())
         .with_context(|| format!("no window in {}", clip.display()))?;
-    let input = features.window_input(window)?;
-    let (centre, crop) = (window.centre, features.crop_mapping());
-    let zero_centering = config.dataset_configs.zero_centering;
-    let rgb = input
-        .rgb
-        .iter()
-        .map(|&v| {
-            let unit = if zero_centering { (v + 1.0) / 2.0 } else { v };
-            (unit * 255.0).round().clamp(0.0, 255.0) as u8
-        })
-        .collect();
-    Ok(Example { rgb, spectrogram: input.spectrogram, label, name: name.to_owned(), centre, crop })
+    let (rgb, spectrogram) = features.window_bytes(window)?;
+    Ok(Example { rgb, spectrogram, label, name: name.to_owned(), centre: window.centre, crop: features.crop_mapping() })
 }

@@ -8,8 +8,8 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-use crate::model::{MbtConfig, Modality};
-use crate::model::mbt::{Capture, Mbt, MbtInput, tile_mono};
+use crate::model::MbtConfig;
+use crate::model::mbt::{Capture, Mbt, MbtInput};
 use crate::synth::Rng;
 use crate::weights::params::ParamSource;
 pub use data::{Example, load_examples};
@@ -58,20 +58,10 @@ pub fn learning_rate(options: &TrainOptions, step: usize) -> f64 {
 
 /// Builds a batch on `device` (autodiff-enabled).
 fn batch(config: &MbtConfig, examples: &[&Example], flips: &[bool], device: &Device) -> (MbtInput, Tensor<1, Int>) {
-    let d = &config.dataset_configs;
-    let (frames, crop) = (d.num_frames, d.crop_size);
-    let [time, mel] = d.spectrogram_shape();
-    let b = examples.len();
-    let (rgb, spec) = data::batch_arrays(config, examples, flips);
+    let (rgb, spectrogram) = data::batch_arrays(config, examples, flips);
     let labels: Vec<i64> = examples.iter().map(|e| e.label as i64).collect();
-    let fuses = |m| config.modality_fusion.contains(&m);
-    let input = MbtInput {
-        rgb: fuses(Modality::Rgb)
-            .then(|| Tensor::<5>::from_data(TensorData::new(rgb, [b, frames, crop, crop, 3]), device).autodiff()),
-        spectrogram: fuses(Modality::Spectrogram)
-            .then(|| tile_mono(Tensor::<3>::from_data(TensorData::new(spec, [b, time, mel]), device)).autodiff()),
-    };
-    (input, Tensor::from_data(TensorData::new(labels, [b]), device))
+    let input = MbtInput::from_host(config, examples.len(), rgb, spectrogram, device).autodiff();
+    (input, Tensor::from_data(TensorData::new(labels, [examples.len()]), device))
 }
 
 /// Trains from `init` for steps `options.start_step..options.steps`, calling `report` after
