@@ -242,6 +242,10 @@ pub fn decode_audio(path: &Path, rate: u32, from: Timestamp, to: Option<Timestam
     let mut samples = Vec::new();
     let mut start = None;
     while let Some(chunk) = stream.next_chunk()? {
+        // Chunks wholly before `from` come back empty; the track starts at the first sample kept.
+        if chunk.is_empty() {
+            continue;
+        }
         if start.is_none() {
             let after = stream.next_time().unwrap_or(from);
             start = Some(after - Timestamp::from_secs(chunk.len() as f64 / f64::from(rate)));
