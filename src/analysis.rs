@@ -6,6 +6,8 @@
 use std::path::Path;
 
 use burn::prelude::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use crate::explain::RolloutOptions;
@@ -43,6 +45,64 @@ impl AnalysisSettings {
 /// 64-bit FNV-1a, for cache keys.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// A file's identity for caches: path, size and modification time.
+fn file_identity(path: &Path) -> String {
+    let meta = std::fs::metadata(path).ok();
+    let modified = meta.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    format!("{}|{}|{}", path.display(), meta.map_or(0, |m| m.len()), modified)
+}
+
+/// Where the analysis of `clip` by the model in `model_dir` with `settings` is cached in `dir`.
+pub fn cache_path(dir: &Path, clip: &Path, model_dir: &Path, settings: &AnalysisSettings) -> std::path::PathBuf {
+    let clip_key = fnv1a(file_identity(clip).as_bytes());
+    let model_key = fnv1a(file_identity(&model_dir.join(crate::weights::native::WEIGHTS_FILE)).as_bytes());
+    dir.join(format!("{clip_key:016x}-{model_key:016x}-{}.json", settings.key()))
+}
+
+/// The cached results of every window, if a complete set of `windows` is cached.
+pub fn read_cache(dir: &Path, clip: &Path, model_dir: &Path, settings: &AnalysisSettings, windows: usize) -> Option<Vec<WindowResult>> {
+    let bytes = std::fs::read(cache_path(dir, clip, model_dir, settings)).ok()?;
+    let results: Vec<WindowResult> = serde_json::from_slice(&bytes).ok()?;
+    (results.len() == windows && results.iter().enumerate().all(|(i, r)| r.index == i)).then_some(results)
+}
+
+/// Caches a complete analysis (best effort: a cache that cannot be written is skipped).
+pub fn write_cache(dir: &Path, clip: &Path, model_dir: &Path, settings: &AnalysisSettings, results: &[WindowResult]) {
+    let _ = std::fs::create_dir_all(dir);
+    if let Ok(bytes) = serde_json::to_vec(results) {
+        let _ = crate::fsutil::write_atomic(&cache_path(dir, clip, model_dir, settings), &bytes, true);
+    }
+}
+
+/// A map quantised to bytes: `value = min + byte / 255 * (max - min)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompactMap {
+    pub shape: Vec<usize>,
+    pub min: f32,
+    pub max: f32,
+    pub base64: String,
+}
+
+impl CompactMap {
+    /// Quantises `values` (any shape, given for readers) to bytes.
+    pub fn encode(shape: Vec<usize>, values: &[f32]) -> Self {
+        let (min, max) = crate::render::value_range(values);
+        let (min, max) = if values.is_empty() { (0.0, 0.0) } else { (min, max) };
+        let span = max - min;
+        let bytes: Vec<u8> = values
+            .iter()
+            .map(|&v| if span > 0.0 { ((v - min) / span * 255.0).round().clamp(0.0, 255.0) as u8 } else { 0 })
+            .collect();
+        Self { shape, min, max, base64: BASE64.encode(bytes) }
+    }
+
+    /// The values back, each within half a quantisation step.
+    pub fn decode(&self) -> anyhow::Result<Vec<f32>> {
+        let bytes = BASE64.decode(&self.base64)?;
+        Ok(bytes.iter().map(|&b| self.min + f32::from(b) / 255.0 * (self.max - self.min)).collect())
+    }
 }
 
 /// One fusion layer's bottleneck tokens in one window.
@@ -200,5 +260,23 @@ impl ClipAnalysis {
         let window = self.windows.get(index).ok_or_else(|| anyhow::anyhow!("no window {index}"))?.clone();
         let input = self.features.window_input(&window)?;
         analyze_window(model, &window, &input, settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_maps_round_trip_within_half_a_step() {
+        let values: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).sin() * 3.0 + 1.0).collect();
+        let map = CompactMap::encode(vec![10, 10], &values);
+        let back = map.decode().unwrap();
+        let step = (map.max - map.min) / 255.0;
+        for (a, b) in values.iter().zip(&back) {
+            assert!((a - b).abs() <= step / 2.0 + 1e-6, "{a} vs {b}");
+        }
+        let flat = CompactMap::encode(vec![3], &[2.0, 2.0, 2.0]);
+        assert_eq!(flat.decode().unwrap(), vec![2.0, 2.0, 2.0]);
     }
 }

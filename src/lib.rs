@@ -9,9 +9,11 @@
 //! - [`npz`]: NumPy archives for the tensor-in, tensor-out interface.
 
 pub mod analysis;
+pub mod annotate;
 pub mod app;
 pub mod eval;
 pub mod explain;
+pub mod export;
 pub mod features;
 pub mod fsutil;
 pub mod media;

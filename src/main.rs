@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            if err.downcast_ref::<cli::PartialFailure>().is_some() { ExitCode::from(3) } else { ExitCode::FAILURE }
         }
     }
 }

@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod explain_relevance;
 mod explain_rollout;
+mod export;
 mod features;
 mod gui;
 mod media;

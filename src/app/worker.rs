@@ -4,14 +4,14 @@
 //! analyses are cached on disk per (clip, model, settings), so reopening a clip is instant.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use burn::prelude::Device;
 
-use crate::analysis::{AnalysisSettings, ClipAnalysis, WindowResult, fnv1a};
+use crate::analysis::{AnalysisSettings, ClipAnalysis, WindowResult};
 use crate::runner::LoadedModel;
 
 pub struct Request {
@@ -67,18 +67,6 @@ impl Worker {
     pub fn set_playhead(&self, secs: f64) {
         self.playhead.store(secs.to_bits(), Ordering::Relaxed);
     }
-}
-
-fn file_identity(path: &Path) -> String {
-    let meta = std::fs::metadata(path).ok();
-    let modified = meta.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    format!("{}|{}|{}", path.display(), meta.map_or(0, |m| m.len()), modified)
-}
-
-fn cache_path(dir: &Path, clip: &Path, model: &Path, settings: &AnalysisSettings) -> PathBuf {
-    let clip_key = fnv1a(file_identity(clip).as_bytes());
-    let model_key = fnv1a(file_identity(&model.join(crate::weights::native::WEIGHTS_FILE)).as_bytes());
-    dir.join(format!("{clip_key:016x}-{model_key:016x}-{}.json", settings.key()))
 }
 
 fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Request)>, events: Sender<Event>, playhead: Arc<AtomicU64>, wake: impl Fn()) {
@@ -139,10 +127,7 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
         for (k, (i, dir, _, _)) in jobs.iter().enumerate() {
             let cached = cache_dir
                 .as_ref()
-                .map(|c| cache_path(c, &request.clip, dir, &request.settings))
-                .and_then(|p| std::fs::read(p).ok())
-                .and_then(|b| serde_json::from_slice::<Vec<WindowResult>>(&b).ok())
-                .filter(|r| r.len() == done[k].len());
+                .and_then(|c| crate::analysis::read_cache(c, &request.clip, dir, &request.settings, done[k].len()));
             match cached {
                 Some(results) => {
                     for r in results {
@@ -197,9 +182,7 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             let _ = std::fs::create_dir_all(cache);
             for (k, (_, dir, _, _)) in jobs.iter().enumerate() {
                 let results: Vec<WindowResult> = done[k].iter().flatten().cloned().collect();
-                if let Ok(bytes) = serde_json::to_vec(&results) {
-                    let _ = crate::fsutil::write_atomic(&cache_path(cache, &request.clip, dir, &request.settings), &bytes, true);
-                }
+                crate::analysis::write_cache(cache, &request.clip, dir, &request.settings, &results);
             }
         }
         send(Event::Done { generation, cached: all_cached, seconds: started.elapsed().as_secs_f64() });

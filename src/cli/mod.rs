@@ -1,6 +1,8 @@
 //! Argument parsing in one place (clap), the work of each command in its own module.
 
+mod analyze;
 mod eval;
+mod export;
 mod flops;
 mod import;
 mod infer;
@@ -68,6 +70,14 @@ pub enum Command {
     /// Score models on clips made by `synth`: accuracy, confusion, GFLOPs, and how often the
     /// explanations point at the sounding object (pointing game, AUC), with PNG plots.
     Eval(EvalArgs),
+    /// Analyse clips headlessly: per window, the top labels, bottleneck activity, cross-modal
+    /// shares and compact explanation maps, as JSON.
+    #[command(after_help = ANALYZE_HELP)]
+    Analyze(AnalyzeArgs),
+    /// Write annotated frames (PNG/JPEG) and videos (MP4 with the clip's audio): the heatmap and
+    /// top labels of one model, or two side by side.
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
     /// Play a clip without a window: sound through the audio device, the clock and A/V
     /// statistics printed twice a second.
     Play(PlayArgs),
@@ -162,6 +172,229 @@ pub struct EvalArgs {
     pub force: bool,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+}
+
+
+const ANALYZE_HELP: &str = "\
+Output: one JSON document (format \"mbtscope-analysis/1\"): the settings, the models with their
+labels, and per clip and model every window with `top` (label, class, probability), `cross_modal`
+(share of each modality's explanation that comes from the other), `bottleneck` (per fusion layer,
+each token's norm and the attention each modality pays it) and `maps` (rgb [slices, rows, cols]
+and spectrogram [time, mel], each stored as min, max and base64 bytes: value = min + byte / 255 *
+(max - min)). Clips that failed are listed under `failures`.
+
+OUT is rewritten (atomically) after each clip. Running again with the same models and settings
+skips the clips already in OUT, and retries failed ones; other settings need --force.
+
+Exit status: 0 every clip analysed; 1 nothing could be done (bad model, unreadable OUT, no clips);
+2 bad arguments; 3 some clips failed (the others are in OUT).";
+
+const EXPORT_HELP: &str = "\
+Frames are written as OUT/<clip stem>_<frame index, 6 digits>.<format>, each a copy of the frame
+per model (side by side with --compare) with its heatmap, title and top labels.
+
+Files are written under a temporary name and renamed, so no file is ever half-written. OUT keeps
+a hidden manifest of the export's settings: running the same export again resumes it (frames
+already there are kept); another export into the same folder refuses to replace frames unless
+--force. The video is refused if it exists, unless --force.
+
+Exit status: 0 done; 1 failed (the message names the file and the problem); 2 bad arguments.";
+
+/// How the explanation maps are computed (the app's explanation settings).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExplainArgs {
+    /// Attention rollout from the classification tokens, or gradient-weighted relevance.
+    #[arg(long, value_enum, default_value_t = MethodArg::Rollout)]
+    pub method: MethodArg,
+    /// The class relevance explains (default: each window's top prediction).
+    #[arg(long)]
+    pub class: Option<usize>,
+    /// How rollout fuses attention heads.
+    #[arg(long, value_enum, default_value_t = FusionArg::Mean)]
+    pub head_fusion: FusionArg,
+    /// Fraction of each layer's fused attention rollout drops, in [0, 1).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
+    pub discard_ratio: f32,
+    /// First layer included in the rollout.
+    #[arg(long, default_value_t = 0)]
+    pub start_layer: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    Rollout,
+    Relevance,
+}
+
+impl ExplainArgs {
+    pub fn settings(&self) -> mbtscope::analysis::AnalysisSettings {
+        use mbtscope::model::mbt::HeadFusion;
+        mbtscope::analysis::AnalysisSettings {
+            method: match self.method {
+                MethodArg::Rollout => mbtscope::analysis::Method::Rollout,
+                MethodArg::Relevance => mbtscope::analysis::Method::Relevance,
+            },
+            class: self.class,
+            rollout: mbtscope::explain::RolloutOptions {
+                head_fusion: match self.head_fusion {
+                    FusionArg::Mean => HeadFusion::Mean,
+                    FusionArg::Max => HeadFusion::Max,
+                    FusionArg::Min => HeadFusion::Min,
+                },
+                discard_ratio: self.discard_ratio,
+                start_layer: self.start_layer,
+                raw_layer: None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// A clip, or a folder whose video files (mp4, mkv, mov, webm, avi) are analysed one by one.
+    pub input: PathBuf,
+    /// A model folder; repeat to analyse with several (for example vanilla and bottleneck).
+    #[arg(long, required = true)]
+    pub model: Vec<PathBuf>,
+    /// The JSON results file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Labels kept per window.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Leave out the rgb and spectrogram maps (smaller output).
+    #[arg(long)]
+    pub no_maps: bool,
+    /// Print one JSON object per line on stdout (events: clip, failed, done) instead of a
+    /// progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Start OUT afresh even if it holds results of other settings.
+    #[arg(long)]
+    pub force: bool,
+    /// Neither read nor write the analysis cache the app shares (~/.cache/mbtscope/analysis).
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub explain: ExplainArgs,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The clip.
+    pub clip: PathBuf,
+    /// The model whose heatmap and labels are drawn.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A second model drawn side by side on the right (same frame, same settings).
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// Frames: `all`, `START:END` (frame indices, END exclusive; either may be left out),
+    /// `1.5s:3s` (seconds), or `N,M,...`.
+    #[arg(long, default_value = "all", value_parser = parse_frames)]
+    pub frames: mbtscope::export::FrameSelection,
+    #[arg(long, value_enum, default_value_t = FormatArg::Png)]
+    pub format: FormatArg,
+    /// JPEG quality, 1 to 100.
+    #[arg(long, default_value_t = 92, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+    /// Folder for the frame images.
+    #[arg(long, required_unless_present = "video")]
+    pub out: Option<PathBuf>,
+    /// Also (or only) write an annotated MP4 (H.264 + AAC) of the frames with the clip's audio.
+    #[arg(long)]
+    pub video: Option<PathBuf>,
+    /// Replace existing frames of another export, and an existing video.
+    #[arg(long)]
+    pub force: bool,
+    /// Labels drawn per model.
+    #[arg(long, default_value_t = 3)]
+    pub top_k: usize,
+    /// Draw no title, labels or time, only the heatmap.
+    #[arg(long)]
+    pub no_labels: bool,
+    #[command(flatten)]
+    pub style: StyleArgs,
+    #[command(flatten)]
+    pub explain: ExplainArgs,
+    /// Neither read nor write the analysis cache the app shares (~/.cache/mbtscope/analysis).
+    #[arg(long)]
+    pub no_cache: bool,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+fn parse_frames(text: &str) -> Result<mbtscope::export::FrameSelection, String> {
+    mbtscope::export::FrameSelection::parse(text)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Png,
+    Jpg,
+}
+
+/// The overlay's look (the app's View settings).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StyleArgs {
+    #[arg(long, value_enum, default_value_t = ColormapArg::Turbo)]
+    pub colormap: ColormapArg,
+    /// Weight of the colormap over the frame at the map's maximum, 0 to 1.
+    #[arg(long, default_value_t = 0.6, value_parser = parse_unit)]
+    pub opacity: f32,
+    /// Normalised values below this are not drawn, 0 to 1.
+    #[arg(long, default_value_t = 0.15, value_parser = parse_unit)]
+    pub threshold: f32,
+    /// Per frame, over the clip, or per frame blended over time (no flicker).
+    #[arg(long, value_enum, default_value_t = NormalisationArg::Frame)]
+    pub normalisation: NormalisationArg,
+    /// Show the patches (nearest upsampling) instead of a smooth map.
+    #[arg(long)]
+    pub nearest: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColormapArg {
+    Turbo,
+    Viridis,
+    Inferno,
+    Jet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NormalisationArg {
+    Frame,
+    Clip,
+    Smooth,
+}
+
+fn parse_unit(text: &str) -> Result<f32, String> {
+    let v: f32 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not in [0, 1]")) }
+}
+
+impl StyleArgs {
+    pub fn overlay(&self) -> mbtscope::render::OverlayStyle {
+        use mbtscope::render::{Colormap, Normalisation};
+        mbtscope::render::OverlayStyle {
+            colormap: match self.colormap {
+                ColormapArg::Turbo => Colormap::Turbo,
+                ColormapArg::Viridis => Colormap::Viridis,
+                ColormapArg::Inferno => Colormap::Inferno,
+                ColormapArg::Jet => Colormap::Jet,
+            },
+            opacity: self.opacity,
+            threshold: self.threshold,
+            smooth: !self.nearest,
+            normalisation: match self.normalisation {
+                NormalisationArg::Frame => Normalisation::Frame,
+                NormalisationArg::Clip => Normalisation::Clip,
+                NormalisationArg::Smooth => Normalisation::Smooth,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -318,6 +551,21 @@ pub struct FlopsArgs {
     pub model: Option<PathBuf>,
 }
 
+/// Some of the inputs failed and were reported; the others succeeded (exit status 3).
+#[derive(Debug)]
+pub struct PartialFailure {
+    pub failed: usize,
+    pub total: usize,
+}
+
+impl std::fmt::Display for PartialFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {} clips failed (see above)", self.failed, self.total)
+    }
+}
+
+impl std::error::Error for PartialFailure {}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(command) = args.command else {
         let a = args.app;
@@ -340,5 +588,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Train(a) => train::run(a),
         Command::Play(a) => media::play(a),
+        Command::Analyze(a) => analyze::run(a),
+        Command::Export(a) => export::run(a),
     }
 }

@@ -1,0 +1,232 @@
+//! Annotated frames: a clip frame with a model's heatmap and its top labels drawn in, alone or
+//! side by side with a second model. The app's export and `mbtscope export` both draw through
+//! [`compose`], so the same settings give the same pixels.
+
+use ab_glyph::{Font as _, FontRef, PxScale, ScaleFont as _};
+
+use crate::render::{Heat, OverlayStyle, overlay_frame};
+
+/// What is drawn into one model's copy of the frame.
+#[derive(Debug, Clone, Default)]
+pub struct Panel {
+    /// Shown above the labels (the model's name).
+    pub title: String,
+    /// The map at this frame, normalised; `None` draws the frame alone.
+    pub heat: Option<Heat>,
+    /// Where the model's crop lies in the frame, `[u0, v0, u1, v1]` in [0, 1].
+    pub crop: [f32; 4],
+    /// Top labels with probabilities, best first.
+    pub labels: Vec<(String, f32)>,
+}
+
+/// How annotated frames look.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnnotateStyle {
+    pub overlay: OverlayStyle,
+    /// Draw the title and labels box.
+    pub labels: bool,
+    /// Draw the time in the bottom-left corner.
+    pub time: bool,
+}
+
+impl Default for AnnotateStyle {
+    fn default() -> Self {
+        Self { overlay: OverlayStyle::default(), labels: true, time: true }
+    }
+}
+
+/// A packed RGB image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RgbFrame {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+/// The frame once per panel, side by side (left to right), each with its heatmap and labels.
+/// `rgb` is the clip frame (`width x height`, packed RGB) at time `t` seconds.
+pub fn compose(rgb: &[u8], width: u32, height: u32, t: f64, panels: &[Panel], style: &AnnotateStyle) -> RgbFrame {
+    let n = panels.len().max(1) as u32;
+    let out_width = width * n;
+    let mut out = vec![0u8; (out_width * height * 3) as usize];
+    let font = FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).ok();
+    let empty = [Panel::default()];
+    let panels = if panels.is_empty() { &empty[..] } else { panels };
+    for (p, panel) in panels.iter().enumerate() {
+        let mut copy = rgb.to_vec();
+        if let Some(heat) = &panel.heat {
+            overlay_frame(&mut copy, width, height, heat, panel.crop, &style.overlay);
+        }
+        let mut canvas = Canvas { rgb: &mut copy, width, height };
+        if let Some(font) = &font {
+            if style.labels {
+                draw_labels(&mut canvas, font, panel);
+            }
+            if style.time {
+                let px = text_px(height) * 0.85;
+                let text = format!("{t:.2} s");
+                let w = canvas.text_width(font, px, &text);
+                let pad = px * 0.3;
+                let y = height as f32 - px * 1.3 - pad;
+                canvas.fill(pad, y, w + 2.0 * pad, px * 1.3, [0, 0, 0], 0.55);
+                canvas.text(font, 2.0 * pad, y + px * 0.15, px, &text, [255, 255, 255]);
+            }
+        }
+        let x0 = p as u32 * width;
+        for y in 0..height {
+            let src = (y * width * 3) as usize..((y + 1) * width * 3) as usize;
+            let dst = ((y * out_width + x0) * 3) as usize;
+            out[dst..dst + (width * 3) as usize].copy_from_slice(&copy[src]);
+        }
+    }
+    RgbFrame { width: out_width, height, rgb: out }
+}
+
+/// Text size for a frame height: readable on small clips, not huge on 1080p.
+fn text_px(height: u32) -> f32 {
+    (height as f32 / 24.0).clamp(9.0, 36.0)
+}
+
+fn draw_labels(canvas: &mut Canvas<'_>, font: &FontRef<'_>, panel: &Panel) {
+    if panel.title.is_empty() && panel.labels.is_empty() {
+        return;
+    }
+    let px = text_px(canvas.height);
+    let line = px * 1.25;
+    let pad = px * 0.35;
+    let rows: Vec<String> = panel.labels.iter().map(|(name, p)| format!("{name} {:.0}%", p * 100.0)).collect();
+    let widest = std::iter::once(canvas.text_width(font, px, &panel.title))
+        .chain(rows.iter().map(|r| canvas.text_width(font, px, r)))
+        .fold(0.0f32, f32::max);
+    let box_w = (widest + 2.0 * pad).min(canvas.width as f32 - pad);
+    let count = rows.len() + usize::from(!panel.title.is_empty());
+    canvas.fill(pad, pad, box_w, count as f32 * line + pad, [0, 0, 0], 0.55);
+    let mut y = pad * 1.5;
+    if !panel.title.is_empty() {
+        canvas.text(font, 2.0 * pad, y, px, &panel.title, [255, 230, 120]);
+        y += line;
+    }
+    for ((_, p), row) in panel.labels.iter().zip(&rows) {
+        // A probability bar behind the label.
+        canvas.fill(2.0 * pad - pad * 0.5, y + px * 0.05, (box_w - 2.0 * pad) * p.clamp(0.0, 1.0), px * 1.05, [70, 130, 220], 0.6);
+        canvas.text(font, 2.0 * pad, y, px, row, [255, 255, 255]);
+        y += line;
+    }
+}
+
+struct Canvas<'a> {
+    rgb: &'a mut [u8],
+    width: u32,
+    height: u32,
+}
+
+impl Canvas<'_> {
+    fn blend(&mut self, x: i64, y: i64, colour: [u8; 3], alpha: f32) {
+        if x < 0 || y < 0 || x >= i64::from(self.width) || y >= i64::from(self.height) {
+            return;
+        }
+        let i = ((y as u32 * self.width + x as u32) * 3) as usize;
+        for c in 0..3 {
+            let v = f32::from(self.rgb[i + c]) * (1.0 - alpha) + f32::from(colour[c]) * alpha;
+            self.rgb[i + c] = v.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+
+    fn fill(&mut self, x: f32, y: f32, w: f32, h: f32, colour: [u8; 3], alpha: f32) {
+        let (x0, y0) = (x.round() as i64, y.round() as i64);
+        let (x1, y1) = ((x + w).round() as i64, (y + h).round() as i64);
+        for yy in y0.max(0)..y1.min(i64::from(self.height)) {
+            for xx in x0.max(0)..x1.min(i64::from(self.width)) {
+                self.blend(xx, yy, colour, alpha);
+            }
+        }
+    }
+
+    fn text_width(&self, font: &FontRef<'_>, px: f32, text: &str) -> f32 {
+        let scaled = font.as_scaled(PxScale::from(px));
+        let mut width = 0.0;
+        let mut previous = None;
+        for ch in text.chars() {
+            let id = scaled.glyph_id(ch);
+            if let Some(p) = previous {
+                width += scaled.kern(p, id);
+            }
+            width += scaled.h_advance(id);
+            previous = Some(id);
+        }
+        width
+    }
+
+    /// Draws `text` with its top-left corner at `(x, y)`, clipped to the canvas.
+    fn text(&mut self, font: &FontRef<'_>, x: f32, y: f32, px: f32, text: &str, colour: [u8; 3]) {
+        let scaled = font.as_scaled(PxScale::from(px));
+        let baseline = y + scaled.ascent();
+        let mut caret = x;
+        let mut previous = None;
+        for ch in text.chars() {
+            let id = scaled.glyph_id(ch);
+            if let Some(p) = previous {
+                caret += scaled.kern(p, id);
+            }
+            let glyph = id.with_scale_and_position(PxScale::from(px), ab_glyph::point(caret, baseline));
+            caret += scaled.h_advance(id);
+            previous = Some(id);
+            if let Some(outlined) = font.outline_glyph(glyph) {
+                let bounds = outlined.px_bounds();
+                let mut coverage = Vec::new();
+                outlined.draw(|gx, gy, c| coverage.push((gx, gy, c)));
+                for (gx, gy, c) in coverage {
+                    self.blend(bounds.min.x as i64 + i64::from(gx), bounds.min.y as i64 + i64::from(gy), colour, c.clamp(0.0, 1.0));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grey(width: u32, height: u32) -> Vec<u8> {
+        vec![100; (width * height * 3) as usize]
+    }
+
+    #[test]
+    fn side_by_side_doubles_the_width_and_draws_each_heat_in_its_half() {
+        let (w, h) = (64, 48);
+        // A map hot in its left column only.
+        let heat = Heat { width: 2, height: 1, values: vec![1.0, 0.0] };
+        let panel = Panel { heat: Some(heat), crop: [0.0, 0.0, 1.0, 1.0], ..Panel::default() };
+        let style = AnnotateStyle { labels: false, time: false, ..AnnotateStyle::default() };
+        let plain = Panel { crop: [0.0, 0.0, 1.0, 1.0], ..Panel::default() };
+        let out = compose(&grey(w, h), w, h, 0.0, &[panel, plain], &style);
+        assert_eq!((out.width, out.height), (2 * w, h));
+        let px = |x: u32, y: u32| {
+            let i = ((y * out.width + x) * 3) as usize;
+            [out.rgb[i], out.rgb[i + 1], out.rgb[i + 2]]
+        };
+        // Left half, left edge: the colormap's hot end blended in; right edge: below threshold.
+        assert_ne!(px(2, 24), [100, 100, 100]);
+        assert_eq!(px(w - 2, 24), [100, 100, 100]);
+        // Right half has no heat.
+        assert_eq!(px(w + 2, 24), [100, 100, 100]);
+    }
+
+    #[test]
+    fn labels_are_drawn_inside_the_top_left_box_only() {
+        let (w, h) = (240, 160);
+        let panel = Panel { title: "bottleneck".into(), labels: vec![("drum ball".into(), 0.8), ("bell star".into(), 0.1)], ..Panel::default() };
+        let style = AnnotateStyle { time: false, ..AnnotateStyle::default() };
+        let out = compose(&grey(w, h), w, h, 0.0, &[panel], &style);
+        let changed = |x0: u32, x1: u32, y0: u32, y1: u32| {
+            (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| out.rgb[((y * w + x) * 3) as usize] != 100).count()
+        };
+        // Text px = 160 / 24 ~ 6.7 -> clamped to 9: three lines of 11 px plus padding.
+        assert!(changed(0, w / 2, 0, 40) > 200, "no label box drawn");
+        assert_eq!(changed(0, w, 60, h), 0, "drawing outside the label box");
+        // Text pixels: the box darkens the grey to about 45 and the bars stay below 70 in red,
+        // so red above 120 is (antialiased) white or yellow text.
+        let bright = out.rgb.chunks(3).filter(|p| p[0] > 120).count();
+        assert!(bright > 20, "no text drawn ({bright} bright pixels)");
+    }
+}

@@ -1,0 +1,298 @@
+//! `mbtscope analyze`: clips in, one JSON results file out.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use super::{AnalyzeArgs, PartialFailure};
+use mbtscope::analysis::{AnalysisSettings, CompactMap, WindowResult};
+use mbtscope::export::{ModelRun, analyze_clip, model_name};
+use mbtscope::model::device;
+use mbtscope::runner;
+
+pub const FORMAT: &str = "mbtscope-analysis/1";
+
+/// The results file.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Results {
+    pub format: String,
+    pub settings: AnalysisSettings,
+    pub top_k: usize,
+    pub maps: bool,
+    pub models: Vec<ModelInfo>,
+    pub clips: Vec<ClipResult>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub dir: PathBuf,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClipResult {
+    pub clip: PathBuf,
+    pub duration: f64,
+    /// Seconds spent analysing (all models).
+    pub seconds: f64,
+    /// One entry per model, in the order of `models`.
+    pub models: Vec<Vec<WindowOut>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Failure {
+    pub clip: PathBuf,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WindowOut {
+    pub index: usize,
+    pub centre: f64,
+    pub first_frame: f64,
+    pub last_frame: f64,
+    pub audio_start: f64,
+    pub audio_end: f64,
+    pub top: Vec<Label>,
+    pub explained_class: Option<usize>,
+    /// Per modality, the share of its explanation that comes from the other modality.
+    pub cross_modal: BTreeMap<String, f32>,
+    pub bottleneck: Vec<BottleneckOut>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maps: Option<Maps>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Label {
+    pub label: String,
+    pub class: usize,
+    pub probability: f32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BottleneckOut {
+    pub layer: usize,
+    /// Each token's L2 norm after the layer.
+    pub norm: Vec<f32>,
+    /// Per modality, the mean attention its tokens pay each bottleneck token.
+    pub received: BTreeMap<String, Vec<f32>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Maps {
+    /// `[slices, rows, cols]`, with the window frames each slice covers.
+    pub rgb: Option<CompactMap>,
+    pub rgb_frames: Vec<[usize; 2]>,
+    /// `[time, mel]` patches.
+    pub spectrogram: Option<CompactMap>,
+}
+
+fn window_out(r: &WindowResult, labels: &[String], top_k: usize, maps: bool) -> WindowOut {
+    WindowOut {
+        index: r.index,
+        centre: r.centre,
+        first_frame: r.first_frame,
+        last_frame: r.last_frame,
+        audio_start: r.audio_start,
+        audio_end: r.audio_end,
+        top: r
+            .top(top_k)
+            .into_iter()
+            .map(|(c, p)| Label { label: labels.get(c).cloned().unwrap_or_else(|| format!("class {c}")), class: c, probability: p })
+            .collect(),
+        explained_class: r.explained_class,
+        cross_modal: r.cross_modal.iter().map(|(m, s)| (m.to_string(), *s)).collect(),
+        bottleneck: r
+            .bottleneck
+            .iter()
+            .map(|b| BottleneckOut {
+                layer: b.layer,
+                norm: b.norm.clone(),
+                received: b.received.iter().map(|(m, v)| (m.to_string(), v.clone())).collect(),
+            })
+            .collect(),
+        maps: maps.then(|| Maps {
+            rgb: r.rgb.as_ref().map(|m| CompactMap::encode(vec![m.slices, m.height, m.width], &m.values)),
+            rgb_frames: r.rgb.as_ref().map_or_else(Vec::new, |m| m.frames.iter().map(|f| [f.start, f.end]).collect()),
+            spectrogram: r.spectrogram.as_ref().map(|m| CompactMap::encode(vec![m.time, m.mel], &m.values)),
+        }),
+    }
+}
+
+const VIDEO_EXTENSIONS: [&str; 7] = ["mp4", "mkv", "mov", "webm", "avi", "m4v", "mpg"];
+
+/// The clips to analyse: INPUT itself, or the video files in the folder INPUT, sorted.
+fn clips(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !input.is_dir() {
+        anyhow::ensure!(input.exists(), "{} does not exist", input.display());
+        return Ok(vec![input.to_owned()]);
+    }
+    let mut clips: Vec<PathBuf> = std::fs::read_dir(input)
+        .with_context(|| format!("cannot read the folder {}", input.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str())))
+        .collect();
+    clips.sort();
+    anyhow::ensure!(!clips.is_empty(), "no video files ({}) in {}", VIDEO_EXTENSIONS.join(", "), input.display());
+    Ok(clips)
+}
+
+fn write_results(path: &Path, results: &Results) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(results)?;
+    mbtscope::fsutil::write_atomic(path, &bytes, true).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One line of `--json` output.
+fn event(value: serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let settings = args.explain.settings();
+    let selected = device::select(args.device);
+    if !args.json {
+        eprintln!("device: {}", selected.description);
+    }
+    let mut loaded = Vec::new();
+    for dir in &args.model {
+        loaded.push(runner::load_model_dir(dir, &selected.device).with_context(|| format!("cannot load the model {}", dir.display()))?);
+    }
+    let models: Vec<ModelInfo> =
+        args.model.iter().zip(&loaded).map(|(dir, m)| ModelInfo { name: model_name(dir), dir: dir.clone(), labels: m.labels.clone() }).collect();
+    let clips = clips(&args.input)?;
+
+    // Earlier results: kept (and their clips skipped) if made with the same models and settings.
+    let mut results = Results {
+        format: FORMAT.into(),
+        settings,
+        top_k: args.top_k,
+        maps: !args.no_maps,
+        models: models.clone(),
+        clips: Vec::new(),
+        failures: Vec::new(),
+    };
+    if args.out.exists() && !args.force {
+        let bytes = std::fs::read(&args.out).with_context(|| format!("cannot read {}", args.out.display()))?;
+        let previous: Results = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an mbtscope analysis file (use --force to replace it)", args.out.display()))?;
+        let same = previous.format == FORMAT
+            && previous.settings == settings
+            && previous.top_k == args.top_k
+            && previous.maps == !args.no_maps
+            && previous.models == models;
+        anyhow::ensure!(
+            same,
+            "{} holds results of other models or settings (use --force to replace it)",
+            args.out.display()
+        );
+        results.clips = previous.clips;
+    }
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let cache = (!args.no_cache).then(|| mbtscope::fsutil::cache_dir().join("analysis"));
+    let terminal = std::io::stderr().is_terminal() && !args.json;
+    let total = clips.len();
+    let mut skipped = 0;
+    for (n, clip) in clips.iter().enumerate() {
+        if results.clips.iter().any(|c| c.clip == *clip) {
+            skipped += 1;
+            if args.json {
+                event(serde_json::json!({"event": "skipped", "clip": clip, "index": n, "total": total}));
+            }
+            continue;
+        }
+        results.failures.retain(|f| f.clip != *clip);
+        let started = std::time::Instant::now();
+        let name = clip.file_name().map_or_else(|| clip.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let mut runs: Vec<ModelRun> = Vec::new();
+        let mut failure = None;
+        for (dir, model) in args.model.iter().zip(&loaded) {
+            let progress = |done: usize, windows: usize| {
+                if terminal {
+                    let width = 24;
+                    let filled = (done * width).checked_div(windows).unwrap_or(width);
+                    eprint!(
+                        "\r[{}/{}] {name} {}: [{}{}] {done}/{windows} windows ",
+                        n + 1,
+                        total,
+                        model_name(dir),
+                        "#".repeat(filled),
+                        ".".repeat(width - filled)
+                    );
+                    let _ = std::io::stderr().flush();
+                }
+            };
+            match analyze_clip(clip, dir, model, &settings, cache.as_deref(), progress) {
+                Ok(run) => runs.push(run),
+                Err(e) => {
+                    failure = Some(format!("{e:#}"));
+                    break;
+                }
+            }
+        }
+        if terminal {
+            eprint!("\r\x1b[2K");
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        match failure {
+            Some(error) => {
+                if args.json {
+                    event(serde_json::json!({"event": "failed", "clip": clip, "index": n, "total": total, "error": error}));
+                } else {
+                    eprintln!("[{}/{}] {}: failed: {error}", n + 1, total, clip.display());
+                }
+                results.failures.push(Failure { clip: clip.clone(), error });
+            }
+            None => {
+                let duration = mbtscope::media::VideoDecoder::open(clip).map_or(0.0, |d| d.info().duration.secs());
+                let windows = runs.first().map_or(0, |r| r.results.len());
+                let top: Vec<String> = runs.iter().filter_map(|r| r.window_at(duration / 2.0)).zip(&runs).map(|(w, r)| {
+                    w.top(1).first().map_or_else(String::new, |&(c, p)| format!("{}: {} {:.0}%", r.name, r.labels.get(c).map_or("?", String::as_str), p * 100.0))
+                }).collect();
+                if args.json {
+                    event(serde_json::json!({
+                        "event": "clip", "clip": clip, "index": n, "total": total, "windows": windows,
+                        "seconds": seconds, "duration": duration, "real_time_factor": seconds / duration.max(1e-9),
+                    }));
+                } else {
+                    eprintln!("[{}/{}] {}: {windows} windows in {seconds:.1} s ({})", n + 1, total, clip.display(), top.join(", "));
+                }
+                results.clips.push(ClipResult {
+                    clip: clip.clone(),
+                    duration,
+                    seconds,
+                    models: runs.iter().map(|r| r.results.iter().map(|w| window_out(w, &r.labels, args.top_k, !args.no_maps)).collect()).collect(),
+                });
+            }
+        }
+        write_results(&args.out, &results)?;
+    }
+    if skipped == total {
+        // Nothing new: still make sure OUT exists and is complete.
+        write_results(&args.out, &results)?;
+    }
+    let failed = results.failures.len();
+    if args.json {
+        event(serde_json::json!({"event": "done", "out": args.out, "clips": results.clips.len(), "skipped": skipped, "failed": failed}));
+    } else {
+        eprintln!(
+            "{}: {} clips analysed ({} already there), {failed} failed",
+            args.out.display(),
+            results.clips.len(),
+            skipped
+        );
+    }
+    if failed > 0 {
+        return Err(PartialFailure { failed, total }.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! `mbtscope export`: annotated frames and videos.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use anyhow::Context as _;
+
+use super::{ExportArgs, FormatArg};
+use mbtscope::annotate::AnnotateStyle;
+use mbtscope::export::{ExportJob, ImageFormat, ModelRun, analyze_clip, export, model_name};
+use mbtscope::model::device;
+use mbtscope::runner;
+
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.clip.exists(), "{} does not exist", args.clip.display());
+    let settings = args.explain.settings();
+    let selected = device::select(args.device);
+    eprintln!("device: {}", selected.description);
+    let cache = (!args.no_cache).then(|| mbtscope::fsutil::cache_dir().join("analysis"));
+    let terminal = std::io::stderr().is_terminal();
+    let mut runs: Vec<ModelRun> = Vec::new();
+    for dir in std::iter::once(&args.model).chain(args.compare.as_ref()) {
+        let model = runner::load_model_dir(dir, &selected.device).with_context(|| format!("cannot load the model {}", dir.display()))?;
+        let started = std::time::Instant::now();
+        let run = analyze_clip(&args.clip, dir, &model, &settings, cache.as_deref(), |done, total| {
+            if terminal {
+                eprint!("\ranalysing with {}: {done}/{total} windows ", model_name(dir));
+                let _ = std::io::stderr().flush();
+            }
+        })?;
+        if terminal {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("{}: {} windows analysed in {:.1} s", model_name(dir), run.results.len(), started.elapsed().as_secs_f64());
+        runs.push(run);
+    }
+    let job = ExportJob {
+        clip: args.clip.clone(),
+        frames: args.frames.clone(),
+        style: AnnotateStyle { overlay: args.style.overlay(), labels: !args.no_labels, time: !args.no_labels },
+        top_k: args.top_k,
+        out_dir: args.out.clone(),
+        format: match args.format {
+            FormatArg::Png => ImageFormat::Png,
+            FormatArg::Jpg => ImageFormat::Jpg,
+        },
+        jpeg_quality: args.quality,
+        video: args.video.clone(),
+        force: args.force,
+    };
+    let started = std::time::Instant::now();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let refs: Vec<&ModelRun> = runs.iter().collect();
+    let summary = export(
+        &job,
+        &refs,
+        &settings,
+        |done, total| {
+            if terminal {
+                match total {
+                    Some(t) => eprint!("\rexporting: {done}/{t} frames "),
+                    None => eprint!("\rexporting: {done} frames "),
+                }
+                let _ = std::io::stderr().flush();
+            }
+        },
+        &never,
+    )?;
+    if terminal {
+        eprint!("\r\x1b[2K");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(dir) = &args.out {
+        println!(
+            "{} frames written to {} ({} kept from an earlier run) in {seconds:.1} s, {:.1} frames/s",
+            summary.images.len(),
+            dir.display(),
+            summary.resumed,
+            summary.written as f64 / seconds.max(1e-9)
+        );
+    }
+    if let Some(video) = &summary.video {
+        println!("video written to {} ({} frames)", video.display(), summary.written);
+    }
+    Ok(())
+}

@@ -1,0 +1,479 @@
+//! Exporting annotated frames and videos: analyse a clip with one or two models, then draw each
+//! chosen frame with its heatmap and labels ([`crate::annotate`]) into PNG/JPEG files and
+//! optionally an MP4 with the clip's audio. `mbtscope export` and the app's export both run
+//! through [`export`], so the same settings give the same pixels.
+//!
+//! Every file is written under a temporary name and renamed into place. A hidden manifest in the
+//! output folder records the settings of the export; running the same export again resumes it
+//! (frames already written are kept), and a different export into the same folder refuses to
+//! replace existing files unless `force` is set.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{AnalysisSettings, ClipAnalysis, WindowResult};
+use crate::annotate::{AnnotateStyle, Panel, RgbFrame, compose};
+use crate::features::input::CropMapping;
+use crate::media::encode::{EncodeOptions, Mp4Writer};
+use crate::media::{Timestamp, VideoDecoder, decode_audio};
+use crate::render::{Heat, crop_rect, heat_at, rgb_slices};
+use crate::runner::LoadedModel;
+
+/// One model's analysis of a clip: every window's result, in window order.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    pub name: String,
+    pub dir: PathBuf,
+    pub labels: Vec<String>,
+    pub num_frames: usize,
+    pub crop: CropMapping,
+    pub results: Vec<WindowResult>,
+}
+
+impl ModelRun {
+    /// The rgb map to draw at `t` seconds, normalised as `style` says.
+    pub fn heat(&self, t: f64, normalisation: crate::render::Normalisation) -> Option<Heat> {
+        let slices = rgb_slices(self.results.iter(), self.num_frames, |r| r.rgb.as_ref());
+        heat_at(&slices, t, normalisation)
+    }
+
+    /// The window whose centre is nearest to `t`.
+    pub fn window_at(&self, t: f64) -> Option<&WindowResult> {
+        self.results.iter().min_by(|a, b| (a.centre - t).abs().total_cmp(&(b.centre - t).abs()))
+    }
+
+    /// The top `k` labels (name, probability) of the window nearest to `t`.
+    pub fn top_at(&self, t: f64, k: usize) -> Vec<(String, f32)> {
+        self.window_at(t).map_or_else(Vec::new, |r| {
+            r.top(k).into_iter().map(|(c, p)| (self.labels.get(c).cloned().unwrap_or_else(|| format!("class {c}")), p)).collect()
+        })
+    }
+
+    /// The panel to draw for this model at `t` on a `width x height` frame.
+    pub fn panel(&self, t: f64, width: u32, height: u32, style: &AnnotateStyle, top_k: usize) -> Panel {
+        Panel {
+            title: self.name.clone(),
+            heat: self.heat(t, style.overlay.normalisation),
+            crop: crop_rect(&self.crop, width, height),
+            labels: self.top_at(t, top_k),
+        }
+    }
+}
+
+/// A model folder's display name (its last path component).
+pub fn model_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Analyses every window of `clip` with `model`, reading and filling the analysis cache in
+/// `cache` (shared with the app) when given. `progress(done, total)` is called per window.
+pub fn analyze_clip(
+    clip: &Path,
+    model_dir: &Path,
+    model: &LoadedModel,
+    settings: &AnalysisSettings,
+    cache: Option<&Path>,
+    mut progress: impl FnMut(usize, usize),
+) -> anyhow::Result<ModelRun> {
+    let mut analysis = ClipAnalysis::open(clip, model.config())?;
+    let total = analysis.windows.len();
+    let cached = cache.and_then(|c| crate::analysis::read_cache(c, clip, model_dir, settings, total));
+    let results = match cached {
+        Some(results) => {
+            progress(total, total);
+            results
+        }
+        None => {
+            let mut results = Vec::with_capacity(total);
+            for i in 0..total {
+                results.push(analysis.analyze(&model.model, i, settings).with_context(|| format!("{}: window {i}", clip.display()))?);
+                progress(i + 1, total);
+            }
+            if let Some(c) = cache {
+                crate::analysis::write_cache(c, clip, model_dir, settings, &results);
+            }
+            results
+        }
+    };
+    Ok(ModelRun {
+        name: model_name(model_dir),
+        dir: model_dir.to_owned(),
+        labels: model.labels.clone(),
+        num_frames: model.config().dataset_configs.num_frames,
+        crop: analysis.features.crop_mapping(),
+        results,
+    })
+}
+
+/// Which frames to export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FrameSelection {
+    All,
+    /// Frame indices `start..end` (`end` exclusive, `None`: to the last frame).
+    Range { start: usize, end: Option<usize> },
+    /// Times in seconds `start..end`.
+    Times { start: f64, end: Option<f64> },
+    /// These frame indices.
+    List(Vec<usize>),
+}
+
+impl FrameSelection {
+    /// Parses `all`, `START:END` (frame indices, END exclusive, either may be left out),
+    /// `1.5s:3s` (seconds), or `N,M,...` (frame indices).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("all") {
+            return Ok(Self::All);
+        }
+        if let Some((a, b)) = text.split_once(':') {
+            let (a, b) = (a.trim(), b.trim());
+            let seconds = a.ends_with('s') || b.ends_with('s');
+            if seconds {
+                let secs = |s: &str| -> Result<Option<f64>, String> {
+                    if s.is_empty() {
+                        return Ok(None);
+                    }
+                    let v: f64 = s.trim_end_matches('s').parse().map_err(|_| format!("`{s}` is not a time in seconds (like 1.5s)"))?;
+                    if v.is_finite() && v >= 0.0 { Ok(Some(v)) } else { Err(format!("`{s}`: times must be 0 or more")) }
+                };
+                let (start, end) = (secs(a)?.unwrap_or(0.0), secs(b)?);
+                if end.is_some_and(|e| e <= start) {
+                    return Err(format!("`{text}`: the end must come after the start"));
+                }
+                return Ok(Self::Times { start, end });
+            }
+            let index = |s: &str| -> Result<Option<usize>, String> {
+                if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| format!("`{s}` is not a frame index")) }
+            };
+            let (start, end) = (index(a)?.unwrap_or(0), index(b)?);
+            if end.is_some_and(|e| e <= start) {
+                return Err(format!("`{text}`: the end must come after the start"));
+            }
+            return Ok(Self::Range { start, end });
+        }
+        let mut list = text
+            .split(',')
+            .map(|s| s.trim().parse::<usize>().map_err(|_| format!("`{s}` is not a frame index (expected all, START:END or N,M,...)")))
+            .collect::<Result<Vec<_>, _>>()?;
+        list.sort_unstable();
+        list.dedup();
+        Ok(Self::List(list))
+    }
+
+    /// Whether frame `index` shown at `pts` seconds is selected.
+    pub fn contains(&self, index: usize, pts: f64) -> bool {
+        match self {
+            Self::All => true,
+            Self::Range { start, end } => index >= *start && end.is_none_or(|e| index < e),
+            Self::Times { start, end } => pts >= *start - 1e-6 && end.is_none_or(|e| pts < e - 1e-6),
+            Self::List(list) => list.binary_search(&index).is_ok(),
+        }
+    }
+
+    /// Whether the selection is one run of consecutive frames (needed for a video).
+    pub fn is_contiguous(&self) -> bool {
+        match self {
+            Self::List(list) => list.windows(2).all(|w| w[1] == w[0] + 1),
+            _ => true,
+        }
+    }
+
+    /// The last frame index that could be selected, if the selection ends.
+    fn last_index(&self) -> Option<usize> {
+        match self {
+            Self::Range { end: Some(e), .. } => Some(e.saturating_sub(1)),
+            Self::List(list) => list.last().copied(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Png,
+    Jpg,
+}
+
+impl ImageFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpg => "jpg",
+        }
+    }
+}
+
+/// One export.
+#[derive(Debug, Clone)]
+pub struct ExportJob {
+    pub clip: PathBuf,
+    pub frames: FrameSelection,
+    pub style: AnnotateStyle,
+    /// Labels listed per model.
+    pub top_k: usize,
+    /// Images go here (`<clip stem>_<frame index>.png|jpg`); `None`: no images.
+    pub out_dir: Option<PathBuf>,
+    pub format: ImageFormat,
+    /// JPEG quality, 1 to 100.
+    pub jpeg_quality: u8,
+    /// An annotated MP4 with the clip's audio.
+    pub video: Option<PathBuf>,
+    /// Replace existing outputs from another export.
+    pub force: bool,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExportSummary {
+    /// Frames drawn and written as images (or into the video).
+    pub written: usize,
+    /// Frames skipped because an earlier run of the same export wrote them.
+    pub resumed: usize,
+    pub images: Vec<PathBuf>,
+    pub video: Option<PathBuf>,
+}
+
+/// The settings an export's outputs depend on (its manifest records their hash).
+#[derive(Serialize)]
+struct ManifestKey<'a> {
+    clip: &'a Path,
+    models: Vec<(&'a Path, &'a str)>,
+    settings: String,
+    style: String,
+    top_k: usize,
+    format: ImageFormat,
+    jpeg_quality: u8,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    key: String,
+    clip: PathBuf,
+}
+
+fn manifest_path(out_dir: &Path, stem: &str) -> PathBuf {
+    out_dir.join(format!(".mbtscope-export-{stem}.json"))
+}
+
+/// Removes the temporary files an interrupted export left in `dir`: hidden names with `.tmp-`
+/// that mention `stem` (those of the files this export writes).
+fn remove_stale_temporaries(dir: &Path, stem: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(stem) && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Draws frame `rgb` at `t` with every model's panel.
+pub fn annotate(rgb: &[u8], width: u32, height: u32, t: f64, runs: &[&ModelRun], style: &AnnotateStyle, top_k: usize) -> RgbFrame {
+    let panels: Vec<Panel> = runs.iter().map(|r| r.panel(t, width, height, style, top_k)).collect();
+    compose(rgb, width, height, t, &panels, style)
+}
+
+/// Encodes an annotated frame as PNG or JPEG bytes.
+pub fn encode_image(frame: &RgbFrame, format: ImageFormat, jpeg_quality: u8) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match format {
+        ImageFormat::Png => {
+            image::codecs::png::PngEncoder::new(&mut bytes).write_image(&frame.rgb, frame.width, frame.height, image::ExtendedColorType::Rgb8)?;
+        }
+        ImageFormat::Jpg => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, jpeg_quality.clamp(1, 100)).write_image(
+                &frame.rgb,
+                frame.width,
+                frame.height,
+                image::ExtendedColorType::Rgb8,
+            )?;
+        }
+    }
+    Ok(bytes)
+}
+
+use image::ImageEncoder as _;
+
+/// Runs an export. `progress(done, total)` is called per selected frame (`total` is `None` while
+/// the frame count is unknown); `cancel` is checked between frames.
+pub fn export(
+    job: &ExportJob,
+    runs: &[&ModelRun],
+    settings: &AnalysisSettings,
+    mut progress: impl FnMut(usize, Option<usize>),
+    cancel: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<ExportSummary> {
+    anyhow::ensure!(job.out_dir.is_some() || job.video.is_some(), "nothing to export: give an output folder or a video file");
+    anyhow::ensure!(!runs.is_empty(), "no model to draw");
+    let clip = &job.clip;
+    let stem = clip.file_stem().map_or_else(|| "clip".into(), |s| s.to_string_lossy().into_owned());
+    let mut decoder = VideoDecoder::open(clip)?;
+    let info = decoder.info().clone();
+    let fps = info.frame_rate;
+    let expected = (info.duration.secs() * fps).round().max(1.0) as usize;
+
+    // Images: check what is there and whether this export may resume over it.
+    let mut resume = false;
+    if let Some(dir) = &job.out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+        remove_stale_temporaries(dir, &stem);
+        let key = ManifestKey {
+            clip,
+            models: runs.iter().map(|r| (r.dir.as_path(), r.name.as_str())).collect(),
+            settings: settings.key(),
+            style: format!("{:?}", job.style),
+            top_k: job.top_k,
+            format: job.format,
+            jpeg_quality: job.jpeg_quality,
+        };
+        let key = format!("{:016x}", crate::analysis::fnv1a(serde_json::to_string(&key)?.as_bytes()));
+        let manifest = manifest_path(dir, &stem);
+        let previous: Option<Manifest> = std::fs::read(&manifest).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        resume = previous.is_some_and(|m| m.key == key);
+        if !resume && !job.force {
+            let prefix = format!("{stem}_");
+            let clash = std::fs::read_dir(dir)?.flatten().find(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with(&prefix) && n.ends_with(&format!(".{}", job.format.extension()))
+            });
+            if let Some(clash) = clash {
+                anyhow::bail!(
+                    "{} already holds frames of another export of {} (for example {}); use --force to replace them",
+                    dir.display(),
+                    clip.display(),
+                    clash.file_name().to_string_lossy()
+                );
+            }
+        }
+        let bytes = serde_json::to_vec_pretty(&Manifest { key, clip: clip.clone() })?;
+        crate::fsutil::write_atomic(&manifest, &bytes, true).with_context(|| format!("cannot write {}", manifest.display()))?;
+    }
+    if let Some(video) = &job.video {
+        anyhow::ensure!(job.frames.is_contiguous(), "a video needs consecutive frames (all, START:END), not a list");
+        anyhow::ensure!(job.force || !video.exists(), "{} already exists (use --force to replace it)", video.display());
+        if let Some(dir) = video.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let name = video.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            remove_stale_temporaries(dir, &name);
+        }
+    }
+
+    let total = match &job.frames {
+        FrameSelection::All => Some(expected),
+        FrameSelection::Range { start, end } => Some(end.unwrap_or(expected).min(expected).saturating_sub(*start)),
+        FrameSelection::Times { start, end } => Some(((end.unwrap_or(info.duration.secs()) - start) * fps).round().max(0.0) as usize),
+        FrameSelection::List(list) => Some(list.len()),
+    };
+    let mut summary = ExportSummary::default();
+    let mut writer: Option<Mp4Writer> = None;
+    let mut done = 0;
+    let mut index = 0usize;
+    progress(0, total);
+    while let Some(frame) = decoder.next_frame()? {
+        let i = index;
+        index += 1;
+        let t = frame.pts.secs();
+        if !job.frames.contains(i, t) {
+            if job.frames.last_index().is_some_and(|last| i > last) {
+                break;
+            }
+            if matches!(job.frames, FrameSelection::Times { end: Some(e), .. } if t >= e) {
+                break;
+            }
+            continue;
+        }
+        anyhow::ensure!(!cancel.load(std::sync::atomic::Ordering::Relaxed), "export cancelled after {done} frames");
+        let image_path = job.out_dir.as_ref().map(|d| d.join(format!("{stem}_{i:06}.{}", job.format.extension())));
+        let need_image = image_path.as_ref().is_some_and(|p| !(resume && p.exists()));
+        if image_path.is_some() && !need_image {
+            summary.resumed += 1;
+        }
+        if need_image || job.video.is_some() {
+            let annotated = annotate(&frame.rgb, frame.width, frame.height, t, runs, &job.style, job.top_k);
+            if let (Some(path), true) = (&image_path, need_image) {
+                let bytes = encode_image(&annotated, job.format, job.jpeg_quality)?;
+                crate::fsutil::write_atomic(path, &bytes, true).with_context(|| format!("cannot write {}", path.display()))?;
+                summary.images.push(path.clone());
+            }
+            if let Some(video) = &job.video {
+                let (w, h) = (annotated.width & !1, annotated.height & !1);
+                if writer.is_none() {
+                    let audio_rate = info.has_audio.then_some(48_000);
+                    let options = EncodeOptions { width: w, height: h, fps: fps.round().max(1.0) as u32, audio_rate, crf: 20 };
+                    let mut created = Mp4Writer::create(video, options, job.force)?;
+                    if info.has_audio {
+                        // The clip's audio from this frame to the end of the selection.
+                        let end = match &job.frames {
+                            FrameSelection::Range { end: Some(e), .. } => *e as f64 / fps.max(1.0),
+                            FrameSelection::Times { end: Some(e), .. } => *e,
+                            FrameSelection::List(list) => (list.last().copied().unwrap_or(0) + 1) as f64 / fps.max(1.0),
+                            _ => info.duration.secs(),
+                        };
+                        let (from, to) = (Timestamp::from_secs(t), Timestamp::from_secs(end.min(info.duration.secs()).max(t)));
+                        if let Some(track) = decode_audio(clip, 48_000, from, Some(to))? {
+                            let len = ((to - from).secs() * 48_000.0).round() as usize;
+                            created.set_audio(track.span(from, len));
+                        }
+                    }
+                    writer = Some(created);
+                }
+                let even = crop_even(&annotated, w, h);
+                writer.as_mut().map(|wr| wr.push_frame(&even)).transpose()?;
+            }
+            if need_image || job.video.is_some() {
+                summary.written += 1;
+            }
+        }
+        done += 1;
+        progress(done, total);
+    }
+    anyhow::ensure!(done > 0, "{}: no frame of the clip is selected ({} frames)", clip.display(), index);
+    if let Some(writer) = writer {
+        summary.video = Some(writer.finish()?);
+    }
+    Ok(summary)
+}
+
+/// The top-left `w x h` of a frame (H.264 wants even sizes).
+fn crop_even(frame: &RgbFrame, w: u32, h: u32) -> Vec<u8> {
+    if w == frame.width && h == frame.height {
+        return frame.rgb.clone();
+    }
+    let mut out = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        let row = (y * frame.width * 3) as usize;
+        out.extend_from_slice(&frame.rgb[row..row + (w * 3) as usize]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_selections_parse() {
+        assert_eq!(FrameSelection::parse("all"), Ok(FrameSelection::All));
+        assert_eq!(FrameSelection::parse("10:20"), Ok(FrameSelection::Range { start: 10, end: Some(20) }));
+        assert_eq!(FrameSelection::parse(":5"), Ok(FrameSelection::Range { start: 0, end: Some(5) }));
+        assert_eq!(FrameSelection::parse("7:"), Ok(FrameSelection::Range { start: 7, end: None }));
+        assert_eq!(FrameSelection::parse("1.5s:3s"), Ok(FrameSelection::Times { start: 1.5, end: Some(3.0) }));
+        assert_eq!(FrameSelection::parse("9, 3,3"), Ok(FrameSelection::List(vec![3, 9])));
+        assert!(FrameSelection::parse("5:2").is_err());
+        assert!(FrameSelection::parse("x").unwrap_err().contains("not a frame index"));
+        assert!(FrameSelection::parse("2s:1s").is_err());
+    }
+
+    #[test]
+    fn selections_contain_the_right_frames() {
+        let r = FrameSelection::Range { start: 2, end: Some(4) };
+        assert_eq!((0..6).filter(|&i| r.contains(i, 0.0)).collect::<Vec<_>>(), vec![2, 3]);
+        let t = FrameSelection::Times { start: 0.1, end: Some(0.2) };
+        assert_eq!((0..10).filter(|&i| t.contains(i, i as f64 / 25.0)).collect::<Vec<_>>(), vec![3, 4]);
+        assert!(FrameSelection::List(vec![3, 4, 5]).is_contiguous());
+        assert!(!FrameSelection::List(vec![3, 5]).is_contiguous());
+    }
+}
