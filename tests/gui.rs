@@ -84,13 +84,56 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     assert!(harness.state().token.is_some(), "clicking a token selects it");
     harness.render().expect("render").save(out.join("token.png")).unwrap();
 
-    // Export the current frame from the File menu.
+    // Export the current frame from the File menu: what `mbtscope export` draws for the same
+    // frame (side by side, the classification-token maps).
+    harness.state_mut().token = None;
     harness.get_by_label("File").click();
     harness.run_steps(2);
     harness.get_by_label("Export the current frame (PNG)").click();
     harness.run_steps(2);
     let exported: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("test_00000_")).collect();
     assert_eq!(exported.len(), 1, "one exported frame: {exported:?} ({:?})", harness.state().export_message);
-    let frame = image::open(&exported[0]).unwrap().to_rgba8();
-    assert_eq!((frame.width(), frame.height()), (224, 224));
+    let frame = image::open(&exported[0]).unwrap().to_rgb8();
+    assert_eq!((frame.width(), frame.height()), (448, 224), "side by side");
+    let index = (harness.state().current_frame.as_ref().unwrap().pts.secs() * 25.0).round() as usize;
+    let cli_dir = out.join("cli");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_mbtscope"))
+        .args(["export", "--device", "cpu", "--no-cache", "--frames", &index.to_string(), "--model"])
+        .arg(shipped("bottleneck"))
+        .arg("--compare")
+        .arg(shipped("vanilla"))
+        .arg("--out")
+        .arg(&cli_dir)
+        .arg(mbtscope::app::demo_clip())
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let want = image::open(cli_dir.join(format!("test_00000_{index:06}.png"))).unwrap().to_rgb8();
+    assert_eq!(want.dimensions(), frame.dimensions());
+    // Same code, same CPU backend: the maps may differ only in float rounding between two runs,
+    // which can move a pixel by one colormap step; allow 0.5% of pixels to differ by up to 8.
+    let (mut differ, mut worst) = (0, 0);
+    for (a, b) in frame.pixels().zip(want.pixels()) {
+        let d = (0..3).map(|c| (i32::from(a[c]) - i32::from(b[c])).abs()).max().unwrap();
+        differ += usize::from(d > 0);
+        worst = worst.max(d);
+    }
+    let total = (frame.width() * frame.height()) as usize;
+    assert!(differ * 200 <= total && worst <= 8, "GUI and CLI exports differ: {differ} of {total} pixels, by up to {worst}");
+
+    // Export the whole clip (200 frames) with its video, in the background, from the File menu.
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("Export the clip").click();
+    harness.run_steps(1);
+    step_until(&mut harness, "the clip export", |app| app.export_task.is_none());
+    let message = harness.state().export_message.clone().unwrap_or_default();
+    assert!(message.starts_with("wrote 200 frames"), "{message}");
+    let video = out.join("test_00000_annotated.mp4");
+    assert!(video.exists(), "{message}");
+    assert_eq!(std::fs::read_dir(out.join("test_00000_frames")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 200);
+}
+
+fn shipped(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models").join(name)
 }

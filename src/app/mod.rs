@@ -133,6 +133,25 @@ impl ModelResults {
     pub fn done(&self) -> usize {
         self.results.iter().filter(|r| r.is_some()).count()
     }
+
+    /// The analysed windows as an export's model run (what `mbtscope export` draws).
+    pub fn run(&self) -> Option<crate::export::ModelRun> {
+        Some(crate::export::ModelRun {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            labels: self.labels.clone(),
+            num_frames: self.config.as_ref()?.dataset_configs.num_frames,
+            crop: self.crop?,
+            results: self.results.iter().flatten().cloned().collect(),
+        })
+    }
+}
+
+/// A clip export running in the background (File > Export the clip).
+pub struct ExportTask {
+    pub progress: Arc<std::sync::Mutex<(usize, Option<usize>)>>,
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
+    pub done: std::sync::mpsc::Receiver<Result<crate::export::ExportSummary, String>>,
 }
 
 /// The clip's log-mel spectrogram for display (10 ms frames x 128 mel bins).
@@ -178,6 +197,7 @@ pub struct MbtApp {
     pub first_result_after: Option<f64>,
     opened_at: std::time::Instant,
     pub export_message: Option<String>,
+    pub export_task: Option<ExportTask>,
 }
 
 /// Picks the burn device for the app: the GUI's own wgpu device when it is a real GPU (shared
@@ -249,10 +269,38 @@ impl MbtApp {
             first_result_after: None,
             opened_at: std::time::Instant::now(),
             export_message: None,
+            export_task: None,
         };
         let clip = options.clip.clone().unwrap_or_else(demo_clip);
         app.open(&clip);
         app
+    }
+
+    /// Picks up the end of a background clip export.
+    fn poll_export(&mut self, ctx: &egui::Context) {
+        let Some(task) = &self.export_task else { return };
+        match task.done.try_recv() {
+            Ok(Ok(summary)) => {
+                let mut wrote = Vec::new();
+                if let Some(dir) = summary.images.first().and_then(|p| p.parent()) {
+                    wrote.push(format!("{} frames in {}", summary.images.len(), dir.display()));
+                }
+                if let Some(video) = &summary.video {
+                    wrote.push(video.display().to_string());
+                }
+                self.export_message = Some(format!("wrote {}", wrote.join(" and ")));
+                self.export_task = None;
+            }
+            Ok(Err(e)) => {
+                self.export_message = Some(format!("export failed: {e}"));
+                self.export_task = None;
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.export_message = Some("export failed: the export thread stopped".into());
+                self.export_task = None;
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => ctx.request_repaint_after(std::time::Duration::from_millis(200)),
+        }
     }
 
     /// Opens a clip: starts playback (paused) and its analysis. Errors are shown, not fatal.
@@ -478,6 +526,7 @@ impl eframe::App for MbtApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.poll_export(ui.ctx());
         let ctx = ui.ctx().clone();
         self.poll_worker();
         self.handle_keys(&ctx);

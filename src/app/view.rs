@@ -67,6 +67,8 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
                 });
                 ui.close();
             }
+            clip_export_menu(app, ui);
+            ui.separator();
             if ui.button("Export predictions and maps (JSON)").clicked() {
                 app.export_message = Some(match export_json(app) {
                     Ok(p) => format!("wrote {}", p.display()),
@@ -140,6 +142,16 @@ fn status_bar(app: &mut MbtApp, ui: &mut Ui) {
     });
     if let Some(m) = &app.message {
         ui.colored_label(Color32::YELLOW, m);
+    }
+    if let Some(task) = &app.export_task {
+        let (done, total) = *task.progress.lock().unwrap_or_else(|e| e.into_inner());
+        ui.horizontal(|ui| {
+            let fraction = total.map_or(0.0, |t| done as f32 / t.max(1) as f32);
+            ui.add(egui::ProgressBar::new(fraction).desired_width(160.0).text(format!("exporting {done} frames")));
+            if ui.button("Cancel").clicked() {
+                task.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
     }
     if let Some(m) = &app.export_message {
         ui.label(m);
@@ -606,26 +618,121 @@ fn fresh_path(dir: &std::path::Path, stem: &str, ext: &str) -> PathBuf {
     path
 }
 
-/// The current frame with model A's heatmap, drawn by the CPU compositor (the same pixels as
-/// the shader), as a PNG.
+/// A folder under `dir` that does not exist yet.
+fn fresh_dir(dir: &std::path::Path, stem: &str) -> PathBuf {
+    let mut path = dir.join(stem);
+    let mut n = 1;
+    while path.exists() {
+        path = dir.join(format!("{stem}-{n}"));
+        n += 1;
+    }
+    path
+}
+
+/// The models an export draws: A, or A and B side by side when the view shows both.
+fn export_runs(app: &MbtApp) -> anyhow::Result<Vec<crate::export::ModelRun>> {
+    let count = if app.settings.view == ViewMode::SideBySide { 2 } else { 1 };
+    let runs: Vec<_> = app.models.iter().take(count).filter_map(ModelResults::run).collect();
+    anyhow::ensure!(!runs.is_empty(), "no analysed model to draw");
+    Ok(runs)
+}
+
+/// The export look: the view's overlay settings, with titles, top-3 labels and the time, as
+/// `mbtscope export` draws by default.
+fn export_style(app: &MbtApp) -> crate::annotate::AnnotateStyle {
+    crate::annotate::AnnotateStyle { overlay: app.settings.style, labels: true, time: true }
+}
+
+const EXPORT_TOP_K: usize = 3;
+
+/// The current frame annotated as `mbtscope export` draws it (model A, or A and B side by side;
+/// the classification-token maps, whatever token is picked), as a PNG.
 fn export_frame(app: &MbtApp) -> anyhow::Result<PathBuf> {
     let frame = app.current_frame.clone().ok_or_else(|| anyhow::anyhow!("no frame to export"))?;
-    let t = app.position();
-    let mut rgb = frame.rgb.clone();
-    if let Some(m) = app.models.first()
-        && let (Some(heat), Some(crop)) = (rgb_heat(app, m, t), m.crop.as_ref())
-    {
-        crate::render::overlay_frame(&mut rgb, frame.width, frame.height, &heat, crop_rect(crop, frame.width, frame.height), &app.settings.style);
-    }
+    let runs = export_runs(app)?;
+    let refs: Vec<&crate::export::ModelRun> = runs.iter().collect();
+    let t = frame.pts.secs();
+    let annotated = crate::export::annotate(&frame.rgb, frame.width, frame.height, t, &refs, &export_style(app), EXPORT_TOP_K);
     let dir = export_dir(app);
     std::fs::create_dir_all(&dir)?;
     let stem = app.clip.as_ref().and_then(|c| c.file_stem()).map_or("frame".into(), |s| s.to_string_lossy().into_owned());
     let path = fresh_path(&dir, &format!("{stem}_{:.3}s", t), "png");
-    let image = image::RgbImage::from_raw(frame.width, frame.height, rgb).ok_or_else(|| anyhow::anyhow!("bad frame size"))?;
-    let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    let bytes = crate::export::encode_image(&annotated, crate::export::ImageFormat::Png, 92)?;
     crate::fsutil::write_atomic(&path, &bytes, false)?;
     Ok(path)
+}
+
+/// Starts exporting `frames` of the clip in the background: images into a new folder under the
+/// export folder and, with `video`, an annotated MP4 beside it.
+pub fn start_clip_export(app: &mut MbtApp, frames: crate::export::FrameSelection, format: crate::export::ImageFormat, images: bool, video: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(app.export_task.is_none(), "an export is already running");
+    anyhow::ensure!(images || video, "choose images, a video or both");
+    let clip = app.clip.clone().ok_or_else(|| anyhow::anyhow!("no clip open"))?;
+    let runs = export_runs(app)?;
+    let dir = export_dir(app);
+    std::fs::create_dir_all(&dir)?;
+    let stem = clip.file_stem().map_or("clip".into(), |s| s.to_string_lossy().into_owned());
+    let job = crate::export::ExportJob {
+        clip,
+        frames,
+        style: export_style(app),
+        top_k: EXPORT_TOP_K,
+        out_dir: images.then(|| fresh_dir(&dir, &format!("{stem}_frames"))),
+        format,
+        jpeg_quality: 92,
+        video: video.then(|| fresh_path(&dir, &format!("{stem}_annotated"), "mp4")),
+        force: false,
+    };
+    let settings = app.settings.analysis;
+    let progress = Arc::new(std::sync::Mutex::new((0, None)));
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (p, c) = (progress.clone(), cancel.clone());
+    std::thread::Builder::new().name("export".into()).spawn(move || {
+        let refs: Vec<&crate::export::ModelRun> = runs.iter().collect();
+        let result = crate::export::export(&job, &refs, &settings, |done, total| *p.lock().unwrap_or_else(|e| e.into_inner()) = (done, total), &c);
+        let _ = tx.send(result.map_err(|e| format!("{e:#}")));
+    })?;
+    app.export_task = Some(super::ExportTask { progress, cancel, done: rx });
+    Ok(())
+}
+
+/// File > Export the clip: which frames, as what, then a progress bar with Cancel.
+fn clip_export_menu(app: &mut MbtApp, ui: &mut Ui) {
+    if let Some(task) = &app.export_task {
+        let (done, total) = *task.progress.lock().unwrap_or_else(|e| e.into_inner());
+        ui.label(format!("exporting: {done}/{} frames", total.map_or("?".into(), |t| t.to_string())));
+        if ui.button("Cancel the export").clicked() {
+            task.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        return;
+    }
+    ui.label("Export the clip, as the view shows it (A, or A and B side by side):");
+    let id = egui::Id::unique("export-frames");
+    let (mut frames, mut jpg, mut images, mut video): (String, bool, bool, bool) =
+        ui.data_mut(|d| d.get_temp(id).unwrap_or_else(|| ("all".to_owned(), false, true, true)));
+    ui.horizontal(|ui| {
+        ui.label("frames:");
+        ui.text_edit_singleline(&mut frames).on_hover_text("all, START:END (frame indices), 1.5s:3s, or N,M,...");
+    });
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut images, "images");
+        ui.radio_value(&mut jpg, false, "PNG");
+        ui.radio_value(&mut jpg, true, "JPEG");
+        ui.checkbox(&mut video, "annotated MP4 with sound");
+    });
+    ui.data_mut(|d| d.insert_temp(id, (frames.clone(), jpg, images, video)));
+    if ui.button("Export the clip").clicked() {
+        let format = if jpg { crate::export::ImageFormat::Jpg } else { crate::export::ImageFormat::Png };
+        let started = crate::export::FrameSelection::parse(&frames)
+            .map_err(anyhow::Error::msg)
+            .and_then(|selection| start_clip_export(app, selection, format, images, video));
+        app.export_message = Some(match started {
+            Ok(()) => "exporting the clip...".into(),
+            Err(e) => format!("export failed: {e:#}"),
+        });
+        ui.close();
+    }
 }
 
 fn export_json(app: &MbtApp) -> anyhow::Result<PathBuf> {
