@@ -93,6 +93,42 @@ pub struct AppOptions {
     pub fresh: bool,
     /// Where File > Export writes (default `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`).
     pub export_dir: Option<PathBuf>,
+    /// Benchmark: once the first heatmap is shown, play this many seconds, write a JSON report of
+    /// the UI frame rate and the player's statistics to the path, then quit.
+    pub play_report: Option<(f64, PathBuf)>,
+}
+
+/// What `--play-report` measures.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct PlayReport {
+    pub clip: Option<PathBuf>,
+    pub video: String,
+    pub clock: String,
+    pub model_device: String,
+    /// Seconds from opening the clip to the first analysed window under the playhead.
+    pub first_heatmap_s: f64,
+    pub played_s: f64,
+    pub ui_frames: u64,
+    pub ui_fps: f64,
+    /// UI frame intervals, milliseconds.
+    pub ui_interval_p50_ms: f64,
+    pub ui_interval_p99_ms: f64,
+    pub ui_interval_max_ms: f64,
+    pub video_frames_shown: u64,
+    pub video_frames_dropped: u64,
+    pub av_offset_mean_ms: f64,
+    pub av_offset_max_ms: f64,
+    pub audio_underruns: u64,
+    pub audio_latency_ms: f64,
+    pub windows_analysed: usize,
+}
+
+#[derive(Default)]
+struct PlayBench {
+    started: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+    intervals_ms: Vec<f64>,
+    done: bool,
 }
 
 /// One model's results on the open clip.
@@ -198,6 +234,7 @@ pub struct MbtApp {
     opened_at: std::time::Instant,
     pub export_message: Option<String>,
     pub export_task: Option<ExportTask>,
+    play_bench: PlayBench,
 }
 
 /// Picks the burn device for the app: the GUI's own wgpu device when it is a real GPU (shared
@@ -270,6 +307,7 @@ impl MbtApp {
             opened_at: std::time::Instant::now(),
             export_message: None,
             export_task: None,
+            play_bench: PlayBench::default(),
         };
         let clip = options.clip.clone().unwrap_or_else(demo_clip);
         app.open(&clip);
@@ -487,6 +525,70 @@ impl MbtApp {
         self.reanalyze();
     }
 
+    /// `--play-report`: start playing at the first heatmap, measure, report, quit.
+    fn play_bench(&mut self, ctx: &egui::Context) {
+        let Some((seconds, path)) = self.options.play_report.clone() else { return };
+        if self.play_bench.done {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let Some(started) = self.play_bench.started else {
+            let ready = self.models.first().is_some_and(|m| m.window_at(self.position()).is_some());
+            if ready && self.player.is_some() {
+                self.toggle_play();
+                self.play_bench.started = Some(now);
+                self.play_bench.last = Some(now);
+            }
+            ctx.request_repaint();
+            return;
+        };
+        if let Some(last) = self.play_bench.last.replace(now) {
+            self.play_bench.intervals_ms.push((now - last).as_secs_f64() * 1000.0);
+        }
+        let played = (now - started).as_secs_f64();
+        let at_end = self.player.as_ref().is_none_or(|p| p.at_end());
+        if played < seconds && !at_end {
+            return;
+        }
+        self.play_bench.done = true;
+        let mut sorted = self.play_bench.intervals_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        let pct = |q: f64| sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+        let mut report = PlayReport {
+            clip: self.clip.clone(),
+            model_device: self.device_description.clone(),
+            first_heatmap_s: self.first_result_after.unwrap_or(f64::NAN),
+            played_s: played,
+            ui_frames: sorted.len() as u64,
+            ui_fps: sorted.len() as f64 / played.max(1e-9),
+            ui_interval_p50_ms: pct(0.5),
+            ui_interval_p99_ms: pct(0.99),
+            ui_interval_max_ms: sorted.last().copied().unwrap_or(0.0),
+            windows_analysed: self.models.iter().map(ModelResults::done).sum(),
+            ..PlayReport::default()
+        };
+        if let Some(p) = &self.player {
+            let s = p.stats();
+            let info = p.info();
+            report.video = format!("{}x{} {} at {:.2} fps", info.width, info.height, info.codec, info.frame_rate);
+            report.clock = match p.clock_source() {
+                crate::media::player::ClockSource::Audio { device, .. } => format!("audio ({device})"),
+                crate::media::player::ClockSource::Wall { reason } => format!("wall clock ({reason})"),
+            };
+            report.video_frames_shown = s.shown_frames;
+            report.video_frames_dropped = s.dropped_frames;
+            report.av_offset_mean_ms = s.mean_av_offset_ms;
+            report.av_offset_max_ms = s.max_av_offset_ms;
+            report.audio_underruns = s.audio_underruns;
+            report.audio_latency_ms = s.audio_latency_ms;
+        }
+        match serde_json::to_vec_pretty(&report).map_err(|e| e.to_string()).and_then(|b| crate::fsutil::write_atomic(&path, &b, true).map_err(|e| e.to_string())) {
+            Ok(()) => println!("play report: {}", path.display()),
+            Err(e) => eprintln!("error: cannot write the play report {}: {e}", path.display()),
+        }
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+
     fn screenshot(&mut self, ctx: &egui::Context) {
         let Some(path) = self.options.screenshot.clone() else { return };
         let ready = self.models.first().is_some_and(|m| m.window_at(self.position()).is_some()) && self.spectrogram.is_some();
@@ -550,6 +652,7 @@ impl eframe::App for MbtApp {
         }
         view::draw(self, ui);
         self.screenshot(&ctx);
+        self.play_bench(&ctx);
     }
 }
 

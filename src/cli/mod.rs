@@ -51,6 +51,12 @@ pub struct AppArgs {
     /// Start from default settings (ignore and do not save the remembered ones).
     #[arg(long)]
     pub fresh: bool,
+    /// Benchmark: play from the first heatmap for --play-seconds, write the UI frame rate,
+    /// dropped frames and A/V offset to this JSON file, then quit.
+    #[arg(long)]
+    pub play_report: Option<PathBuf>,
+    #[arg(long, default_value_t = 60.0)]
+    pub play_seconds: f64,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -577,6 +583,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             no_cache: a.no_cache,
             fresh: a.fresh,
             export_dir: None,
+            play_report: a.play_report.map(|p| (a.play_seconds, p)),
         });
     };
     match command {
