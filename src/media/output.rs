@@ -41,6 +41,8 @@ pub struct OutputShared {
     pub chunk_start: AtomicU64,
     pub callback_ns: AtomicU64,
     pub chunk_len: AtomicU64,
+    /// Errors the backend reported (the first and then every 1000th are logged).
+    pub errors: AtomicU64,
 }
 
 /// An open output stream and the producer side of its ring buffer.
@@ -93,6 +95,7 @@ impl AudioOutput {
         let shared = Arc::new(OutputShared::default());
         shared.volume.store(1.0f32.to_bits(), Ordering::Relaxed);
         let cb = Arc::clone(&shared);
+        let errors = Arc::clone(&shared);
         let epoch = std::time::Instant::now();
         let stream = device
             .build_output_stream(
@@ -141,7 +144,14 @@ impl AudioOutput {
                     cb.chunk_len.store(counted as u64, Ordering::Release);
                     cb.callback_ns.store(epoch.elapsed().as_nanos() as u64, Ordering::Release);
                 },
-                |err| log::warn!("audio output error: {err}"),
+                move |err| {
+                    // A broken device can report an error on every period: log the first and then
+                    // one line per thousand, with the count.
+                    let n = errors.errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n == 1 || n % 1000 == 0 {
+                        log::warn!("audio output error ({n} so far): {err}");
+                    }
+                },
                 None,
             )
             .map_err(|e| e.to_string())?;
