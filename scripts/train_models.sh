@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 work="${1:-$HOME/.cache/mbtscope-train}"
-steps="${STEPS:-600}"
+steps="${STEPS:-800}"
 cargo build --release --locked --bin mbtscope
 bin="$CARGO_TARGET_DIR/release/mbtscope"
 mkdir -p "$work"

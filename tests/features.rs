@@ -53,8 +53,14 @@ fn mbt_b_config() -> MbtConfig {
     MbtConfig::parse_scenic_json(&std::fs::read_to_string(path).unwrap()).unwrap().config
 }
 
-/// A 10 s clip: 64x48 video at 25 fps and a 1 kHz tone that starts at 2 s.
+/// A 10 s clip: 64x48 video at 25 fps and a 1 kHz tone that starts at 2 s, made once (the tests
+/// run in parallel; making it per test let one test delete the clip another was reading).
 fn tone_clip() -> std::path::PathBuf {
+    static CLIP: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    CLIP.get_or_init(make_tone_clip).clone()
+}
+
+fn make_tone_clip() -> std::path::PathBuf {
     let dir = crate::scratch("features-tone");
     let path = dir.join("tone.mp4");
     let status = std::process::Command::new("ffmpeg")
