@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 
-use super::{FusionArg, HeadsArg, InferArgs};
+use super::{HeadsArg, InferArgs};
 use mbtscope::explain::RolloutOptions;
 use mbtscope::model::device;
 use mbtscope::model::mbt::{Capture, HeadFusion};
@@ -32,11 +32,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         .with_context(|| format!("bad inputs: {}", args.inputs.display()))??;
     if args.rollout {
         let options = RolloutOptions {
-            head_fusion: match args.head_fusion {
-                FusionArg::Mean => HeadFusion::Mean,
-                FusionArg::Max => HeadFusion::Max,
-                FusionArg::Min => HeadFusion::Min,
-            },
+            head_fusion: args.head_fusion.into(),
             discard_ratio: args.discard_ratio,
             start_layer: args.start_layer,
             raw_layer: args.raw_layer,

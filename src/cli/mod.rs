@@ -234,7 +234,6 @@ pub enum MethodArg {
 
 impl ExplainArgs {
     pub fn settings(&self) -> mbtscope::analysis::AnalysisSettings {
-        use mbtscope::model::mbt::HeadFusion;
         mbtscope::analysis::AnalysisSettings {
             method: match self.method {
                 MethodArg::Rollout => mbtscope::analysis::Method::Rollout,
@@ -242,11 +241,7 @@ impl ExplainArgs {
             },
             class: self.class,
             rollout: mbtscope::explain::RolloutOptions {
-                head_fusion: match self.head_fusion {
-                    FusionArg::Mean => HeadFusion::Mean,
-                    FusionArg::Max => HeadFusion::Max,
-                    FusionArg::Min => HeadFusion::Min,
-                },
+                head_fusion: self.head_fusion.into(),
                 discard_ratio: self.discard_ratio,
                 start_layer: self.start_layer,
                 raw_layer: None,
@@ -512,6 +507,16 @@ pub enum FusionArg {
     Mean,
     Max,
     Min,
+}
+
+impl From<FusionArg> for mbtscope::model::mbt::HeadFusion {
+    fn from(f: FusionArg) -> Self {
+        match f {
+            FusionArg::Mean => Self::Mean,
+            FusionArg::Max => Self::Max,
+            FusionArg::Min => Self::Min,
+        }
+    }
 }
 
 fn parse_ratio(text: &str) -> Result<f32, String> {
