@@ -73,9 +73,16 @@ fn model_input(rgb: &[f32], rgb_shape: [usize; 5], spec: &[f32], spec_shape: [us
     }
 }
 
-/// Best time of `runs` forward + rollout passes after one warm-up, with the last run's logits
-/// and the rollout row of the first joint token.
-fn time_mbtscope(dir: &Path, device_name: &str, runs: usize) -> (f64, String, Vec<f32>, Vec<f32>) {
+/// What mbtscope did on one device: the best time, the device, the inputs and its outputs.
+struct Measured {
+    seconds: f64,
+    device: String,
+    arrays: BTreeMap<String, NpyArray>,
+}
+
+/// Best time of `runs` forward + rollout passes after one warm-up; the arrays hold the inputs and
+/// the last run's logits and rollout row of the first joint token, for the peer.
+fn time_mbtscope(dir: &Path, device_name: &str, runs: usize) -> Measured {
     let choice = if device_name == "gpu" { DeviceChoice::Gpu } else { DeviceChoice::Cpu };
     let selected = select(choice);
     let loaded = runner::load_model_dir(dir, &selected.device).unwrap();
@@ -94,7 +101,13 @@ fn time_mbtscope(dir: &Path, device_name: &str, runs: usize) -> (f64, String, Ve
         }
         last = (logits, row);
     }
-    (best, selected.description, last.0, last.1)
+    let (logits, row) = last;
+    let mut arrays = BTreeMap::new();
+    arrays.insert("rgb".to_owned(), NpyArray::f32(rs.to_vec(), rgb));
+    arrays.insert("spectrogram".to_owned(), NpyArray::f32(ss.to_vec(), spec));
+    arrays.insert("logits".to_owned(), NpyArray::f32(vec![1, logits.len()], logits));
+    arrays.insert("rollout_row0".to_owned(), NpyArray::f32(vec![1, row.len()], row));
+    Measured { seconds: best, device: selected.description, arrays }
 }
 
 fn main() {
@@ -111,16 +124,9 @@ fn main() {
     for name in value("--configs", "shipped,mbt-b").split(',') {
         let dir = model_dir(name, &scratch);
         for device_name in value("--devices", "cpu,gpu").split(',') {
-            let (ours, description, logits, row) = time_mbtscope(&dir, device_name, runs);
+            let Measured { seconds: ours, device: description, arrays } = time_mbtscope(&dir, device_name, runs);
             // The peer gets the same inputs and checks itself against these outputs.
-            let loaded_config = mbtscope::weights::native::load_dir(&dir).unwrap().config;
-            let (rgb, rs, spec, ss) = inputs(&loaded_config);
             let io = scratch.join(format!("{name}-{device_name}.npz"));
-            let mut arrays = BTreeMap::new();
-            arrays.insert("rgb".to_owned(), NpyArray::f32(rs.to_vec(), rgb));
-            arrays.insert("spectrogram".to_owned(), NpyArray::f32(ss.to_vec(), spec));
-            arrays.insert("logits".to_owned(), NpyArray::f32(vec![1, logits.len()], logits));
-            arrays.insert("rollout_row0".to_owned(), NpyArray::f32(vec![1, row.len()], row));
             npz::write(&io, &arrays, true).unwrap();
             let output = Command::new(&python)
                 .arg(Path::new(ROOT).join("benches/reference/mbt_torch.py"))

@@ -49,7 +49,7 @@ pub fn compose(rgb: &[u8], width: u32, height: u32, t: f64, panels: &[Panel], st
     let n = panels.len().max(1) as u32;
     let out_width = width * n;
     let mut out = vec![0u8; (out_width * height * 3) as usize];
-    let font = FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).ok();
+    let font = font();
     let empty = [Panel::default()];
     let panels = if panels.is_empty() { &empty[..] } else { panels };
     for (p, panel) in panels.iter().enumerate() {
@@ -58,7 +58,7 @@ pub fn compose(rgb: &[u8], width: u32, height: u32, t: f64, panels: &[Panel], st
             overlay_frame(&mut copy, width, height, heat, panel.crop, &style.overlay);
         }
         let mut canvas = Canvas { rgb: &mut copy, width, height };
-        if let Some(font) = &font {
+        if let Some(font) = font {
             if style.labels {
                 draw_labels(&mut canvas, font, panel);
             }
@@ -80,6 +80,12 @@ pub fn compose(rgb: &[u8], width: u32, height: u32, t: f64, panels: &[Panel], st
         }
     }
     RgbFrame { width: out_width, height, rgb: out }
+}
+
+/// The Ubuntu Light font egui ships, parsed once.
+fn font() -> Option<&'static FontRef<'static>> {
+    static FONT: std::sync::OnceLock<Option<FontRef<'static>>> = std::sync::OnceLock::new();
+    FONT.get_or_init(|| FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).ok()).as_ref()
 }
 
 /// Text size for a frame height: readable on small clips, not huge on 1080p.
@@ -143,44 +149,36 @@ impl Canvas<'_> {
     }
 
     fn text_width(&self, font: &FontRef<'_>, px: f32, text: &str) -> f32 {
-        let scaled = font.as_scaled(PxScale::from(px));
-        let mut width = 0.0;
-        let mut previous = None;
-        for ch in text.chars() {
-            let id = scaled.glyph_id(ch);
-            if let Some(p) = previous {
-                width += scaled.kern(p, id);
-            }
-            width += scaled.h_advance(id);
-            previous = Some(id);
-        }
-        width
+        layout(font, px, text).last().map_or(0.0, |(id, x)| x + font.as_scaled(PxScale::from(px)).h_advance(id))
     }
 
     /// Draws `text` with its top-left corner at `(x, y)`, clipped to the canvas.
     fn text(&mut self, font: &FontRef<'_>, x: f32, y: f32, px: f32, text: &str, colour: [u8; 3]) {
-        let scaled = font.as_scaled(PxScale::from(px));
-        let baseline = y + scaled.ascent();
-        let mut caret = x;
-        let mut previous = None;
-        for ch in text.chars() {
-            let id = scaled.glyph_id(ch);
-            if let Some(p) = previous {
-                caret += scaled.kern(p, id);
-            }
-            let glyph = id.with_scale_and_position(PxScale::from(px), ab_glyph::point(caret, baseline));
-            caret += scaled.h_advance(id);
-            previous = Some(id);
-            if let Some(outlined) = font.outline_glyph(glyph) {
-                let bounds = outlined.px_bounds();
-                let mut coverage = Vec::new();
-                outlined.draw(|gx, gy, c| coverage.push((gx, gy, c)));
-                for (gx, gy, c) in coverage {
-                    self.blend(bounds.min.x as i64 + i64::from(gx), bounds.min.y as i64 + i64::from(gy), colour, c.clamp(0.0, 1.0));
-                }
-            }
+        let baseline = y + font.as_scaled(PxScale::from(px)).ascent();
+        for (id, caret) in layout(font, px, text) {
+            let glyph = id.with_scale_and_position(PxScale::from(px), ab_glyph::point(x + caret, baseline));
+            let Some(outlined) = font.outline_glyph(glyph) else { continue };
+            let (x0, y0) = (outlined.px_bounds().min.x as i64, outlined.px_bounds().min.y as i64);
+            outlined.draw(|gx, gy, c| self.blend(x0 + i64::from(gx), y0 + i64::from(gy), colour, c.clamp(0.0, 1.0)));
         }
     }
+}
+
+/// Each glyph of `text` with its pen position from the start of the line (advance and kerning).
+fn layout<'a>(font: &'a FontRef<'_>, px: f32, text: &'a str) -> impl Iterator<Item = (ab_glyph::GlyphId, f32)> + 'a {
+    let scaled = font.as_scaled(PxScale::from(px));
+    let mut caret = 0.0;
+    let mut previous = None;
+    text.chars().map(move |ch| {
+        let id = scaled.glyph_id(ch);
+        if let Some(p) = previous {
+            caret += scaled.kern(p, id);
+        }
+        let at = caret;
+        caret += scaled.h_advance(id);
+        previous = Some(id);
+        (id, at)
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use image::ImageEncoder as _;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisSettings, ClipAnalysis, WindowResult};
@@ -295,15 +296,14 @@ pub fn encode_image(frame: &RgbFrame, format: ImageFormat, jpeg_quality: u8) -> 
     Ok(bytes)
 }
 
-use image::ImageEncoder as _;
 
-/// Runs an export. `progress(done, total)` is called per selected frame (`total` is `None` while
-/// the frame count is unknown); `cancel` is checked between frames.
+/// Runs an export. `progress(done, total)` is called per selected frame (`total` is estimated
+/// from the clip's duration and frame rate); `cancel` is checked between frames.
 pub fn export(
     job: &ExportJob,
     runs: &[&ModelRun],
     settings: &AnalysisSettings,
-    mut progress: impl FnMut(usize, Option<usize>),
+    mut progress: impl FnMut(usize, usize),
     cancel: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<ExportSummary> {
     anyhow::ensure!(job.out_dir.is_some() || job.video.is_some(), "nothing to export: give an output folder or a video file");
@@ -362,10 +362,10 @@ pub fn export(
     }
 
     let total = match &job.frames {
-        FrameSelection::All => Some(expected),
-        FrameSelection::Range { start, end } => Some(end.unwrap_or(expected).min(expected).saturating_sub(*start)),
-        FrameSelection::Times { start, end } => Some(((end.unwrap_or(info.duration.secs()) - start) * fps).round().max(0.0) as usize),
-        FrameSelection::List(list) => Some(list.len()),
+        FrameSelection::All => expected,
+        FrameSelection::Range { start, end } => end.unwrap_or(expected).min(expected).saturating_sub(*start),
+        FrameSelection::Times { start, end } => ((end.unwrap_or(info.duration.secs()) - start) * fps).round().max(0.0) as usize,
+        FrameSelection::List(list) => list.len(),
     };
     let mut summary = ExportSummary::default();
     let mut writer: Option<Mp4Writer> = None;
@@ -401,31 +401,13 @@ pub fn export(
             if let Some(video) = &job.video {
                 let (w, h) = (annotated.width & !1, annotated.height & !1);
                 if writer.is_none() {
-                    let audio_rate = info.has_audio.then_some(48_000);
-                    let options = EncodeOptions { width: w, height: h, fps: fps.round().max(1.0) as u32, audio_rate, crf: 20 };
-                    let mut created = Mp4Writer::create(video, options, job.force)?;
-                    if info.has_audio {
-                        // The clip's audio from this frame to the end of the selection.
-                        let end = match &job.frames {
-                            FrameSelection::Range { end: Some(e), .. } => *e as f64 / fps.max(1.0),
-                            FrameSelection::Times { end: Some(e), .. } => *e,
-                            FrameSelection::List(list) => (list.last().copied().unwrap_or(0) + 1) as f64 / fps.max(1.0),
-                            _ => info.duration.secs(),
-                        };
-                        let (from, to) = (Timestamp::from_secs(t), Timestamp::from_secs(end.min(info.duration.secs()).max(t)));
-                        if let Some(track) = decode_audio(clip, 48_000, from, Some(to))? {
-                            let len = ((to - from).secs() * 48_000.0).round() as usize;
-                            created.set_audio(track.span(from, len));
-                        }
-                    }
-                    writer = Some(created);
+                    writer = Some(open_video(video, job, &info, w, h, t)?);
                 }
-                let even = crop_even(&annotated, w, h);
-                writer.as_mut().map(|wr| wr.push_frame(&even)).transpose()?;
+                if let Some(writer) = writer.as_mut() {
+                    writer.push_frame(&crop_even(&annotated, w, h))?;
+                }
             }
-            if need_image || job.video.is_some() {
-                summary.written += 1;
-            }
+            summary.written += 1;
         }
         done += 1;
         progress(done, total);
@@ -435,6 +417,29 @@ pub fn export(
         summary.video = Some(writer.finish()?);
     }
     Ok(summary)
+}
+
+/// Starts the annotated video (`w x h`, the clip's frame rate) with the clip's audio from `t`, the
+/// first selected frame, to the end of the selection.
+fn open_video(path: &Path, job: &ExportJob, info: &crate::media::VideoInfo, w: u32, h: u32, t: f64) -> anyhow::Result<Mp4Writer> {
+    let fps = info.frame_rate.max(1.0);
+    let audio_rate = info.has_audio.then_some(48_000);
+    let options = EncodeOptions { width: w, height: h, fps: fps.round() as u32, audio_rate, crf: 20 };
+    let mut writer = Mp4Writer::create(path, options, job.force)?;
+    if info.has_audio {
+        let end = match &job.frames {
+            FrameSelection::Range { end: Some(e), .. } => *e as f64 / fps,
+            FrameSelection::Times { end: Some(e), .. } => *e,
+            FrameSelection::List(list) => (list.last().copied().unwrap_or(0) + 1) as f64 / fps,
+            _ => info.duration.secs(),
+        };
+        let (from, to) = (Timestamp::from_secs(t), Timestamp::from_secs(end.min(info.duration.secs()).max(t)));
+        if let Some(track) = decode_audio(&job.clip, 48_000, from, Some(to))? {
+            let len = ((to - from).secs() * 48_000.0).round() as usize;
+            writer.set_audio(track.span(from, len));
+        }
+    }
+    Ok(writer)
 }
 
 /// The top-left `w x h` of a frame (H.264 wants even sizes).

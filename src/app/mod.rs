@@ -185,7 +185,7 @@ impl ModelResults {
 
 /// A clip export running in the background (File > Export the clip).
 pub struct ExportTask {
-    pub progress: Arc<std::sync::Mutex<(usize, Option<usize>)>>,
+    pub progress: Arc<std::sync::Mutex<(usize, usize)>>,
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
     pub done: std::sync::mpsc::Receiver<Result<crate::export::ExportSummary, String>>,
 }
@@ -527,7 +527,7 @@ impl MbtApp {
 
     /// `--play-report`: start playing at the first heatmap, measure, report, quit.
     fn play_bench(&mut self, ctx: &egui::Context) {
-        let Some((seconds, path)) = self.options.play_report.clone() else { return };
+        let Some(seconds) = self.options.play_report.as_ref().map(|r| r.0) else { return };
         if self.play_bench.done {
             return;
         }
@@ -582,6 +582,7 @@ impl MbtApp {
             report.audio_underruns = s.audio_underruns;
             report.audio_latency_ms = s.audio_latency_ms;
         }
+        let path = self.options.play_report.as_ref().map_or_else(PathBuf::new, |r| r.1.clone());
         match serde_json::to_vec_pretty(&report).map_err(|e| e.to_string()).and_then(|b| crate::fsutil::write_atomic(&path, &b, true).map_err(|e| e.to_string())) {
             Ok(()) => println!("play report: {}", path.display()),
             Err(e) => eprintln!("error: cannot write the play report {}: {e}", path.display()),

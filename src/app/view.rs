@@ -146,7 +146,7 @@ fn status_bar(app: &mut MbtApp, ui: &mut Ui) {
     if let Some(task) = &app.export_task {
         let (done, total) = *task.progress.lock().unwrap_or_else(|e| e.into_inner());
         ui.horizontal(|ui| {
-            let fraction = total.map_or(0.0, |t| done as f32 / t.max(1) as f32);
+            let fraction = done as f32 / total.max(1) as f32;
             ui.add(egui::ProgressBar::new(fraction).desired_width(160.0).text(format!("exporting {done} frames")));
             if ui.button("Cancel").clicked() {
                 task.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -607,23 +607,14 @@ fn export_dir(app: &MbtApp) -> PathBuf {
     std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from).join("mbtscope-exports")
 }
 
-/// A path under `dir` that does not exist yet (never overwrite).
+/// A path under `dir` that does not exist yet (never overwrite): `stem.ext`, or `stem-N.ext`; a
+/// folder name without extension when `ext` is empty.
 fn fresh_path(dir: &std::path::Path, stem: &str, ext: &str) -> PathBuf {
-    let mut path = dir.join(format!("{stem}.{ext}"));
+    let name = |suffix: String| if ext.is_empty() { format!("{stem}{suffix}") } else { format!("{stem}{suffix}.{ext}") };
+    let mut path = dir.join(name(String::new()));
     let mut n = 1;
     while path.exists() {
-        path = dir.join(format!("{stem}-{n}.{ext}"));
-        n += 1;
-    }
-    path
-}
-
-/// A folder under `dir` that does not exist yet.
-fn fresh_dir(dir: &std::path::Path, stem: &str) -> PathBuf {
-    let mut path = dir.join(stem);
-    let mut n = 1;
-    while path.exists() {
-        path = dir.join(format!("{stem}-{n}"));
+        path = dir.join(name(format!("-{n}")));
         n += 1;
     }
     path
@@ -677,14 +668,14 @@ pub fn start_clip_export(app: &mut MbtApp, frames: crate::export::FrameSelection
         frames,
         style: export_style(app),
         top_k: EXPORT_TOP_K,
-        out_dir: images.then(|| fresh_dir(&dir, &format!("{stem}_frames"))),
+        out_dir: images.then(|| fresh_path(&dir, &format!("{stem}_frames"), "")),
         format,
         jpeg_quality: 92,
         video: video.then(|| fresh_path(&dir, &format!("{stem}_annotated"), "mp4")),
         force: false,
     };
     let settings = app.settings.analysis;
-    let progress = Arc::new(std::sync::Mutex::new((0, None)));
+    let progress = Arc::new(std::sync::Mutex::new((0, 0)));
     let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let (p, c) = (progress.clone(), cancel.clone());
@@ -699,12 +690,8 @@ pub fn start_clip_export(app: &mut MbtApp, frames: crate::export::FrameSelection
 
 /// File > Export the clip: which frames, as what, then a progress bar with Cancel.
 fn clip_export_menu(app: &mut MbtApp, ui: &mut Ui) {
-    if let Some(task) = &app.export_task {
-        let (done, total) = *task.progress.lock().unwrap_or_else(|e| e.into_inner());
-        ui.label(format!("exporting: {done}/{} frames", total.map_or("?".into(), |t| t.to_string())));
-        if ui.button("Cancel the export").clicked() {
-            task.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+    if app.export_task.is_some() {
+        ui.label("An export is running (progress and Cancel in the status bar).");
         return;
     }
     ui.label("Export the clip, as the view shows it (A, or A and B side by side):");

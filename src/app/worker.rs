@@ -179,7 +179,6 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             continue;
         }
         if let Some(cache) = &cache_dir {
-            let _ = std::fs::create_dir_all(cache);
             for (k, (_, dir, _, _)) in jobs.iter().enumerate() {
                 let results: Vec<WindowResult> = done[k].iter().flatten().cloned().collect();
                 crate::analysis::write_cache(cache, &request.clip, dir, &request.settings, &results);

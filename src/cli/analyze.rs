@@ -210,7 +210,6 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             }
             continue;
         }
-        results.failures.retain(|f| f.clip != *clip);
         let started = std::time::Instant::now();
         let name = clip.file_name().map_or_else(|| clip.display().to_string(), |n| n.to_string_lossy().into_owned());
         let mut runs: Vec<ModelRun> = Vec::new();
@@ -255,9 +254,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             None => {
                 let duration = mbtscope::media::VideoDecoder::open(clip).map_or(0.0, |d| d.info().duration.secs());
                 let windows = runs.first().map_or(0, |r| r.results.len());
-                let top: Vec<String> = runs.iter().filter_map(|r| r.window_at(duration / 2.0)).zip(&runs).map(|(w, r)| {
-                    w.top(1).first().map_or_else(String::new, |&(c, p)| format!("{}: {} {:.0}%", r.name, r.labels.get(c).map_or("?", String::as_str), p * 100.0))
-                }).collect();
+                // Each model's top label in the middle of the clip.
+                let top: Vec<String> = runs
+                    .iter()
+                    .filter_map(|r| r.top_at(duration / 2.0, 1).first().map(|(label, p)| format!("{}: {label} {:.0}%", r.name, p * 100.0)))
+                    .collect();
                 if args.json {
                     event(serde_json::json!({
                         "event": "clip", "clip": clip, "index": n, "total": total, "windows": windows,

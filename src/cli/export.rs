@@ -56,10 +56,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         &settings,
         |done, total| {
             if terminal {
-                match total {
-                    Some(t) => eprint!("\rexporting: {done}/{t} frames "),
-                    None => eprint!("\rexporting: {done} frames "),
-                }
+                eprint!("\rexporting: {done}/{total} frames ");
                 let _ = std::io::stderr().flush();
             }
         },
