@@ -8,15 +8,46 @@ use mbtscope::synth::scene::CLASSES;
 use mbtscope::synth::{self, SynthConfig};
 
 #[test]
-fn classes_pair_up_by_sound_and_differ_by_shape() {
+fn classes_pair_up_by_sound_and_differ_by_shape_and_colour() {
     assert!(CLASSES.len() >= 8);
     for pair in CLASSES.chunks(2) {
         assert_eq!(pair[0].sound, pair[1].sound);
         assert_ne!(pair[0].shape, pair[1].shape);
+        assert_ne!(pair[0].colour, pair[1].colour);
     }
     let mut names: Vec<&str> = CLASSES.iter().map(|c| c.name).collect();
     names.dedup();
     assert_eq!(names.len(), CLASSES.len());
+}
+
+#[test]
+fn only_the_sounding_object_belongs_to_the_sounds_pair_and_distractors_pulse_off_beat() {
+    let config = SynthConfig::default();
+    let mut counts = [0usize; 5];
+    for seed in 0..500 {
+        let (objects, _, sounding, label) = synth::design(&config, seed);
+        assert_eq!(objects[sounding].class, label);
+        counts[objects.len()] += 1;
+        // One object per pair: the sound names the pair, and exactly one object on screen is in it.
+        let mut pairs: Vec<usize> = objects.iter().map(|o| o.class / 2).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        assert_eq!(pairs.len(), objects.len(), "seed {seed}: two objects of one pair");
+        let sounds = &objects[sounding].events;
+        // Every 1.92 s model window holds a sound event.
+        let mut start = 0.0;
+        while start + 1.92 <= config.duration {
+            assert!(sounds.iter().any(|&t| t >= start && t < start + 1.92), "seed {seed}: window at {start} s is silent");
+            start += 0.12;
+        }
+        for (k, o) in objects.iter().enumerate().filter(|&(k, _)| k != sounding) {
+            assert!(!o.events.is_empty(), "seed {seed}: object {k} never pulses");
+            for t in &o.events {
+                assert!(sounds.iter().all(|s| (s - t).abs() >= 0.35), "seed {seed}: object {k} pulses at {t} s, near a sound");
+            }
+        }
+    }
+    assert!(counts[3] > 150 && counts[4] > 150, "object counts {counts:?}");
 }
 
 #[test]

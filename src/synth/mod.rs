@@ -1,12 +1,14 @@
 //! A procedural audio-visual benchmark with ground-truth sound sources.
 //!
-//! Each clip shows several moving objects over a cluttered background; every object has visual
-//! events (it swells and brightens), but only one of them sounds, and its events coincide with
-//! the audio events. Classes come in pairs that share a sound and differ in shape, so audio
-//! alone is ambiguous within a pair; the pair-mate (or another object) is usually on screen, so
-//! video alone is ambiguous about which object sounds. Matching the audio events to one object's
-//! visual events resolves both. Every clip comes with a JSON sidecar: label, the sounding
-//! object, its box on every frame, the audio event times.
+//! Each clip shows three or four moving objects over a cluttered background; every object has
+//! visual events (it swells and brightens), but only one of them sounds, and its events coincide
+//! with the audio events. Classes come in pairs that share a sound and differ in shape and colour,
+//! so audio alone is ambiguous within a pair. The objects on screen come from different pairs, so
+//! video alone is ambiguous about which of them sounds. Together the two resolve the label: the
+//! sound names the pair and exactly one object on screen belongs to it; its visual events also
+//! line up with the audio events, while the other objects pulse at least half a second away from
+//! every sound. Every clip comes with a JSON sidecar: label, the sounding object, its box on every
+//! frame, the audio event times.
 
 pub mod scene;
 pub mod sound;
@@ -97,18 +99,45 @@ impl Rng {
     }
 }
 
-/// Event times: `count` starts at least `gap` apart inside `[0.2, duration - 0.4]`.
-fn event_times(rng: &mut Rng, duration: f64, count: usize, gap: f64) -> Vec<f64> {
-    let mut times: Vec<f64> = Vec::new();
-    let mut tries = 0;
-    while times.len() < count && tries < 1000 {
-        tries += 1;
-        let t = rng.range(0.2, duration - 0.4);
-        if times.iter().all(|&u| (u - t).abs() >= gap) {
-            times.push((t * 1000.0).round() / 1000.0);
-        }
+/// Sound event times: a beat with a period of 0.9 to 1.2 s, a random phase and 80 ms of jitter,
+/// inside `[0.1, duration - 0.3]`.
+fn beat_times(rng: &mut Rng, duration: f64) -> Vec<f64> {
+    let period = rng.range(0.9, 1.2);
+    let mut t = 0.1 + rng.range(0.0, period);
+    let mut times = Vec::new();
+    while t <= duration - 0.3 {
+        let jittered = (t + rng.range(-0.08, 0.08)).clamp(0.1, duration - 0.3);
+        times.push((jittered * 1000.0).round() / 1000.0);
+        t += period;
     }
-    times.sort_by(f64::total_cmp);
+    if times.is_empty() {
+        times.push(((duration * 0.5) * 1000.0).round() / 1000.0);
+    }
+    times
+}
+
+/// Distractor event times: in each gap between sound events (and before the first and after
+/// the last) at least 0.35 s from any sound, one event with probability 0.8, and at least one.
+fn off_beat_times(rng: &mut Rng, sounds: &[f64], duration: f64) -> Vec<f64> {
+    // A little over 0.35 s, so that rounding to milliseconds cannot bring an event closer.
+    const CLEAR: f64 = 0.352;
+    let mut edges = vec![0.1 - CLEAR];
+    edges.extend_from_slice(sounds);
+    edges.push(duration - 0.3 + CLEAR);
+    let slots: Vec<(f64, f64)> =
+        edges.windows(2).map(|w| (w[0] + CLEAR, w[1] - CLEAR)).filter(|(lo, hi)| hi > lo).collect();
+    let mut times: Vec<f64> = slots
+        .iter()
+        .filter_map(|&(lo, hi)| {
+            let t = rng.range(lo, hi);
+            (rng.unit() < 0.8).then_some((t * 1000.0).round() / 1000.0)
+        })
+        .collect();
+    if times.is_empty()
+        && let Some(&(lo, hi)) = slots.get(rng.below(slots.len()))
+    {
+        times.push((rng.range(lo, hi) * 1000.0).round() / 1000.0);
+    }
     times
 }
 
@@ -121,18 +150,18 @@ pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usiz
     let mut rng = Rng::new(seed);
     let label = rng.below(CLASSES.len());
     let (w, h) = (config.width as f64, config.height as f64);
+    // One object per sound pair: the sounding one, plus two or three from the other pairs.
+    let pairs = CLASSES.len() / 2;
+    let mut other_pairs: Vec<usize> = (0..pairs).filter(|&p| p != label / 2).collect();
+    let extra = 2 + rng.below(2);
     let mut classes = vec![label];
-    // The pair-mate is on screen in most clips, plus one or two others.
-    if rng.unit() < 0.75 {
-        classes.push(label ^ 1);
+    for _ in 0..extra.min(other_pairs.len()) {
+        let pair = other_pairs.remove(rng.below(other_pairs.len()));
+        classes.push(2 * pair + rng.below(2));
     }
-    let extra = 1 + rng.below(2);
-    for _ in 0..extra {
-        classes.push(rng.below(CLASSES.len()));
-    }
-    // Events are dense enough that every model window (about 2 s) holds some.
-    let count = ((config.duration * 1.2).round() as usize).max(2) + rng.below(2);
-    let sounding_events = event_times(&mut rng, config.duration, count, 0.35);
+    // Sound events on a jittered beat of about one second, so every model window (about 2 s)
+    // holds one or two and each falls in its own video tubelet (about 0.5 s).
+    let sounding_events = beat_times(&mut rng, config.duration);
     let objects_count = classes.len();
     let order_offset = rng.below(objects_count);
     let mut objects = Vec::with_capacity(objects_count);
@@ -145,11 +174,9 @@ pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usiz
         let events = if is_sounding {
             sounding_events.clone()
         } else {
-            // Distractors pulse too, at their own times, never within 0.25 s of the sound.
-            let count = ((config.duration * 1.2).round() as usize).max(2) + rng.below(2);
-            let mut e = event_times(&mut rng, config.duration, count, 0.35);
-            e.retain(|t| sounding_events.iter().all(|s| (s - t).abs() > 0.25));
-            e
+            // Distractors pulse about as often, in the gaps between sounds and never within
+            // 0.35 s of one.
+            off_beat_times(&mut rng, &sounding_events, config.duration)
         };
         objects.push(Object {
             class,

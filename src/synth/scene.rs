@@ -27,8 +27,8 @@ pub enum Sound {
     Whistle,
 }
 
-/// One class: the pairs share a sound (audio alone cannot tell them apart) and a colour family,
-/// and differ in shape.
+/// One class: the pairs share a sound (audio alone cannot tell them apart) and differ in shape
+/// and colour.
 pub struct ClassSpec {
     pub name: &'static str,
     pub shape: Shape,
@@ -38,14 +38,14 @@ pub struct ClassSpec {
 }
 
 pub const CLASSES: [ClassSpec; 8] = [
-    ClassSpec { name: "drum ball", shape: Shape::Circle, sound: Sound::Drum, colour: [220, 60, 50] },
-    ClassSpec { name: "drum crate", shape: Shape::Square, sound: Sound::Drum, colour: [220, 60, 50] },
-    ClassSpec { name: "bell triangle", shape: Shape::Triangle, sound: Sound::Bell, colour: [235, 200, 40] },
-    ClassSpec { name: "bell star", shape: Shape::Star, sound: Sound::Bell, colour: [235, 200, 40] },
-    ClassSpec { name: "buzzer diamond", shape: Shape::Diamond, sound: Sound::Buzz, colour: [60, 190, 80] },
-    ClassSpec { name: "buzzer bar", shape: Shape::Bar, sound: Sound::Buzz, colour: [60, 190, 80] },
-    ClassSpec { name: "whistle ring", shape: Shape::Ring, sound: Sound::Whistle, colour: [70, 120, 230] },
-    ClassSpec { name: "whistle cross", shape: Shape::Cross, sound: Sound::Whistle, colour: [70, 120, 230] },
+    ClassSpec { name: "drum ball", shape: Shape::Circle, sound: Sound::Drum, colour: [225, 50, 45] },
+    ClassSpec { name: "drum crate", shape: Shape::Square, sound: Sound::Drum, colour: [240, 140, 30] },
+    ClassSpec { name: "bell triangle", shape: Shape::Triangle, sound: Sound::Bell, colour: [240, 225, 50] },
+    ClassSpec { name: "bell star", shape: Shape::Star, sound: Sound::Bell, colour: [245, 245, 240] },
+    ClassSpec { name: "buzzer diamond", shape: Shape::Diamond, sound: Sound::Buzz, colour: [50, 200, 70] },
+    ClassSpec { name: "buzzer bar", shape: Shape::Bar, sound: Sound::Buzz, colour: [40, 210, 210] },
+    ClassSpec { name: "whistle ring", shape: Shape::Ring, sound: Sound::Whistle, colour: [60, 100, 240] },
+    ClassSpec { name: "whistle cross", shape: Shape::Cross, sound: Sound::Whistle, colour: [200, 70, 230] },
 ];
 
 /// A moving object over the clip.
