@@ -257,9 +257,21 @@ impl ClipAnalysis {
     }
 
     pub fn analyze(&mut self, model: &Mbt, index: usize, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
+        let input = self.input(index)?;
+        self.analyze_input(model, index, &input, settings)
+    }
+
+    /// Window `index`'s model input, decoded from the clip.
+    pub fn input(&mut self, index: usize) -> anyhow::Result<WindowInput> {
         let window = self.windows.get(index).ok_or_else(|| anyhow::anyhow!("no window {index}"))?.clone();
-        let input = self.features.window_input(&window)?;
-        analyze_window(model, &window, &input, settings)
+        Ok(self.features.window_input(&window)?)
+    }
+
+    /// Runs `model` on window `index` given its input (from [`Self::input`] of a clip opened
+    /// with the same dataset settings).
+    pub fn analyze_input(&self, model: &Mbt, index: usize, input: &WindowInput, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
+        let window = self.windows.get(index).ok_or_else(|| anyhow::anyhow!("no window {index}"))?;
+        analyze_window(model, window, input, settings)
     }
 }
 

@@ -89,6 +89,15 @@ fn every_seek_lands_on_the_exact_frame() {
     for (t, f) in times.iter().zip(&frames) {
         assert_eq!(frame_index(f), (t.secs() * 25.0 + 1e-9).floor() as usize, "frames_at {t}");
     }
+    // Consecutive windows continue decoding without a seek; the frames must be the same as
+    // after one. Sampled at 12 ms, so frames repeat; the last call reaches past the end.
+    for start in [0.0, 0.6, 1.2, 1.21, 1.9, 2.5, 2.8] {
+        let times: Vec<Timestamp> = (0..50).map(|k| Timestamp::from_secs(start + k as f64 * 0.012)).collect();
+        let frames = decoder.frames_at(&times).unwrap();
+        for (t, f) in times.iter().zip(&frames) {
+            assert_eq!(frame_index(f), ((t.secs() * 25.0 + 1e-9).floor() as usize).min(74), "frames_at {t} (window from {start} s)");
+        }
+    }
     // Past the end: the last frame is shown.
     assert_eq!(frame_index(&decoder.frame_at(Timestamp::from_secs(10.0)).unwrap()), 74);
 }

@@ -237,6 +237,19 @@ pub struct MbtApp {
     play_bench: PlayBench,
 }
 
+/// The size playback frames are decoded at: the clip's own when it fits in 1280x720, else
+/// scaled down to fit (even sides, aspect kept).
+pub fn display_size(width: u32, height: u32) -> Option<(u32, u32)> {
+    const MAX: (f64, f64) = (1280.0, 720.0);
+    let (w, h) = (f64::from(width), f64::from(height));
+    let scale = (MAX.0 / w).min(MAX.1 / h);
+    if scale >= 1.0 {
+        return None;
+    }
+    let even = |v: f64| ((v * scale / 2.0).round() as u32 * 2).max(2);
+    Some((even(w), even(h)))
+}
+
 /// Picks the burn device for the app: the GUI's own wgpu device when it is a real GPU (shared
 /// with egui, so maps never leave the GPU's memory), burn's CPU backend when the adapter is a
 /// software rasteriser, or what the user forced.
@@ -356,7 +369,10 @@ impl MbtApp {
             self.models.clear();
             return;
         }
-        let options = PlayerOptions { audio: self.options.audio.clone(), frame_size: None, tap: None };
+        // Frames for the screen, not the file: a 4K clip is decoded, converted and uploaded at
+        // most at 1280x720 (exports decode their own frames at full size).
+        let frame_size = crate::media::VideoDecoder::open(path).ok().and_then(|d| display_size(d.info().width, d.info().height));
+        let options = PlayerOptions { audio: self.options.audio.clone(), frame_size, tap: None };
         match Player::open(path, options) {
             Ok(mut player) => {
                 player.set_volume(if self.settings.muted { 0.0 } else { self.settings.volume });
@@ -625,6 +641,9 @@ impl MbtApp {
 
 impl eframe::App for MbtApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.options.fresh || self.options.screenshot.is_some() {
+            return;
+        }
         eframe::set_value(storage, eframe::APP_KEY, &self.settings);
     }
 
@@ -635,7 +654,7 @@ impl eframe::App for MbtApp {
         self.handle_keys(&ctx);
         self.handle_drops(&ctx);
         let t = self.position();
-        self.worker.set_playhead(t);
+        self.worker.set_playhead(t, self.player.as_ref().is_some_and(Player::is_playing));
         if let Some(p) = &mut self.player {
             if let Some(frame) = p.frame_at(p.position()) {
                 if self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame)) {
@@ -676,15 +695,26 @@ pub fn normalisation_name(n: Normalisation) -> &'static str {
 /// Opens the window and runs the app until it is closed.
 pub fn run(options: AppOptions) -> anyhow::Result<()> {
     crate::media::video::init();
-    let mut native = eframe::NativeOptions {
+    // A fresh run (and a screenshot run) neither reads nor writes the remembered settings and
+    // window geometry. eframe falls back to its default storage when given no path, so it gets
+    // a throwaway file instead, removed on exit.
+    let fresh = options.screenshot.is_some() || options.fresh;
+    let throwaway = fresh.then(|| std::env::temp_dir().join(format!("mbtscope-fresh-{}.ron", std::process::id())));
+    let native = eframe::NativeOptions {
         renderer: eframe::Renderer::Wgpu,
         viewport: egui::ViewportBuilder::default().with_inner_size([1400.0, 900.0]).with_title("mbtscope").with_drag_and_drop(true),
-        persist_window: options.screenshot.is_none(),
+        persist_window: !fresh,
+        persistence_path: throwaway.clone(),
         ..Default::default()
     };
-    if options.screenshot.is_some() || options.fresh {
-        native.persistence_path = None;
+    let result = run_native(native, options);
+    if let Some(path) = throwaway {
+        let _ = std::fs::remove_file(path);
     }
+    result
+}
+
+fn run_native(mut native: eframe::NativeOptions, options: AppOptions) -> anyhow::Result<()> {
     // Ask for everything the adapter offers, as burn's wgpu runtime does, so that the device
     // can be shared with the model.
     if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut native.wgpu_options.wgpu_setup {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use burn::prelude::Device;
@@ -40,19 +40,34 @@ pub enum Event {
 pub struct Worker {
     requests: Sender<(u64, Request)>,
     pub events: Receiver<Event>,
-    playhead: Arc<AtomicU64>,
+    playhead: Arc<Playhead>,
     generation: u64,
 }
+
+/// Where the user is, as the worker sees it.
+#[derive(Default)]
+struct Playhead {
+    secs: AtomicU64,
+    playing: AtomicBool,
+}
+
+/// While the clip plays, only windows up to this far ahead of the playhead are analysed; the
+/// rest waits until playback pauses, so that decoding the clip a second time does not take the
+/// cores that playback and drawing need.
+const PLAYING_LOOKAHEAD_SECS: f64 = 6.0;
 
 impl Worker {
     pub fn spawn(device: Device, cache_dir: Option<PathBuf>, wake: impl Fn() + Send + 'static) -> Self {
         let (requests, requests_rx) = std::sync::mpsc::channel();
         let (events_tx, events) = std::sync::mpsc::channel();
-        let playhead = Arc::new(AtomicU64::new(0f64.to_bits()));
+        let playhead = Arc::new(Playhead::default());
         let shared = playhead.clone();
         std::thread::Builder::new()
             .name("mbtscope-analysis".into())
-            .spawn(move || run(device, cache_dir, requests_rx, events_tx, shared, wake))
+            .spawn(move || {
+                lower_priority();
+                run(device, cache_dir, requests_rx, events_tx, shared, wake)
+            })
             .ok();
         Self { requests, events, playhead, generation: 0 }
     }
@@ -64,12 +79,30 @@ impl Worker {
         self.generation
     }
 
-    pub fn set_playhead(&self, secs: f64) {
-        self.playhead.store(secs.to_bits(), Ordering::Relaxed);
+    pub fn set_playhead(&self, secs: f64, playing: bool) {
+        self.playhead.secs.store(secs.to_bits(), Ordering::Relaxed);
+        self.playhead.playing.store(playing, Ordering::Relaxed);
     }
 }
 
-fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Request)>, events: Sender<Event>, playhead: Arc<AtomicU64>, wake: impl Fn()) {
+/// Gives this thread (and the decoder threads it starts, which inherit it) a lower scheduling
+/// priority, so that playback and drawing win the cores when both want them. The analysis only
+/// has to keep ahead of the playhead; the UI has to hold its frame rate.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's id; no memory is shared.
+        let result = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10)
+        };
+        if result != 0 {
+            log::debug!("could not lower the analysis thread's priority: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
+fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Request)>, events: Sender<Event>, playhead: Arc<Playhead>, wake: impl Fn()) {
     let mut models: HashMap<PathBuf, Arc<LoadedModel>> = HashMap::new();
     let mut next = requests.recv().ok();
     while let Some((generation, request)) = next.take() {
@@ -151,25 +184,51 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
                 Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => {}
             }
-            let t = f64::from_bits(playhead.load(Ordering::Relaxed));
-            let pick = jobs
-                .iter()
-                .enumerate()
-                .flat_map(|(k, j)| j.3.windows.iter().enumerate().map(move |(w, win)| (k, w, (win.centre.secs() - t).abs())))
+            let t = f64::from_bits(playhead.secs.load(Ordering::Relaxed));
+            let playing = playhead.playing.load(Ordering::Relaxed);
+            // While playing: only the windows from the playhead to the lookahead.
+            let wanted = |win: &crate::features::Window| {
+                !playing || (win.frame_times.last().is_some_and(|&end| end.secs() >= t) && win.centre.secs() - t <= PLAYING_LOOKAHEAD_SECS)
+            };
+            let remaining = jobs.iter().enumerate().flat_map(|(k, j)| j.3.windows.iter().enumerate().map(move |(w, win)| (k, w, win)));
+            let mut any_left = false;
+            let pick = remaining
                 .filter(|&(k, w, _)| done[k][w].is_none())
+                .inspect(|_| any_left = true)
+                .filter(|&(_, _, win)| wanted(win))
+                .map(|(k, w, win)| (k, w, (win.centre.secs() - t).abs()))
                 .min_by(|a, b| a.2.total_cmp(&b.2));
-            let Some((k, w, _)) = pick else { break };
-            let (i, _, model, clip) = &mut jobs[k];
-            match clip.analyze(&model.model, w, &request.settings) {
-                Ok(result) => {
-                    done[k][w] = Some(result.clone());
-                    send(Event::Window { generation, model: *i, result: Box::new(result) });
-                }
-                Err(e) => {
-                    send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
-                    superseded = true;
+            let Some((k, w, _)) = pick else {
+                if !any_left {
                     break;
                 }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                continue;
+            };
+            // Models that read the same input (same dataset settings, hence the same windows)
+            // share one decode of it: at 1080p decoding costs far more than the models.
+            let sharing: Vec<usize> = (0..jobs.len())
+                .filter(|&j| done[j].get(w).is_some_and(Option::is_none))
+                .filter(|&j| j == k || (jobs[j].2.config().dataset_configs == jobs[k].2.config().dataset_configs && jobs[j].3.windows.get(w) == jobs[k].3.windows.get(w)))
+                .collect();
+            let input = jobs[k].3.input(w);
+            for j in sharing {
+                let (i, _, model, clip) = &jobs[j];
+                let analysed = input.as_ref().map_err(|e| anyhow::anyhow!("{e:#}")).and_then(|input| clip.analyze_input(&model.model, w, input, &request.settings));
+                match analysed {
+                    Ok(result) => {
+                        done[j][w] = Some(result.clone());
+                        send(Event::Window { generation, model: *i, result: Box::new(result) });
+                    }
+                    Err(e) => {
+                        send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
+                        superseded = true;
+                        break;
+                    }
+                }
+            }
+            if superseded {
+                break;
             }
         }
         if superseded {

@@ -96,8 +96,12 @@ pub struct VideoDecoder {
     scaler: Option<(Scaler, (Pixel, u32, u32))>,
     /// Conversion target, reused between frames (a fresh 1080p buffer per frame costs page faults).
     rgb: ffmpeg::frame::Video,
-    /// Frames decoded but not yet handed out (decoders may emit several per packet).
-    pending: std::collections::VecDeque<VideoFrame>,
+    /// Frames decoded but not yet handed out (decoders may emit several per packet, and
+    /// [`Self::frame_at`] looks one frame ahead), still in the decoder's pixel format.
+    pending: std::collections::VecDeque<ffmpeg::frame::Video>,
+    /// The last frame [`Self::frames_at`] decoded, kept so that a following call for later
+    /// times can go on decoding forward instead of seeking.
+    held: Option<(Timestamp, ffmpeg::frame::Video)>,
     eof: bool,
     /// Packets that failed to demux or decode and were skipped.
     pub bad_packets: usize,
@@ -177,6 +181,7 @@ impl VideoDecoder {
             scaler: None,
             rgb: ffmpeg::frame::Video::empty(),
             pending: Default::default(),
+            held: None,
             eof: false,
             bad_packets: 0,
         })
@@ -208,6 +213,7 @@ impl VideoDecoder {
         self.input.seek(target, ..target).map_err(|e| self.decode_err("seeking", e))?;
         self.decoder.flush();
         self.pending.clear();
+        self.held = None;
         self.eof = false;
         Ok(())
     }
@@ -216,62 +222,92 @@ impl VideoDecoder {
     /// keyframe before `t` and decodes forward, so the result is exact for any `t`.
     pub fn frame_at(&mut self, t: Timestamp) -> Result<VideoFrame, MediaError> {
         self.seek_keyframe(t)?;
-        let mut best: Option<VideoFrame> = None;
+        let mut best: Option<ffmpeg::frame::Video> = None;
         loop {
-            match self.next_frame()? {
-                Some(frame) if frame.pts <= t => best = Some(frame),
+            match self.next_decoded()? {
+                Some(frame) if self.pts_of(&frame) <= t => best = Some(frame),
                 Some(frame) => {
                     // The first frame after t: if nothing came before (t precedes the first
                     // frame, or the seek landed after t), this is the one shown.
-                    let shown = best.unwrap_or(frame.clone());
+                    let shown = self.convert(best.as_ref().unwrap_or(&frame))?;
                     self.pending.push_front(frame);
                     return Ok(shown);
                 }
                 None => {
-                    return best.ok_or_else(|| MediaError::NoFrame {
-                        path: self.path.clone(),
-                        time: t,
-                        end: self.info.duration,
-                    });
+                    return match best {
+                        Some(frame) => self.convert(&frame),
+                        None => Err(MediaError::NoFrame { path: self.path.clone(), time: t, end: self.info.duration }),
+                    };
                 }
             }
         }
     }
 
-    /// The frames shown at each of `times` (ascending), decoding forward from one seek.
+    /// The frames shown at each of `times` (ascending). Decodes forward from one seek, or with
+    /// no seek at all when the previous call ended shortly before `times` (consecutive model
+    /// windows), and converts to RGB only the frames that are returned.
     pub fn frames_at(&mut self, times: &[Timestamp]) -> Result<Vec<VideoFrame>, MediaError> {
+        /// Decoding this far forward costs less than a seek back to a keyframe usually does.
+        const FORWARD_LIMIT_SECS: f64 = 2.0;
         let Some(&first) = times.first() else { return Ok(Vec::new()) };
-        let mut out = Vec::with_capacity(times.len());
-        let mut current = self.frame_at(first)?;
-        let mut next = self.next_frame()?;
+        let held = self.held.take().filter(|(pts, _)| *pts <= first && (first - *pts).secs() <= FORWARD_LIMIT_SECS);
+        let mut current = match held {
+            Some((_, frame)) => frame,
+            None => {
+                self.seek_keyframe(first)?;
+                // The first frame is shown for any time before it.
+                self.next_decoded()?.ok_or_else(|| MediaError::NoFrame { path: self.path.clone(), time: first, end: self.info.duration })?
+            }
+        };
+        let mut out: Vec<VideoFrame> = Vec::with_capacity(times.len());
+        let mut next = self.next_decoded()?;
+        let mut converted: Option<(Timestamp, usize)> = None;
         for &t in times {
             while let Some(frame) = next.take() {
-                if frame.pts <= t {
+                if self.pts_of(&frame) <= t {
                     current = frame;
-                    next = self.next_frame()?;
+                    next = self.next_decoded()?;
                 } else {
                     next = Some(frame);
                     break;
                 }
             }
-            out.push(current.clone());
+            let pts = self.pts_of(&current);
+            match converted {
+                // The same frame shown at several times (a clip slower than the sampling).
+                Some((p, index)) if p == pts => out.push(out[index].clone()),
+                _ => {
+                    converted = Some((pts, out.len()));
+                    out.push(self.convert(&current)?);
+                }
+            }
         }
+        if let Some(frame) = next {
+            self.pending.push_front(frame);
+        }
+        self.held = Some((self.pts_of(&current), current));
         Ok(out)
     }
 
     /// The next frame in presentation order, or None at the end of the stream.
     pub fn next_frame(&mut self) -> Result<Option<VideoFrame>, MediaError> {
-        let mut decoded = ffmpeg::frame::Video::empty();
+        self.held = None;
+        match self.next_decoded()? {
+            Some(frame) => self.convert(&frame).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The next decoded frame, before conversion.
+    fn next_decoded(&mut self) -> Result<Option<ffmpeg::frame::Video>, MediaError> {
         let mut read_errors = 0;
         loop {
             if let Some(frame) = self.pending.pop_front() {
                 return Ok(Some(frame));
             }
+            let mut decoded = ffmpeg::frame::Video::empty();
             match self.decoder.receive_frame(&mut decoded) {
-                Ok(()) => {
-                    let frame = self.convert(&decoded)?;
-                    return Ok(Some(frame));
-                }
+                Ok(()) => return Ok(Some(decoded)),
                 Err(ffmpeg::Error::Eof) => return Ok(None),
                 Err(_) if self.eof => return Ok(None),
                 Err(_) => {}
@@ -289,6 +325,11 @@ impl VideoDecoder {
                 PacketRead::Bad => self.bad_packets += 1,
             }
         }
+    }
+
+    fn pts_of(&self, frame: &ffmpeg::frame::Video) -> Timestamp {
+        let pts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+        Timestamp::from_pts(pts, self.time_base.0, self.time_base.1)
     }
 
     fn convert(&mut self, frame: &ffmpeg::frame::Video) -> Result<VideoFrame, MediaError> {
@@ -315,10 +356,10 @@ impl VideoDecoder {
         for y in 0..oh as usize {
             packed.extend_from_slice(&data[y * stride..y * stride + ow as usize * 3]);
         }
-        let pts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+        let pts = self.pts_of(frame);
         let (packed, width, height) = rotate(packed, ow, oh, self.info.rotation);
         Ok(VideoFrame {
-            pts: Timestamp::from_pts(pts, self.time_base.0, self.time_base.1),
+            pts,
             width,
             height,
             rgb: packed,

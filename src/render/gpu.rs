@@ -46,9 +46,17 @@ pub struct FrameRef<'a> {
     pub rgb: &'a [u8],
 }
 
+/// The frame texture, shared by all views (side by side shows one frame twice).
+struct SharedFrame {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    key: Option<u64>,
+    /// Bumped when the texture is recreated, so that views rebuild their bind groups.
+    generation: u64,
+}
+
 struct View {
-    frame: wgpu::Texture,
-    frame_key: Option<u64>,
+    frame_generation: u64,
     heat: wgpu::Texture,
     heat_key: Option<u64>,
     uniform: wgpu::Buffer,
@@ -60,7 +68,10 @@ pub struct OverlayRenderer {
     layout: wgpu::BindGroupLayout,
     sampler: wgpu::Sampler,
     lut: wgpu::TextureView,
+    frame: Option<SharedFrame>,
     views: HashMap<u64, View>,
+    /// RGBA staging for uploads, reused between frames.
+    rgba: Vec<u8>,
 }
 
 fn texture(device: &wgpu::Device, label: &str, size: (u32, u32), format: wgpu::TextureFormat) -> wgpu::Texture {
@@ -154,11 +165,11 @@ impl OverlayRenderer {
         let lut_texture = texture(device, "colormaps", (256, lut::LUT.len() as u32), wgpu::TextureFormat::Rgba8Unorm);
         let rgba: Vec<u8> = lut::LUT.iter().flat_map(|row| row.iter().flat_map(|c| [c[0], c[1], c[2], 255])).collect();
         write(queue, &lut_texture, &rgba, 256 * 4);
-        Self { pipeline, layout, sampler, lut: lut_texture.create_view(&Default::default()), views: HashMap::new() }
+        Self { pipeline, layout, sampler, lut: lut_texture.create_view(&Default::default()), frame: None, views: HashMap::new(), rgba: Vec::new() }
     }
 
-    /// Uploads what changed for view `id`: the frame (by `frame.key`), the heatmap (by
-    /// `heat_key`; `None` draws the frame alone) and the style.
+    /// Uploads what changed for view `id`: the frame (by `frame.key`; one texture serves every
+    /// view), the heatmap (by `heat_key`; `None` draws the frame alone) and the style.
     pub fn update(
         &mut self,
         device: &wgpu::Device,
@@ -170,13 +181,32 @@ impl OverlayRenderer {
         style: &OverlayStyle,
     ) {
         let heat_size = heat.map_or((1, 1), |(h, _)| (h.width as u32, h.height as u32));
+        let frame_stale = self.frame.as_ref().is_none_or(|f| {
+            let size = f.texture.size();
+            (size.width, size.height) != (frame.width, frame.height)
+        });
+        if frame_stale {
+            let texture = texture(device, "frame", (frame.width, frame.height), wgpu::TextureFormat::Rgba8Unorm);
+            let view = texture.create_view(&Default::default());
+            let generation = self.frame.as_ref().map_or(0, |f| f.generation + 1);
+            self.frame = Some(SharedFrame { texture, view, key: None, generation });
+        }
+        let Some(shared) = self.frame.as_mut() else { return };
+        if shared.key != Some(frame.key) {
+            let rgba = &mut self.rgba;
+            rgba.resize(frame.rgb.len() / 3 * 4, 255);
+            for (out, p) in rgba.chunks_exact_mut(4).zip(frame.rgb.chunks_exact(3)) {
+                out[..3].copy_from_slice(p);
+                out[3] = 255;
+            }
+            write(queue, &shared.texture, rgba, frame.width * 4);
+            shared.key = Some(frame.key);
+        }
         let stale = self.views.get(&id).is_none_or(|v| {
-            let fs = v.frame.size();
             let hs = v.heat.size();
-            (fs.width, fs.height) != (frame.width, frame.height) || (hs.width, hs.height) != heat_size
+            v.frame_generation != shared.generation || (hs.width, hs.height) != heat_size
         });
         if stale {
-            let frame_tex = texture(device, "frame", (frame.width, frame.height), wgpu::TextureFormat::Rgba8Unorm);
             let heat_tex = texture(device, "heat", heat_size, wgpu::TextureFormat::R32Float);
             let uniform = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("heatmap params"),
@@ -184,27 +214,21 @@ impl OverlayRenderer {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let frame_view = frame_tex.create_view(&Default::default());
             let heat_view = heat_tex.create_view(&Default::default());
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("heatmap"),
                 layout: &self.layout,
                 entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&frame_view) },
+                    wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&shared.view) },
                     wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::Sampler(&self.sampler) },
                     wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&heat_view) },
                     wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::TextureView(&self.lut) },
                     wgpu::BindGroupEntry { binding: 4, resource: uniform.as_entire_binding() },
                 ],
             });
-            self.views.insert(id, View { frame: frame_tex, frame_key: None, heat: heat_tex, heat_key: None, uniform, bind_group });
+            self.views.insert(id, View { frame_generation: shared.generation, heat: heat_tex, heat_key: None, uniform, bind_group });
         }
         let Some(view) = self.views.get_mut(&id) else { return };
-        if view.frame_key != Some(frame.key) {
-            let rgba: Vec<u8> = frame.rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
-            write(queue, &view.frame, &rgba, frame.width * 4);
-            view.frame_key = Some(frame.key);
-        }
         if let Some((h, key)) = heat
             && view.heat_key != Some(key)
         {
