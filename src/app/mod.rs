@@ -640,6 +640,11 @@ impl MbtApp {
 }
 
 impl eframe::App for MbtApp {
+    /// The panels' colour: the panels themselves paint no background (see `view::draw`).
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         if self.options.fresh || self.options.screenshot.is_some() {
             return;
@@ -705,6 +710,8 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         viewport: egui::ViewportBuilder::default().with_inner_size([1400.0, 900.0]).with_title("mbtscope").with_drag_and_drop(true),
         persist_window: !fresh,
         persistence_path: throwaway.clone(),
+        // Flat colours do not band; dithering is per-pixel work a software rasteriser feels.
+        dithering: false,
         ..Default::default()
     };
     let result = run_native(native, options);

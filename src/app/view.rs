@@ -14,9 +14,13 @@ use crate::render::gpu::{FrameRef, OverlayRenderer};
 use crate::render::{Colormap, Heat, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices};
 
 pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
-    egui::Panel::top("menu").show(ui, |ui| menu_bar(app, ui));
-    egui::Panel::bottom("status").show(ui, |ui| status_bar(app, ui));
-    egui::Panel::right("inspector").default_size(380.0).show(ui, |ui| {
+    // Panels leave their background to the window's clear colour (the same panel colour): on a
+    // software rasteriser every full-window fill costs frame rate.
+    let side = egui::Frame::side_top_panel(ui.style()).fill(Color32::TRANSPARENT);
+    let central = egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT);
+    egui::Panel::top("menu").frame(side).show(ui, |ui| menu_bar(app, ui));
+    egui::Panel::bottom("status").frame(side).show(ui, |ui| status_bar(app, ui));
+    egui::Panel::right("inspector").frame(side).default_size(380.0).show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             explanation_settings(app, ui);
             ui.separator();
@@ -25,12 +29,12 @@ pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
             bottleneck_panel(app, ui);
         });
     });
-    egui::Panel::bottom("transport").show(ui, |ui| {
+    egui::Panel::bottom("transport").frame(side).show(ui, |ui| {
         transport(app, ui);
         label_strip(app, ui);
         spectrogram_panel(app, ui);
     });
-    egui::CentralPanel::default().show(ui, |ui| frame_views(app, ui));
+    egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
 }
 
 fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
