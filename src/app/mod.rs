@@ -235,6 +235,8 @@ pub struct MbtApp {
     pub export_message: Option<String>,
     pub export_task: Option<ExportTask>,
     play_bench: PlayBench,
+    /// The UI's refresh interval, smoothed (seconds): frames go up nearest the clock for it.
+    refresh: f64,
 }
 
 /// The size playback frames are decoded at: the clip's own when it fits in 1280x720, else
@@ -321,6 +323,7 @@ impl MbtApp {
             export_message: None,
             export_task: None,
             play_bench: PlayBench::default(),
+            refresh: 0.0,
         };
         let clip = options.clip.clone().unwrap_or_else(demo_clip);
         app.open(&clip);
@@ -660,8 +663,10 @@ impl eframe::App for MbtApp {
         self.handle_drops(&ctx);
         let t = self.position();
         self.worker.set_playhead(t, self.player.as_ref().is_some_and(Player::is_playing));
+        let dt = f64::from(ctx.input(|i| i.unstable_dt)).clamp(0.0, 0.1);
+        self.refresh += 0.1 * (dt - self.refresh);
         if let Some(p) = &mut self.player {
-            if let Some(frame) = p.frame_at(p.position()) {
+            if let Some(frame) = p.frame_for_display(p.position(), self.refresh) {
                 if self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame)) {
                     self.frame_key = self.frame_key.wrapping_add(1);
                     self.current_frame = Some(frame);

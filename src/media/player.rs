@@ -50,11 +50,12 @@ pub enum ClockSource {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PlayerStats {
-    /// How late the latest newly shown frame was relative to the clock, in milliseconds.
+    /// How far the latest newly shown frame's time was from the clock when it went up, in
+    /// milliseconds (positive: late, negative: early).
     pub av_offset_ms: f64,
-    /// The largest such lateness since the last seek.
+    /// The largest such distance (either way) since the last seek.
     pub max_av_offset_ms: f64,
-    /// The mean lateness of newly shown frames since the last seek.
+    /// The mean distance (either way) of newly shown frames since the last seek.
     pub mean_av_offset_ms: f64,
     /// Frames shown since the last seek.
     pub shown_frames: u64,
@@ -349,12 +350,23 @@ impl Player {
     /// whose timestamp is at or before `t`. Frames the clock has already passed are dropped and
     /// counted. Returns the previous frame while the decoder catches up.
     pub fn frame_at(&mut self, t: Timestamp) -> Option<Arc<VideoFrame>> {
+        self.frame_for_display(t, 0.0)
+    }
+
+    /// [`Self::frame_at`] for a display that refreshes every `refresh` seconds: while playing,
+    /// a frame goes up up to half a refresh (at most half a frame period) before its time, so
+    /// that the frame on screen until the next refresh is the one nearest the clock. The offset
+    /// is then within half a refresh either way instead of up to a whole refresh late.
+    pub fn frame_for_display(&mut self, t: Timestamp, refresh: f64) -> Option<Arc<VideoFrame>> {
         let (lock, cvar) = &*self.queue;
         let mut newly_shown = None;
+        let period = if self.info.frame_rate > 0.0 { 1.0 / self.info.frame_rate } else { 0.0 };
+        let lead = if self.playing { 0.5 * refresh.clamp(0.0, period) } else { 0.0 };
+        let due = t + Timestamp::from_secs(lead);
         if let Ok(mut q) = lock.lock() {
             if q.generation == self.generation {
                 let mut skipped = 0u64;
-                while q.frames.front().is_some_and(|f| f.pts <= t) {
+                while q.frames.front().is_some_and(|f| f.pts <= due) {
                     if let Some(f) = q.frames.pop_front() {
                         if newly_shown.is_some() {
                             skipped += 1;
@@ -372,13 +384,13 @@ impl Player {
         }
         if let Some(frame) = newly_shown {
             // Frames that were due before playback (re)started are catch-up, not lateness.
-            if self.playing && frame.pts <= t && frame.pts >= self.base {
+            if self.playing && frame.pts <= due && frame.pts >= self.base {
                 let late = (t - frame.pts).secs() * 1000.0;
                 let stats = &mut self.stats;
                 stats.av_offset_ms = late;
-                stats.max_av_offset_ms = stats.max_av_offset_ms.max(late);
+                stats.max_av_offset_ms = stats.max_av_offset_ms.max(late.abs());
                 stats.shown_frames += 1;
-                stats.mean_av_offset_ms += (late - stats.mean_av_offset_ms) / stats.shown_frames as f64;
+                stats.mean_av_offset_ms += (late.abs() - stats.mean_av_offset_ms) / stats.shown_frames as f64;
             }
             self.current = Some(frame);
         }
