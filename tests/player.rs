@@ -38,12 +38,22 @@ fn is_flash(frame: &mbtscope::media::VideoFrame) -> bool {
 }
 
 #[test]
+fn playback_frames_fit_the_display_size() {
+    use mbtscope::media::player::fit_within;
+    assert_eq!(fit_within(1920, 1080, 1280, 720), Some((1280, 720)));
+    assert_eq!(fit_within(3840, 2160, 1280, 720), Some((1280, 720)));
+    assert_eq!(fit_within(1080, 1920, 1280, 720), Some((406, 720)));
+    assert_eq!(fit_within(224, 224, 1280, 720), None);
+    assert_eq!(fit_within(1280, 720, 1280, 720), None);
+}
+
+#[test]
 fn audio_and_video_stay_in_sync_on_the_audio_clock() {
     let clip = flash_clip();
     let (tap_producer, mut tap) = rtrb::RingBuffer::<f32>::new(48_000 * 2 * 8);
     let options = PlayerOptions {
         audio: AudioDevice::Named(std::env::var("MBTSCOPE_TEST_AUDIO_DEVICE").unwrap_or_else(|_| "pulse".into())),
-        frame_size: None,
+        max_frame_size: None,
         tap: Some(TapSlot(Arc::new(Mutex::new(Some(tap_producer))))),
     };
     let mut player = Player::open(&clip, options).unwrap();

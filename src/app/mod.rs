@@ -239,19 +239,6 @@ pub struct MbtApp {
     refresh: f64,
 }
 
-/// The size playback frames are decoded at: the clip's own when it fits in 1280x720, else
-/// scaled down to fit (even sides, aspect kept).
-pub fn display_size(width: u32, height: u32) -> Option<(u32, u32)> {
-    const MAX: (f64, f64) = (1280.0, 720.0);
-    let (w, h) = (f64::from(width), f64::from(height));
-    let scale = (MAX.0 / w).min(MAX.1 / h);
-    if scale >= 1.0 {
-        return None;
-    }
-    let even = |v: f64| ((v * scale / 2.0).round() as u32 * 2).max(2);
-    Some((even(w), even(h)))
-}
-
 /// Picks the burn device for the app: the GUI's own wgpu device when it is a real GPU (shared
 /// with egui, so maps never leave the GPU's memory), burn's CPU backend when the adapter is a
 /// software rasteriser, or what the user forced.
@@ -374,8 +361,7 @@ impl MbtApp {
         }
         // Frames for the screen, not the file: a 4K clip is decoded, converted and uploaded at
         // most at 1280x720 (exports decode their own frames at full size).
-        let frame_size = crate::media::VideoDecoder::open(path).ok().and_then(|d| display_size(d.info().width, d.info().height));
-        let options = PlayerOptions { audio: self.options.audio.clone(), frame_size, tap: None };
+        let options = PlayerOptions { audio: self.options.audio.clone(), max_frame_size: Some((1280, 720)), tap: None };
         match Player::open(path, options) {
             Ok(mut player) => {
                 player.set_volume(if self.settings.muted { 0.0 } else { self.settings.volume });

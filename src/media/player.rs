@@ -29,8 +29,9 @@ const AUDIO_AHEAD_SECS: f64 = 0.5;
 #[derive(Debug, Clone, Default)]
 pub struct PlayerOptions {
     pub audio: AudioDevice,
-    /// Decode frames at this (upright) size instead of the coded size.
-    pub frame_size: Option<(u32, u32)>,
+    /// Decode frames scaled down to fit within this (upright) size, aspect kept; smaller
+    /// clips keep their own size (None: always the coded size).
+    pub max_frame_size: Option<(u32, u32)>,
     /// Receives a copy of every sample handed to the device (tests, meters).
     pub tap: Option<TapSlot>,
 }
@@ -122,7 +123,7 @@ impl Player {
         let (video_tx, video_rx) = sync_channel(4);
         let video_thread = {
             let queue = Arc::clone(&queue);
-            let size = options.frame_size;
+            let size = options.max_frame_size.and_then(|(w, h)| fit_within(info.width, info.height, w, h));
             let worker_path = path.to_owned();
             std::thread::Builder::new()
                 .name("mbtscope-video".into())
@@ -430,6 +431,17 @@ impl Drop for Player {
             let _ = h.join();
         }
     }
+}
+
+/// `width x height` scaled down to fit within `max_width x max_height` (even sides, aspect
+/// kept), or None when it already fits.
+pub fn fit_within(width: u32, height: u32, max_width: u32, max_height: u32) -> Option<(u32, u32)> {
+    let scale = (f64::from(max_width) / f64::from(width.max(1))).min(f64::from(max_height) / f64::from(height.max(1)));
+    if scale >= 1.0 {
+        return None;
+    }
+    let even = |v: u32| ((f64::from(v) * scale / 2.0).round() as u32 * 2).max(2);
+    Some((even(width), even(height)))
 }
 
 fn video_worker(
