@@ -65,19 +65,13 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
             }
             ui.separator();
             if ui.button("Export the current frame (PNG)").clicked() {
-                app.export_message = Some(match export_frame(app) {
-                    Ok(p) => format!("wrote {}", p.display()),
-                    Err(e) => format!("export failed: {e:#}"),
-                });
+                app.export_message = Some(export_outcome(export_frame(app)));
                 ui.close();
             }
             clip_export_menu(app, ui);
             ui.separator();
             if ui.button("Export predictions and maps (JSON)").clicked() {
-                app.export_message = Some(match export_json(app) {
-                    Ok(p) => format!("wrote {}", p.display()),
-                    Err(e) => format!("export failed: {e:#}"),
-                });
+                app.export_message = Some(export_outcome(export_json(app)));
                 ui.close();
             }
         });
@@ -601,6 +595,14 @@ fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
 }
 
 /// The folder exports go to: the app's option, `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`.
+/// The status line for a finished export.
+fn export_outcome(result: anyhow::Result<PathBuf>) -> String {
+    match result {
+        Ok(p) => format!("wrote {}", p.display()),
+        Err(e) => format!("export failed: {e:#}"),
+    }
+}
+
 fn export_dir(app: &MbtApp) -> PathBuf {
     if let Some(dir) = &app.options.export_dir {
         return dir.clone();

@@ -207,15 +207,20 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             };
             // Models that read the same input (same dataset settings, hence the same windows)
             // share one decode of it: at 1080p decoding costs far more than the models.
-            let sharing: Vec<usize> = (0..jobs.len())
-                .filter(|&j| done[j].get(w).is_some_and(Option::is_none))
-                .filter(|&j| j == k || (jobs[j].2.config().dataset_configs == jobs[k].2.config().dataset_configs && jobs[j].3.windows.get(w) == jobs[k].3.windows.get(w)))
-                .collect();
-            let input = jobs[k].3.input(w);
+            let dataset = &jobs[k].2.config().dataset_configs;
+            let sharing: Vec<usize> =
+                (0..jobs.len()).filter(|&j| done[j][w].is_none() && jobs[j].2.config().dataset_configs == *dataset).collect();
+            let input = match jobs[k].3.input(w) {
+                Ok(input) => input,
+                Err(e) => {
+                    send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
+                    superseded = true;
+                    break;
+                }
+            };
             for j in sharing {
                 let (i, _, model, clip) = &jobs[j];
-                let analysed = input.as_ref().map_err(|e| anyhow::anyhow!("{e:#}")).and_then(|input| clip.analyze_input(&model.model, w, input, &request.settings));
-                match analysed {
+                match clip.analyze_input(&model.model, w, &input, &request.settings) {
                     Ok(result) => {
                         done[j][w] = Some(result.clone());
                         send(Event::Window { generation, model: *i, result: Box::new(result) });

@@ -6,7 +6,7 @@
 //! so audio alone is ambiguous within a pair. The objects on screen come from different pairs, so
 //! video alone is ambiguous about which of them sounds. Together the two resolve the label: the
 //! sound names the pair and exactly one object on screen belongs to it; its visual events also
-//! line up with the audio events, while the other objects pulse at least half a second away from
+//! line up with the audio events, while the other objects pulse in the gaps, at least 0.35 s from
 //! every sound. Every clip comes with a JSON sidecar: label, the sounding object, its box on every
 //! frame, the audio event times.
 
@@ -99,6 +99,11 @@ impl Rng {
     }
 }
 
+/// `t` rounded to whole milliseconds (the sidecar's resolution).
+fn ms(t: f64) -> f64 {
+    (t * 1000.0).round() / 1000.0
+}
+
 /// Sound event times: a beat with a period of 0.9 to 1.2 s, a random phase and 80 ms of jitter,
 /// inside `[0.1, duration - 0.3]`.
 fn beat_times(rng: &mut Rng, duration: f64) -> Vec<f64> {
@@ -107,11 +112,11 @@ fn beat_times(rng: &mut Rng, duration: f64) -> Vec<f64> {
     let mut times = Vec::new();
     while t <= duration - 0.3 {
         let jittered = (t + rng.range(-0.08, 0.08)).clamp(0.1, duration - 0.3);
-        times.push((jittered * 1000.0).round() / 1000.0);
+        times.push(ms(jittered));
         t += period;
     }
     if times.is_empty() {
-        times.push(((duration * 0.5) * 1000.0).round() / 1000.0);
+        times.push(ms(duration * 0.5));
     }
     times
 }
@@ -130,13 +135,13 @@ fn off_beat_times(rng: &mut Rng, sounds: &[f64], duration: f64) -> Vec<f64> {
         .iter()
         .filter_map(|&(lo, hi)| {
             let t = rng.range(lo, hi);
-            (rng.unit() < 0.8).then_some((t * 1000.0).round() / 1000.0)
+            (rng.unit() < 0.8).then_some(ms(t))
         })
         .collect();
     if times.is_empty()
         && let Some(&(lo, hi)) = slots.get(rng.below(slots.len()))
     {
-        times.push((rng.range(lo, hi) * 1000.0).round() / 1000.0);
+        times.push(ms(rng.range(lo, hi)));
     }
     times
 }
