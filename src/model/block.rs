@@ -4,7 +4,7 @@
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu_approximate, softmax};
+use burn::tensor::activation::{sigmoid, softmax};
 
 use crate::weights::params::{ParamError, ParamSource};
 
@@ -141,9 +141,19 @@ impl EncoderBlock {
             .forward(self.norm_attention.forward(input.clone()), keep);
         let x = attended + input;
         let y = self.mlp_in.forward(self.norm_mlp.forward(x.clone()));
-        let y = self.mlp_out.forward(gelu_approximate(y));
+        let y = self.mlp_out.forward(gelu_tanh(y));
         (y + x, probs)
     }
+}
+
+/// Flax's default `nn.gelu` (the tanh approximation), `0.5 x (1 + tanh(z))` with
+/// `z = sqrt(2/pi) (x + 0.044715 x^3)`, written as the identical `x sigmoid(2z)`. On the CPU backend
+/// this is about twice as fast as burn's `gelu_approximate` (its `powf` and `tanh` run through
+/// libm's scalar functions), and under autodiff it records fewer intermediates.
+pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    const TWO_SQRT_2_OVER_PI: f64 = 2.0 * core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2;
+    let cubic = (x.clone() * x.clone() * 0.044715 + 1.0) * x.clone();
+    sigmoid(cubic * TWO_SQRT_2_OVER_PI) * x
 }
 
 /// Largest attention block (`[batch, heads, queries, keys]` f32) computed at once. wgpu
@@ -367,6 +377,27 @@ mod tests {
                 let rebuilt = mapb.to_tensor().to_data().try_into_vec_as::<f32>().unwrap();
                 assert_eq!(rebuilt, blocked);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod gelu_tests {
+    use super::*;
+
+    /// `gelu_tanh` is Flax's tanh-approximate GELU, checked against the textbook formula in f64
+    /// over [-10, 10]; the tolerance (1e-6 absolute plus 1e-6 relative) is f32 rounding.
+    #[test]
+    fn gelu_tanh_matches_the_tanh_formula() {
+        let device = Device::flex();
+        let xs: Vec<f32> = (0..=2000).map(|i| -10.0 + i as f32 * 0.01).collect();
+        let y = gelu_tanh(Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device));
+        let y = y.to_data().to_vec::<f32>().unwrap();
+        for (x, got) in xs.iter().zip(y) {
+            let x = *x as f64;
+            let z = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+            let want = 0.5 * x * (1.0 + z.tanh());
+            assert!((got as f64 - want).abs() <= 1e-6 + 1e-6 * want.abs(), "gelu({x}) = {got}, want {want}");
         }
     }
 }
