@@ -56,6 +56,16 @@ mod tests {
     }
 }
 
+/// mbtscope's data folder (imported models): `$XDG_DATA_HOME/mbtscope`, else
+/// `~/.local/share/mbtscope`.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mbtscope")
+}
+
 /// mbtscope's cache folder: `$XDG_CACHE_HOME/mbtscope`, else `~/.cache/mbtscope`.
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")

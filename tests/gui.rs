@@ -78,6 +78,16 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     let (left, right) = (saturated(&image, 0, half - 200, 40, 600), saturated(&image, half - 200, image.width() - 380, 40, 600));
     assert!(left > 300 && right > 300, "heatmaps in both views: {left} and {right} saturated pixels");
 
+    // Snapshots of the main views once every window is analysed (so the label strip and the
+    // token plot are complete). Only the views are compared, not the status bar (its timings vary).
+    step_until(&mut harness, "every window", |app| app.models.iter().all(|m| m.done() == m.windows.len()));
+    harness.run_steps(3);
+    let image = harness.render().expect("render");
+    let rects = harness.state().view_rects;
+    for (name, rect) in [("frames_side_by_side", rects.frames), ("transport_spectrogram", rects.transport), ("inspector", rects.inspector)] {
+        assert_view_snapshot(&image, rect, name);
+    }
+
     // Click a bottleneck token: the views now show its attention.
     harness.get_all_by_label("2").next().expect("a token button").click();
     harness.run_steps(3);
@@ -132,6 +142,49 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     let video = out.join("test_00000_annotated.mp4");
     assert!(video.exists(), "{message}");
     assert_eq!(std::fs::read_dir(out.join("test_00000_frames")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 200);
+
+    // Import a Scenic checkpoint from the Models menu: it becomes model A and is analysed.
+    harness.get_by_label("Models").click();
+    harness.run_steps(2);
+    harness.get_by_label("Import a Scenic checkpoint…").click();
+    harness.run_steps(2);
+    assert!(harness.state().import.shown, "the import form opens");
+    let fixture = crate::fixtures().join("mbt/bottleneck_mid_token");
+    let imported = out.join("imported");
+    {
+        let form = &mut harness.state_mut().import;
+        form.set_checkpoint(&fixture.join("checkpoint.msgpack"));
+        form.config = fixture.join("config.json").display().to_string();
+        form.out = imported.display().to_string();
+    }
+    harness.run_steps(1);
+    harness.get_by_label("Import").click();
+    harness.run_steps(1);
+    step_until(&mut harness, "the import", |app| !app.import.running());
+    let message = harness.state().import.message.clone().unwrap_or_default();
+    assert!(message.starts_with("imported"), "{message}");
+    assert_eq!(harness.state().settings.models.first(), Some(&imported), "the imported model is A");
+    assert!(imported.join(mbtscope::weights::native::WEIGHTS_FILE).exists());
+    step_until(&mut harness, "the imported model's first window", |app| app.models.first().is_some_and(|m| m.name == "imported" && m.done() > 0));
+    // Importing again into the same folder refuses to overwrite, and says so.
+    harness.get_by_label("Import").click();
+    harness.run_steps(1);
+    step_until(&mut harness, "the second import", |app| !app.import.running());
+    let message = harness.state().import.message.clone().unwrap_or_default();
+    assert!(message.starts_with("import failed") && message.contains("exists"), "{message}");
+}
+
+/// Compares the part of `image` inside `rect` (points; the harness draws at one pixel per
+/// point) with `tests/snapshots/NAME.png`. The maps come from the CPU backend, whose float
+/// rounding can move a pixel by one colormap step between machines, so up to 0.1% of the pixels
+/// may exceed egui_kittest's default per-pixel colour threshold (0.6).
+fn assert_view_snapshot(image: &image::RgbaImage, rect: egui::Rect, name: &str) {
+    assert!(rect.is_positive(), "{name}: no view drawn ({rect:?})");
+    let (x, y) = (rect.min.x.round() as u32, rect.min.y.round() as u32);
+    let (w, h) = ((rect.width().round() as u32).min(image.width() - x), (rect.height().round() as u32).min(image.height() - y));
+    let view = image::imageops::crop_imm(image, x, y, w, h).to_image();
+    let options = egui_kittest::SnapshotOptions::new().max_failed_pixels((w * h / 1000) as usize);
+    egui_kittest::image_snapshot_options(&view, name, &options);
 }
 
 fn shipped(name: &str) -> std::path::PathBuf {

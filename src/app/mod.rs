@@ -3,6 +3,7 @@
 //! bottleneck tokens, analysed in the background on the GUI's own wgpu device (or the CPU when
 //! that device is a software rasteriser).
 
+pub mod dialog;
 mod view;
 pub mod worker;
 
@@ -61,6 +62,8 @@ pub struct Settings {
     /// Model folders, the first two analysed (A and B).
     pub models: Vec<PathBuf>,
     pub show_overlay: bool,
+    /// Where File > Export writes, when the user picked a folder.
+    pub export_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -75,6 +78,7 @@ impl Default for Settings {
             speed: 1.0,
             models: shipped_models(),
             show_overlay: true,
+            export_dir: None,
         }
     }
 }
@@ -205,6 +209,108 @@ fn clip_spectrogram(path: &Path) -> Option<ClipSpectrogram> {
     Some(ClipSpectrogram { frames: values.len() / mel.max(1), values, mel })
 }
 
+/// Models > Import a Scenic checkpoint: the form's fields and the import running in the
+/// background (reading a large checkpoint and checking it by building the model takes seconds).
+#[derive(Default)]
+pub struct ImportForm {
+    pub shown: bool,
+    pub checkpoint: String,
+    pub config: String,
+    /// Optional class names, one per line.
+    pub labels: String,
+    /// The model folder to write.
+    pub out: String,
+    /// Replace the files of a model already in `out`.
+    pub replace: bool,
+    pub message: Option<String>,
+    running: Option<std::sync::mpsc::Receiver<Result<crate::weights::ImportReport, String>>>,
+}
+
+impl ImportForm {
+    pub fn running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Fills in the checkpoint and, when empty, an output folder named after it under the data
+    /// folder (`~/.local/share/mbtscope/models/NAME`).
+    pub fn set_checkpoint(&mut self, path: &Path) {
+        self.checkpoint = path.display().to_string();
+        if self.out.trim().is_empty() {
+            let stem = path.file_stem().map_or_else(|| "imported".into(), |s| s.to_string_lossy().into_owned());
+            self.out = crate::fsutil::data_dir().join("models").join(stem).display().to_string();
+        }
+    }
+
+    /// Starts the import on a thread; a missing field is reported in the form.
+    pub fn start(&mut self, ctx: &egui::Context) {
+        if self.running.is_some() {
+            return;
+        }
+        let field = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
+        let (Some(checkpoint), Some(config), Some(out)) = (field(&self.checkpoint), field(&self.config), field(&self.out)) else {
+            self.message = Some("give the checkpoint, its config and the output folder".into());
+            return;
+        };
+        let labels = field(&self.labels);
+        let replace = self.replace;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("import".into()).spawn(move || {
+            let result = crate::weights::import_scenic(&checkpoint, &config, labels.as_deref(), &out, replace).map_err(|e| format!("{e:#}"));
+            let _ = tx.send(result);
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => {
+                self.running = Some(rx);
+                self.message = Some("importing…".into());
+            }
+            Err(e) => self.message = Some(format!("cannot start the import: {e}")),
+        }
+    }
+
+    /// The finished import's output folder, once, when it succeeded.
+    fn poll(&mut self) -> Option<PathBuf> {
+        let result = match self.running.as_ref()?.try_recv() {
+            Ok(result) => result,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return None,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err("the import thread stopped".into()),
+        };
+        self.running = None;
+        match result {
+            Ok(report) => {
+                let out = PathBuf::from(self.out.trim());
+                let mut lines = vec![format!("imported {} tensors ({} parameters) into {}", report.tensors, report.parameters, out.display())];
+                lines.extend(report.notes.iter().map(|n| format!("note: {n}")));
+                lines.extend(report.ignored_fields.iter().map(|f| format!("ignored config field `{f}`")));
+                self.message = Some(lines.join("\n"));
+                Some(out)
+            }
+            Err(e) => {
+                self.message = Some(format!("import failed: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// Where the main views were drawn in the last frame (points), for tests and screenshots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewRects {
+    /// The frame views (central panel).
+    pub frames: egui::Rect,
+    /// Transport, label strip and spectrogram (bottom panel).
+    pub transport: egui::Rect,
+    /// Explanation settings, labels and bottleneck tokens (right panel).
+    pub inspector: egui::Rect,
+}
+
+impl Default for ViewRects {
+    fn default() -> Self {
+        Self { frames: egui::Rect::NOTHING, transport: egui::Rect::NOTHING, inspector: egui::Rect::NOTHING }
+    }
+}
+
 /// The selected bottleneck token: fusion-layer position and token index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenPick {
@@ -237,6 +343,9 @@ pub struct MbtApp {
     play_bench: PlayBench,
     /// The UI's refresh interval, smoothed (seconds): frames go up nearest the clock for it.
     refresh: f64,
+    pub dialogs: dialog::Dialogs,
+    pub import: ImportForm,
+    pub view_rects: ViewRects,
 }
 
 /// Picks the burn device for the app: the GUI's own wgpu device when it is a real GPU (shared
@@ -311,6 +420,9 @@ impl MbtApp {
             export_task: None,
             play_bench: PlayBench::default(),
             refresh: 0.0,
+            dialogs: dialog::Dialogs::default(),
+            import: ImportForm::default(),
+            view_rects: ViewRects::default(),
         };
         let clip = options.clip.clone().unwrap_or_else(demo_clip);
         app.open(&clip);
@@ -489,6 +601,10 @@ impl MbtApp {
         if ctx.egui_wants_keyboard_input() {
             return;
         }
+        if ctx.input_mut(|i| i.consume_shortcut(&view::OPEN_SHORTCUT)) {
+            let start = self.clip.clone();
+            self.dialogs.request(dialog::Purpose::OpenClip, start.as_deref(), ctx);
+        }
         let pressed = |k| ctx.input(|i| i.key_pressed(k));
         if pressed(egui::Key::Space) {
             self.toggle_play();
@@ -521,6 +637,37 @@ impl MbtApp {
             } else {
                 self.open(&path);
             }
+        }
+    }
+
+    /// Loads a model folder as model A, or says why it is not one.
+    pub fn load_model_folder(&mut self, dir: PathBuf) {
+        if dir.join(crate::weights::native::WEIGHTS_FILE).exists() {
+            self.add_model(dir);
+        } else {
+            self.export_message = Some(format!("{} is not a model folder (no {})", dir.display(), crate::weights::native::WEIGHTS_FILE));
+        }
+    }
+
+    /// Acts on a path picked in a file dialog, and on a finished checkpoint import.
+    fn poll_dialogs(&mut self) {
+        use dialog::Purpose;
+        if let Some((purpose, path)) = self.dialogs.poll() {
+            match purpose {
+                Purpose::OpenClip => self.open(&path),
+                Purpose::ModelFolder => self.load_model_folder(path),
+                Purpose::ImportCheckpoint => self.import.set_checkpoint(&path),
+                Purpose::ImportConfig => self.import.config = path.display().to_string(),
+                Purpose::ImportLabels => self.import.labels = path.display().to_string(),
+                Purpose::ImportOut => self.import.out = path.display().to_string(),
+                Purpose::ExportFolder => {
+                    self.export_message = Some(format!("exports go to {}", path.display()));
+                    self.settings.export_dir = Some(path);
+                }
+            }
+        }
+        if let Some(dir) = self.import.poll() {
+            self.add_model(dir);
         }
     }
 
@@ -645,6 +792,7 @@ impl eframe::App for MbtApp {
         self.poll_export(ui.ctx());
         let ctx = ui.ctx().clone();
         self.poll_worker();
+        self.poll_dialogs();
         self.handle_keys(&ctx);
         self.handle_drops(&ctx);
         let t = self.position();

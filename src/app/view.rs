@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use egui::{Color32, Rect, Sense, Stroke, Ui, Vec2};
 
+use super::dialog::Purpose;
 use super::{MbtApp, ModelResults, TokenPick, ViewMode};
 use crate::analysis::{Method, WindowResult, fnv1a};
 use crate::explain::maps::{RgbMap, SpectrogramMap};
@@ -20,7 +21,7 @@ pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
     let central = egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT);
     egui::Panel::top("menu").frame(side).show(ui, |ui| menu_bar(app, ui));
     egui::Panel::bottom("status").frame(side).show(ui, |ui| status_bar(app, ui));
-    egui::Panel::right("inspector").frame(side).default_size(380.0).show(ui, |ui| {
+    let inspector = egui::Panel::right("inspector").frame(side).default_size(380.0).show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             explanation_settings(app, ui);
             ui.separator();
@@ -29,18 +30,81 @@ pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
             bottleneck_panel(app, ui);
         });
     });
-    egui::Panel::bottom("transport").frame(side).show(ui, |ui| {
+    let transport_panel = egui::Panel::bottom("transport").frame(side).show(ui, |ui| {
         transport(app, ui);
         label_strip(app, ui);
         spectrogram_panel(app, ui);
     });
-    egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
+    let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
+    app.view_rects = super::ViewRects { frames: frames.response.rect, transport: transport_panel.response.rect, inspector: inspector.response.rect };
+    let ctx = ui.ctx().clone();
+    import_window(app, &ctx);
+}
+
+/// File > Open a clip.
+pub const OPEN_SHORTCUT: egui::KeyboardShortcut = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::O);
+
+/// One text field of the import form.
+type FormField = fn(&mut crate::app::ImportForm) -> &mut String;
+
+/// Models > Import a Scenic checkpoint: the checkpoint, its config, optional class names and
+/// the folder to write, each typed or picked; the import runs in the background and the model
+/// becomes A when it succeeds.
+fn import_window(app: &mut MbtApp, ctx: &egui::Context) {
+    let mut shown = app.import.shown;
+    egui::Window::new("Import a Scenic checkpoint").open(&mut shown).collapsible(false).resizable(true).default_width(560.0).show(ctx, |ui| {
+        let running = app.import.running();
+        egui::Grid::new("import-fields").num_columns(3).show(ui, |ui| {
+            let rows: [(&str, Purpose, FormField); 4] = [
+                ("checkpoint", Purpose::ImportCheckpoint, |f| &mut f.checkpoint),
+                ("config JSON", Purpose::ImportConfig, |f| &mut f.config),
+                ("class names (optional)", Purpose::ImportLabels, |f| &mut f.labels),
+                ("write the model to", Purpose::ImportOut, |f| &mut f.out),
+            ];
+            for (label, purpose, field) in rows {
+                ui.label(label);
+                let before = field(&mut app.import).clone();
+                let mut text = before.clone();
+                ui.add_enabled(!running, egui::TextEdit::singleline(&mut text).desired_width(360.0));
+                if text != before {
+                    if purpose == Purpose::ImportCheckpoint {
+                        app.import.set_checkpoint(std::path::Path::new(&text));
+                    } else {
+                        *field(&mut app.import) = text;
+                    }
+                }
+                if ui.add_enabled(!running && app.dialogs.open().is_none(), egui::Button::new("Browse…")).clicked() {
+                    let start = PathBuf::from(field(&mut app.import).trim());
+                    app.dialogs.request(purpose, (!start.as_os_str().is_empty()).then_some(start.as_path()), ctx);
+                }
+                ui.end_row();
+            }
+        });
+        ui.checkbox(&mut app.import.replace, "replace a model already in that folder");
+        ui.horizontal(|ui| {
+            if ui.add_enabled(!running, egui::Button::new("Import")).clicked() {
+                app.import.start(ctx);
+            }
+            if running {
+                ui.spinner();
+            }
+        });
+        if let Some(message) = &app.import.message {
+            ui.label(message);
+        }
+    });
+    app.import.shown = shown;
 }
 
 fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
-            ui.label("Open a clip (path):");
+            if ui.add(egui::Button::new("Open a clip…").shortcut_text(ui.ctx().format_shortcut(&OPEN_SHORTCUT))).clicked() {
+                let start = app.clip.clone();
+                app.dialogs.request(Purpose::OpenClip, start.as_deref(), ui.ctx());
+                ui.close();
+            }
+            ui.label("or type its path:");
             let id = egui::Id::unique("open-path");
             let mut text: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
             let response = ui.text_edit_singleline(&mut text);
@@ -64,6 +128,11 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
                 }
             }
             ui.separator();
+            let dir = export_dir(app);
+            if ui.button("Export folder…").on_hover_text(format!("now {}", dir.display())).clicked() {
+                app.dialogs.request(Purpose::ExportFolder, Some(&dir), ui.ctx());
+                ui.close();
+            }
             if ui.button("Export the current frame (PNG)").clicked() {
                 app.export_message = Some(export_outcome(export_frame(app)));
                 ui.close();
@@ -91,21 +160,25 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
                 }
             }
             ui.separator();
-            ui.label("Load a model folder (path):");
+            if ui.button("Load a model folder…").clicked() {
+                let start = app.settings.models.first().cloned();
+                app.dialogs.request(Purpose::ModelFolder, start.as_deref(), ui.ctx());
+                ui.close();
+            }
+            ui.label("or type its path:");
             let id = egui::Id::unique("model-path");
             let mut text: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
             ui.text_edit_singleline(&mut text);
             ui.data_mut(|d| d.insert_temp(id, text.clone()));
-            if ui.button("Load").clicked() {
-                let dir = PathBuf::from(text.trim());
-                if dir.join(crate::weights::native::WEIGHTS_FILE).exists() {
-                    app.add_model(dir);
-                } else {
-                    app.export_message = Some(format!("{} is not a model folder (no {})", dir.display(), crate::weights::native::WEIGHTS_FILE));
-                }
+            if ui.button("Load").clicked() && !text.trim().is_empty() {
+                app.load_model_folder(PathBuf::from(text.trim()));
                 ui.close();
             }
-            ui.label("(Import a Scenic checkpoint with `mbtscope import-scenic`, then load its folder.)");
+            ui.separator();
+            if ui.button("Import a Scenic checkpoint…").clicked() {
+                app.import.shown = true;
+                ui.close();
+            }
         });
         ui.menu_button("View", |ui| {
             for (mode, name) in [(ViewMode::Single, "model A"), (ViewMode::SideBySide, "A and B side by side"), (ViewMode::Difference, "difference B - A")] {
@@ -114,7 +187,8 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
             ui.checkbox(&mut app.settings.show_overlay, "heatmap overlay");
         });
         if let Some(clip) = &app.clip {
-            ui.label(egui::RichText::new(clip.display().to_string()).weak());
+            let name = clip.file_name().map_or_else(|| clip.display().to_string(), |n| n.to_string_lossy().into_owned());
+            ui.label(egui::RichText::new(name).weak()).on_hover_text(clip.display().to_string());
         }
     });
 }
@@ -604,7 +678,7 @@ fn export_outcome(result: anyhow::Result<PathBuf>) -> String {
 }
 
 fn export_dir(app: &MbtApp) -> PathBuf {
-    if let Some(dir) = &app.options.export_dir {
+    if let Some(dir) = app.options.export_dir.as_ref().or(app.settings.export_dir.as_ref()) {
         return dir.clone();
     }
     if let Some(dir) = std::env::var_os("MBTSCOPE_EXPORT_DIR") {

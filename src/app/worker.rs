@@ -208,8 +208,9 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             // Models that read the same input (same dataset settings, hence the same windows)
             // share one decode of it: at 1080p decoding costs far more than the models.
             let dataset = &jobs[k].2.config().dataset_configs;
-            let sharing: Vec<usize> =
-                (0..jobs.len()).filter(|&j| done[j][w].is_none() && jobs[j].2.config().dataset_configs == *dataset).collect();
+            let sharing: Vec<usize> = (0..jobs.len())
+                .filter(|&j| jobs[j].2.config().dataset_configs == *dataset && done[j].get(w).is_some_and(Option::is_none))
+                .collect();
             let input = match jobs[k].3.input(w) {
                 Ok(input) => input,
                 Err(e) => {

@@ -117,6 +117,52 @@ pub fn labels_for(num_classes: usize, labels: Option<&Path>) -> Result<Vec<Strin
     Ok((0..num_classes).map(|i| format!("class {i}")).collect())
 }
 
+/// What [`import_scenic`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    /// Config fields Scenic has that this model ignores.
+    pub ignored_fields: Vec<String>,
+    /// Input geometry taken from the checkpoint, and defaults that were assumed.
+    pub notes: Vec<String>,
+    pub tensors: usize,
+    pub parameters: usize,
+}
+
+/// Imports a Scenic MBT checkpoint (flax MessagePack) with its model config (JSON) into the
+/// native model folder `out`: the geometry the config leaves open comes from the checkpoint,
+/// every leaf is checked by building the model on the CPU, and the folder is written through
+/// temporary names (replacing files only when `overwrite`).
+pub fn import_scenic(
+    checkpoint: &Path,
+    config: &Path,
+    labels: Option<&Path>,
+    out: &Path,
+    overwrite: bool,
+) -> anyhow::Result<ImportReport> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let parsed = MbtConfig::parse_scenic_json(&text).with_context(|| format!("bad model config: {}", config.display()))?;
+    let mut model_config = parsed.config;
+    let params = flax::read_checkpoint(checkpoint).with_context(|| format!("cannot import checkpoint {}", checkpoint.display()))?;
+    let mut notes = derive_geometry(&mut model_config, &params, &parsed.dataset_fields)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("checkpoint does not fit the config: {}", checkpoint.display()))?;
+    if !parsed.has_dataset_configs {
+        notes.insert(0, "no dataset_configs given; using Scenic's AudioSet input settings where the checkpoint does not say otherwise".into());
+    }
+    // Building the model on the CPU checks every leaf's name and shape, and that none is left.
+    crate::runner::build(&model_config, params.clone(), &burn::prelude::Device::flex())
+        .with_context(|| format!("checkpoint does not match the config: {}", checkpoint.display()))?;
+    let labels = labels_for(model_config.num_classes, labels).map_err(anyhow::Error::msg)?;
+    native::save_dir(out, &model_config, &params, &labels, overwrite)?;
+    Ok(ImportReport {
+        ignored_fields: parsed.ignored,
+        notes,
+        tensors: params.tensors.len(),
+        parameters: params.tensors.values().map(|t| t.numel()).sum(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
