@@ -192,3 +192,33 @@ fn a_clip_without_audio_plays_on_the_wall_clock() {
     }
     assert!(player.error().is_none());
 }
+
+/// Changing the display size while playing: frames keep coming, at the new size (never above
+/// the clip's own), and `frame_for_display` still follows the clock.
+#[test]
+fn the_display_size_can_change_while_playing() {
+    let clip = flash_clip();
+    let options = PlayerOptions { audio: AudioDevice::Disabled, max_frame_size: Some((32, 32)), ..Default::default() };
+    let mut player = Player::open(&clip, options).unwrap();
+    assert_eq!(player.frame_size(), (32, 24));
+    player.play();
+    let mut sizes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while player.position().secs() < 2.5 {
+        assert!(Instant::now() < deadline, "playback stalled at {} s ({:?})", player.position().secs(), player.error());
+        if player.position().secs() > 1.0 {
+            player.set_max_frame_size(1280, 720);
+        }
+        if let Some(f) = player.frame_for_display(player.position(), 0.01) {
+            if sizes.last() != Some(&(f.width, f.height)) {
+                sizes.push((f.width, f.height));
+            }
+            assert!((player.position().secs() - f.pts.secs()).abs() < 0.2, "frame at {} s shown at {} s", f.pts.secs(), player.position().secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(player.frame_size(), (64, 48));
+    assert_eq!(sizes, vec![(32, 24), (64, 48)], "scaled frames, then the clip's own size");
+    let stats = player.stats();
+    assert!(stats.shown_frames > 40, "{stats:?}");
+}

@@ -345,6 +345,8 @@ pub struct MbtApp {
     refresh: f64,
     pub dialogs: dialog::Dialogs,
     pub import: ImportForm,
+    /// The size (pixels) of one frame view in the last layout; (0, 0) before the first.
+    pub view_pixels: (u32, u32),
     pub view_rects: ViewRects,
 }
 
@@ -423,6 +425,7 @@ impl MbtApp {
             dialogs: dialog::Dialogs::default(),
             import: ImportForm::default(),
             view_rects: ViewRects::default(),
+            view_pixels: (0, 0),
         };
         let clip = options.clip.clone().unwrap_or_else(demo_clip);
         app.open(&clip);
@@ -472,8 +475,8 @@ impl MbtApp {
             return;
         }
         // Frames for the screen, not the file: a 4K clip is decoded, converted and uploaded at
-        // most at 1280x720 (exports decode their own frames at full size).
-        let options = PlayerOptions { audio: self.options.audio.clone(), max_frame_size: Some((1280, 720)), tap: None };
+        // about the size it is shown at (exports decode their own frames at full size).
+        let options = PlayerOptions { audio: self.options.audio.clone(), max_frame_size: Some(self.display_size()), tap: None };
         match Player::open(path, options) {
             Ok(mut player) => {
                 player.set_volume(if self.settings.muted { 0.0 } else { self.settings.volume });
@@ -637,6 +640,16 @@ impl MbtApp {
             } else {
                 self.open(&path);
             }
+        }
+    }
+
+    /// The largest size worth decoding frames at for the screen: the frame view's pixels rounded
+    /// up (to a multiple of 128, so that resizing the window by a few pixels changes nothing),
+    /// 1280x720 before the first layout.
+    fn display_size(&self) -> (u32, u32) {
+        match self.view_pixels {
+            (0, _) | (_, 0) => (1280, 720),
+            (w, h) => (w.div_ceil(128) * 128, h.div_ceil(128) * 128),
         }
     }
 
@@ -815,6 +828,10 @@ impl eframe::App for MbtApp {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
         view::draw(self, ui);
+        let display = self.display_size();
+        if let Some(p) = &mut self.player {
+            p.set_max_frame_size(display.0, display.1);
+        }
         self.screenshot(&ctx);
         self.play_bench(&ctx);
     }

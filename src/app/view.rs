@@ -336,11 +336,13 @@ fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
         return;
     };
     let t = app.position();
+    // The frame may be scaled for the screen; crops and boxes are in the clip's own pixels.
+    let (native_w, native_h) = app.player.as_ref().map_or((frame.width, frame.height), |p| (p.info().width, p.info().height));
     let mut views: Vec<(String, Option<Heat>, Option<[f32; 4]>)> = Vec::new();
     let heat_for = |i: usize| {
         app.models.get(i).and_then(|m| {
             let heat = rgb_heat(app, m, t)?;
-            let crop = crop_rect(m.crop.as_ref()?, frame.width, frame.height);
+            let crop = crop_rect(m.crop.as_ref()?, native_w, native_h);
             Some((heat, crop))
         })
     };
@@ -375,6 +377,8 @@ fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
     let aspect = frame.width as f32 / frame.height.max(1) as f32;
     let width = ((available.x - 8.0 * (count - 1.0)) / count).min((available.y - 24.0) * aspect).max(16.0);
     let size = Vec2::new(width, width / aspect);
+    let pixels = size * ui.ctx().pixels_per_point();
+    app.view_pixels = (pixels.x.ceil() as u32, pixels.y.ceil() as u32);
     let mut style = app.settings.style;
     if app.settings.view == ViewMode::Difference {
         style.threshold = 0.0;
@@ -398,7 +402,7 @@ fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
                 };
                 ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, callback));
                 if let Some(truth) = &app.truth {
-                    draw_truth_box(ui, rect, truth, t, frame.width, frame.height);
+                    draw_truth_box(ui, rect, truth, t, native_w, native_h);
                 }
             });
         }
@@ -719,9 +723,17 @@ const EXPORT_TOP_K: usize = 3;
 /// The current frame annotated as `mbtscope export` draws it (model A, or A and B side by side;
 /// the classification-token maps, whatever token is picked), as a PNG.
 fn export_frame(app: &MbtApp) -> anyhow::Result<PathBuf> {
-    let frame = app.current_frame.clone().ok_or_else(|| anyhow::anyhow!("no frame to export"))?;
+    let shown = app.current_frame.clone().ok_or_else(|| anyhow::anyhow!("no frame to export"))?;
+    let clip = app.clip.clone().ok_or_else(|| anyhow::anyhow!("no clip open"))?;
     let runs = export_runs(app)?;
     let refs: Vec<&crate::export::ModelRun> = runs.iter().collect();
+    // The frame on screen may be scaled down for display: export the clip's own pixels.
+    let native = app.player.as_ref().map(|p| (p.info().width, p.info().height));
+    let frame = if native == Some((shown.width, shown.height)) {
+        (*shown).clone()
+    } else {
+        crate::media::video::VideoDecoder::open(&clip)?.frame_at(shown.pts)?
+    };
     let t = frame.pts.secs();
     let annotated = crate::export::annotate(&frame.rgb, frame.width, frame.height, t, &refs, &export_style(app), EXPORT_TOP_K);
     let dir = export_dir(app);

@@ -70,6 +70,8 @@ pub struct PlayerStats {
 
 enum VideoCommand {
     Seek(Timestamp),
+    /// Scale the frames decoded from now on to this size (None: the clip's own).
+    Resize(Option<(u32, u32)>),
     Stop,
 }
 
@@ -104,6 +106,8 @@ pub struct Player {
     speed: f64,
     volume: f32,
     current: Option<Arc<VideoFrame>>,
+    /// The size frames are scaled to (None: the clip's own).
+    frame_size: Option<(u32, u32)>,
     stats: PlayerStats,
     /// The clock never runs backwards while playing, even when the device's latency estimate
     /// jitters between callbacks.
@@ -116,6 +120,7 @@ impl Player {
         // Opened here for its info and errors; the worker opens its own (FFmpeg's contexts stay
         // on the thread that uses them).
         let info = VideoDecoder::open(path)?.info().clone();
+        let frame_size = options.max_frame_size.and_then(|(w, h)| fit_within(info.width, info.height, w, h));
         let queue = Arc::new((
             Mutex::new(FrameQueue { frames: VecDeque::new(), generation: 0, ended: false, error: None }),
             Condvar::new(),
@@ -123,7 +128,7 @@ impl Player {
         let (video_tx, video_rx) = sync_channel(4);
         let video_thread = {
             let queue = Arc::clone(&queue);
-            let size = options.max_frame_size.and_then(|(w, h)| fit_within(info.width, info.height, w, h));
+            let size = frame_size;
             let worker_path = path.to_owned();
             std::thread::Builder::new()
                 .name("mbtscope-video".into())
@@ -187,6 +192,7 @@ impl Player {
             speed: 1.0,
             volume: 1.0,
             current: None,
+            frame_size,
             stats: PlayerStats::default(),
             last_position: std::cell::Cell::new(Timestamp::ZERO),
         };
@@ -199,6 +205,21 @@ impl Player {
 
     pub fn info(&self) -> &VideoInfo {
         &self.info
+    }
+
+    /// The size of the frames the player hands out (upright), after any scaling.
+    pub fn frame_size(&self) -> (u32, u32) {
+        self.frame_size.unwrap_or((self.info.width, self.info.height))
+    }
+
+    /// Scales the frames decoded from now on to fit within `max_width x max_height` (never up),
+    /// for example to the size they are shown at. Frames already decoded keep their size.
+    pub fn set_max_frame_size(&mut self, max_width: u32, max_height: u32) {
+        let size = fit_within(self.info.width, self.info.height, max_width, max_height);
+        if size != self.frame_size {
+            self.frame_size = size;
+            let _ = self.video_tx.send(VideoCommand::Resize(size));
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -451,7 +472,7 @@ fn video_worker(
     queue: &(Mutex<FrameQueue>, Condvar),
 ) {
     if let Some((w, h)) = size {
-        decoder.set_output_size(w, h);
+        decoder.set_display_size(w, h);
     }
     let (lock, cvar) = queue;
     let mut generation = 0u64;
@@ -461,6 +482,13 @@ fn video_worker(
         let command = if decoding { commands.try_recv().ok() } else { commands.recv().ok().or(Some(VideoCommand::Stop)) };
         match command {
             Some(VideoCommand::Stop) => return,
+            Some(VideoCommand::Resize(size)) => {
+                match size {
+                    Some((w, h)) => decoder.set_display_size(w, h),
+                    None => decoder.clear_output_size(),
+                }
+                continue;
+            }
             Some(VideoCommand::Seek(t)) => {
                 generation += 1;
                 // Decode from the keyframe before t; frames before t are skipped below.

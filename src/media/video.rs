@@ -93,6 +93,8 @@ pub struct VideoDecoder {
     info: VideoInfo,
     /// Output size before rotation (None: the coded size).
     scale_to: Option<(u32, u32)>,
+    /// Scale with swscale's faster, slightly less exact bilinear filter (display frames).
+    fast_scaling: bool,
     scaler: Option<(Scaler, (Pixel, u32, u32))>,
     /// Conversion target, reused between frames (a fresh 1080p buffer per frame costs page faults).
     rgb: ffmpeg::frame::Video,
@@ -178,6 +180,7 @@ impl VideoDecoder {
                 has_audio,
             },
             scale_to: None,
+            fast_scaling: false,
             scaler: None,
             rgb: ffmpeg::frame::Video::empty(),
             pending: Default::default(),
@@ -200,6 +203,23 @@ impl VideoDecoder {
         let coded = if self.info.rotation % 180 == 90 { (height, width) } else { (width, height) };
         self.scale_to = Some((coded.0.max(1), coded.1.max(1)));
         self.scaler = None;
+        // swscale refuses an output frame of another size: let it allocate a new one.
+        self.rgb = ffmpeg::frame::Video::empty();
+    }
+
+    /// Like [`Self::set_output_size`] with swscale's fast bilinear filter: for frames that are
+    /// only shown, never given to a model.
+    pub fn set_display_size(&mut self, width: u32, height: u32) {
+        self.set_output_size(width, height);
+        self.fast_scaling = true;
+    }
+
+    /// Frames at the clip's own size again.
+    pub fn clear_output_size(&mut self) {
+        self.scale_to = None;
+        self.fast_scaling = false;
+        self.scaler = None;
+        self.rgb = ffmpeg::frame::Video::empty();
     }
 
     fn decode_err(&self, what: &'static str, reason: impl ToString) -> MediaError {
@@ -337,7 +357,10 @@ impl VideoDecoder {
         let (ow, oh) = self.scale_to.unwrap_or((w, h));
         let key = (frame.format(), w, h);
         if self.scaler.as_ref().map(|(_, k)| *k) != Some(key) {
-            let scaler = Scaler::get(frame.format(), w, h, Pixel::RGB24, ow, oh, Flags::BILINEAR)
+            // Frames for the screen take swscale's fast bilinear path; the models' input keeps
+            // the exact one it was trained with.
+            let flags = if self.fast_scaling { Flags::FAST_BILINEAR } else { Flags::BILINEAR };
+            let scaler = Scaler::get(frame.format(), w, h, Pixel::RGB24, ow, oh, flags)
                 .map_err(|e| self.decode_err("converting to RGB", e))?;
             self.scaler = Some((scaler, key));
         }
