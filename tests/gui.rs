@@ -165,6 +165,7 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     assert!(message.starts_with("imported"), "{message}");
     assert_eq!(harness.state().settings.models.first(), Some(&imported), "the imported model is A");
     assert!(imported.join(mbtscope::weights::native::WEIGHTS_FILE).exists());
+    harness.render().expect("render").save(out.join("import.png")).unwrap();
     step_until(&mut harness, "the imported model's first window", |app| app.models.first().is_some_and(|m| m.name == "imported" && m.done() > 0));
     // Importing again into the same folder refuses to overwrite, and says so.
     harness.get_by_label("Import").click();

@@ -65,7 +65,7 @@ fn import_window(app: &mut MbtApp, ctx: &egui::Context) {
                 ui.label(label);
                 let before = field(&mut app.import).clone();
                 let mut text = before.clone();
-                ui.add_enabled(!running, egui::TextEdit::singleline(&mut text).desired_width(360.0));
+                ui.add_enabled_ui(!running, |ui| ui.add_sized([380.0, 20.0], egui::TextEdit::singleline(&mut text)));
                 if text != before {
                     if purpose == Purpose::ImportCheckpoint {
                         app.import.set_checkpoint(std::path::Path::new(&text));
