@@ -148,3 +148,50 @@ fn the_cli_writes_clips_labels_and_resumes() {
     assert!(String::from_utf8_lossy(&second.stdout).contains("4 already there"), "{}", String::from_utf8_lossy(&second.stdout));
     assert!(!std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp-")));
 }
+
+/// `mbtscope eval` on four generated clips with the shipped bottleneck model: the report's
+/// counts agree with each other, every localisation is scored, and each clip's hit agrees with
+/// its reported map maximum and box (checked here independently of the metric code).
+#[test]
+fn eval_scores_generated_clips_consistently() {
+    let dir = crate::scratch("eval-cli");
+    let bin = env!("CARGO_BIN_EXE_mbtscope");
+    let synth = Command::new(bin).args(["synth", "--clips", "4", "--seed", "11", "--split", "test", "--size", "224", "--duration", "4", "--out"]).arg(&dir).output().unwrap();
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/bottleneck");
+    let json = dir.join("eval.json");
+    let plots = dir.join("plots");
+    let eval = Command::new(bin).args(["eval", "--device", "cpu", "--data"]).arg(&dir).arg("--model").arg(&model).arg("--json").arg(&json).arg("--plots").arg(&plots).output().unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let table = String::from_utf8_lossy(&eval.stdout);
+    assert!(table.contains("| bottleneck | 4 |"), "{table}");
+    let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &reports[0];
+    assert_eq!(r["clips"], 4);
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(r["confusion"].clone()).unwrap();
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), 4);
+    let correct: u64 = (0..confusion.len()).map(|k| confusion[k][k]).sum();
+    assert!((r["accuracy"].as_f64().unwrap() - correct as f64 / 4.0).abs() < 1e-9);
+    for key in ["rollout", "audio_rollout", "relevance"] {
+        let s = &r[key];
+        assert_eq!(s["clips"], 4, "{key}: {s}");
+        let chance = s["pointing_chance"].as_f64().unwrap();
+        assert!(chance > 0.0 && chance < 1.0, "{key}: chance {chance}");
+        let mut hits = 0;
+        for clip in r["per_clip"].as_array().unwrap() {
+            let l = &clip[key];
+            let p: [f64; 2] = serde_json::from_value(l["point"].clone()).unwrap();
+            let b: [f64; 4] = serde_json::from_value(clip["sounding_box"].clone()).unwrap();
+            // The maximum is a patch centre; a hit means that point lies in the box, up to the
+            // rounding of mapping it back to frame pixels (half a pixel).
+            let inside = p[0] >= b[0] - 0.5 && p[0] <= b[2] + 0.5 && p[1] >= b[1] - 0.5 && p[1] <= b[3] + 0.5;
+            let hit = l["hit"].as_bool().unwrap();
+            assert!(!hit || inside, "{key}: {} hit at {p:?} outside {b:?}", clip["name"]);
+            hits += usize::from(hit);
+        }
+        assert!((s["pointing_game"].as_f64().unwrap() - hits as f64 / 4.0).abs() < 1e-9, "{key}");
+    }
+    for plot in ["confusion_bottleneck.png", "accuracy_vs_gflops.png"] {
+        assert!(image::open(plots.join(plot)).is_ok(), "{plot}");
+    }
+}

@@ -57,17 +57,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 fn print_table(reports: &[EvalReport]) {
     let pct = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{:.1}%", 100.0 * v));
     let num = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
-    println!("| model | clips | accuracy | GFLOPs/window | pointing (rollout) | AUC (rollout) | pointing (relevance) | AUC (relevance) | pointing by chance |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| model | clips | accuracy | GFLOPs/window | pointing (rollout) | AUC (rollout) | pointing (audio CLS rollout) | AUC (audio CLS rollout) | pointing (relevance) | AUC (relevance) | pointing by chance |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in reports {
         println!(
-            "| {} | {} | {:.1}% | {:.3} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.1}% | {:.3} | {} | {} | {} | {} | {} | {} | {} |",
             r.model,
             r.clips,
             100.0 * r.accuracy,
             r.gflops_per_window,
             pct(r.rollout.map(|l| l.pointing_game)),
             num(r.rollout.map(|l| l.auc)),
+            pct(r.audio_rollout.map(|l| l.pointing_game)),
+            num(r.audio_rollout.map(|l| l.auc)),
             pct(r.relevance.map(|l| l.pointing_game)),
             num(r.relevance.map(|l| l.auc)),
             pct(r.rollout.map(|l| l.pointing_chance)),

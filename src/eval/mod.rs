@@ -54,6 +54,9 @@ pub struct ClipScore {
     /// The sounding object's box at the centre frame, frame pixels.
     pub sounding_box: [f32; 4],
     pub rollout: Option<Localisation>,
+    /// Rollout from the spectrogram's CLS token onto the rgb patches: where the audio stream
+    /// draws its video information from (through the bottleneck, or directly in vanilla fusion).
+    pub audio_rollout: Option<Localisation>,
     pub relevance: Option<Localisation>,
 }
 
@@ -80,6 +83,7 @@ pub struct EvalReport {
     pub confusion: Vec<Vec<usize>>,
     pub gflops_per_window: f64,
     pub rollout: Option<LocalisationSummary>,
+    pub audio_rollout: Option<LocalisationSummary>,
     pub relevance: Option<LocalisationSummary>,
     pub seconds: f64,
     pub per_clip: Vec<ClipScore>,
@@ -117,8 +121,20 @@ fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Exa
 
 /// The row that explains the rgb side: the rgb CLS row, or the mean row without CLS tokens.
 fn rgb_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::Result<Option<Vec<f32>>> {
+    named_rows(config, layout, joint, |name| name == "cls_rgb" || name == "gap")
+}
+
+/// The spectrogram CLS row (token classifier with both modalities only).
+fn audio_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::Result<Option<Vec<f32>>> {
+    if config.modality_fusion.len() < 2 {
+        return Ok(None);
+    }
+    named_rows(config, layout, joint, |name| name == "cls_spectrogram")
+}
+
+fn named_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>, wanted: impl Fn(&str) -> bool) -> anyhow::Result<Option<Vec<f32>>> {
     let rows = explained_rows(config, layout, joint);
-    let Some((_, row)) = rows.into_iter().find(|(name, _)| name == "cls_rgb" || name == "gap") else {
+    let Some((_, row)) = rows.into_iter().find(|(name, _)| wanted(name)) else {
         return Ok(None);
     };
     Ok(Some(host(row)?))
@@ -147,6 +163,7 @@ pub fn evaluate(
         let logits = host(output.logits)?;
         let n = explanation.rollout.dims()[2];
         let rollout_rows = if has_rgb { rgb_rows(config, &explanation.layout, &explanation.rollout)? } else { None };
+        let audio_rollout_rows = if has_rgb { audio_rows(config, &explanation.layout, &explanation.rollout)? } else { None };
         let relevance_rows = if has_rgb && options.relevance {
             let result = crate::explain::relevance::relevance(model, input, None)?;
             rgb_rows(config, &result.layout, &result.joint)?
@@ -174,6 +191,7 @@ pub fn evaluate(
                 probability,
                 sounding_box: bx,
                 rollout: score(&rollout_rows),
+                audio_rollout: score(&audio_rollout_rows),
                 relevance: score(&relevance_rows),
             });
         }
@@ -219,6 +237,7 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
         confusion,
         gflops_per_window: crate::model::flops::count(config).total() / 1e9,
         rollout: summary(|c| c.rollout),
+        audio_rollout: summary(|c| c.audio_rollout),
         relevance: summary(|c| c.relevance),
         seconds,
         per_clip,
