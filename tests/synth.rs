@@ -187,9 +187,11 @@ fn eval_scores_generated_clips_consistently() {
             let inside = p[0] >= b[0] - 0.5 && p[0] <= b[2] + 0.5 && p[1] >= b[1] - 0.5 && p[1] <= b[3] + 0.5;
             let hit = l["hit"].as_bool().unwrap();
             assert!(!hit || inside, "{key}: {} hit at {p:?} outside {b:?}", clip["name"]);
+            assert!(!hit || l["on_object"].as_bool().unwrap(), "{key}: a hit is on an object");
             hits += usize::from(hit);
         }
         assert!((s["pointing_game"].as_f64().unwrap() - hits as f64 / 4.0).abs() < 1e-9, "{key}");
+        assert!(s["on_any_object"].as_f64().unwrap() >= s["pointing_game"].as_f64().unwrap(), "{key}");
     }
     for plot in ["confusion_bottleneck.png", "accuracy_vs_gflops.png"] {
         assert!(image::open(plots.join(plot)).is_ok(), "{plot}");

@@ -75,4 +75,15 @@ fn print_table(reports: &[EvalReport]) {
             pct(r.rollout.map(|l| l.pointing_chance)),
         );
     }
+    println!();
+    for r in reports {
+        let on = |l: Option<mbtscope::eval::LocalisationSummary>| pct(l.map(|l| l.on_any_object));
+        println!(
+            "{}: the map maximum falls on some object (sounding or not) in {} of clips for rollout, {} for audio CLS rollout, {} for relevance",
+            r.model,
+            on(r.rollout),
+            on(r.audio_rollout),
+            on(r.relevance)
+        );
+    }
 }

@@ -43,6 +43,8 @@ pub struct Localisation {
     pub point: [f32; 2],
     /// The chance of a hit for a map maximal on a random patch.
     pub chance: f64,
+    /// The map's maximum falls on some object, sounding or not.
+    pub on_object: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -69,6 +71,9 @@ pub struct LocalisationSummary {
     pub auc: f64,
     /// The pointing game's chance level (random patch), averaged over the clips.
     pub pointing_chance: f64,
+    /// Fraction of clips whose map maximum falls on any object (sounding or not): a map that
+    /// finds objects but not the sounding one scores high here and low in the pointing game.
+    pub on_any_object: f64,
     pub clips: usize,
 }
 
@@ -91,8 +96,18 @@ pub struct EvalReport {
 
 /// The sounding object's box at the frame shown at `centre`, from a clip's sidecar.
 pub fn sounding_box(sidecar: &serde_json::Value, centre_secs: f64) -> Option<[f32; 4]> {
+    object_box(sidecar, sidecar["sounding_object"].as_u64()? as usize, centre_secs)
+}
+
+/// Every object's box (sounding or not) at the frame shown at `centre`.
+pub fn object_boxes(sidecar: &serde_json::Value, centre_secs: f64) -> Vec<[f32; 4]> {
+    let count = sidecar["objects"].as_array().map_or(0, Vec::len);
+    (0..count).filter_map(|i| object_box(sidecar, i, centre_secs)).collect()
+}
+
+fn object_box(sidecar: &serde_json::Value, index: usize, centre_secs: f64) -> Option<[f32; 4]> {
     let fps = sidecar["fps"].as_f64()?;
-    let object = &sidecar["objects"][sidecar["sounding_object"].as_u64()? as usize];
+    let object = &sidecar["objects"][index];
     let boxes = object["boxes"].as_array()?;
     let frame = ((centre_secs * fps + 1e-6).floor().max(0.0) as usize).min(boxes.len().checked_sub(1)?);
     let b = boxes[frame].as_array()?;
@@ -101,7 +116,7 @@ pub fn sounding_box(sidecar: &serde_json::Value, centre_secs: f64) -> Option<[f3
 }
 
 /// Scores the rgb part of an explanation row at the window's centre frame.
-fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Example, bx: [f32; 4]) -> Option<Localisation> {
+fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Example, bx: [f32; 4], objects: &[[f32; 4]]) -> Option<Localisation> {
     let map = split_row(config, layout, row).rgb?;
     let centre_frame = config.dataset_configs.num_frames / 2;
     let slice = map.frames.iter().position(|r| r.contains(&centre_frame))?;
@@ -111,11 +126,13 @@ fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Exa
     let cell = [crop / map.width as f32, crop / map.height as f32];
     let crop_box = example.crop.map_box(bx);
     let Pointing { hit, point } = pointing(values, map.height, map.width, cell, crop_box, crop);
+    let on_object = hit || objects.iter().any(|&b| pointing(values, map.height, map.width, cell, example.crop.map_box(b), crop).hit);
     Some(Localisation {
         hit,
         auc: box_auc(values, map.height, map.width, cell, crop_box, crop),
         point: example.crop.unmap_point(point),
         chance: pointing_chance(map.height, map.width, cell, crop_box, crop),
+        on_object,
     })
 }
 
@@ -175,6 +192,7 @@ pub fn evaluate(
             let sidecar = read_sidecar(&sidecar_path)?;
             let bx = sounding_box(&sidecar, example.centre.secs())
                 .with_context(|| format!("no sounding-object box in {}", sidecar_path.display()))?;
+            let objects = object_boxes(&sidecar, example.centre.secs());
             let probabilities = softmax(&logits[i * classes..(i + 1) * classes]);
             let (predicted, probability) = probabilities
                 .iter()
@@ -182,7 +200,7 @@ pub fn evaluate(
                 .enumerate()
                 .fold((0, f32::NEG_INFINITY), |best, (c, p)| if p > best.1 { (c, p) } else { best });
             let score = |rows: &Option<Vec<f32>>| {
-                rows.as_ref().and_then(|r| localise(config, &explanation.layout, &r[i * n..(i + 1) * n], example, bx))
+                rows.as_ref().and_then(|r| localise(config, &explanation.layout, &r[i * n..(i + 1) * n], example, bx, &objects))
             };
             per_clip.push(ClipScore {
                 name: example.name.clone(),
@@ -225,6 +243,7 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
             pointing_game: scored.iter().filter(|l| l.hit).count() as f64 / scored.len() as f64,
             auc: aucs.iter().sum::<f64>() / aucs.len().max(1) as f64,
             pointing_chance: scored.iter().map(|l| l.chance).sum::<f64>() / scored.len() as f64,
+            on_any_object: scored.iter().filter(|l| l.on_object).count() as f64 / scored.len() as f64,
             clips: scored.len(),
         })
     };
