@@ -260,12 +260,13 @@ fn manifest_path(out_dir: &Path, stem: &str) -> PathBuf {
 }
 
 /// Removes the temporary files an interrupted export left in `dir`: hidden names with `.tmp-`
-/// that mention `stem` (those of the files this export writes).
+/// that mention `stem` (those of the files this export writes) and whose writer is gone, so
+/// that another export running into the same folder keeps its own.
 fn remove_stale_temporaries(dir: &Path, stem: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(stem) && name.contains(".tmp-") {
+        if name.starts_with('.') && name.contains(stem) && crate::fsutil::is_abandoned_temporary(&entry.path()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

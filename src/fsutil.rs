@@ -36,6 +36,34 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// Whether the temporary file at `path` (named by [`temp_path`]) was left behind: its writer
+/// is another process that no longer runs (on Unix), or it is over an hour old (elsewhere). A
+/// temporary of a live process, this one included, is someone's write in progress.
+pub fn is_abandoned_temporary(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // `.NAME.tmp-PID`, or `.NAME.tmp-PID.EXT` where the writer needs the extension (FFmpeg).
+    let pid = name.rsplit_once(".tmp-").map(|(_, rest)| rest.split('.').next().unwrap_or_default());
+    let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        // Signal 0 checks that the process exists without touching it.
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: kill with signal 0 sends nothing; it only reports whether `pid` exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        !alive
+    }
+    #[cfg(not(unix))]
+    {
+        let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        age.is_some_and(|a| a > std::time::Duration::from_secs(3600))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +81,20 @@ mod tests {
         let leftovers = std::fs::read_dir(&dir).unwrap().count();
         assert_eq!(leftovers, 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Only the temporaries of processes that are gone count as abandoned.
+    #[test]
+    fn abandoned_temporaries_are_those_of_dead_processes() {
+        let dir = std::env::temp_dir();
+        assert!(!is_abandoned_temporary(&temp_path(&dir.join("a.png"))), "this process's own");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        assert!(is_abandoned_temporary(&dir.join(format!(".a.png.tmp-{dead}"))), "a finished process's");
+        assert!(is_abandoned_temporary(&dir.join(format!(".a.mp4.tmp-{dead}.mp4"))), "with an extension after the pid");
+        assert!(!is_abandoned_temporary(&dir.join(".a.png.tmp-1")), "init's (alive, not ours to signal)");
+        assert!(!is_abandoned_temporary(&dir.join("a.png")), "not a temporary");
     }
 }
 
