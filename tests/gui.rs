@@ -144,6 +144,8 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     assert_eq!(std::fs::read_dir(out.join("test_00000_frames")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 200);
 
     // Import a Scenic checkpoint from the Models menu: it becomes model A and is analysed.
+    // (Regression: a model with fewer windows than the others used to crash the worker, which
+    // indexed every model's results by the first model's window.)
     harness.get_by_label("Models").click();
     harness.run_steps(2);
     harness.get_by_label("Import a Scenic checkpoint…").click();

@@ -194,7 +194,8 @@ fn a_clip_without_audio_plays_on_the_wall_clock() {
 }
 
 /// Changing the display size while playing: frames keep coming, at the new size (never above
-/// the clip's own), and `frame_for_display` still follows the clock.
+/// the clip's own), and `frame_for_display` still follows the clock. (Regression: swscale
+/// refused to reuse the old-sized output frame, and playback stopped at the first resize.)
 #[test]
 fn the_display_size_can_change_while_playing() {
     let clip = flash_clip();
