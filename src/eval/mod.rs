@@ -141,9 +141,10 @@ fn rgb_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyh
     named_rows(config, layout, joint, |name| name == "cls_rgb" || name == "gap")
 }
 
-/// The spectrogram CLS row (token classifier with both modalities only).
+/// The spectrogram CLS row (token classifier with both modalities fused in the encoder only:
+/// with late fusion no attention path leads from the audio CLS to the video).
 fn audio_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::Result<Option<Vec<f32>>> {
-    if config.modality_fusion.len() < 2 {
+    if config.modality_fusion.len() < 2 || config.fusion_layer >= config.num_layers {
         return Ok(None);
     }
     named_rows(config, layout, joint, |name| name == "cls_spectrogram")
