@@ -64,6 +64,25 @@ pub fn is_abandoned_temporary(path: &Path) -> bool {
     }
 }
 
+/// mbtscope's data folder (imported models): `$XDG_DATA_HOME/mbtscope`, else
+/// `~/.local/share/mbtscope`.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mbtscope")
+}
+
+/// mbtscope's cache folder: `$XDG_CACHE_HOME/mbtscope`, else `~/.cache/mbtscope`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mbtscope")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,23 +115,4 @@ mod tests {
         assert!(!is_abandoned_temporary(&dir.join(".a.png.tmp-1")), "init's (alive, not ours to signal)");
         assert!(!is_abandoned_temporary(&dir.join("a.png")), "not a temporary");
     }
-}
-
-/// mbtscope's data folder (imported models): `$XDG_DATA_HOME/mbtscope`, else
-/// `~/.local/share/mbtscope`.
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("mbtscope")
-}
-
-/// mbtscope's cache folder: `$XDG_CACHE_HOME/mbtscope`, else `~/.cache/mbtscope`.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("mbtscope")
 }
