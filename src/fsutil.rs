@@ -67,18 +67,19 @@ pub fn is_abandoned_temporary(path: &Path) -> bool {
 /// mbtscope's data folder (imported models): `$XDG_DATA_HOME/mbtscope`, else
 /// `~/.local/share/mbtscope`.
 pub fn data_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("mbtscope")
+    xdg_dir("XDG_DATA_HOME", ".local/share")
 }
 
 /// mbtscope's cache folder: `$XDG_CACHE_HOME/mbtscope`, else `~/.cache/mbtscope`.
 pub fn cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
+    xdg_dir("XDG_CACHE_HOME", ".cache")
+}
+
+/// `$VAR/mbtscope`, else `~/HOME_RELATIVE/mbtscope`, else under the temporary folder.
+fn xdg_dir(var: &str, home_relative: &str) -> PathBuf {
+    std::env::var_os(var)
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_relative)))
         .unwrap_or_else(std::env::temp_dir)
         .join("mbtscope")
 }

@@ -95,7 +95,8 @@ pub struct AppOptions {
     pub no_cache: bool,
     /// Ignore persisted settings.
     pub fresh: bool,
-    /// Where File > Export writes (default `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`).
+    /// Where File > Export writes, before any folder the user picked (default
+    /// `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`).
     pub export_dir: Option<PathBuf>,
     /// Benchmark: once the first heatmap is shown, play this many seconds, write a JSON report of
     /// the UI frame rate and the player's statistics to the path, then quit.

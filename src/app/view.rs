@@ -672,7 +672,6 @@ fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
     });
 }
 
-/// The folder exports go to: the app's option, `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`.
 /// The status line for a finished export.
 fn export_outcome(result: anyhow::Result<PathBuf>) -> String {
     match result {
@@ -681,6 +680,8 @@ fn export_outcome(result: anyhow::Result<PathBuf>) -> String {
     }
 }
 
+/// The folder exports go to: the app's option, the folder picked in File > Export folder…,
+/// `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`.
 fn export_dir(app: &MbtApp) -> PathBuf {
     if let Some(dir) = app.options.export_dir.as_ref().or(app.settings.export_dir.as_ref()) {
         return dir.clone();

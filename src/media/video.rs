@@ -83,6 +83,9 @@ pub fn init() {
     });
 }
 
+/// What an RGB converter was made for: input format, input size, output size, fast filter.
+type ScalerKey = (Pixel, u32, u32, u32, u32, bool);
+
 /// Opens and decodes one video stream.
 pub struct VideoDecoder {
     path: PathBuf,
@@ -95,7 +98,7 @@ pub struct VideoDecoder {
     scale_to: Option<(u32, u32)>,
     /// Scale with swscale's faster, slightly less exact bilinear filter (display frames).
     fast_scaling: bool,
-    scaler: Option<(Scaler, (Pixel, u32, u32))>,
+    scaler: Option<(Scaler, ScalerKey)>,
     /// Conversion target, reused between frames (a fresh 1080p buffer per frame costs page faults).
     rgb: ffmpeg::frame::Video,
     /// Frames decoded but not yet handed out (decoders may emit several per packet, and
@@ -202,9 +205,7 @@ impl VideoDecoder {
     pub fn set_output_size(&mut self, width: u32, height: u32) {
         let coded = if self.info.rotation % 180 == 90 { (height, width) } else { (width, height) };
         self.scale_to = Some((coded.0.max(1), coded.1.max(1)));
-        self.scaler = None;
-        // swscale refuses an output frame of another size: let it allocate a new one.
-        self.rgb = ffmpeg::frame::Video::empty();
+        self.fast_scaling = false;
     }
 
     /// Like [`Self::set_output_size`] with swscale's fast bilinear filter: for frames that are
@@ -218,8 +219,6 @@ impl VideoDecoder {
     pub fn clear_output_size(&mut self) {
         self.scale_to = None;
         self.fast_scaling = false;
-        self.scaler = None;
-        self.rgb = ffmpeg::frame::Video::empty();
     }
 
     fn decode_err(&self, what: &'static str, reason: impl ToString) -> MediaError {
@@ -355,8 +354,10 @@ impl VideoDecoder {
     fn convert(&mut self, frame: &ffmpeg::frame::Video) -> Result<VideoFrame, MediaError> {
         let (w, h) = (frame.width(), frame.height());
         let (ow, oh) = self.scale_to.unwrap_or((w, h));
-        let key = (frame.format(), w, h);
+        let key = (frame.format(), w, h, ow, oh, self.fast_scaling);
         if self.scaler.as_ref().map(|(_, k)| *k) != Some(key) {
+            // swscale refuses an output frame of another size: let the new converter allocate one.
+            self.rgb = ffmpeg::frame::Video::empty();
             // Frames for the screen take swscale's fast bilinear path; the models' input keeps
             // the exact one it was trained with.
             let flags = if self.fast_scaling { Flags::FAST_BILINEAR } else { Flags::BILINEAR };
