@@ -16,7 +16,11 @@ const FLASHES: [f64; 3] = [1.0, 2.0, 3.0];
 /// 4 s of dark 64x48 video with a white frame at each flash time, and AAC audio that is silent
 /// except for a 5 ms click at the same times.
 fn flash_clip() -> PathBuf {
-    let dir = crate::scratch("player-flash");
+    // Each caller gets its own folder: `scratch` empties the folder it hands out, and the tests
+    // run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = crate::scratch(&format!("player-flash-{call}"));
     let path = dir.join("flashes.mp4");
     let flashes = FLASHES.iter().map(|t| format!("eq(N\\,{})", (t * 25.0) as usize)).collect::<Vec<_>>().join("+");
     let clicks = FLASHES.iter().map(|t| format!("between(t\\,{t}\\,{})", t + 0.005)).collect::<Vec<_>>().join("+");
@@ -222,4 +226,38 @@ fn the_display_size_can_change_while_playing() {
     assert_eq!(sizes, vec![(32, 24), (64, 48)], "scaled frames, then the clip's own size");
     let stats = player.stats();
     assert!(stats.shown_frames > 40, "{stats:?}");
+}
+
+/// A display that repaints when `until_next_frame` says, with repaints that take most of a frame
+/// period and now and then more than one, still shows every frame: a slow repaint makes the next
+/// frame late, never skipped. The offset is measured when the frame is on screen.
+#[test]
+fn repainting_when_frames_fall_due_skips_none() {
+    let clip = flash_clip();
+    let options = PlayerOptions { audio: AudioDevice::Disabled, ..Default::default() };
+    let mut player = Player::open(&clip, options).unwrap();
+    assert_eq!(player.until_next_frame(0.02), None, "paused: no repaint needed");
+    // As in the app, the first frame is up before playback starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while player.frame_at(Timestamp::ZERO).is_none() {
+        assert!(Instant::now() < deadline, "no first frame ({:?})", player.error());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    player.play();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let latency = 0.02;
+    let mut repaints = 0u32;
+    while player.position().secs() < 3.0 {
+        assert!(Instant::now() < deadline, "playback stalled ({:?})", player.error());
+        std::thread::sleep(player.until_next_frame(latency).unwrap_or(Duration::from_millis(4)));
+        let _ = player.frame_for_display(player.position(), latency);
+        repaints += 1;
+        // A 25 fps clip (40 ms a frame); every fifth repaint takes 45 ms.
+        std::thread::sleep(Duration::from_millis(if repaints % 5 == 0 { 45 } else { 20 }));
+    }
+    let stats = player.stats();
+    assert_eq!(stats.dropped_frames, 0, "{stats:?}");
+    assert!(stats.shown_frames >= 70, "{stats:?}");
+    assert!(stats.mean_av_offset_ms < 10.0, "{stats:?}");
+    assert!(repaints < 110, "{repaints} repaints for 75 frames: the display should wait for frames");
 }

@@ -342,8 +342,9 @@ pub struct MbtApp {
     pub export_message: Option<String>,
     pub export_task: Option<ExportTask>,
     play_bench: PlayBench,
-    /// The UI's refresh interval, smoothed (seconds): frames go up nearest the clock for it.
-    refresh: f64,
+    /// What a repaint takes, smoothed (seconds): frames go up this far ahead of the clock, so
+    /// that they are on screen at their time.
+    paint_latency: f64,
     pub dialogs: dialog::Dialogs,
     pub import: ImportForm,
     /// The size (pixels) of one frame view in the last layout; (0, 0) before the first.
@@ -422,7 +423,7 @@ impl MbtApp {
             export_message: None,
             export_task: None,
             play_bench: PlayBench::default(),
-            refresh: 0.0,
+            paint_latency: 0.0,
             dialogs: dialog::Dialogs::default(),
             import: ImportForm::default(),
             view_rects: ViewRects::default(),
@@ -802,7 +803,7 @@ impl eframe::App for MbtApp {
         eframe::set_value(storage, eframe::APP_KEY, &self.settings);
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         self.poll_export(ui.ctx());
         let ctx = ui.ctx().clone();
         self.poll_worker();
@@ -811,17 +812,26 @@ impl eframe::App for MbtApp {
         self.handle_drops(&ctx);
         let t = self.position();
         self.worker.set_playhead(t, self.player.as_ref().is_some_and(Player::is_playing));
-        let dt = f64::from(ctx.input(|i| i.unstable_dt)).clamp(0.0, 0.1);
-        self.refresh += 0.1 * (dt - self.refresh);
+        // What a repaint costs (eframe's measure of the last frame, less any vsync wait), as
+        // the time from reading the clock to the frame being on screen.
+        let cost = f64::from(frame.info().cpu_usage.unwrap_or(0.0)).clamp(0.0, 0.1);
+        self.paint_latency += 0.1 * (cost - self.paint_latency);
         if let Some(p) = &mut self.player {
-            if let Some(frame) = p.frame_for_display(p.position(), self.refresh) {
+            if let Some(frame) = p.frame_for_display(p.position(), self.paint_latency) {
                 if self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame)) {
                     self.frame_key = self.frame_key.wrapping_add(1);
                     self.current_frame = Some(frame);
                 }
             }
             if p.is_playing() {
-                ctx.request_repaint();
+                // Repaint when the next frame falls due rather than as often as possible: a
+                // repaint that starts just after a frame's time leaves a whole frame period
+                // before the following one, so a slow repaint delays a frame instead of
+                // skipping it. With no frame decoded yet, poll again soon.
+                match p.until_next_frame(self.paint_latency) {
+                    Some(wait) => ctx.request_repaint_after(wait),
+                    None => ctx.request_repaint_after(std::time::Duration::from_millis(4)),
+                }
             }
         }
         let (done, total) = self.progress();

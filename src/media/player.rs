@@ -375,16 +375,14 @@ impl Player {
         self.frame_for_display(t, 0.0)
     }
 
-    /// [`Self::frame_at`] for a display that refreshes every `refresh` seconds: while playing,
-    /// a frame goes up up to half a refresh (at most half a frame period) before its time, so
-    /// that the frame on screen until the next refresh is the one nearest the clock. The offset
-    /// is then within half a refresh either way instead of up to a whole refresh late.
-    pub fn frame_for_display(&mut self, t: Timestamp, refresh: f64) -> Option<Arc<VideoFrame>> {
+    /// [`Self::frame_at`] for a display whose frames reach the screen `latency` seconds after
+    /// `t` is read (the time a repaint takes; at most 0.1 s is honoured). While playing, it
+    /// shows the last frame due by then, and the A/V offset is measured at that moment, so a
+    /// frame is on screen on time rather than one repaint late.
+    pub fn frame_for_display(&mut self, t: Timestamp, latency: f64) -> Option<Arc<VideoFrame>> {
         let (lock, cvar) = &*self.queue;
         let mut newly_shown = None;
-        let period = if self.info.frame_rate > 0.0 { 1.0 / self.info.frame_rate } else { 0.0 };
-        let lead = if self.playing { 0.5 * refresh.clamp(0.0, period) } else { 0.0 };
-        let due = t + Timestamp::from_secs(lead);
+        let due = t + Timestamp::from_secs(self.display_lead(latency));
         if let Ok(mut q) = lock.lock() {
             if q.generation == self.generation {
                 let mut skipped = 0u64;
@@ -407,7 +405,7 @@ impl Player {
         if let Some(frame) = newly_shown {
             // Frames that were due before playback (re)started are catch-up, not lateness.
             if self.playing && frame.pts <= due && frame.pts >= self.base {
-                let late = (t - frame.pts).secs() * 1000.0;
+                let late = (due - frame.pts).secs() * 1000.0;
                 let stats = &mut self.stats;
                 stats.av_offset_ms = late;
                 stats.max_av_offset_ms = stats.max_av_offset_ms.max(late.abs());
@@ -417,6 +415,34 @@ impl Player {
             self.current = Some(frame);
         }
         self.current.clone()
+    }
+
+    /// How far ahead of the clock (in media time) [`Self::frame_for_display`] looks: the
+    /// display's latency (at most 0.1 s) at the playback speed while playing, nothing while
+    /// paused.
+    fn display_lead(&self, latency: f64) -> f64 {
+        if self.playing { latency.clamp(0.0, 0.1) * self.speed } else { 0.0 }
+    }
+
+    /// While playing, the wall-clock time until [`Self::frame_for_display`] (with the same
+    /// `latency`) will put up the next decoded frame: zero when it is already due, None when
+    /// paused or when the decoder has no frame ready yet. A display that repaints at these
+    /// moments reads the clock just after each frame falls due, so that one slow repaint
+    /// makes the next frame late instead of skipping it.
+    pub fn until_next_frame(&self, latency: f64) -> Option<std::time::Duration> {
+        if !self.playing {
+            return None;
+        }
+        let next = {
+            let (lock, _) = &*self.queue;
+            let q = lock.lock().ok()?;
+            if q.generation != self.generation {
+                return None;
+            }
+            q.frames.front()?.pts
+        };
+        let ahead = (next - self.position()).secs() - self.display_lead(latency);
+        Some(std::time::Duration::from_secs_f64((ahead / self.speed.max(1e-6)).max(0.0)))
     }
 
     /// Whether the video decoder has reached the end of the clip and every frame was handed out.
