@@ -161,13 +161,18 @@ fn eval_scores_generated_clips_consistently() {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/bottleneck");
     let json = dir.join("eval.json");
     let plots = dir.join("plots");
-    let eval = Command::new(bin).args(["eval", "--device", "cpu", "--data"]).arg(&dir).arg("--model").arg(&model).arg("--json").arg(&json).arg("--plots").arg(&plots).output().unwrap();
+    let eval = Command::new(bin).args(["eval", "--device", "cpu", "--data"]).arg(&dir).arg("--model").arg(&model).arg("--json").arg(&json).arg("--plots").arg(&plots)
+        .args(["--discard-ratio", "0.5", "--start-layer", "1"])
+        .output()
+        .unwrap();
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
     let table = String::from_utf8_lossy(&eval.stdout);
     assert!(table.contains("| bottleneck | 4 |"), "{table}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let r = &reports[0];
     assert_eq!(r["clips"], 4);
+    assert_eq!(r["rollout_options"]["discard_ratio"], 0.5);
+    assert_eq!(r["rollout_options"]["start_layer"], 1);
     let confusion: Vec<Vec<u64>> = serde_json::from_value(r["confusion"].clone()).unwrap();
     assert_eq!(confusion.iter().flatten().sum::<u64>(), 4);
     let correct: u64 = (0..confusion.len()).map(|k| confusion[k][k]).sum();

@@ -18,7 +18,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let selected = device::select(args.device);
     eprintln!("device: {}", selected.description);
-    let options = EvalOptions { batch_size: args.batch, relevance: !args.no_relevance, ..EvalOptions::default() };
+    let rollout = mbtscope::explain::RolloutOptions {
+        head_fusion: args.head_fusion.into(),
+        discard_ratio: args.discard_ratio,
+        start_layer: args.start_layer,
+        raw_layer: None,
+    };
+    let options = EvalOptions { batch_size: args.batch, relevance: !args.no_relevance, rollout };
     let mut reports: Vec<EvalReport> = Vec::new();
     for dir in &args.model {
         let loaded = runner::load_model_dir(dir, &selected.device)?;
@@ -85,5 +91,9 @@ fn print_table(reports: &[EvalReport]) {
             on(r.audio_rollout),
             on(r.relevance)
         );
+    }
+    if let Some(r) = reports.first() {
+        let o = r.rollout_options;
+        println!("rollout: {:?} over heads, discard ratio {}, from layer {}", o.head_fusion, o.discard_ratio, o.start_layer);
     }
 }

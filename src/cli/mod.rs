@@ -173,6 +173,15 @@ pub struct EvalArgs {
     /// Skip gradient-weighted relevance (one extra autodiff pass per batch).
     #[arg(long)]
     pub no_relevance: bool,
+    /// How rollout fuses attention heads.
+    #[arg(long, value_enum, default_value_t = FusionArg::Mean)]
+    pub head_fusion: FusionArg,
+    /// Fraction of each layer's fused attention rollout drops, in [0, 1).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
+    pub discard_ratio: f32,
+    /// First layer included in the rollout.
+    #[arg(long, default_value_t = 0)]
+    pub start_layer: usize,
     /// Replace existing JSON and plot files.
     #[arg(long)]
     pub force: bool,

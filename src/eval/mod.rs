@@ -87,6 +87,8 @@ pub struct EvalReport {
     /// `confusion[truth][predicted]`
     pub confusion: Vec<Vec<usize>>,
     pub gflops_per_window: f64,
+    /// The rollout settings the rollout maps were made with.
+    pub rollout_options: RolloutOptions,
     pub rollout: Option<LocalisationSummary>,
     pub audio_rollout: Option<LocalisationSummary>,
     pub relevance: Option<LocalisationSummary>,
@@ -216,7 +218,9 @@ pub fn evaluate(
         }
         progress(per_clip.len(), examples.len());
     }
-    Ok(summarise(config, model_name, labels, per_clip, started.elapsed().as_secs_f64()))
+    let mut report = summarise(config, model_name, labels, per_clip, started.elapsed().as_secs_f64());
+    report.rollout_options = options.rollout;
+    Ok(report)
 }
 
 fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: Vec<ClipScore>, seconds: f64) -> EvalReport {
@@ -256,6 +260,7 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
         per_class_accuracy,
         confusion,
         gflops_per_window: crate::model::flops::count(config).total() / 1e9,
+        rollout_options: RolloutOptions::default(),
         rollout: summary(|c| c.rollout),
         audio_rollout: summary(|c| c.audio_rollout),
         relevance: summary(|c| c.relevance),
