@@ -168,6 +168,7 @@ fn eval_scores_generated_clips_consistently() {
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
     let table = String::from_utf8_lossy(&eval.stdout);
     assert!(table.contains("| bottleneck | 4 |"), "{table}");
+    assert!(table.contains("summed over the window's time slices"), "{table}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let r = &reports[0];
     assert_eq!(r["clips"], 4);
@@ -177,7 +178,7 @@ fn eval_scores_generated_clips_consistently() {
     assert_eq!(confusion.iter().flatten().sum::<u64>(), 4);
     let correct: u64 = (0..confusion.len()).map(|k| confusion[k][k]).sum();
     assert!((r["accuracy"].as_f64().unwrap() - correct as f64 / 4.0).abs() < 1e-9);
-    for key in ["rollout", "audio_rollout", "relevance"] {
+    for key in ["rollout", "audio_rollout", "relevance", "audio_relevance", "rollout_window", "audio_rollout_window", "relevance_window", "audio_relevance_window"] {
         let s = &r[key];
         assert_eq!(s["clips"], 4, "{key}: {s}");
         let chance = s["pointing_chance"].as_f64().unwrap();

@@ -59,37 +59,53 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A Markdown table, one row per model.
+/// Markdown tables, one row per model: accuracy and cost, then the pointing game and AUC of each
+/// map at the centre frame's time slice, then of each map summed over the window's slices.
 fn print_table(reports: &[EvalReport]) {
+    use mbtscope::eval::LocalisationSummary;
     let pct = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{:.1}%", 100.0 * v));
-    let num = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
-    println!("| model | clips | accuracy | GFLOPs/window | pointing (rollout) | AUC (rollout) | pointing (audio CLS rollout) | AUC (audio CLS rollout) | pointing (relevance) | AUC (relevance) | pointing by chance |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let both = |l: Option<LocalisationSummary>| match l {
+        Some(l) => format!("{:.1}% / {:.3}", 100.0 * l.pointing_game, l.auc),
+        None => "n/a".to_owned(),
+    };
+    println!("| model | clips | accuracy | GFLOPs/window | pointing by chance |");
+    println!("|---|---|---|---|---|");
     for r in reports {
         println!(
-            "| {} | {} | {:.1}% | {:.3} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.1}% | {:.3} | {} |",
             r.model,
             r.clips,
             100.0 * r.accuracy,
             r.gflops_per_window,
-            pct(r.rollout.map(|l| l.pointing_game)),
-            num(r.rollout.map(|l| l.auc)),
-            pct(r.audio_rollout.map(|l| l.pointing_game)),
-            num(r.audio_rollout.map(|l| l.auc)),
-            pct(r.relevance.map(|l| l.pointing_game)),
-            num(r.relevance.map(|l| l.auc)),
-            pct(r.rollout.map(|l| l.pointing_chance)),
+            pct(r.rollout.map(|l| l.pointing_chance))
         );
+    }
+    type Maps = fn(&EvalReport) -> [Option<LocalisationSummary>; 4];
+    let tables: [(&str, Maps); 2] = [
+        ("at the centre frame's time slice", |r| [r.rollout, r.audio_rollout, r.relevance, r.audio_relevance]),
+        ("summed over the window's time slices", |r| [r.rollout_window, r.audio_rollout_window, r.relevance_window, r.audio_relevance_window]),
+    ];
+    for (what, maps) in tables {
+        println!();
+        println!("Pointing game / AUC, maps {what}:");
+        println!();
+        println!("| model | rollout | audio CLS rollout | relevance | audio CLS relevance |");
+        println!("|---|---|---|---|---|");
+        for r in reports {
+            let [a, b, c, d] = maps(r);
+            println!("| {} | {} | {} | {} | {} |", r.model, both(a), both(b), both(c), both(d));
+        }
     }
     println!();
     for r in reports {
-        let on = |l: Option<mbtscope::eval::LocalisationSummary>| pct(l.map(|l| l.on_any_object));
+        let on = |l: Option<LocalisationSummary>| pct(l.map(|l| l.on_any_object));
         println!(
-            "{}: the map maximum falls on some object (sounding or not) in {} of clips for rollout, {} for audio CLS rollout, {} for relevance",
+            "{}: at the centre slice, the map maximum falls on some object (sounding or not) in {} of clips for rollout, {} for audio CLS rollout, {} for relevance, {} for audio CLS relevance",
             r.model,
             on(r.rollout),
             on(r.audio_rollout),
-            on(r.relevance)
+            on(r.relevance),
+            on(r.audio_relevance)
         );
     }
     if let Some(r) = reports.first() {

@@ -1,6 +1,12 @@
 //! Evaluating a model on generated clips with ground truth: accuracy, per-class confusion, cost
-//! per window, and how well its explanations find the sounding object (pointing game and AUC at
-//! the window's centre frame, for attention rollout and for gradient-weighted relevance).
+//! per window, and how well its explanations find the sounding object (pointing game and AUC
+//! against its box at the window's centre frame, for attention rollout and for gradient-weighted
+//! relevance, from either classification token).
+//!
+//! Each map is scored twice: its time slice that holds the centre frame, and the sum of its time
+//! slices (the whole window as one picture). The objects move little within a window (a patch
+//! at most), while the model's evidence sits in the slice where the sound and the sounding
+//! object's pulse coincide, which is not always the centre one.
 
 pub mod metrics;
 pub mod plot;
@@ -60,6 +66,13 @@ pub struct ClipScore {
     /// draws its video information from (through the bottleneck, or directly in vanilla fusion).
     pub audio_rollout: Option<Localisation>,
     pub relevance: Option<Localisation>,
+    /// Relevance from the spectrogram's CLS token onto the rgb patches.
+    pub audio_relevance: Option<Localisation>,
+    /// The same four maps summed over the window's time slices.
+    pub rollout_window: Option<Localisation>,
+    pub audio_rollout_window: Option<Localisation>,
+    pub relevance_window: Option<Localisation>,
+    pub audio_relevance_window: Option<Localisation>,
 }
 
 /// Means over clips of one method's localisation.
@@ -92,6 +105,12 @@ pub struct EvalReport {
     pub rollout: Option<LocalisationSummary>,
     pub audio_rollout: Option<LocalisationSummary>,
     pub relevance: Option<LocalisationSummary>,
+    pub audio_relevance: Option<LocalisationSummary>,
+    /// The maps summed over the window's time slices.
+    pub rollout_window: Option<LocalisationSummary>,
+    pub audio_rollout_window: Option<LocalisationSummary>,
+    pub relevance_window: Option<LocalisationSummary>,
+    pub audio_relevance_window: Option<LocalisationSummary>,
     pub seconds: f64,
     pub per_clip: Vec<ClipScore>,
 }
@@ -117,13 +136,28 @@ fn object_box(sidecar: &serde_json::Value, index: usize, centre_secs: f64) -> Op
     (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
 }
 
-/// Scores the rgb part of an explanation row at the window's centre frame.
-fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Example, bx: [f32; 4], objects: &[[f32; 4]]) -> Option<Localisation> {
+/// Which time slices of an rgb map are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slices {
+    /// The slice that holds the window's centre frame.
+    Centre,
+    /// All of them, summed.
+    Window,
+}
+
+/// Scores the rgb part of an explanation row against the boxes at the window's centre frame.
+fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Example, bx: [f32; 4], objects: &[[f32; 4]], slices: Slices) -> Option<Localisation> {
     let map = split_row(config, layout, row).rgb?;
-    let centre_frame = config.dataset_configs.num_frames / 2;
-    let slice = map.frames.iter().position(|r| r.contains(&centre_frame))?;
     let plane = map.height * map.width;
-    let values = &map.values[slice * plane..(slice + 1) * plane];
+    let values: Vec<f32> = match slices {
+        Slices::Centre => {
+            let centre_frame = config.dataset_configs.num_frames / 2;
+            let slice = map.frames.iter().position(|r| r.contains(&centre_frame))?;
+            map.values[slice * plane..(slice + 1) * plane].to_vec()
+        }
+        Slices::Window => (0..plane).map(|k| map.values.iter().skip(k).step_by(plane).sum()).collect(),
+    };
+    let values = &values[..];
     let crop = example.crop.crop as f32;
     let cell = [crop / map.width as f32, crop / map.height as f32];
     let crop_box = example.crop.map_box(bx);
@@ -184,11 +218,11 @@ pub fn evaluate(
         let n = explanation.rollout.dims()[2];
         let rollout_rows = if has_rgb { rgb_rows(config, &explanation.layout, &explanation.rollout)? } else { None };
         let audio_rollout_rows = if has_rgb { audio_rows(config, &explanation.layout, &explanation.rollout)? } else { None };
-        let relevance_rows = if has_rgb && options.relevance {
+        let (relevance_rows, audio_relevance_rows) = if has_rgb && options.relevance {
             let result = crate::explain::relevance::relevance(model, input, None)?;
-            rgb_rows(config, &result.layout, &result.joint)?
+            (rgb_rows(config, &result.layout, &result.joint)?, audio_rows(config, &result.layout, &result.joint)?)
         } else {
-            None
+            (None, None)
         };
         for (i, example) in batch.iter().enumerate() {
             let sidecar_path = data_dir.join(format!("{}.json", example.name));
@@ -202,8 +236,8 @@ pub fn evaluate(
                 .copied()
                 .enumerate()
                 .fold((0, f32::NEG_INFINITY), |best, (c, p)| if p > best.1 { (c, p) } else { best });
-            let score = |rows: &Option<Vec<f32>>| {
-                rows.as_ref().and_then(|r| localise(config, &explanation.layout, &r[i * n..(i + 1) * n], example, bx, &objects))
+            let score = |rows: &Option<Vec<f32>>, slices: Slices| {
+                rows.as_ref().and_then(|r| localise(config, &explanation.layout, &r[i * n..(i + 1) * n], example, bx, &objects, slices))
             };
             per_clip.push(ClipScore {
                 name: example.name.clone(),
@@ -211,9 +245,14 @@ pub fn evaluate(
                 predicted,
                 probability,
                 sounding_box: bx,
-                rollout: score(&rollout_rows),
-                audio_rollout: score(&audio_rollout_rows),
-                relevance: score(&relevance_rows),
+                rollout: score(&rollout_rows, Slices::Centre),
+                audio_rollout: score(&audio_rollout_rows, Slices::Centre),
+                relevance: score(&relevance_rows, Slices::Centre),
+                audio_relevance: score(&audio_relevance_rows, Slices::Centre),
+                rollout_window: score(&rollout_rows, Slices::Window),
+                audio_rollout_window: score(&audio_rollout_rows, Slices::Window),
+                relevance_window: score(&relevance_rows, Slices::Window),
+                audio_relevance_window: score(&audio_relevance_rows, Slices::Window),
             });
         }
         progress(per_clip.len(), examples.len());
@@ -264,6 +303,11 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
         rollout: summary(|c| c.rollout),
         audio_rollout: summary(|c| c.audio_rollout),
         relevance: summary(|c| c.relevance),
+        audio_relevance: summary(|c| c.audio_relevance),
+        rollout_window: summary(|c| c.rollout_window),
+        audio_rollout_window: summary(|c| c.audio_rollout_window),
+        relevance_window: summary(|c| c.relevance_window),
+        audio_relevance_window: summary(|c| c.audio_relevance_window),
         seconds,
         per_clip,
     }
