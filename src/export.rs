@@ -34,10 +34,10 @@ pub struct ModelRun {
 }
 
 impl ModelRun {
-    /// The rgb map to draw at `t` seconds, normalised as `style` says.
-    pub fn heat(&self, t: f64, normalisation: crate::render::Normalisation) -> Option<Heat> {
-        let slices = rgb_slices(self.results.iter(), self.num_frames, |r| r.rgb.as_ref());
-        heat_at(&slices, t, normalisation)
+    /// The rgb map to draw at `t` seconds, over the span and normalised as `style` says.
+    pub fn heat(&self, t: f64, style: &crate::render::OverlayStyle) -> Option<Heat> {
+        let slices = rgb_slices(self.results.iter(), self.num_frames, style.span, |r| r.rgb.as_ref());
+        heat_at(&slices, t, style.normalisation)
     }
 
     /// The window whose centre is nearest to `t`.
@@ -56,7 +56,7 @@ impl ModelRun {
     pub fn panel(&self, t: f64, width: u32, height: u32, style: &AnnotateStyle, top_k: usize) -> Panel {
         Panel {
             title: self.name.clone(),
-            heat: self.heat(t, style.overlay.normalisation),
+            heat: self.heat(t, &style.overlay),
             crop: crop_rect(&self.crop, width, height),
             labels: self.top_at(t, top_k),
         }

@@ -95,8 +95,9 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     harness.render().expect("render").save(out.join("token.png")).unwrap();
 
     // Export the current frame from the File menu: what `mbtscope export` draws for the same
-    // frame (side by side, the classification-token maps).
+    // frame (side by side, the classification-token maps, each window's map as a whole).
     harness.state_mut().token = None;
+    harness.state_mut().settings.style.span = mbtscope::render::MapSpan::Window;
     harness.get_by_label("File").click();
     harness.run_steps(2);
     harness.get_by_label("Export the current frame (PNG)").click();
@@ -108,7 +109,7 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     let index = (harness.state().current_frame.as_ref().unwrap().pts.secs() * 25.0).round() as usize;
     let cli_dir = out.join("cli");
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_mbtscope"))
-        .args(["export", "--device", "cpu", "--no-cache", "--frames", &index.to_string(), "--model"])
+        .args(["export", "--device", "cpu", "--no-cache", "--span", "window", "--frames", &index.to_string(), "--model"])
         .arg(shipped("bottleneck"))
         .arg("--compare")
         .arg(shipped("vanilla"))

@@ -856,6 +856,13 @@ pub fn method_name(m: Method) -> &'static str {
     }
 }
 
+pub fn span_name(s: crate::render::MapSpan) -> &'static str {
+    match s {
+        crate::render::MapSpan::Slice => "this tubelet",
+        crate::render::MapSpan::Window => "whole window",
+    }
+}
+
 pub fn normalisation_name(n: Normalisation) -> &'static str {
     match n {
         Normalisation::Frame => "per frame",

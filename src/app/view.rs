@@ -12,7 +12,7 @@ use crate::analysis::{Method, WindowResult, fnv1a};
 use crate::explain::maps::{RgbMap, SpectrogramMap};
 use crate::media::video::VideoFrame;
 use crate::render::gpu::{FrameRef, OverlayRenderer};
-use crate::render::{Colormap, Heat, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices};
+use crate::render::{Colormap, Heat, MapSpan, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices};
 
 pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
     // Panels leave their background to the window's clear colour (the same panel colour): on a
@@ -272,6 +272,13 @@ fn explanation_settings(app: &mut MbtApp, ui: &mut Ui) {
             ui.selectable_value(&mut s.style.normalisation, n, super::normalisation_name(n));
         }
     });
+    egui::ComboBox::from_label("time span").selected_text(super::span_name(s.style.span)).show_ui(ui, |ui| {
+        for span in [MapSpan::Slice, MapSpan::Window] {
+            ui.selectable_value(&mut s.style.span, span, super::span_name(span));
+        }
+    })
+    .response
+    .on_hover_text("The map of the tubelet the frame falls in, or of the whole model window (its tubelets summed)");
     ui.add(egui::Slider::new(&mut s.style.opacity, 0.0..=1.0).text("opacity"));
     ui.add(egui::Slider::new(&mut s.style.threshold, 0.0..=1.0).text("threshold"));
     ui.checkbox(&mut s.style.smooth, "smooth upsampling");
@@ -287,7 +294,7 @@ fn rgb_heat(app: &MbtApp, m: &ModelResults, t: f64) -> Option<Heat> {
             None => r.rgb.as_ref(),
         }
     }
-    let slices = rgb_slices(m.results.iter().flatten(), frames, |r| pick(token, r));
+    let slices = rgb_slices(m.results.iter().flatten(), frames, app.settings.style.span, |r| pick(token, r));
     heat_at(&slices, t, app.settings.style.normalisation)
 }
 

@@ -363,6 +363,16 @@ pub struct StyleArgs {
     /// Show the patches (nearest upsampling) instead of a smooth map.
     #[arg(long)]
     pub nearest: bool,
+    /// Each frame shows its time slice of the window's map, or the whole window's map (its
+    /// slices summed).
+    #[arg(long, value_enum, default_value_t = SpanArg::Slice)]
+    pub span: SpanArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpanArg {
+    Slice,
+    Window,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -402,6 +412,10 @@ impl StyleArgs {
                 NormalisationArg::Frame => Normalisation::Frame,
                 NormalisationArg::Clip => Normalisation::Clip,
                 NormalisationArg::Smooth => Normalisation::Smooth,
+            },
+            span: match self.span {
+                SpanArg::Slice => mbtscope::render::MapSpan::Slice,
+                SpanArg::Window => mbtscope::render::MapSpan::Window,
             },
         }
     }

@@ -61,6 +61,18 @@ pub enum Normalisation {
     Smooth,
 }
 
+/// What time span of a window's rgb map a frame shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapSpan {
+    /// The time slice (tubelet) the frame falls in: where the model looked at that moment.
+    #[default]
+    Slice,
+    /// The window's slices summed: where it looked over the whole window, one map per window.
+    /// Evidence for a sound often sits in the one slice where sound and picture coincide.
+    Window,
+}
+
 /// Overlay look, shared by the app's shader and the exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OverlayStyle {
@@ -72,11 +84,14 @@ pub struct OverlayStyle {
     /// Bilinear upsampling of the patch map (else nearest, showing the patches).
     pub smooth: bool,
     pub normalisation: Normalisation,
+    /// Settings saved before this field existed read as [`MapSpan::Slice`].
+    #[serde(default)]
+    pub span: MapSpan,
 }
 
 impl Default for OverlayStyle {
     fn default() -> Self {
-        Self { colormap: Colormap::Turbo, opacity: 0.6, threshold: 0.15, smooth: true, normalisation: Normalisation::Frame }
+        Self { colormap: Colormap::Turbo, opacity: 0.6, threshold: 0.15, smooth: true, normalisation: Normalisation::Frame, span: MapSpan::Slice }
     }
 }
 
@@ -130,28 +145,40 @@ pub fn slice_plane(map: &RgbMap, slice: usize) -> &[f32] {
 }
 
 /// One time slice of a map sequence: a plane of raw values shown around `time` (seconds).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Slice<'a> {
     pub time: f64,
     pub width: usize,
     pub height: usize,
-    pub plane: &'a [f32],
+    pub plane: std::borrow::Cow<'a, [f32]>,
 }
 
-/// The time slices of the rgb maps picked from each window result, in time order. A slice's
-/// time is the middle of the frames it covers.
+/// The time slices of the rgb maps picked from each window result, in time order. With
+/// [`MapSpan::Slice`] a slice's time is the middle of the frames it covers; with
+/// [`MapSpan::Window`] each window gives one slice, the sum of its slices, at its centre.
 pub fn rgb_slices<'a>(
     results: impl IntoIterator<Item = &'a crate::analysis::WindowResult>,
     num_frames: usize,
+    span: MapSpan,
     pick: impl Fn(&'a crate::analysis::WindowResult) -> Option<&'a RgbMap>,
 ) -> Vec<Slice<'a>> {
     let mut out = Vec::new();
     for r in results {
         let Some(map) = pick(r) else { continue };
-        let step = if num_frames > 1 { (r.last_frame - r.first_frame) / (num_frames - 1) as f64 } else { 0.0 };
-        for (s, frames) in map.frames.iter().enumerate() {
-            let middle = (frames.start + frames.end.saturating_sub(1)) as f64 / 2.0;
-            out.push(Slice { time: r.first_frame + step * middle, width: map.width, height: map.height, plane: slice_plane(map, s) });
+        match span {
+            MapSpan::Slice => {
+                let step = if num_frames > 1 { (r.last_frame - r.first_frame) / (num_frames - 1) as f64 } else { 0.0 };
+                for (s, frames) in map.frames.iter().enumerate() {
+                    let middle = (frames.start + frames.end.saturating_sub(1)) as f64 / 2.0;
+                    let plane = std::borrow::Cow::Borrowed(slice_plane(map, s));
+                    out.push(Slice { time: r.first_frame + step * middle, width: map.width, height: map.height, plane });
+                }
+            }
+            MapSpan::Window => {
+                let plane = map.width * map.height;
+                let summed: Vec<f32> = (0..plane).map(|k| map.values.iter().skip(k).step_by(plane.max(1)).sum()).collect();
+                out.push(Slice { time: r.centre, width: map.width, height: map.height, plane: std::borrow::Cow::Owned(summed) });
+            }
         }
     }
     out.sort_by(|a, b| a.time.total_cmp(&b.time));
@@ -164,10 +191,10 @@ pub fn heat_at(slices: &[Slice<'_>], t: f64, normalisation: Normalisation) -> Op
     let nearest = slices.iter().min_by(|a, b| (a.time - t).abs().total_cmp(&(b.time - t).abs()))?;
     let heat = |values| Heat { width: nearest.width, height: nearest.height, values };
     match normalisation {
-        Normalisation::Frame => Some(heat(normalise(nearest.plane, None))),
+        Normalisation::Frame => Some(heat(normalise(&nearest.plane, None))),
         Normalisation::Clip => {
-            let range = slices.iter().map(|s| value_range(s.plane)).fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-            Some(heat(normalise(nearest.plane, Some(range))))
+            let range = slices.iter().map(|s| value_range(&s.plane)).fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+            Some(heat(normalise(&nearest.plane, Some(range))))
         }
         Normalisation::Smooth => {
             let after = slices.iter().position(|s| s.time >= t);
@@ -176,10 +203,10 @@ pub fn heat_at(slices: &[Slice<'_>], t: f64, normalisation: Normalisation) -> Op
                 Some(i) => (&slices[i - 1], &slices[i]),
             };
             if a.plane.len() != b.plane.len() || b.time <= a.time {
-                return Some(heat(normalise(nearest.plane, None)));
+                return Some(heat(normalise(&nearest.plane, None)));
             }
             let w = ((t - a.time) / (b.time - a.time)).clamp(0.0, 1.0) as f32;
-            let (na, nb) = (normalise(a.plane, None), normalise(b.plane, None));
+            let (na, nb) = (normalise(&a.plane, None), normalise(&b.plane, None));
             Some(heat(na.iter().zip(&nb).map(|(x, y)| x * (1.0 - w) + y * w).collect()))
         }
     }
@@ -249,6 +276,42 @@ mod tests {
         assert_eq!(Colormap::Turbo.eval(0.0), [48, 18, 59]);
         assert_eq!(lut_index(f32::NAN), 0);
         assert_eq!(lut_index(2.0), 255);
+    }
+
+    #[test]
+    fn a_window_span_sums_the_slices_into_one_map_at_the_window_centre() {
+        use crate::analysis::WindowResult;
+        use crate::explain::maps::RgbMap;
+        // Two windows of 8 frames, 2 tubelets of 1x2 patches each; the peak moves between
+        // tubelets within the first window.
+        let window = |index: usize, first: f64, values: Vec<f32>| WindowResult {
+            index,
+            centre: first + 0.5,
+            first_frame: first,
+            last_frame: first + 0.7,
+            audio_start: first,
+            audio_end: first + 1.0,
+            probabilities: vec![1.0],
+            explained_class: None,
+            rgb: Some(RgbMap { slices: 2, height: 1, width: 2, values, frames: vec![0..4, 4..8] }),
+            spectrogram: None,
+            cross_modal: Vec::new(),
+            bottleneck: Vec::new(),
+        };
+        let results = [window(0, 0.0, vec![3.0, 0.0, 0.0, 1.0]), window(1, 1.0, vec![0.0, 2.0, 0.0, 2.0])];
+        let slices = rgb_slices(results.iter(), 8, MapSpan::Slice, |r| r.rgb.as_ref());
+        assert_eq!(slices.len(), 4);
+        // Frames 0-3 of the first window: the middle of frames 0 and 3 is 1.5 steps of 0.1 s.
+        assert!((slices[0].time - 0.15).abs() < 1e-9);
+        assert_eq!(&*slices[1].plane, &[0.0, 1.0]);
+        let windows = rgb_slices(results.iter(), 8, MapSpan::Window, |r| r.rgb.as_ref());
+        assert_eq!(windows.len(), 2);
+        assert_eq!((windows[0].time, &*windows[0].plane), (0.5, &[3.0, 1.0][..]));
+        assert_eq!((windows[1].time, &*windows[1].plane), (1.5, &[0.0, 4.0][..]));
+        // Late in the first window the slice map peaks on the right, the window map on the left.
+        let at = |slices: &[Slice<'_>]| heat_at(slices, 0.6, Normalisation::Frame).unwrap().values;
+        assert_eq!(at(&slices), vec![0.0, 1.0]);
+        assert_eq!(at(&windows), vec![1.0, 0.0]);
     }
 
     #[test]
