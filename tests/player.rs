@@ -253,7 +253,7 @@ fn repainting_when_frames_fall_due_skips_none() {
         let _ = player.frame_for_display(player.position(), latency);
         repaints += 1;
         // A 25 fps clip (40 ms a frame); every fifth repaint takes 45 ms.
-        std::thread::sleep(Duration::from_millis(if repaints % 5 == 0 { 45 } else { 20 }));
+        std::thread::sleep(Duration::from_millis(if repaints.is_multiple_of(5) { 45 } else { 20 }));
     }
     let stats = player.stats();
     assert_eq!(stats.dropped_frames, 0, "{stats:?}");

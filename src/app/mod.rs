@@ -817,11 +817,11 @@ impl eframe::App for MbtApp {
         let cost = f64::from(frame.info().cpu_usage.unwrap_or(0.0)).clamp(0.0, 0.1);
         self.paint_latency += 0.1 * (cost - self.paint_latency);
         if let Some(p) = &mut self.player {
-            if let Some(frame) = p.frame_for_display(p.position(), self.paint_latency) {
-                if self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame)) {
-                    self.frame_key = self.frame_key.wrapping_add(1);
-                    self.current_frame = Some(frame);
-                }
+            if let Some(frame) = p.frame_for_display(p.position(), self.paint_latency)
+                && self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame))
+            {
+                self.frame_key = self.frame_key.wrapping_add(1);
+                self.current_frame = Some(frame);
             }
             if p.is_playing() {
                 // Repaint when the next frame falls due rather than as often as possible: a

@@ -186,7 +186,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         let same = previous.format == FORMAT
             && previous.settings == settings
             && previous.top_k == args.top_k
-            && previous.maps == !args.no_maps
+            && previous.maps != args.no_maps
             && previous.models == models;
         anyhow::ensure!(
             same,

@@ -37,13 +37,13 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
                 let (video, sidecar) = (args.out.join(format!("{name}.mp4")), args.out.join(format!("{name}.json")));
                 if video.exists() && sidecar.exists() {
                     skipped.fetch_add(1, Ordering::Relaxed);
-                } else if let Err(e) = synth::write_clip(&args.out, &name, &config, synth::clip_seed(args.seed, split, index), true) {
-                    if let Ok(mut f) = failures.lock() {
-                        f.push(format!("{name}: {e}"));
-                    }
+                } else if let Err(e) = synth::write_clip(&args.out, &name, &config, synth::clip_seed(args.seed, split, index), true)
+                    && let Ok(mut f) = failures.lock()
+                {
+                    f.push(format!("{name}: {e}"));
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 50 == 0 || n == args.clips {
+                if n.is_multiple_of(50) || n == args.clips {
                     eprint!("\r{n}/{} clips ({:.1} clips/s)", args.clips, n as f64 / started.elapsed().as_secs_f64());
                 }
             });

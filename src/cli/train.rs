@@ -96,7 +96,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         loss_sum += r.loss;
         acc_sum += r.accuracy;
         count += 1;
-        if (r.step + 1) % 10 == 0 || r.step + 1 == total {
+        if (r.step + 1).is_multiple_of(10) || r.step + 1 == total {
             let elapsed = started.elapsed().as_secs_f64();
             eprintln!(
                 "step {:5}/{}  loss {:.4}  accuracy {:5.1}%  lr {:.2e}  {:.1} s",

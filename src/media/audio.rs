@@ -251,10 +251,10 @@ pub fn decode_audio(path: &Path, rate: u32, from: Timestamp, to: Option<Timestam
             start = Some(after - Timestamp::from_secs(chunk.len() as f64 / f64::from(rate)));
         }
         samples.extend(chunk);
-        if let (Some(s), Some(t)) = (start, to) {
-            if s + Timestamp::from_secs(samples.len() as f64 / f64::from(rate)) >= t {
-                break;
-            }
+        if let (Some(s), Some(t)) = (start, to)
+            && s + Timestamp::from_secs(samples.len() as f64 / f64::from(rate)) >= t
+        {
+            break;
         }
     }
     let start = start.unwrap_or(from);

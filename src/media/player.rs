@@ -383,24 +383,24 @@ impl Player {
         let (lock, cvar) = &*self.queue;
         let mut newly_shown = None;
         let due = t + Timestamp::from_secs(self.display_lead(latency));
-        if let Ok(mut q) = lock.lock() {
-            if q.generation == self.generation {
-                let mut skipped = 0u64;
-                while q.frames.front().is_some_and(|f| f.pts <= due) {
-                    if let Some(f) = q.frames.pop_front() {
-                        if newly_shown.is_some() {
-                            skipped += 1;
-                        }
-                        newly_shown = Some(f);
+        if let Ok(mut q) = lock.lock()
+            && q.generation == self.generation
+        {
+            let mut skipped = 0u64;
+            while q.frames.front().is_some_and(|f| f.pts <= due) {
+                if let Some(f) = q.frames.pop_front() {
+                    if newly_shown.is_some() {
+                        skipped += 1;
                     }
+                    newly_shown = Some(f);
                 }
-                // Before the first frame (or right after a seek) show the first one available.
-                if self.current.is_none() && newly_shown.is_none() {
-                    newly_shown = q.frames.pop_front();
-                }
-                self.stats.dropped_frames += skipped;
-                cvar.notify_all();
             }
+            // Before the first frame (or right after a seek) show the first one available.
+            if self.current.is_none() && newly_shown.is_none() {
+                newly_shown = q.frames.pop_front();
+            }
+            self.stats.dropped_frames += skipped;
+            cvar.notify_all();
         }
         if let Some(frame) = newly_shown {
             // Frames that were due before playback (re)started are catch-up, not lateness.

@@ -331,10 +331,10 @@ impl MbtConfig {
     /// Writes the config in the same Scenic-style schema.
     pub fn to_json(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Object(Map::new()));
-        if let Value::Object(map) = &mut value {
-            if map.get("representation_size") == Some(&Value::Null) {
-                map.remove("representation_size");
-            }
+        if let Value::Object(map) = &mut value
+            && map.get("representation_size") == Some(&Value::Null)
+        {
+            map.remove("representation_size");
         }
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
@@ -360,7 +360,7 @@ impl MbtConfig {
                 format!("{} exceeds num_layers {}", self.fusion_layer, self.num_layers),
             ));
         }
-        if self.hidden_size == 0 || self.num_heads == 0 || self.hidden_size % self.num_heads != 0
+        if self.hidden_size == 0 || self.num_heads == 0 || !self.hidden_size.is_multiple_of(self.num_heads)
         {
             return Err(invalid(
                 "num_heads",
@@ -383,7 +383,7 @@ impl MbtConfig {
         } else {
             2
         };
-        if self.patches.size.len() < need || self.patches.size.iter().any(|&s| s == 0) {
+        if self.patches.size.len() < need || self.patches.size.contains(&0) {
             return Err(invalid(
                 "patches.size",
                 format!("expected {need} positive sizes [fh, fw, ft], got {:?}", self.patches.size),

@@ -493,11 +493,11 @@ impl Mbt {
                     let mut parts = Vec::new();
                     let mut layout = TokenLayout::default();
                     for other in Modality::SCENIC_ORDER {
-                        if other != m {
-                            if let Some(j) = fusion.iter().position(|&f| f == other) {
-                                parts.push(tokens[j].clone());
-                                layout.extend(&layouts[j]);
-                            }
+                        if other != m
+                            && let Some(j) = fusion.iter().position(|&f| f == other)
+                        {
+                            parts.push(tokens[j].clone());
+                            layout.extend(&layouts[j]);
                         }
                     }
                     parts.push(tokens[i].clone());

@@ -172,7 +172,7 @@ pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usiz
     let mut objects = Vec::with_capacity(objects_count);
     for k in 0..objects_count {
         let class = classes[(k + order_offset) % objects_count];
-        let is_sounding = (k + order_offset) % objects_count == 0;
+        let is_sounding = (k + order_offset).is_multiple_of(objects_count);
         let size = rng.range(0.08, 0.14) * w.min(h);
         let speed = rng.range(8.0, 30.0);
         let angle = rng.range(0.0, std::f64::consts::TAU);

@@ -112,7 +112,7 @@ impl Object {
             }
             Shape::Square => ax <= 0.8 && ay <= 0.8,
             Shape::Diamond => ax + ay <= 1.0,
-            Shape::Triangle => dy <= 0.8 && dy >= -1.0 && ax <= (dy + 1.0) * 0.5,
+            Shape::Triangle => (-1.0..=0.8).contains(&dy) && ax <= (dy + 1.0) * 0.5,
             Shape::Cross => (ax <= 0.28 && ay <= 1.0) || (ay <= 0.28 && ax <= 1.0),
             Shape::Bar => ax <= 1.0 && ay <= 0.32,
             Shape::Star => {

@@ -226,7 +226,7 @@ fn to_f32(dtype: &str, bytes: &[u8], leaf: &str) -> Result<Vec<f32>, FlaxError> 
             ));
         }
     };
-    if bytes.len() % width != 0 {
+    if !bytes.len().is_multiple_of(width) {
         return Err(leaf_err(
             leaf,
             format!("{} bytes is not a whole number of {dtype} values", bytes.len()),

@@ -134,16 +134,16 @@ pub fn save_dir(
         source,
     })?;
     let files = [CONFIG_FILE, WEIGHTS_FILE, LABELS_FILE].map(|f| dir.join(f));
-    if !overwrite {
-        if let Some(existing) = files.iter().find(|p| p.exists()) {
-            return Err(NativeError::Write {
-                path: existing.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "already exists (use --force to replace it)",
-                ),
-            });
-        }
+    if !overwrite
+        && let Some(existing) = files.iter().find(|p| p.exists())
+    {
+        return Err(NativeError::Write {
+            path: existing.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "already exists (use --force to replace it)",
+            ),
+        });
     }
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = params
         .tensors
