@@ -398,6 +398,11 @@ impl MbtApp {
         }
         let (device, device_description) = model_device(cc, options.device);
         let ctx = cc.egui_ctx.clone();
+        // On a software rasteriser every drawn pixel costs CPU time that playback needs: there,
+        // shapes go without the one-pixel anti-aliasing fringe (text keeps its own).
+        if cc.wgpu_render_state.as_ref().is_some_and(|rs| rs.adapter.get_info().device_type == wgpu::DeviceType::Cpu) {
+            ctx.tessellation_options_mut(|t| t.feathering = false);
+        }
         let cache = (!options.no_cache).then(|| crate::fsutil::cache_dir().join("analysis"));
         let worker = Worker::spawn(device, cache, move || ctx.request_repaint());
         let mut app = Self {
