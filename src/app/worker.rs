@@ -56,6 +56,9 @@ struct Playhead {
 /// cores that playback and drawing need.
 const PLAYING_LOOKAHEAD_SECS: f64 = 6.0;
 
+/// The analysis thread's name (and that of the decoder threads it starts).
+const ANALYSIS_THREAD: &str = "mbtscope-analysis";
+
 impl Worker {
     pub fn spawn(device: Device, cache_dir: Option<PathBuf>, wake: impl Fn() + Send + 'static) -> Self {
         let (requests, requests_rx) = std::sync::mpsc::channel();
@@ -63,7 +66,7 @@ impl Worker {
         let playhead = Arc::new(Playhead::default());
         let shared = playhead.clone();
         std::thread::Builder::new()
-            .name("mbtscope-analysis".into())
+            .name(ANALYSIS_THREAD.into())
             .spawn(move || {
                 lower_priority();
                 run(device, cache_dir, requests_rx, events_tx, shared, wake)
@@ -102,8 +105,48 @@ fn lower_priority() {
     }
 }
 
+/// While the clip plays, the analysis runs only on cores nothing else wants (Linux's
+/// SCHED_IDLE): the playback, the drawing and the X server come first, and the analysis, which
+/// only has to stay a few seconds ahead of the playhead, takes what they leave. Paused, it goes
+/// back to the normal policy (at [`lower_priority`]'s niceness) so that other programs cannot
+/// starve it. This covers the analysis thread and the decoder threads libavcodec started for
+/// it, which carry its name. Returns whether the analysis now runs at idle priority.
+fn idle_while_playing(playing: bool, idle: bool) -> bool {
+    if playing == idle {
+        return idle;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let policy = if playing { libc::SCHED_IDLE } else { libc::SCHED_OTHER };
+        let param = libc::sched_param { sched_priority: 0 };
+        // Thread names are cut to 15 bytes by the kernel.
+        let name = &ANALYSIS_THREAD[..ANALYSIS_THREAD.len().min(15)];
+        let mut switched_self = false;
+        // SAFETY: a plain system call returning the calling thread's id.
+        let me = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
+        for entry in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+            let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            // SAFETY: a system call on a thread of this process with a parameter on the stack.
+            let ok = unsafe { libc::sched_setscheduler(tid, policy, &param) } == 0;
+            if !ok {
+                log::debug!("could not change the scheduling policy of analysis thread {tid}: {}", std::io::Error::last_os_error());
+            }
+            switched_self |= ok && tid == me;
+        }
+        if switched_self {
+            return playing;
+        }
+    }
+    idle
+}
+
 fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Request)>, events: Sender<Event>, playhead: Arc<Playhead>, wake: impl Fn()) {
     let mut models: HashMap<PathBuf, Arc<LoadedModel>> = HashMap::new();
+    let mut idle = false;
     let mut next = requests.recv().ok();
     while let Some((generation, request)) = next.take() {
         let send = |e: Event| {
@@ -186,6 +229,7 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             }
             let t = f64::from_bits(playhead.secs.load(Ordering::Relaxed));
             let playing = playhead.playing.load(Ordering::Relaxed);
+            idle = idle_while_playing(playing, idle);
             // While playing: only the windows from the playhead to the lookahead.
             let wanted = |win: &crate::features::Window| {
                 !playing || (win.frame_times.last().is_some_and(|&end| end.secs() >= t) && win.centre.secs() - t <= PLAYING_LOOKAHEAD_SECS)
@@ -251,5 +295,42 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
         }
         send(Event::Done { generation, cached: all_cached, seconds: started.elapsed().as_secs_f64() });
         next = requests.recv().ok();
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_analysis_threads_run_at_idle_priority_while_playing() {
+        let policy = || unsafe { libc::sched_getscheduler(0) };
+        std::thread::Builder::new()
+            .name(ANALYSIS_THREAD.into())
+            .spawn(move || {
+                // A thread it starts (as libavcodec does for its decoder) carries its name.
+                let (started, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+                let (started_tx, started_rx) = started;
+                let (release_tx, release_rx) = release;
+                let helper = std::thread::spawn(move || {
+                    let _ = started_tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t);
+                    let _ = release_rx.recv();
+                });
+                let helper_tid = started_rx.recv().unwrap();
+                assert_eq!(policy(), libc::SCHED_OTHER);
+                assert!(idle_while_playing(true, false), "switching to idle is always allowed");
+                assert_eq!(policy(), libc::SCHED_IDLE);
+                assert_eq!(unsafe { libc::sched_getscheduler(helper_tid) }, libc::SCHED_IDLE, "the helper thread follows");
+                // Unchanged state: nothing to do.
+                assert!(idle_while_playing(true, true));
+                // Back to normal when paused (an unprivileged thread may be refused: then it says so).
+                let idle = idle_while_playing(false, true);
+                assert_eq!(policy(), if idle { libc::SCHED_IDLE } else { libc::SCHED_OTHER });
+                let _ = release_tx.send(());
+                helper.join().unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }
