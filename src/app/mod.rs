@@ -548,7 +548,6 @@ impl MbtApp {
                     }
                 }
                 Event::Window { generation, model, result } if generation == self.generation => {
-                    if std::env::var_os("MBT_DBG").is_some() { eprintln!("WIN {:.3} model {model}", self.position()); }
                     if self.first_result_after.is_none() {
                         self.first_result_after = Some(self.opened_at.elapsed().as_secs_f64());
                     }
@@ -823,16 +822,12 @@ impl eframe::App for MbtApp {
         let cost = f64::from(frame.info().cpu_usage.unwrap_or(0.0)).clamp(0.0, 0.1);
         self.paint_latency += 0.1 * (cost - self.paint_latency);
         if let Some(p) = &mut self.player {
-            let dbg_before = p.stats().dropped_frames;
-            let dbg_t = p.position();
-            let dbg_dt = ui.ctx().input(|i| i.unstable_dt);
             if let Some(frame) = p.frame_for_display(p.position(), self.paint_latency)
                 && self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame))
             {
                 self.frame_key = self.frame_key.wrapping_add(1);
                 self.current_frame = Some(frame);
             }
-            if std::env::var_os("MBT_DBG").is_some() && p.stats().dropped_frames > dbg_before { eprintln!("DROP {:.3} dt {:.1}", dbg_t.secs(), dbg_dt * 1000.0); }
             if p.is_playing() {
                 // Repaint when the next frame falls due rather than as often as possible: a
                 // repaint that starts just after a frame's time leaves a whole frame period
