@@ -125,6 +125,8 @@ pub struct PlayReport {
     pub av_offset_max_ms: f64,
     pub audio_underruns: u64,
     pub audio_latency_ms: f64,
+    /// The estimated time from reading the clock to a frame being on screen, at the end.
+    pub paint_latency_ms: f64,
     pub windows_analysed: usize,
 }
 
@@ -345,6 +347,9 @@ pub struct MbtApp {
     /// What a repaint takes, smoothed (seconds): frames go up this far ahead of the clock, so
     /// that they are on screen at their time.
     paint_latency: f64,
+    /// When the last repaint started, and the moment it asked to be woken for the next.
+    repaint_started: Option<std::time::Instant>,
+    wake_at: Option<std::time::Instant>,
     pub dialogs: dialog::Dialogs,
     pub import: ImportForm,
     /// The size (pixels) of one frame view in the last layout; (0, 0) before the first.
@@ -429,6 +434,8 @@ impl MbtApp {
             export_task: None,
             play_bench: PlayBench::default(),
             paint_latency: 0.0,
+            repaint_started: None,
+            wake_at: None,
             dialogs: dialog::Dialogs::default(),
             import: ImportForm::default(),
             view_rects: ViewRects::default(),
@@ -737,6 +744,7 @@ impl MbtApp {
             ui_interval_p99_ms: pct(0.99),
             ui_interval_max_ms: sorted.last().copied().unwrap_or(0.0),
             windows_analysed: self.models.iter().map(ModelResults::done).sum(),
+            paint_latency_ms: self.paint_latency * 1000.0,
             ..PlayReport::default()
         };
         if let Some(p) = &self.player {
@@ -795,6 +803,25 @@ impl MbtApp {
     }
 }
 
+impl MbtApp {
+    /// Updates the estimate of the time from reading the clock to the frame being on screen.
+    /// eframe's `cpu_usage` leaves out the wait in `present`, and a software rasteriser does
+    /// its drawing there. A repaint that started later than it asked to be woken waited for the
+    /// previous one to reach the screen, so the time between their starts is that repaint's
+    /// whole latency. Otherwise only `cpu_usage` (a lower bound) is known.
+    fn measure_paint_latency(&mut self, frame: &eframe::Frame) {
+        let now = std::time::Instant::now();
+        let busy = self.wake_at.is_some_and(|w| now > w + std::time::Duration::from_millis(2));
+        let sample = match self.repaint_started {
+            Some(previous) if busy => (now - previous).as_secs_f64(),
+            _ => f64::from(frame.info().cpu_usage.unwrap_or(0.0)).max(if self.wake_at.is_some() { self.paint_latency } else { 0.0 }),
+        };
+        self.paint_latency += 0.1 * (sample.clamp(0.0, 0.1) - self.paint_latency);
+        self.repaint_started = Some(now);
+        self.wake_at = None;
+    }
+}
+
 impl eframe::App for MbtApp {
     /// The panels' colour: the panels themselves paint no background (see `view::draw`).
     fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
@@ -817,10 +844,7 @@ impl eframe::App for MbtApp {
         self.handle_drops(&ctx);
         let t = self.position();
         self.worker.set_playhead(t, self.player.as_ref().is_some_and(Player::is_playing));
-        // What a repaint costs (eframe's measure of the last frame, less any vsync wait), as
-        // the time from reading the clock to the frame being on screen.
-        let cost = f64::from(frame.info().cpu_usage.unwrap_or(0.0)).clamp(0.0, 0.1);
-        self.paint_latency += 0.1 * (cost - self.paint_latency);
+        self.measure_paint_latency(frame);
         if let Some(p) = &mut self.player {
             if let Some(frame) = p.frame_for_display(p.position(), self.paint_latency)
                 && self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame))
@@ -833,10 +857,9 @@ impl eframe::App for MbtApp {
                 // repaint that starts just after a frame's time leaves a whole frame period
                 // before the following one, so a slow repaint delays a frame instead of
                 // skipping it. With no frame decoded yet, poll again soon.
-                match p.until_next_frame(self.paint_latency) {
-                    Some(wait) => ctx.request_repaint_after(wait),
-                    None => ctx.request_repaint_after(std::time::Duration::from_millis(4)),
-                }
+                let wait = p.until_next_frame(self.paint_latency).unwrap_or(std::time::Duration::from_millis(4));
+                ctx.request_repaint_after(wait);
+                self.wake_at = Some(std::time::Instant::now() + wait);
             }
         }
         let (done, total) = self.progress();
