@@ -375,14 +375,16 @@ impl Player {
         self.frame_for_display(t, 0.0)
     }
 
-    /// [`Self::frame_at`] for a display whose frames reach the screen `latency` seconds after
-    /// `t` is read (the time a repaint takes; at most 0.1 s is honoured). While playing, it
-    /// shows the last frame due by then, and the A/V offset is measured at that moment, so a
-    /// frame is on screen on time rather than one repaint late.
+    /// [`Self::frame_at`] for a display whose frames reach the screen `latency` seconds
+    /// after `t` is read (the time a repaint takes; at most 0.1 s is honoured). While playing,
+    /// it shows the last frame due by then (looking at most one frame period ahead), and the A/V
+    /// offset is measured at that moment, so a frame is on screen on time rather than one
+    /// repaint late.
     pub fn frame_for_display(&mut self, t: Timestamp, latency: f64) -> Option<Arc<VideoFrame>> {
         let (lock, cvar) = &*self.queue;
         let mut newly_shown = None;
         let due = t + Timestamp::from_secs(self.display_lead(latency));
+        let on_screen = t + Timestamp::from_secs(if self.playing { latency.clamp(0.0, 0.1) * self.speed } else { 0.0 });
         if let Ok(mut q) = lock.lock()
             && q.generation == self.generation
         {
@@ -405,7 +407,7 @@ impl Player {
         if let Some(frame) = newly_shown {
             // Frames that were due before playback (re)started are catch-up, not lateness.
             if self.playing && frame.pts <= due && frame.pts >= self.base {
-                let late = (due - frame.pts).secs() * 1000.0;
+                let late = (on_screen - frame.pts).secs() * 1000.0;
                 let stats = &mut self.stats;
                 stats.av_offset_ms = late;
                 stats.max_av_offset_ms = stats.max_av_offset_ms.max(late.abs());
@@ -417,11 +419,13 @@ impl Player {
         self.current.clone()
     }
 
-    /// How far ahead of the clock (in media time) [`Self::frame_for_display`] looks: the
-    /// display's latency (at most 0.1 s) at the playback speed while playing, nothing while
-    /// paused.
+    /// How far ahead of the clock (in media time) [`Self::frame_for_display`] looks while
+    /// playing: the display's latency, at most one frame period (nothing while paused). A lead
+    /// beyond a period would make every next frame due at once, and [`Self::until_next_frame`]
+    /// would ask for repaints back to back instead of one per frame.
     fn display_lead(&self, latency: f64) -> f64 {
-        if self.playing { latency.clamp(0.0, 0.1) * self.speed } else { 0.0 }
+        let period = if self.info.frame_rate > 0.0 { 1.0 / self.info.frame_rate } else { 0.0 };
+        if self.playing { latency.clamp(0.0, 0.1).min(period) * self.speed } else { 0.0 }
     }
 
     /// While playing, the wall-clock time until [`Self::frame_for_display`] (with the same
