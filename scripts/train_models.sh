@@ -11,11 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 work="${1:-$HOME/.cache/mbtscope-train}"
-# The fused models train for 2000 steps (their loss still fell steeply at 800); the
-# single-modality and late-fusion baselines for 800 (the former sit at their ceilings by then).
+# The fused models and late fusion train for 2000 steps (their loss still fell steeply at
+# 800); the single-modality baselines for 800 (they sit at their ceilings by then).
 steps_for() {
     case "$1" in
-        bottleneck | vanilla) echo "${STEPS:-2000}" ;;
+        bottleneck | vanilla | late) echo "${STEPS:-2000}" ;;
         *) echo "${BASELINE_STEPS:-800}" ;;
     esac
 }
