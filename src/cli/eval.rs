@@ -18,13 +18,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let selected = device::select(args.device);
     eprintln!("device: {}", selected.description);
-    let rollout = mbtscope::explain::RolloutOptions {
-        head_fusion: args.head_fusion.into(),
-        discard_ratio: args.discard_ratio,
-        start_layer: args.start_layer,
-        raw_layer: None,
-    };
-    let options = EvalOptions { batch_size: args.batch, relevance: !args.no_relevance, rollout };
+    let options = EvalOptions { batch_size: args.batch, relevance: !args.no_relevance, rollout: args.rollout.options(None) };
     let mut reports: Vec<EvalReport> = Vec::new();
     for dir in &args.model {
         let loaded = runner::load_model_dir(dir, &selected.device)?;

@@ -3,7 +3,6 @@
 use anyhow::Context as _;
 
 use super::{HeadsArg, InferArgs};
-use mbtscope::explain::RolloutOptions;
 use mbtscope::model::device;
 use mbtscope::model::mbt::{Capture, HeadFusion};
 use mbtscope::{npz, runner};
@@ -31,13 +30,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
     let mut outputs = runner::infer_arrays(&loaded.model, input.clone(), capture)
         .with_context(|| format!("bad inputs: {}", args.inputs.display()))??;
     if args.rollout {
-        let options = RolloutOptions {
-            head_fusion: args.head_fusion.into(),
-            discard_ratio: args.discard_ratio,
-            start_layer: args.start_layer,
-            raw_layer: args.raw_layer,
-        };
-        let (_, explanation) = runner::explain(&loaded.model, input.clone(), options)?;
+        let (_, explanation) = runner::explain(&loaded.model, input.clone(), args.rollout_options.options(args.raw_layer))?;
         outputs.extend(runner::explanation_arrays(loaded.config(), &explanation)?);
     }
     if args.relevance {

@@ -173,15 +173,8 @@ pub struct EvalArgs {
     /// Skip gradient-weighted relevance (one extra autodiff pass per batch).
     #[arg(long)]
     pub no_relevance: bool,
-    /// How rollout fuses attention heads.
-    #[arg(long, value_enum, default_value_t = FusionArg::Mean)]
-    pub head_fusion: FusionArg,
-    /// Fraction of each layer's fused attention rollout drops, in [0, 1).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
-    pub discard_ratio: f32,
-    /// First layer included in the rollout.
-    #[arg(long, default_value_t = 0)]
-    pub start_layer: usize,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     /// Replace existing JSON and plot files.
     #[arg(long)]
     pub force: bool,
@@ -224,15 +217,35 @@ pub struct ExplainArgs {
     /// The class relevance explains (default: each window's top prediction).
     #[arg(long)]
     pub class: Option<usize>,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// Attention rollout's settings, shared by every command that computes rollout.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RolloutArgs {
     /// How rollout fuses attention heads.
     #[arg(long, value_enum, default_value_t = FusionArg::Mean)]
     pub head_fusion: FusionArg,
-    /// Fraction of each layer's fused attention rollout drops, in [0, 1).
+    /// Fraction of each layer's fused attention to drop before rollout, in [0, 1) (never a
+    /// token's own CLS).
     #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
     pub discard_ratio: f32,
     /// First layer included in the rollout.
     #[arg(long, default_value_t = 0)]
     pub start_layer: usize,
+}
+
+impl RolloutArgs {
+    /// The rollout options, keeping layer `raw_layer`'s joint matrix when given.
+    pub fn options(&self, raw_layer: Option<usize>) -> mbtscope::explain::RolloutOptions {
+        mbtscope::explain::RolloutOptions {
+            head_fusion: self.head_fusion.into(),
+            discard_ratio: self.discard_ratio,
+            start_layer: self.start_layer,
+            raw_layer,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -249,12 +262,7 @@ impl ExplainArgs {
                 MethodArg::Relevance => mbtscope::analysis::Method::Relevance,
             },
             class: self.class,
-            rollout: mbtscope::explain::RolloutOptions {
-                head_fusion: self.head_fusion.into(),
-                discard_ratio: self.discard_ratio,
-                start_layer: self.start_layer,
-                raw_layer: None,
-            },
+            rollout: self.rollout.options(None),
         }
     }
 }
@@ -497,15 +505,8 @@ pub struct InferArgs {
     /// activity, and write them as `rollout/...` and `bottleneck/...` arrays.
     #[arg(long)]
     pub rollout: bool,
-    /// How rollout fuses heads.
-    #[arg(long, value_enum, default_value_t = FusionArg::Mean)]
-    pub head_fusion: FusionArg,
-    /// Fraction of each layer's fused attention to drop before rollout (never a token's own CLS).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
-    pub discard_ratio: f32,
-    /// First layer included in the rollout.
-    #[arg(long, default_value_t = 0)]
-    pub start_layer: usize,
+    #[command(flatten)]
+    pub rollout_options: RolloutArgs,
     /// Also compute gradient-weighted relevance (Chefer et al. 2021) through autodiff and write
     /// `relevance/joint` `[B,N,N]`, `relevance/cls_<modality>` or `relevance/gap` `[B,N]` and
     /// `relevance/classes` `[B]`.
