@@ -801,9 +801,7 @@ impl MbtApp {
         }
         ctx.request_repaint();
     }
-}
 
-impl MbtApp {
     /// Updates the estimate of the time from reading the clock to the frame being on screen.
     /// eframe's `cpu_usage` leaves out the wait in `present`, and a software rasteriser does
     /// its drawing there. A repaint that started later than it asked to be woken waited for the
@@ -811,10 +809,13 @@ impl MbtApp {
     /// whole latency. Otherwise only `cpu_usage` (a lower bound) is known.
     fn measure_paint_latency(&mut self, frame: &eframe::Frame) {
         let now = std::time::Instant::now();
-        let busy = self.wake_at.is_some_and(|w| now > w + std::time::Duration::from_millis(2));
-        let sample = match self.repaint_started {
-            Some(previous) if busy => (now - previous).as_secs_f64(),
-            _ => f64::from(frame.info().cpu_usage.unwrap_or(0.0)).max(if self.wake_at.is_some() { self.paint_latency } else { 0.0 }),
+        let cpu = f64::from(frame.info().cpu_usage.unwrap_or(0.0));
+        let sample = match (self.repaint_started, self.wake_at) {
+            // Woken late: it waited for the previous repaint to reach the screen.
+            (Some(previous), Some(wake)) if now > wake + std::time::Duration::from_millis(2) => (now - previous).as_secs_f64(),
+            // Woken on time while playing: nothing new is known beyond the lower bound.
+            (_, Some(_)) => cpu.max(self.paint_latency),
+            _ => cpu,
         };
         self.paint_latency += 0.1 * (sample.clamp(0.0, 0.1) - self.paint_latency);
         self.repaint_started = Some(now);

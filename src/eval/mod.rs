@@ -155,7 +155,7 @@ fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Exa
             let slice = map.frames.iter().position(|r| r.contains(&centre_frame))?;
             map.values[slice * plane..(slice + 1) * plane].to_vec()
         }
-        Slices::Window => (0..plane).map(|k| map.values.iter().skip(k).step_by(plane).sum()).collect(),
+        Slices::Window => map.summed_slices(),
     };
     let values = &values[..];
     let crop = example.crop.crop as f32;

@@ -46,6 +46,18 @@ pub struct RgbMap {
     pub frames: Vec<Range<usize>>,
 }
 
+impl RgbMap {
+    /// The time slices added up: one `height x width` plane for the whole window.
+    pub fn summed_slices(&self) -> Vec<f32> {
+        let plane = self.height * self.width;
+        let mut sum = vec![0.0; plane];
+        for slice in self.values.chunks_exact(plane.max(1)) {
+            sum.iter_mut().zip(slice).for_each(|(a, b)| *a += b);
+        }
+        sum
+    }
+}
+
 /// A map over spectrogram patches for one example.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SpectrogramMap {

@@ -384,7 +384,7 @@ impl Player {
         let (lock, cvar) = &*self.queue;
         let mut newly_shown = None;
         let due = t + Timestamp::from_secs(self.display_lead(latency));
-        let on_screen = t + Timestamp::from_secs(if self.playing { latency.clamp(0.0, 0.1) * self.speed } else { 0.0 });
+        let on_screen = t + Timestamp::from_secs(self.screen_delay(latency));
         if let Ok(mut q) = lock.lock()
             && q.generation == self.generation
         {
@@ -419,13 +419,20 @@ impl Player {
         self.current.clone()
     }
 
-    /// How far ahead of the clock (in media time) [`Self::frame_for_display`] looks while
-    /// playing: the display's latency, at most one frame period (nothing while paused). A lead
-    /// beyond a period would make every next frame due at once, and [`Self::until_next_frame`]
-    /// would ask for repaints back to back instead of one per frame.
+    /// How much media time passes between reading the clock and the frame being on screen: the
+    /// display's latency (at most 0.1 s) at the playback speed while playing, nothing while
+    /// paused.
+    fn screen_delay(&self, latency: f64) -> f64 {
+        if self.playing { latency.clamp(0.0, 0.1) * self.speed } else { 0.0 }
+    }
+
+    /// How far ahead of the clock (in media time) [`Self::frame_for_display`] looks: the screen
+    /// delay, at most one frame period. A lead beyond a period would make every next frame due
+    /// at once, and [`Self::until_next_frame`] would ask for repaints back to back instead of
+    /// one per frame.
     fn display_lead(&self, latency: f64) -> f64 {
         let period = if self.info.frame_rate > 0.0 { 1.0 / self.info.frame_rate } else { 0.0 };
-        if self.playing { latency.clamp(0.0, 0.1).min(period) * self.speed } else { 0.0 }
+        self.screen_delay(latency).min(period * self.speed)
     }
 
     /// While playing, the wall-clock time until [`Self::frame_for_display`] (with the same

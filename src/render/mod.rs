@@ -175,9 +175,8 @@ pub fn rgb_slices<'a>(
                 }
             }
             MapSpan::Window => {
-                let plane = map.width * map.height;
-                let summed: Vec<f32> = (0..plane).map(|k| map.values.iter().skip(k).step_by(plane.max(1)).sum()).collect();
-                out.push(Slice { time: r.centre, width: map.width, height: map.height, plane: std::borrow::Cow::Owned(summed) });
+                let plane = std::borrow::Cow::Owned(map.summed_slices());
+                out.push(Slice { time: r.centre, width: map.width, height: map.height, plane });
             }
         }
     }
