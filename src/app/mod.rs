@@ -101,6 +101,8 @@ pub struct AppOptions {
     /// Benchmark: once the first heatmap is shown, play this many seconds, write a JSON report of
     /// the UI frame rate and the player's statistics to the path, then quit.
     pub play_report: Option<(f64, PathBuf)>,
+    /// With `play_report`: stay paused and repaint continuously (the cost of a repaint).
+    pub play_still: bool,
 }
 
 /// What `--play-report` measures.
@@ -123,6 +125,8 @@ pub struct PlayReport {
     pub video_frames_dropped: u64,
     pub av_offset_mean_ms: f64,
     pub av_offset_max_ms: f64,
+    /// Frames that went up more than 20 ms from their time (either way).
+    pub av_offset_over_20ms: u64,
     pub audio_underruns: u64,
     pub audio_latency_ms: f64,
     /// The estimated time from reading the clock to a frame being on screen, at the end.
@@ -704,7 +708,8 @@ impl MbtApp {
         self.reanalyze();
     }
 
-    /// `--play-report`: start playing at the first heatmap, measure, report, quit.
+    /// `--play-report`: start playing at the first heatmap (or, with `--play-still`, repaint the
+    /// paused window continuously), measure, report, quit.
     fn play_bench(&mut self, ctx: &egui::Context) {
         let Some(seconds) = self.options.play_report.as_ref().map(|r| r.0) else { return };
         if self.play_bench.done {
@@ -714,7 +719,9 @@ impl MbtApp {
         let Some(started) = self.play_bench.started else {
             let ready = self.models.first().is_some_and(|m| m.window_at(self.position()).is_some());
             if ready && self.player.is_some() {
-                self.toggle_play();
+                if !self.options.play_still {
+                    self.toggle_play();
+                }
                 self.play_bench.started = Some(now);
                 self.play_bench.last = Some(now);
             }
@@ -723,6 +730,9 @@ impl MbtApp {
         };
         if let Some(last) = self.play_bench.last.replace(now) {
             self.play_bench.intervals_ms.push((now - last).as_secs_f64() * 1000.0);
+        }
+        if self.options.play_still {
+            ctx.request_repaint();
         }
         let played = (now - started).as_secs_f64();
         let at_end = self.player.as_ref().is_none_or(|p| p.at_end());
@@ -759,6 +769,7 @@ impl MbtApp {
             report.video_frames_dropped = s.dropped_frames;
             report.av_offset_mean_ms = s.mean_av_offset_ms;
             report.av_offset_max_ms = s.max_av_offset_ms;
+            report.av_offset_over_20ms = s.off_by_over_20ms;
             report.audio_underruns = s.audio_underruns;
             report.audio_latency_ms = s.audio_latency_ms;
         }

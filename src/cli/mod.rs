@@ -57,6 +57,10 @@ pub struct AppArgs {
     pub play_report: Option<PathBuf>,
     #[arg(long, default_value_t = 60.0)]
     pub play_seconds: f64,
+    /// Benchmark, with --play-report: stay paused at the start and repaint as fast as possible
+    /// for --play-seconds, which measures what one repaint of the window costs.
+    #[arg(long, requires = "play_report")]
+    pub play_still: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -613,6 +617,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             fresh: a.fresh,
             export_dir: None,
             play_report: a.play_report.map(|p| (a.play_seconds, p)),
+            play_still: a.play_still,
         });
     };
     match command {

@@ -60,6 +60,8 @@ pub struct PlayerStats {
     pub mean_av_offset_ms: f64,
     /// Frames shown since the last seek.
     pub shown_frames: u64,
+    /// Of those, the frames that went up more than 20 ms from their time (either way).
+    pub off_by_over_20ms: u64,
     /// Frames decoded but skipped because the clock had passed them.
     pub dropped_frames: u64,
     /// Device callbacks that found the audio queue short.
@@ -333,6 +335,7 @@ impl Player {
         self.stats.max_av_offset_ms = 0.0;
         self.stats.mean_av_offset_ms = 0.0;
         self.stats.shown_frames = 0;
+        self.stats.off_by_over_20ms = 0;
         self.base = t;
         self.last_position.set(t);
         // After a flush the device's count restarts at zero.
@@ -412,6 +415,9 @@ impl Player {
                 stats.av_offset_ms = late;
                 stats.max_av_offset_ms = stats.max_av_offset_ms.max(late.abs());
                 stats.shown_frames += 1;
+                if late.abs() > 20.0 {
+                    stats.off_by_over_20ms += 1;
+                }
                 stats.mean_av_offset_ms += (late.abs() - stats.mean_av_offset_ms) / stats.shown_frames as f64;
             }
             self.current = Some(frame);
