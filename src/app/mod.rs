@@ -4,6 +4,7 @@
 //! that device is a software rasteriser).
 
 pub mod dialog;
+mod latency;
 mod view;
 pub mod worker;
 
@@ -131,6 +132,8 @@ pub struct PlayReport {
     pub audio_latency_ms: f64,
     /// The estimated time from reading the clock to a frame being on screen, at the end.
     pub paint_latency_ms: f64,
+    /// The measurements behind that estimate (one per repaint, the last 4096), sorted.
+    pub paint_latency_measured_ms: Vec<f64>,
     pub windows_analysed: usize,
 }
 
@@ -348,12 +351,9 @@ pub struct MbtApp {
     pub export_message: Option<String>,
     pub export_task: Option<ExportTask>,
     play_bench: PlayBench,
-    /// What a repaint takes, smoothed (seconds): frames go up this far ahead of the clock, so
-    /// that they are on screen at their time.
-    paint_latency: f64,
-    /// When the last repaint started, and the moment it asked to be woken for the next.
-    repaint_started: Option<std::time::Instant>,
-    wake_at: Option<std::time::Instant>,
+    /// What a repaint takes from reading the clock to the screen: frames go up this far ahead
+    /// of the clock, so that they are on screen at their time.
+    paint_latency: latency::PaintLatency,
     pub dialogs: dialog::Dialogs,
     pub import: ImportForm,
     /// The size (pixels) of one frame view in the last layout; (0, 0) before the first.
@@ -437,9 +437,7 @@ impl MbtApp {
             export_message: None,
             export_task: None,
             play_bench: PlayBench::default(),
-            paint_latency: 0.0,
-            repaint_started: None,
-            wake_at: None,
+            paint_latency: latency::PaintLatency::default(),
             dialogs: dialog::Dialogs::default(),
             import: ImportForm::default(),
             view_rects: ViewRects::default(),
@@ -754,7 +752,12 @@ impl MbtApp {
             ui_interval_p99_ms: pct(0.99),
             ui_interval_max_ms: sorted.last().copied().unwrap_or(0.0),
             windows_analysed: self.models.iter().map(ModelResults::done).sum(),
-            paint_latency_ms: self.paint_latency * 1000.0,
+            paint_latency_ms: self.paint_latency.seconds() * 1000.0,
+            paint_latency_measured_ms: {
+                let mut m: Vec<f64> = self.paint_latency.samples().map(|s| s * 1000.0).collect();
+                m.sort_by(f64::total_cmp);
+                m
+            },
             ..PlayReport::default()
         };
         if let Some(p) = &self.player {
@@ -812,26 +815,6 @@ impl MbtApp {
         }
         ctx.request_repaint();
     }
-
-    /// Updates the estimate of the time from reading the clock to the frame being on screen.
-    /// eframe's `cpu_usage` leaves out the wait in `present`, and a software rasteriser does
-    /// its drawing there. A repaint that started later than it asked to be woken waited for the
-    /// previous one to reach the screen, so the time between their starts is that repaint's
-    /// whole latency. Otherwise only `cpu_usage` (a lower bound) is known.
-    fn measure_paint_latency(&mut self, frame: &eframe::Frame) {
-        let now = std::time::Instant::now();
-        let cpu = f64::from(frame.info().cpu_usage.unwrap_or(0.0));
-        let sample = match (self.repaint_started, self.wake_at) {
-            // Woken late: it waited for the previous repaint to reach the screen.
-            (Some(previous), Some(wake)) if now > wake + std::time::Duration::from_millis(2) => (now - previous).as_secs_f64(),
-            // Woken on time while playing: nothing new is known beyond the lower bound.
-            (_, Some(_)) => cpu.max(self.paint_latency),
-            _ => cpu,
-        };
-        self.paint_latency += 0.1 * (sample.clamp(0.0, 0.1) - self.paint_latency);
-        self.repaint_started = Some(now);
-        self.wake_at = None;
-    }
 }
 
 impl eframe::App for MbtApp {
@@ -856,9 +839,11 @@ impl eframe::App for MbtApp {
         self.handle_drops(&ctx);
         let t = self.position();
         self.worker.set_playhead(t, self.player.as_ref().is_some_and(Player::is_playing));
-        self.measure_paint_latency(frame);
+        let now = std::time::Instant::now();
+        self.paint_latency.begin_repaint(now, egui_wgpu::winit::last_present(), frame.info().cpu_usage);
+        let latency = self.paint_latency.seconds();
         if let Some(p) = &mut self.player {
-            if let Some(frame) = p.frame_for_display(p.position(), self.paint_latency)
+            if let Some(frame) = p.frame_for_display(p.position(), latency)
                 && self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame))
             {
                 self.frame_key = self.frame_key.wrapping_add(1);
@@ -869,9 +854,7 @@ impl eframe::App for MbtApp {
                 // repaint that starts just after a frame's time leaves a whole frame period
                 // before the following one, so a slow repaint delays a frame instead of
                 // skipping it. With no frame decoded yet, poll again soon.
-                let wait = p.until_next_frame(self.paint_latency).unwrap_or(std::time::Duration::from_millis(4));
-                ctx.request_repaint_after(wait);
-                self.wake_at = Some(std::time::Instant::now() + wait);
+                ctx.request_repaint_after(p.until_next_frame(latency).unwrap_or(std::time::Duration::from_millis(4)));
             }
         }
         let (done, total) = self.progress();

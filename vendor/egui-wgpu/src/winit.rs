@@ -19,6 +19,19 @@ struct SurfaceState {
     needs_recreate: bool,
 }
 
+/// When the last call to `present` returned (mbtscope patch).
+static LAST_PRESENT: std::sync::Mutex<Option<web_time::Instant>> = std::sync::Mutex::new(None);
+
+/// When a [`Painter`] last returned from presenting a frame, if it ever did (mbtscope patch).
+///
+/// eframe reports a frame's `cpu_usage` without the time spent in `present`, where a software
+/// rasteriser does its drawing and where a GPU may wait for a free image, so an app that needs
+/// to know when its picture reaches the screen (a video player keeping sound and picture
+/// together) reads this at the start of its next frame.
+pub fn last_present() -> Option<web_time::Instant> {
+    LAST_PRESENT.lock().ok().and_then(|last| *last)
+}
+
 /// Everything you need to paint egui with [`wgpu`] on [`winit`].
 ///
 /// Alternatively you can use [`crate::Renderer`] directly.
@@ -791,6 +804,9 @@ impl Painter {
             let start = web_time::Instant::now();
             render_state.queue.present(output_frame);
             vsync_sec += start.elapsed().as_secs_f32();
+            if let Ok(mut last) = LAST_PRESENT.lock() {
+                *last = Some(web_time::Instant::now());
+            }
         }
 
         vsync_sec
