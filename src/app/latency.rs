@@ -7,6 +7,11 @@
 //! ([`egui_wgpu::winit::last_present`]); at the start of each repaint, the previous repaint's
 //! latency is that moment less the previous repaint's start. On a GPU with vsync the picture
 //! appears at the next vertical blank after that, which this leaves out.
+//!
+//! The estimate is a high quantile of the last second's samples, not their mean: a repaint
+//! slower than the estimate puts its frame up late (the picture behind the sound, which people
+//! notice sooner than the reverse), so the estimate leans towards the slow ones, and it follows
+//! a run of slow repaints within a few frames.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -17,9 +22,13 @@ const MAX_LATENCY: f64 = 0.1;
 /// How many recent samples are kept (for the play report): a minute and more at 60 repaints/s.
 const KEPT: usize = 4096;
 
+/// The estimate is this quantile of the last [`RECENT`] samples.
+const QUANTILE: f64 = 0.9;
+const RECENT: usize = 30;
+
 #[derive(Debug, Default)]
 pub struct PaintLatency {
-    /// Seconds, smoothed over the samples.
+    /// Seconds.
     estimate: f64,
     /// The start of the previous repaint.
     started: Option<Instant>,
@@ -39,8 +48,9 @@ impl PaintLatency {
     }
 
     /// Call at the start of every repaint, with when the last picture was presented (None if
-    /// not known) and eframe's `cpu_usage` for the previous repaint.
-    pub fn begin_repaint(&mut self, now: Instant, last_present: Option<Instant>, cpu_usage: Option<f32>) {
+    /// not known) and eframe's `cpu_usage` for the previous repaint. Returns the previous
+    /// repaint's measured latency, if there is one.
+    pub fn begin_repaint(&mut self, now: Instant, last_present: Option<Instant>, cpu_usage: Option<f32>) -> Option<f64> {
         let previous = self.started.replace(now);
         let measured = match (previous, last_present) {
             // The previous repaint presented its picture: that is a sample.
@@ -52,11 +62,14 @@ impl PaintLatency {
                 self.samples.pop_front();
             }
             self.samples.push_back(sample);
-            self.estimate = if self.samples.len() == 1 { sample } else { self.estimate + 0.1 * (sample - self.estimate) };
+            let mut recent: Vec<f64> = self.samples.iter().rev().take(RECENT).copied().collect();
+            recent.sort_by(f64::total_cmp);
+            self.estimate = recent[((recent.len() - 1) as f64 * QUANTILE).round() as usize];
         } else if let Some(cpu) = cpu_usage {
             // Nothing presented (hidden window, a test harness): only the lower bound is known.
             self.estimate = self.estimate.max(f64::from(cpu).min(MAX_LATENCY));
         }
+        measured
     }
 }
 
@@ -75,26 +88,45 @@ mod tests {
         let t0 = Instant::now();
         let mut l = PaintLatency::default();
         // No present yet: the lower bound.
-        l.begin_repaint(t0, None, Some(0.003));
+        assert_eq!(l.begin_repaint(t0, None, Some(0.003)), None);
         assert!((l.seconds() - 0.003).abs() < 1e-9);
         // The first repaint was presented 21 ms after it started.
-        l.begin_repaint(ms(t0, 33), Some(ms(t0, 21)), Some(0.003));
+        assert_eq!(l.begin_repaint(ms(t0, 33), Some(ms(t0, 21)), Some(0.003)), Some(0.021));
         assert!((l.seconds() - 0.021).abs() < 1e-9, "{}", l.seconds());
         // A present from before the previous repaint started is no sample.
-        l.begin_repaint(ms(t0, 66), Some(ms(t0, 21)), Some(0.004));
+        assert_eq!(l.begin_repaint(ms(t0, 66), Some(ms(t0, 21)), Some(0.004)), None);
         assert_eq!(l.samples().count(), 1);
-        assert!((l.seconds() - 0.021).abs() < 1e-9);
-        // Slower repaints raise the estimate, smoothly.
-        let mut start = 66;
-        for _ in 0..5 {
-            l.begin_repaint(ms(t0, start + 33), Some(ms(t0, start + 31)), None);
+        // A stall counts as at most 0.1 s.
+        l.begin_repaint(ms(t0, 1000), Some(ms(t0, 900)), None);
+        assert_eq!(l.samples().last(), Some(MAX_LATENCY));
+    }
+
+    #[test]
+    fn the_estimate_is_a_high_quantile_of_the_last_second() {
+        let t0 = Instant::now();
+        let mut l = PaintLatency::default();
+        // 30 repaints a frame period apart: 24 take 18 ms, every fifth 40 ms.
+        let mut start = 0;
+        l.begin_repaint(t0, None, None);
+        for k in 1..=30u64 {
+            let took = if k % 5 == 0 { 40 } else { 18 };
+            l.begin_repaint(ms(t0, start + 33), Some(ms(t0, start + took)), None);
             start += 33;
         }
-        assert!(l.seconds() > 0.021 && l.seconds() < 0.031, "{}", l.seconds());
-        // A stall counts as at most 0.1 s.
-        l.begin_repaint(ms(t0, start + 900), Some(ms(t0, start + 800)), None);
-        assert_eq!(l.samples().last(), Some(MAX_LATENCY));
-        assert_eq!(l.samples().count(), 7);
+        // The 90th percentile of 24 x 18 ms and 6 x 40 ms.
+        assert!((l.seconds() - 0.040).abs() < 1e-9, "{}", l.seconds());
+        // A second of steady 18 ms repaints later, the slow ones have left the window.
+        for _ in 0..30 {
+            l.begin_repaint(ms(t0, start + 33), Some(ms(t0, start + 18)), None);
+            start += 33;
+        }
+        assert!((l.seconds() - 0.018).abs() < 1e-9, "{}", l.seconds());
+        // A run of slow repaints raises it within a few frames.
+        for _ in 0..4 {
+            l.begin_repaint(ms(t0, start + 33), Some(ms(t0, start + 30)), None);
+            start += 33;
+        }
+        assert!((l.seconds() - 0.030).abs() < 1e-9, "{}", l.seconds());
     }
 
     #[test]

@@ -840,9 +840,10 @@ impl eframe::App for MbtApp {
         let t = self.position();
         self.worker.set_playhead(t, self.player.as_ref().is_some_and(Player::is_playing));
         let now = std::time::Instant::now();
-        self.paint_latency.begin_repaint(now, egui_wgpu::winit::last_present(), frame.info().cpu_usage);
+        let measured = self.paint_latency.begin_repaint(now, egui_wgpu::winit::last_present(), frame.info().cpu_usage);
         let latency = self.paint_latency.seconds();
         if let Some(p) = &mut self.player {
+            p.presented(measured);
             if let Some(frame) = p.frame_for_display(p.position(), latency)
                 && self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame))
             {

@@ -151,7 +151,11 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
     while let Some((generation, request)) = next.take() {
         let send = |e: Event| {
             let _ = events.send(e);
-            wake();
+            // A playing UI repaints for every video frame and picks the event up then; an
+            // extra repaint at another moment would only compete with those.
+            if !playhead.playing.load(Ordering::Relaxed) {
+                wake();
+            }
         };
         let started = std::time::Instant::now();
         // Load the models and open the clip for each.

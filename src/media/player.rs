@@ -37,6 +37,10 @@ pub struct PlayerOptions {
 }
 
 /// A tap producer wrapped so that [`PlayerOptions`] stays `Clone`; the first player takes it.
+/// How early (seconds) a display may read the clock for a frame and still show it, while
+/// playing: see [`Player::frame_for_display`].
+const WAKE_TOLERANCE: f64 = 0.005;
+
 #[derive(Debug, Clone, Default)]
 pub struct TapSlot(pub Arc<Mutex<Option<Tap>>>);
 
@@ -111,6 +115,10 @@ pub struct Player {
     /// The size frames are scaled to (None: the clip's own).
     frame_size: Option<(u32, u32)>,
     stats: PlayerStats,
+    /// The frame [`Self::frame_for_display`] last put up while playing, until its screen time is
+    /// known ([`Self::presented`]): its time, the clock reading it was chosen at, and the
+    /// estimated delay (media seconds) from that reading to the screen.
+    pending: Option<(Timestamp, Timestamp, f64)>,
     /// The clock never runs backwards while playing, even when the device's latency estimate
     /// jitters between callbacks.
     last_position: std::cell::Cell<Timestamp>,
@@ -196,6 +204,7 @@ impl Player {
             current: None,
             frame_size,
             stats: PlayerStats::default(),
+            pending: None,
             last_position: std::cell::Cell::new(Timestamp::ZERO),
         };
         if let Some(out) = &player.output {
@@ -336,6 +345,7 @@ impl Player {
         self.stats.mean_av_offset_ms = 0.0;
         self.stats.shown_frames = 0;
         self.stats.off_by_over_20ms = 0;
+        self.pending = None;
         self.base = t;
         self.last_position.set(t);
         // After a flush the device's count restarts at zero.
@@ -380,14 +390,19 @@ impl Player {
 
     /// [`Self::frame_at`] for a display whose frames reach the screen `latency` seconds
     /// after `t` is read (the time a repaint takes; at most 0.1 s is honoured). While playing,
-    /// it shows the last frame due by then (looking at most one frame period ahead), and the A/V
-    /// offset is measured at that moment, so a frame is on screen on time rather than one
-    /// repaint late.
+    /// it shows the last frame due by then (looking at most one frame period ahead), so a frame
+    /// is on screen on time rather than one repaint late. The A/V offset is measured when the
+    /// display reports the screen time ([`Self::presented`]), or at the estimate.
     pub fn frame_for_display(&mut self, t: Timestamp, latency: f64) -> Option<Arc<VideoFrame>> {
+        // A frame whose screen time was never reported counts at its estimate.
+        self.presented(None);
         let (lock, cvar) = &*self.queue;
         let mut newly_shown = None;
-        let due = t + Timestamp::from_secs(self.display_lead(latency));
-        let on_screen = t + Timestamp::from_secs(self.screen_delay(latency));
+        // A display woken for the next frame's time may read the clock a little before it
+        // (timer slack, the audio clock's steps); that frame is due then all the same, or it
+        // would wait a whole extra repaint.
+        let early = if self.playing && latency > 0.0 { WAKE_TOLERANCE.min(self.period() / 4.0) * self.speed } else { 0.0 };
+        let due = t + Timestamp::from_secs(self.display_lead(latency) + early);
         if let Ok(mut q) = lock.lock()
             && q.generation == self.generation
         {
@@ -410,19 +425,38 @@ impl Player {
         if let Some(frame) = newly_shown {
             // Frames that were due before playback (re)started are catch-up, not lateness.
             if self.playing && frame.pts <= due && frame.pts >= self.base {
-                let late = (on_screen - frame.pts).secs() * 1000.0;
-                let stats = &mut self.stats;
-                stats.av_offset_ms = late;
-                stats.max_av_offset_ms = stats.max_av_offset_ms.max(late.abs());
-                stats.shown_frames += 1;
-                if late.abs() > 20.0 {
-                    stats.off_by_over_20ms += 1;
+                if latency > 0.0 {
+                    self.pending = Some((frame.pts, t, self.screen_delay(latency)));
+                } else {
+                    self.record_offset(frame.pts, t);
                 }
-                stats.mean_av_offset_ms += (late.abs() - stats.mean_av_offset_ms) / stats.shown_frames as f64;
             }
             self.current = Some(frame);
         }
         self.current.clone()
+    }
+
+    /// Reports when the picture of the last [`Self::frame_for_display`] call reached the screen:
+    /// `latency` seconds after that call read the clock (None: not known, the estimate given
+    /// then stands). The A/V statistics count a newly shown frame here, at its measured screen
+    /// time, rather than at the estimate it was chosen for.
+    pub fn presented(&mut self, latency: Option<f64>) {
+        if let Some((pts, t, estimate)) = self.pending.take() {
+            let delay = latency.map_or(estimate, |l| l.clamp(0.0, 0.1) * self.speed);
+            self.record_offset(pts, t + Timestamp::from_secs(delay));
+        }
+    }
+
+    fn record_offset(&mut self, pts: Timestamp, on_screen: Timestamp) {
+        let late = (on_screen - pts).secs() * 1000.0;
+        let stats = &mut self.stats;
+        stats.av_offset_ms = late;
+        stats.max_av_offset_ms = stats.max_av_offset_ms.max(late.abs());
+        stats.shown_frames += 1;
+        if late.abs() > 20.0 {
+            stats.off_by_over_20ms += 1;
+        }
+        stats.mean_av_offset_ms += (late.abs() - stats.mean_av_offset_ms) / stats.shown_frames as f64;
     }
 
     /// How much media time passes between reading the clock and the frame being on screen: the
@@ -437,8 +471,12 @@ impl Player {
     /// at once, and [`Self::until_next_frame`] would ask for repaints back to back instead of
     /// one per frame.
     fn display_lead(&self, latency: f64) -> f64 {
-        let period = if self.info.frame_rate > 0.0 { 1.0 / self.info.frame_rate } else { 0.0 };
-        self.screen_delay(latency).min(period * self.speed)
+        self.screen_delay(latency).min(self.period() * self.speed)
+    }
+
+    /// Seconds between frames at the clip's frame rate (0 when unknown).
+    fn period(&self) -> f64 {
+        if self.info.frame_rate > 0.0 { 1.0 / self.info.frame_rate } else { 0.0 }
     }
 
     /// While playing, the wall-clock time until [`Self::frame_for_display`] (with the same
