@@ -45,35 +45,36 @@ fn heat_texel(x: i32, y: i32) -> f32 {
     return textureLoad(heat_tex, at, 0).r;
 }
 
-// Texel centres at (i + 0.5) / size, clamped at the edges.
+// Texel centres at (i + 0.5) / size, clamped at the edges. Both upsamplings are computed and
+// one is selected: this shader has no branch on its parameters. lavapipe (Mesa's software
+// Vulkan) specialises a shader on every uniform value its control flow depends on and, in the
+// Mesa that Debian 12 ships, compiles that specialisation again whenever the bound uniforms
+// change, so a branch here cost an LLVM compile on every repaint.
 fn sample_heat(uv: vec2<f32>) -> f32 {
     let size = vec2<f32>(params.heat_size);
-    if (params.bilinear == 0u) {
-        let p = vec2<i32>(floor(uv * size));
-        return heat_texel(p.x, p.y);
-    }
+    let n = vec2<i32>(floor(uv * size));
+    let nearest = heat_texel(n.x, n.y);
     let p = uv * size - vec2<f32>(0.5, 0.5);
     let p0 = floor(p);
     let f = p - p0;
     let i = vec2<i32>(p0);
     let top = heat_texel(i.x, i.y) * (1.0 - f.x) + heat_texel(i.x + 1, i.y) * f.x;
     let bottom = heat_texel(i.x, i.y + 1) * (1.0 - f.x) + heat_texel(i.x + 1, i.y + 1) * f.x;
-    return top * (1.0 - f.y) + bottom * f.y;
+    let bilinear = top * (1.0 - f.y) + bottom * f.y;
+    return select(nearest, bilinear, params.bilinear != 0u);
 }
 
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let frame = textureSample(frame_tex, frame_sampler, in.uv).rgb;
     let c = params.crop;
-    let inside = in.uv.x >= c.x && in.uv.x < c.z && in.uv.y >= c.y && in.uv.y < c.w;
-    if (params.show_heat == 0u || !inside) {
-        return vec4<f32>(frame, 1.0);
-    }
+    let inside = (in.uv.x >= c.x) & (in.uv.x < c.z) & (in.uv.y >= c.y) & (in.uv.y < c.w);
+    // Outside the crop the heat coordinates leave [0, 1]; the texel reads clamp, and the
+    // result is not used there.
     let v = clamp(sample_heat((in.uv - c.xy) / (c.zw - c.xy)), 0.0, 1.0);
-    if (v < params.threshold) {
-        return vec4<f32>(frame, 1.0);
-    }
     let colour = textureLoad(lut_tex, vec2<i32>(i32(round(v * 255.0)), i32(params.colormap)), 0).rgb;
     let a = clamp(params.opacity, 0.0, 1.0);
-    return vec4<f32>(frame * (1.0 - a) + colour * a, 1.0);
+    let blended = frame * (1.0 - a) + colour * a;
+    let heat_here = (params.show_heat != 0u) & inside & (v >= params.threshold);
+    return vec4<f32>(select(frame, blended, heat_here), 1.0);
 }

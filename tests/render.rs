@@ -58,3 +58,45 @@ fn shader_and_cpu_compositor_draw_the_same_pixels() {
         assert_eq!(&gpu[..3], &frame[..3]);
     }
 }
+
+/// The overlay shader branches on none of its parameters. lavapipe (the software Vulkan the app
+/// meets without a GPU) specialises a shader on the uniform values its control flow depends
+/// on, and in Mesa 22.3 compiled that specialisation again on every repaint: about 6 ms of LLVM
+/// work a repaint, measured with strace (PROT_EXEC mprotects) and the play report's repaint
+/// time. Parameters are applied with `select` instead.
+#[test]
+fn the_overlay_shader_has_no_control_flow() {
+    use wgpu::naga::{Block, Statement};
+    fn branches(block: &Block) -> Vec<String> {
+        let mut found = Vec::new();
+        for statement in block.iter() {
+            match statement {
+                Statement::If { accept, reject, .. } => {
+                    found.push("if".to_owned());
+                    found.extend(branches(accept));
+                    found.extend(branches(reject));
+                }
+                Statement::Switch { .. } => found.push("switch".to_owned()),
+                Statement::Loop { .. } => found.push("loop".to_owned()),
+                Statement::Block(inner) => found.extend(branches(inner)),
+                // An early return is control flow too, unless it ends the function.
+                Statement::Return { .. } if !std::ptr::eq(statement, block.last().unwrap()) => found.push("early return".to_owned()),
+                _ => {}
+            }
+        }
+        found
+    }
+    let module = wgpu::naga::front::wgsl::parse_str(mbtscope::render::gpu::SHADER).expect("heatmap.wgsl parses");
+    let mut all = Vec::new();
+    for (_, function) in module.functions.iter() {
+        for b in branches(&function.body) {
+            all.push(format!("{b} in {}", function.name.as_deref().unwrap_or("?")));
+        }
+    }
+    for entry in &module.entry_points {
+        for b in branches(&entry.function.body) {
+            all.push(format!("{b} in {}", entry.name));
+        }
+    }
+    assert!(all.is_empty(), "control flow in shaders/heatmap.wgsl: {all:?}");
+}

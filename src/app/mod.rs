@@ -122,6 +122,10 @@ pub struct PlayReport {
     pub ui_interval_p50_ms: f64,
     pub ui_interval_p99_ms: f64,
     pub ui_interval_max_ms: f64,
+    /// The five longest UI frame intervals: (seconds after playing started, milliseconds).
+    pub ui_interval_slowest: Vec<(f64, f64)>,
+    /// When the UI received each analysed window while playing (seconds after playing started).
+    pub windows_received_s: Vec<f64>,
     pub video_frames_shown: u64,
     pub video_frames_dropped: u64,
     pub av_offset_mean_ms: f64,
@@ -142,6 +146,10 @@ struct PlayBench {
     started: Option<std::time::Instant>,
     last: Option<std::time::Instant>,
     intervals_ms: Vec<f64>,
+    /// When each interval ended, seconds after playing started.
+    interval_ends: Vec<f64>,
+    /// When each analysed window arrived, seconds after playing started.
+    results: Vec<f64>,
     done: bool,
 }
 
@@ -557,6 +565,9 @@ impl MbtApp {
                     }
                 }
                 Event::Window { generation, model, result } if generation == self.generation => {
+                    if let Some(started) = self.play_bench.started {
+                        self.play_bench.results.push(started.elapsed().as_secs_f64());
+                    }
                     if self.first_result_after.is_none() {
                         self.first_result_after = Some(self.opened_at.elapsed().as_secs_f64());
                     }
@@ -728,6 +739,7 @@ impl MbtApp {
         };
         if let Some(last) = self.play_bench.last.replace(now) {
             self.play_bench.intervals_ms.push((now - last).as_secs_f64() * 1000.0);
+            self.play_bench.interval_ends.push((now - started).as_secs_f64());
         }
         if self.options.play_still {
             ctx.request_repaint();
@@ -738,6 +750,9 @@ impl MbtApp {
             return;
         }
         self.play_bench.done = true;
+        let mut slowest: Vec<(f64, f64)> = self.play_bench.interval_ends.iter().copied().zip(self.play_bench.intervals_ms.iter().copied()).collect();
+        slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
+        slowest.truncate(5);
         let mut sorted = self.play_bench.intervals_ms.clone();
         sorted.sort_by(f64::total_cmp);
         let pct = |q: f64| sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
@@ -751,6 +766,8 @@ impl MbtApp {
             ui_interval_p50_ms: pct(0.5),
             ui_interval_p99_ms: pct(0.99),
             ui_interval_max_ms: sorted.last().copied().unwrap_or(0.0),
+            ui_interval_slowest: slowest,
+            windows_received_s: self.play_bench.results.clone(),
             windows_analysed: self.models.iter().map(ModelResults::done).sum(),
             paint_latency_ms: self.paint_latency.seconds() * 1000.0,
             paint_latency_measured_ms: {
