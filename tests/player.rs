@@ -305,3 +305,48 @@ fn a_display_woken_slightly_early_still_gets_the_next_frame() {
     // a few).
     assert!(empty <= 3, "{empty} of {repaints} repaints showed no new frame ({stats:?})");
 }
+
+/// Resizing while paused decodes the frame on screen again at the new size, and keeps the old
+/// one up until then; the frames already queued are scaled too, so playback starts at the new
+/// size (a first frame of another size mid-playback cost lavapipe a shader compile).
+#[test]
+fn resizing_while_paused_redraws_the_frame_at_the_new_size() {
+    let clip = flash_clip();
+    let options = PlayerOptions { audio: AudioDevice::Disabled, max_frame_size: Some((32, 32)), ..Default::default() };
+    let mut player = Player::open(&clip, options).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        if let Some(f) = player.frame_at(Timestamp::ZERO) {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "no first frame ({:?})", player.error());
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert_eq!((first.width, first.height), (32, 24));
+    // Let the decoder fill its queue at the old size.
+    std::thread::sleep(Duration::from_millis(300));
+    player.set_max_frame_size(1280, 720);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let f = player.frame_at(Timestamp::ZERO).expect("the old frame stays up until the new one is decoded");
+        if (f.width, f.height) == (64, 48) {
+            assert_eq!(f.pts, Timestamp::ZERO);
+            break;
+        }
+        assert_eq!((f.width, f.height), (32, 24));
+        assert!(Instant::now() < deadline, "the frame was not decoded again ({:?})", player.error());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Playback goes on at the new size from the next frame.
+    player.play();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut sizes = Vec::new();
+    while player.position().secs() < 0.5 {
+        assert!(Instant::now() < deadline, "playback stalled ({:?})", player.error());
+        if let Some(f) = player.frame_at(player.position()) {
+            sizes.push((f.width, f.height));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(sizes.iter().all(|&s| s == (64, 48)), "{sizes:?}");
+}

@@ -84,7 +84,9 @@ impl Worker {
 
     pub fn set_playhead(&self, secs: f64, playing: bool) {
         self.playhead.secs.store(secs.to_bits(), Ordering::Relaxed);
-        self.playhead.playing.store(playing, Ordering::Relaxed);
+        if self.playhead.playing.swap(playing, Ordering::Relaxed) != playing {
+            set_analysis_policy(playing);
+        }
     }
 }
 
@@ -109,21 +111,19 @@ fn lower_priority() {
 /// SCHED_IDLE): the playback, the drawing and the X server come first, and the analysis, which
 /// only has to stay a few seconds ahead of the playhead, takes what they leave. Paused, it goes
 /// back to the normal policy (at [`lower_priority`]'s niceness) so that other programs cannot
-/// starve it. This covers the analysis thread and the decoder threads libavcodec started for
-/// it, which carry its name. Returns whether the analysis now runs at idle priority.
-fn idle_while_playing(playing: bool, idle: bool) -> bool {
-    if playing == idle {
-        return idle;
-    }
+/// starve it. This covers the analysis thread and the decoder threads libavcodec and the model
+/// started for it, which carry its name; threads started later inherit the policy. Called from
+/// the UI thread when playback starts or stops, so that it takes effect at once rather than
+/// after the window being analysed (a second or two at normal priority, which stalled the first
+/// repaints of playback). Returns how many threads were switched.
+fn set_analysis_policy(playing: bool) -> usize {
+    let mut switched = 0;
     #[cfg(target_os = "linux")]
     {
         let policy = if playing { libc::SCHED_IDLE } else { libc::SCHED_OTHER };
         let param = libc::sched_param { sched_priority: 0 };
         // Thread names are cut to 15 bytes by the kernel.
         let name = &ANALYSIS_THREAD[..ANALYSIS_THREAD.len().min(15)];
-        let mut switched_self = false;
-        // SAFETY: a plain system call returning the calling thread's id.
-        let me = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
         for entry in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
             let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
             let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
@@ -131,22 +131,22 @@ fn idle_while_playing(playing: bool, idle: bool) -> bool {
                 continue;
             }
             // SAFETY: a system call on a thread of this process with a parameter on the stack.
-            let ok = unsafe { libc::sched_setscheduler(tid, policy, &param) } == 0;
-            if !ok {
+            if unsafe { libc::sched_setscheduler(tid, policy, &param) } == 0 {
+                switched += 1;
+            } else {
+                // Leaving SCHED_IDLE may be refused to an unprivileged process; the analysis
+                // then stays at idle priority, which costs it time but nothing else.
                 log::debug!("could not change the scheduling policy of analysis thread {tid}: {}", std::io::Error::last_os_error());
             }
-            switched_self |= ok && tid == me;
-        }
-        if switched_self {
-            return playing;
         }
     }
-    idle
+    #[cfg(not(target_os = "linux"))]
+    let _ = playing;
+    switched
 }
 
 fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Request)>, events: Sender<Event>, playhead: Arc<Playhead>, wake: impl Fn()) {
     let mut models: HashMap<PathBuf, Arc<LoadedModel>> = HashMap::new();
-    let mut idle = false;
     let mut next = requests.recv().ok();
     while let Some((generation, request)) = next.take() {
         let send = |e: Event| {
@@ -233,7 +233,6 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             }
             let t = f64::from_bits(playhead.secs.load(Ordering::Relaxed));
             let playing = playhead.playing.load(Ordering::Relaxed);
-            idle = idle_while_playing(playing, idle);
             // While playing: only the windows from the playhead to the lookahead.
             let wanted = |win: &crate::features::Window| {
                 !playing || (win.frame_times.last().is_some_and(|&end| end.secs() >= t) && win.centre.secs() - t <= PLAYING_LOOKAHEAD_SECS)
@@ -308,33 +307,38 @@ mod tests {
 
     #[test]
     fn the_analysis_threads_run_at_idle_priority_while_playing() {
-        let policy = || unsafe { libc::sched_getscheduler(0) };
-        std::thread::Builder::new()
+        let policy = |tid: libc::pid_t| unsafe { libc::sched_getscheduler(tid) };
+        let tid = || unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let analysis = std::thread::Builder::new()
             .name(ANALYSIS_THREAD.into())
             .spawn(move || {
                 // A thread it starts (as libavcodec does for its decoder) carries its name.
-                let (started, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-                let (started_tx, started_rx) = started;
-                let (release_tx, release_rx) = release;
                 let helper = std::thread::spawn(move || {
-                    let _ = started_tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t);
+                    let _ = started_tx.send(tid());
                     let _ = release_rx.recv();
                 });
-                let helper_tid = started_rx.recv().unwrap();
-                assert_eq!(policy(), libc::SCHED_OTHER);
-                assert!(idle_while_playing(true, false), "switching to idle is always allowed");
-                assert_eq!(policy(), libc::SCHED_IDLE);
-                assert_eq!(unsafe { libc::sched_getscheduler(helper_tid) }, libc::SCHED_IDLE, "the helper thread follows");
-                // Unchanged state: nothing to do.
-                assert!(idle_while_playing(true, true));
-                // Back to normal when paused (an unprivileged thread may be refused: then it says so).
-                let idle = idle_while_playing(false, true);
-                assert_eq!(policy(), if idle { libc::SCHED_IDLE } else { libc::SCHED_OTHER });
-                let _ = release_tx.send(());
-                helper.join().unwrap();
+                let _ = helper.join();
             })
-            .unwrap()
-            .join()
             .unwrap();
+        let helper_tid = started_rx.recv().unwrap();
+        let analysis_tid = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
+            .find(|&t| t != helper_tid && std::fs::read_to_string(format!("/proc/self/task/{t}/comm")).unwrap_or_default().trim_end() == &ANALYSIS_THREAD[..15])
+            .expect("the analysis thread is listed");
+        assert_eq!(policy(helper_tid), libc::SCHED_OTHER);
+        // Switched from another thread (the UI's), both at once.
+        assert_eq!(set_analysis_policy(true), 2, "switching to idle is always allowed");
+        assert_eq!(policy(analysis_tid), libc::SCHED_IDLE);
+        assert_eq!(policy(helper_tid), libc::SCHED_IDLE, "the helper thread follows");
+        assert_ne!(policy(tid()), libc::SCHED_IDLE, "the caller is not an analysis thread");
+        // Back to normal when paused (an unprivileged process may be refused: then it stays).
+        let back = set_analysis_policy(false);
+        assert_eq!(policy(helper_tid), if back == 2 { libc::SCHED_OTHER } else { libc::SCHED_IDLE });
+        let _ = release_tx.send(());
+        analysis.join().unwrap();
     }
 }

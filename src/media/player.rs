@@ -224,12 +224,22 @@ impl Player {
     }
 
     /// Scales the frames decoded from now on to fit within `max_width x max_height` (never up),
-    /// for example to the size they are shown at. Frames already decoded keep their size.
+    /// for example to the size they are shown at. The frames already queued are scaled too, on
+    /// the decoder's thread.
     pub fn set_max_frame_size(&mut self, max_width: u32, max_height: u32) {
         let size = fit_within(self.info.width, self.info.height, max_width, max_height);
         if size != self.frame_size {
             self.frame_size = size;
             let _ = self.video_tx.send(VideoCommand::Resize(size));
+            // Paused, the frame on screen is decoded again at the new size (it stays up until
+            // then). Otherwise the first frame of playback would be the first at the new size,
+            // and a software rasteriser compiles a new shader variant for a texture of another
+            // kind of size (llvmpipe keys them on power-of-two sides) in the middle of playback.
+            if !self.playing && self.current.is_some() {
+                let shown = self.current.clone();
+                self.seek(self.position());
+                self.current = shown;
+            }
         }
     }
 
@@ -568,6 +578,12 @@ fn video_worker(
                     Some((w, h)) => decoder.set_display_size(w, h),
                     None => decoder.clear_output_size(),
                 }
+                // The frames already queued were decoded at the old size. Bring them to the new
+                // one here, off the UI thread: at start-up the queue holds frames decoded before
+                // the first layout (at 1280x720), and uploading and drawing those made the first
+                // repaints of playback up to 150 ms long.
+                let info = decoder.info();
+                rescale_queue(lock, size.unwrap_or((info.width, info.height)));
                 continue;
             }
             Some(VideoCommand::Seek(t)) => {
@@ -640,6 +656,32 @@ fn video_worker(
                 set_error(lock, e.to_string());
                 decoding = false;
             }
+        }
+    }
+}
+
+/// Scales the queued frames that are not `size` to it. The scaling runs outside the lock; a
+/// frame the display took meanwhile is left as it was.
+fn rescale_queue(lock: &Mutex<FrameQueue>, size: (u32, u32)) {
+    let stale: Vec<Arc<VideoFrame>> = match lock.lock() {
+        Ok(q) => q.frames.iter().filter(|f| (f.width, f.height) != size).cloned().collect(),
+        Err(_) => return,
+    };
+    let scaled: Vec<(Arc<VideoFrame>, Arc<VideoFrame>)> = stale
+        .into_iter()
+        .filter_map(|old| match crate::media::video::scale_frame(&old, size.0, size.1) {
+            Ok(new) => Some((old, Arc::new(new))),
+            // Keep the frame as it is: the display copes with any size, only more slowly.
+            Err(e) => {
+                log::debug!("could not rescale a queued frame: {e}");
+                None
+            }
+        })
+        .collect();
+    let Ok(mut q) = lock.lock() else { return };
+    for (old, new) in scaled {
+        if let Some(slot) = q.frames.iter_mut().find(|f| Arc::ptr_eq(f, &old)) {
+            *slot = new;
         }
     }
 }

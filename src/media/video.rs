@@ -391,6 +391,26 @@ impl VideoDecoder {
     }
 }
 
+/// `frame` scaled to `width x height` with swscale's fast bilinear filter (for the screen).
+pub fn scale_frame(frame: &VideoFrame, width: u32, height: u32) -> Result<VideoFrame, ffmpeg::Error> {
+    let (w, h) = (frame.width, frame.height);
+    let mut input = ffmpeg::frame::Video::new(Pixel::RGB24, w, h);
+    let stride = input.stride(0);
+    let data = input.data_mut(0);
+    for (y, row) in frame.rgb.chunks_exact(w as usize * 3).enumerate().take(h as usize) {
+        data[y * stride..y * stride + row.len()].copy_from_slice(row);
+    }
+    let mut output = ffmpeg::frame::Video::empty();
+    Scaler::get(Pixel::RGB24, w, h, Pixel::RGB24, width, height, Flags::FAST_BILINEAR)?.run(&input, &mut output)?;
+    let stride = output.stride(0);
+    let data = output.data(0);
+    let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height as usize {
+        rgb.extend_from_slice(&data[y * stride..y * stride + width as usize * 3]);
+    }
+    Ok(VideoFrame { pts: frame.pts, width, height, rgb })
+}
+
 /// Clockwise rotation in degrees from the stream's display matrix (0 when absent).
 fn rotation_of(stream: &ffmpeg::format::stream::Stream<'_>) -> u32 {
     for side in stream.side_data() {
