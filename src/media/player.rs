@@ -232,9 +232,9 @@ impl Player {
             self.frame_size = size;
             let _ = self.video_tx.send(VideoCommand::Resize(size));
             // Paused, the frame on screen is decoded again at the new size (it stays up until
-            // then). Otherwise the first frame of playback would be the first at the new size,
-            // and a software rasteriser compiles a new shader variant for a texture of another
-            // kind of size (llvmpipe keys them on power-of-two sides) in the middle of playback.
+            // then). Otherwise the first frame of playback would be the first at the new size:
+            // a new texture and, on a software rasteriser, probably a new shader variant (llvmpipe
+            // keys them on power-of-two texture sides), which stalled the start of playback.
             if !self.playing && self.current.is_some() {
                 let shown = self.current.clone();
                 self.seek(self.position());
