@@ -217,6 +217,8 @@ pub struct ClipSpectrogram {
     pub values: Vec<f32>,
     pub frames: usize,
     pub mel: usize,
+    /// The lowest and highest value over the clip (the grey scale's ends).
+    pub range: (f32, f32),
 }
 
 fn clip_spectrogram(path: &Path) -> Option<ClipSpectrogram> {
@@ -224,7 +226,8 @@ fn clip_spectrogram(path: &Path) -> Option<ClipSpectrogram> {
     let fbank = crate::features::Fbank::new(crate::features::FbankConfig::default());
     let values = fbank.compute(&track.samples);
     let mel = fbank.config().num_mel_bins;
-    Some(ClipSpectrogram { frames: values.len() / mel.max(1), values, mel })
+    let range = crate::render::value_range(&values);
+    Some(ClipSpectrogram { frames: values.len() / mel.max(1), values, mel, range })
 }
 
 /// Models > Import a Scenic checkpoint: the form's fields and the import running in the

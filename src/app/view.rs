@@ -563,7 +563,7 @@ fn spectrogram_image(spec: &super::ClipSpectrogram, start: f64, end: f64, map: O
     let column = |f: i64| -> Option<&[f32]> {
         (f >= 0 && (f as usize) < spec.frames).then(|| &spec.values[f as usize * mel..(f as usize + 1) * mel])
     };
-    let (lo, hi) = crate::render::value_range(&spec.values);
+    let (lo, hi) = spec.range;
     let heat = map.map(|m| {
         // Map rows are time, columns mel; the image has time across and mel upwards.
         let values = normalise(&m.values, None);
