@@ -62,9 +62,15 @@ impl PaintLatency {
                 self.samples.pop_front();
             }
             self.samples.push_back(sample);
-            let mut recent: Vec<f64> = self.samples.iter().rev().take(RECENT).copied().collect();
+            // On the stack: this runs on every repaint.
+            let mut recent = [0.0; RECENT];
+            let n = self.samples.len().min(RECENT);
+            for (slot, &v) in recent.iter_mut().zip(self.samples.iter().rev()) {
+                *slot = v;
+            }
+            let recent = &mut recent[..n];
             recent.sort_by(f64::total_cmp);
-            self.estimate = recent[((recent.len() - 1) as f64 * QUANTILE).round() as usize];
+            self.estimate = recent[((n - 1) as f64 * QUANTILE).round() as usize];
         } else if let Some(cpu) = cpu_usage {
             // Nothing presented (hidden window, a test harness): only the lower bound is known.
             self.estimate = self.estimate.max(f64::from(cpu).min(MAX_LATENCY));

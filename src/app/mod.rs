@@ -145,9 +145,9 @@ pub struct PlayReport {
 struct PlayBench {
     started: Option<std::time::Instant>,
     last: Option<std::time::Instant>,
-    intervals_ms: Vec<f64>,
-    /// When each interval ended, seconds after playing started.
-    interval_ends: Vec<f64>,
+    /// Each UI frame interval: when it ended (seconds after playing started) and its length
+    /// (milliseconds).
+    intervals: Vec<(f64, f64)>,
     /// When each analysed window arrived, seconds after playing started.
     results: Vec<f64>,
     done: bool,
@@ -741,8 +741,7 @@ impl MbtApp {
             return;
         };
         if let Some(last) = self.play_bench.last.replace(now) {
-            self.play_bench.intervals_ms.push((now - last).as_secs_f64() * 1000.0);
-            self.play_bench.interval_ends.push((now - started).as_secs_f64());
+            self.play_bench.intervals.push(((now - started).as_secs_f64(), (now - last).as_secs_f64() * 1000.0));
         }
         if self.options.play_still {
             ctx.request_repaint();
@@ -753,10 +752,10 @@ impl MbtApp {
             return;
         }
         self.play_bench.done = true;
-        let mut slowest: Vec<(f64, f64)> = self.play_bench.interval_ends.iter().copied().zip(self.play_bench.intervals_ms.iter().copied()).collect();
+        let mut slowest = self.play_bench.intervals.clone();
         slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
         slowest.truncate(5);
-        let mut sorted = self.play_bench.intervals_ms.clone();
+        let mut sorted: Vec<f64> = self.play_bench.intervals.iter().map(|i| i.1).collect();
         sorted.sort_by(f64::total_cmp);
         let pct = |q: f64| sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
         let mut report = PlayReport {

@@ -36,11 +36,11 @@ pub struct PlayerOptions {
     pub tap: Option<TapSlot>,
 }
 
-/// A tap producer wrapped so that [`PlayerOptions`] stays `Clone`; the first player takes it.
 /// How early (seconds) a display may read the clock for a frame and still show it, while
 /// playing: see [`Player::frame_for_display`].
 const WAKE_TOLERANCE: f64 = 0.005;
 
+/// A tap producer wrapped so that [`PlayerOptions`] stays `Clone`; the first player takes it.
 #[derive(Debug, Clone, Default)]
 pub struct TapSlot(pub Arc<Mutex<Option<Tap>>>);
 
@@ -452,7 +452,7 @@ impl Player {
     /// time, rather than at the estimate it was chosen for.
     pub fn presented(&mut self, latency: Option<f64>) {
         if let Some((pts, t, estimate)) = self.pending.take() {
-            let delay = latency.map_or(estimate, |l| l.clamp(0.0, 0.1) * self.speed);
+            let delay = latency.map_or(estimate, |l| self.media_delay(l));
             self.record_offset(pts, t + Timestamp::from_secs(delay));
         }
     }
@@ -473,7 +473,12 @@ impl Player {
     /// display's latency (at most 0.1 s) at the playback speed while playing, nothing while
     /// paused.
     fn screen_delay(&self, latency: f64) -> f64 {
-        if self.playing { latency.clamp(0.0, 0.1) * self.speed } else { 0.0 }
+        if self.playing { self.media_delay(latency) } else { 0.0 }
+    }
+
+    /// A display latency (seconds, at most 0.1 honoured) as media time at the playback speed.
+    fn media_delay(&self, latency: f64) -> f64 {
+        latency.clamp(0.0, 0.1) * self.speed
     }
 
     /// How far ahead of the clock (in media time) [`Self::frame_for_display`] looks: the screen

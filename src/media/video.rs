@@ -373,13 +373,7 @@ impl VideoDecoder {
                 reason: e.to_string(),
             })?;
         }
-        // Copy out row by row: FFmpeg pads lines to its stride.
-        let stride = rgb.stride(0);
-        let data = rgb.data(0);
-        let mut packed = Vec::with_capacity((ow * oh * 3) as usize);
-        for y in 0..oh as usize {
-            packed.extend_from_slice(&data[y * stride..y * stride + ow as usize * 3]);
-        }
+        let packed = packed_rgb(rgb, ow, oh);
         let pts = self.pts_of(frame);
         let (packed, width, height) = rotate(packed, ow, oh, self.info.rotation);
         Ok(VideoFrame {
@@ -402,13 +396,18 @@ pub fn scale_frame(frame: &VideoFrame, width: u32, height: u32) -> Result<VideoF
     }
     let mut output = ffmpeg::frame::Video::empty();
     Scaler::get(Pixel::RGB24, w, h, Pixel::RGB24, width, height, Flags::FAST_BILINEAR)?.run(&input, &mut output)?;
-    let stride = output.stride(0);
-    let data = output.data(0);
-    let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+    Ok(VideoFrame { pts: frame.pts, width, height, rgb: packed_rgb(&output, width, height) })
+}
+
+/// The RGB24 pixels of `frame` without FFmpeg's row padding (lines are padded to its stride).
+fn packed_rgb(frame: &ffmpeg::frame::Video, width: u32, height: u32) -> Vec<u8> {
+    let stride = frame.stride(0);
+    let data = frame.data(0);
+    let mut packed = Vec::with_capacity((width * height * 3) as usize);
     for y in 0..height as usize {
-        rgb.extend_from_slice(&data[y * stride..y * stride + width as usize * 3]);
+        packed.extend_from_slice(&data[y * stride..y * stride + width as usize * 3]);
     }
-    Ok(VideoFrame { pts: frame.pts, width, height, rgb })
+    packed
 }
 
 /// Clockwise rotation in degrees from the stream's display matrix (0 when absent).
