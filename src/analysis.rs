@@ -35,6 +35,39 @@ pub struct AnalysisSettings {
 }
 
 impl AnalysisSettings {
+    /// What in these settings does not fit `config`, one sentence each, in terms of the
+    /// settings' names (`start_layer`, `class`); empty when everything fits.
+    pub fn misfits(&self, config: &MbtConfig) -> Vec<String> {
+        let mut misfits = Vec::new();
+        if self.rollout.start_layer >= config.num_layers {
+            misfits.push(format!(
+                "start_layer {}: the model has {} layers (0 to {})",
+                self.rollout.start_layer,
+                config.num_layers,
+                config.num_layers.saturating_sub(1)
+            ));
+        }
+        if let Some(layer) = self.rollout.raw_layer.filter(|&l| l >= config.num_layers) {
+            misfits.push(format!("raw_layer {layer}: the model has {} layers", config.num_layers));
+        }
+        if let Some(class) = self.class.filter(|&c| c >= config.num_classes) {
+            misfits.push(format!("class {class}: the model has {} classes (0 to {})", config.num_classes, config.num_classes.saturating_sub(1)));
+        }
+        misfits
+    }
+
+    /// These settings made to fit `config`, for one model of several: a start layer past the
+    /// model's last layer becomes its last, a class it does not have becomes the top prediction.
+    /// Also says what was changed ([`Self::misfits`]), so that the UI can tell.
+    pub fn fitted_to(&self, config: &MbtConfig) -> (Self, Vec<String>) {
+        let misfits = self.misfits(config);
+        let mut fitted = *self;
+        fitted.rollout.start_layer = fitted.rollout.start_layer.min(config.num_layers.saturating_sub(1));
+        fitted.rollout.raw_layer = fitted.rollout.raw_layer.filter(|&l| l < config.num_layers);
+        fitted.class = fitted.class.filter(|&c| c < config.num_classes);
+        (fitted, misfits)
+    }
+
     /// A short stable key for caches.
     pub fn key(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
@@ -61,19 +94,80 @@ pub fn cache_path(dir: &Path, clip: &Path, model_dir: &Path, settings: &Analysis
     dir.join(format!("{clip_key:016x}-{model_key:016x}-{}.json", settings.key()))
 }
 
-/// The cached results of every window, if a complete set of `windows` is cached.
-pub fn read_cache(dir: &Path, clip: &Path, model_dir: &Path, settings: &AnalysisSettings, windows: usize) -> Option<Vec<WindowResult>> {
-    let bytes = std::fs::read(cache_path(dir, clip, model_dir, settings)).ok()?;
-    let results: Vec<WindowResult> = serde_json::from_slice(&bytes).ok()?;
-    (results.len() == windows && results.iter().enumerate().all(|(i, r)| r.index == i)).then_some(results)
+/// The layout of a cache entry: a header line, then the results as JSON.
+const CACHE_FORMAT: &str = "mbtscope-cache/2";
+
+/// The first line of a cache entry: what the entry holds and the SHA-256 of the rest, so that
+/// an entry that was cut short, edited or damaged is recomputed instead of trusted.
+#[derive(Debug, Serialize, Deserialize)]
+struct CacheHeader {
+    format: String,
+    windows: usize,
+    classes: usize,
+    sha256: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why a cache entry cannot be used, if it cannot: its header, its hash, or the shapes of what it
+/// holds do not match what the model gives.
+fn check_cache_entry(bytes: &[u8], windows: usize, classes: usize) -> Result<Vec<WindowResult>, String> {
+    let newline = bytes.iter().position(|&b| b == b'\n').ok_or("no header line")?;
+    let (header, payload) = (&bytes[..newline], &bytes[newline + 1..]);
+    let header: CacheHeader = serde_json::from_slice(header).map_err(|e| format!("bad header: {e}"))?;
+    if header.format != CACHE_FORMAT {
+        return Err(format!("format {} (expected {CACHE_FORMAT})", header.format));
+    }
+    if header.windows != windows || header.classes != classes {
+        return Err(format!("{} windows of {} classes (expected {windows} of {classes})", header.windows, header.classes));
+    }
+    if sha256_hex(payload) != header.sha256 {
+        return Err("the content does not match its hash".into());
+    }
+    let results: Vec<WindowResult> = serde_json::from_slice(payload).map_err(|e| format!("bad content: {e}"))?;
+    if results.len() != windows {
+        return Err(format!("{} windows (expected {windows})", results.len()));
+    }
+    for (i, r) in results.iter().enumerate() {
+        if r.index != i {
+            return Err(format!("window {i} is numbered {}", r.index));
+        }
+        r.check(classes).map_err(|e| format!("window {i}: {e}"))?;
+    }
+    Ok(results)
+}
+
+/// The cached results of every window, if a complete and intact set of `windows` windows of a
+/// `classes`-class model is cached. An entry that fails its checks is removed (with a warning)
+/// and the analysis is computed again.
+pub fn read_cache(dir: &Path, clip: &Path, model_dir: &Path, settings: &AnalysisSettings, windows: usize, classes: usize) -> Option<Vec<WindowResult>> {
+    let path = cache_path(dir, clip, model_dir, settings);
+    let bytes = std::fs::read(&path).ok()?;
+    match check_cache_entry(&bytes, windows, classes) {
+        Ok(results) => Some(results),
+        Err(why) => {
+            log::warn!("ignoring the cached analysis {}: {why}; analysing again", path.display());
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
 }
 
 /// Caches a complete analysis (best effort: a cache that cannot be written is skipped).
 pub fn write_cache(dir: &Path, clip: &Path, model_dir: &Path, settings: &AnalysisSettings, results: &[WindowResult]) {
     let _ = std::fs::create_dir_all(dir);
-    if let Ok(bytes) = serde_json::to_vec(results) {
-        let _ = crate::fsutil::write_atomic(&cache_path(dir, clip, model_dir, settings), &bytes, true);
-    }
+    let Ok(payload) = serde_json::to_vec(results) else { return };
+    let classes = results.first().map_or(0, |r| r.probabilities.len());
+    let header = CacheHeader { format: CACHE_FORMAT.into(), windows: results.len(), classes, sha256: sha256_hex(&payload) };
+    let Ok(mut bytes) = serde_json::to_vec(&header) else { return };
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&payload);
+    // A unique temporary per writer and an atomic rename: two writers of the same entry leave
+    // one whole entry.
+    let _ = crate::fsutil::write_atomic(&cache_path(dir, clip, model_dir, settings), &bytes, true);
 }
 
 /// A map quantised to bytes: `value = min + byte / 255 * (max - min)`.
@@ -141,6 +235,52 @@ pub struct WindowResult {
 }
 
 impl WindowResult {
+    /// Checks that the result is whole: `classes` finite probabilities, and every map holds as
+    /// many values (and frame or step ranges) as its shape says.
+    pub fn check(&self, classes: usize) -> Result<(), String> {
+        if self.probabilities.len() != classes || self.probabilities.iter().any(|p| !p.is_finite()) {
+            return Err(format!("{} probabilities (expected {classes} finite ones)", self.probabilities.len()));
+        }
+        let rgb = |m: &RgbMap, what: &str| {
+            if m.values.len() != m.slices * m.height * m.width || m.frames.len() != m.slices {
+                return Err(format!(
+                    "{what}: {} values and {} frame ranges for a {}x{}x{} map",
+                    m.values.len(),
+                    m.frames.len(),
+                    m.slices,
+                    m.height,
+                    m.width
+                ));
+            }
+            Ok(())
+        };
+        let spectrogram = |m: &SpectrogramMap, what: &str| {
+            if m.values.len() != m.time * m.mel || m.steps.len() != m.time {
+                return Err(format!("{what}: {} values and {} step ranges for a {}x{} map", m.values.len(), m.steps.len(), m.time, m.mel));
+            }
+            Ok(())
+        };
+        if let Some(m) = &self.rgb {
+            rgb(m, "rgb map")?;
+        }
+        if let Some(m) = &self.spectrogram {
+            spectrogram(m, "spectrogram map")?;
+        }
+        for b in &self.bottleneck {
+            let n = b.norm.len();
+            if b.rgb_maps.len() != n || b.spectrogram_maps.len() != n || b.received.iter().any(|(_, v)| v.len() != n) {
+                return Err(format!("bottleneck layer {}: token counts disagree", b.layer));
+            }
+            for m in b.rgb_maps.iter().flatten() {
+                rgb(m, "bottleneck rgb map")?;
+            }
+            for m in b.spectrogram_maps.iter().flatten() {
+                spectrogram(m, "bottleneck spectrogram map")?;
+            }
+        }
+        Ok(())
+    }
+
     /// The `k` most probable classes, best first.
     pub fn top(&self, k: usize) -> Vec<(usize, f32)> {
         let mut order: Vec<(usize, f32)> = self.probabilities.iter().copied().enumerate().collect();

@@ -80,7 +80,8 @@ pub fn analyze_clip(
 ) -> anyhow::Result<ModelRun> {
     let mut analysis = ClipAnalysis::open(clip, model.config())?;
     let total = analysis.windows.len();
-    let cached = cache.and_then(|c| crate::analysis::read_cache(c, clip, model_dir, settings, total));
+    let classes = model.config().num_classes;
+    let cached = cache.and_then(|c| crate::analysis::read_cache(c, clip, model_dir, settings, total, classes));
     let results = match cached {
         Some(results) => {
             progress(total, total);
@@ -235,6 +236,9 @@ pub struct ExportSummary {
     pub resumed: usize,
     pub images: Vec<PathBuf>,
     pub video: Option<PathBuf>,
+    /// Frames of the selection that FFmpeg could not decode (their indices are missing from the
+    /// images; the video holds the frame before in their place).
+    pub lost: Vec<usize>,
 }
 
 /// The settings an export's outputs depend on (its manifest records their hash).
@@ -255,18 +259,41 @@ struct Manifest {
     clip: PathBuf,
 }
 
-fn manifest_path(out_dir: &Path, stem: &str) -> PathBuf {
-    out_dir.join(format!(".mbtscope-export-{stem}.json"))
+/// One manifest per clip and image format: a PNG and a JPEG export of one clip can share a
+/// folder, each resumable.
+fn manifest_path(out_dir: &Path, stem: &str, format: ImageFormat) -> PathBuf {
+    out_dir.join(format!(".mbtscope-export-{stem}.{}.json", format.extension()))
 }
 
-/// Removes the temporary files an interrupted export left in `dir`: hidden names with `.tmp-`
-/// that mention `stem` (those of the files this export writes) and whose writer is gone, so
-/// that another export running into the same folder keeps its own.
-fn remove_stale_temporaries(dir: &Path, stem: &str) {
+/// Whether `name` is one of the frame images an export of `stem` in `format` writes:
+/// `<stem>_<6 or more digits>.<ext>`.
+fn is_frame_image(name: &str, stem: &str, format: ImageFormat) -> bool {
+    name.strip_prefix(stem)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .and_then(|rest| rest.strip_suffix(format.extension()))
+        .and_then(|rest| rest.strip_suffix('.'))
+        .is_some_and(|digits| digits.len() >= 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The index of a frame shown at `pts` seconds at `fps` frames a second, given the index of the
+/// frame before (decoded frames are numbered by their time, so a frame FFmpeg could not decode
+/// leaves a gap rather than renumbering the ones after it).
+fn frame_index(pts: f64, fps: f64, previous: Option<usize>) -> usize {
+    let by_time = if fps > 0.0 && pts.is_finite() { (pts * fps).round().max(0.0) as usize } else { previous.map_or(0, |p| p + 1) };
+    match previous {
+        Some(p) if by_time <= p => p + 1,
+        _ => by_time,
+    }
+}
+
+/// Removes the temporary files that interrupted exports (of any clip) left in `dir`: hidden
+/// names with `.tmp-` whose writer is gone. A running export's temporaries are its own
+/// process's, which is alive, so they stay.
+fn remove_stale_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(stem) && crate::fsutil::is_abandoned_temporary(&entry.path()) {
+        if name.starts_with('.') && crate::fsutil::is_abandoned_temporary(&entry.path()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -316,11 +343,15 @@ pub fn export(
     let fps = info.frame_rate;
     let expected = (info.duration.secs() * fps).round().max(1.0) as usize;
 
-    // Images: check what is there and whether this export may resume over it.
+    // Images: check what is there and whether this export may resume over it. One export of a
+    // clip in a format at a time writes into a folder (another waits for none: it refuses).
     let mut resume = false;
+    let mut locks = Vec::new();
     if let Some(dir) = &job.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
-        remove_stale_temporaries(dir, &stem);
+        let lock = dir.join(format!(".mbtscope-export-{stem}.{}.lock", job.format.extension()));
+        locks.push(crate::fsutil::FileLock::acquire(&lock, &format!("frames of {} in {}", clip.display(), dir.display()))?);
+        remove_stale_temporaries(dir);
         let key = ManifestKey {
             clip,
             models: runs.iter().map(|r| (r.dir.as_path(), r.name.as_str())).collect(),
@@ -331,22 +362,29 @@ pub fn export(
             jpeg_quality: job.jpeg_quality,
         };
         let key = format!("{:016x}", crate::analysis::fnv1a(serde_json::to_string(&key)?.as_bytes()));
-        let manifest = manifest_path(dir, &stem);
+        let manifest = manifest_path(dir, &stem, job.format);
         let previous: Option<Manifest> = std::fs::read(&manifest).ok().and_then(|b| serde_json::from_slice(&b).ok());
         resume = previous.is_some_and(|m| m.key == key);
-        if !resume && !job.force {
-            let prefix = format!("{stem}_");
-            let clash = std::fs::read_dir(dir)?.flatten().find(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                n.starts_with(&prefix) && n.ends_with(&format!(".{}", job.format.extension()))
-            });
-            if let Some(clash) = clash {
-                anyhow::bail!(
+        if !resume {
+            let frames: Vec<PathBuf> = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot read {}", dir.display()))?
+                .flatten()
+                .filter(|e| is_frame_image(&e.file_name().to_string_lossy(), &stem, job.format))
+                .map(|e| e.path())
+                .collect();
+            if let Some(clash) = frames.first() {
+                anyhow::ensure!(
+                    job.force,
                     "{} already holds frames of another export of {} (for example {}); use --force to replace them",
                     dir.display(),
                     clip.display(),
-                    clash.file_name().to_string_lossy()
+                    clash.file_name().unwrap_or_default().to_string_lossy()
                 );
+                // Replaced means gone: frames of the other export that this one does not
+                // write again must not pass for this export's when it is resumed later.
+                for frame in &frames {
+                    std::fs::remove_file(frame).with_context(|| format!("cannot remove {} (--force)", frame.display()))?;
+                }
             }
         }
         let bytes = serde_json::to_vec_pretty(&Manifest { key, clip: clip.clone() })?;
@@ -354,12 +392,14 @@ pub fn export(
     }
     if let Some(video) = &job.video {
         anyhow::ensure!(job.frames.is_contiguous(), "a video needs consecutive frames (all, START:END), not a list");
-        anyhow::ensure!(job.force || !video.exists(), "{} already exists (use --force to replace it)", video.display());
         if let Some(dir) = video.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            let name = video.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-            remove_stale_temporaries(dir, &name);
         }
+        let name = video.file_name().map_or_else(|| "video".into(), |s| s.to_string_lossy().into_owned());
+        locks.push(crate::fsutil::FileLock::acquire(&video.with_file_name(format!(".{name}.lock")), &video.display().to_string())?);
+        anyhow::ensure!(job.force || !video.exists(), "{} already exists (use --force to replace it)", video.display());
+        let dir = video.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        remove_stale_temporaries(dir);
     }
 
     let total = match &job.frames {
@@ -371,12 +411,23 @@ pub fn export(
     let mut summary = ExportSummary::default();
     let mut writer: Option<Mp4Writer> = None;
     let mut done = 0;
-    let mut index = 0usize;
+    let mut previous: Option<usize> = None;
+    let mut last_video_frame: Option<Vec<u8>> = None;
     progress(0, total);
     while let Some(frame) = decoder.next_frame()? {
-        let i = index;
-        index += 1;
         let t = frame.pts.secs();
+        let i = frame_index(t, fps, previous);
+        // Frames between the previous one and this could not be decoded.
+        let first_missing = previous.map_or(0, |p| p + 1);
+        let lost_before = summary.lost.len();
+        summary.lost.extend((first_missing..i).filter(|&m| job.frames.contains(m, m as f64 / fps.max(1e-9))));
+        // The video keeps its timing: the frame before stands in for each lost one.
+        if let (Some(writer), Some(last)) = (writer.as_mut(), last_video_frame.as_ref()) {
+            for _ in lost_before..summary.lost.len() {
+                writer.push_frame(last)?;
+            }
+        }
+        previous = Some(i);
         if !job.frames.contains(i, t) {
             if job.frames.last_index().is_some_and(|last| i > last) {
                 break;
@@ -405,7 +456,9 @@ pub fn export(
                     writer = Some(open_video(video, job, &info, w, h, t)?);
                 }
                 if let Some(writer) = writer.as_mut() {
-                    writer.push_frame(&crop_even(&annotated, w, h))?;
+                    let pixels = crop_even(&annotated, w, h);
+                    writer.push_frame(&pixels)?;
+                    last_video_frame = Some(pixels);
                 }
             }
             summary.written += 1;
@@ -413,7 +466,11 @@ pub fn export(
         done += 1;
         progress(done, total);
     }
-    anyhow::ensure!(done > 0, "{}: no frame of the clip is selected ({} frames)", clip.display(), index);
+    let decoded = previous.map_or(0, |p| p + 1);
+    anyhow::ensure!(done > 0, "{}: no frame of the clip is selected ({decoded} frames)", clip.display());
+    if !summary.lost.is_empty() {
+        log::warn!("{}: {} selected frames could not be decoded: {:?}", clip.display(), summary.lost.len(), summary.lost);
+    }
     if let Some(writer) = writer {
         summary.video = Some(writer.finish()?);
     }

@@ -64,6 +64,46 @@ pub fn is_abandoned_temporary(path: &Path) -> bool {
     }
 }
 
+/// An exclusive advisory lock on a lock file, held until dropped: one writer at a time for a
+/// results file or an export. The system releases it when the holder exits, however it exits
+/// (`kill -9` included), so a lock file left behind locks nothing.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+impl FileLock {
+    /// Takes the lock at `path` (creating the file), or fails at once with a message naming
+    /// `what` is being written and the process that holds it.
+    pub fn acquire(path: &Path, what: &str) -> anyhow::Result<Self> {
+        use std::io::{Read as _, Seek as _};
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot create the lock file {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let by = if holder.is_empty() { String::new() } else { format!(" (process {holder})") };
+                anyhow::bail!("another mbtscope run{by} is writing {what}; wait for it to finish, or write elsewhere");
+            }
+            Err(std::fs::TryLockError::Error(e)) => anyhow::bail!("cannot lock {}: {e}", path.display()),
+        }
+        // Who holds it, for the message above (best effort).
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        let _ = file.flush();
+        Ok(Self { _file: file })
+    }
+}
+
 /// mbtscope's data folder (imported models): `$XDG_DATA_HOME/mbtscope`, else
 /// `~/.local/share/mbtscope`.
 pub fn data_dir() -> PathBuf {

@@ -11,6 +11,7 @@
 pub mod analysis;
 pub mod annotate;
 pub mod app;
+pub mod console;
 pub mod eval;
 pub mod explain;
 pub mod export;

@@ -13,7 +13,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            if err.downcast_ref::<cli::PartialFailure>().is_some() { ExitCode::from(3) } else { ExitCode::FAILURE }
+            if err.downcast_ref::<cli::PartialFailure>().is_some() {
+                ExitCode::from(3)
+            } else if err.downcast_ref::<cli::BadArgument>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

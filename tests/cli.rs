@@ -122,8 +122,9 @@ fn infer_writes_rollout_relevance_and_bottleneck_activity() {
     assert_eq!(got["rollout/joint"].shape, vec![2, 20, 20]);
     assert!(!got.keys().any(|k| k.starts_with("attn/")));
 
+    // A layer the model does not have is a bad argument (exit status 2), and nothing is written.
     let bad = infer(&["--raw-layer", "3", "--rollout"], &model, &case, &work.join("never.npz"));
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("3 layers"));
     assert!(!work.join("never.npz").exists());
 }

@@ -194,3 +194,94 @@ fn assert_view_snapshot(image: &image::RgbaImage, rect: egui::Rect, name: &str) 
 fn shipped(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models").join(name)
 }
+
+/// Regression (the clock froze after the end): in the app, on the audio clock (PulseAudio's null
+/// sink in CI), press Space to play past the end of the demo clip: it stops there and shows
+/// Play; Space again starts over and the clock moves.
+#[test]
+fn play_past_the_end_then_space_twice_and_the_clock_moves() {
+    let device = std::env::var("MBTSCOPE_TEST_AUDIO_DEVICE").unwrap_or_else(|_| "pulse".into());
+    let options = AppOptions {
+        audio: AudioDevice::Named(device),
+        device: DeviceChoice::Cpu,
+        no_cache: true,
+        fresh: true,
+        export_dir: Some(crate::scratch("gui-end")),
+        ..AppOptions::default()
+    };
+    let mut harness = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options));
+    step_until(&mut harness, "the clip", |app| app.player.is_some() && app.current_frame.is_some());
+    assert!(harness.state().message.is_none(), "plays on the audio clock: {:?}", harness.state().message);
+    let duration = harness.state().duration();
+    harness.state_mut().seek(duration - 0.6);
+    harness.run_steps(2);
+    harness.key_press(egui::Key::Space);
+    harness.step();
+    assert!(harness.state().player.as_ref().unwrap().is_playing());
+    step_until(&mut harness, "the end of the clip", |app| !app.player.as_ref().unwrap().is_playing());
+    harness.run_steps(2);
+    assert!((harness.state().position() - duration).abs() < 1e-6, "stopped at the end");
+    harness.get_by_label("Play"); // the button says Play again
+    // The second Space: it starts over from the beginning.
+    harness.key_press(egui::Key::Space);
+    harness.step();
+    assert!(harness.state().player.as_ref().unwrap().is_playing());
+    let wanted = harness.state().position();
+    assert!(wanted < 0.5, "play after the end starts over, not at {wanted}");
+    let started = Instant::now();
+    step_until(&mut harness, "the clock to move after starting over", |app| app.position() > wanted + 0.5);
+    assert!(started.elapsed() < Duration::from_secs(5), "the clock took {:?} to move 0.5 s", started.elapsed());
+    harness.get_by_label("Pause");
+}
+
+/// The menus keep their text fields usable with the mouse (a click inside does not close the
+/// menu); a path that cannot be opened leaves the open clip as it was and says why; and without
+/// a system file dialog the built-in one picks a clip.
+#[test]
+fn menus_take_typed_paths_a_bad_clip_keeps_the_open_one_and_the_builtin_dialog_opens_clips() {
+    let work = crate::scratch("gui-open");
+    let options = AppOptions { audio: AudioDevice::Disabled, device: DeviceChoice::Cpu, no_cache: true, fresh: true, export_dir: Some(work.clone()), ..AppOptions::default() };
+    let mut harness = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options));
+    step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));
+    let demo = harness.state().clip.clone().unwrap();
+
+    // Type a path into the File menu's field: clicking it keeps the menu open.
+    let bad = work.join("not_a_video.mp4");
+    std::fs::write(&bad, b"this is text, not a video").unwrap();
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("or type its path:"); // the menu is open
+    let field = harness.get_all_by_role(egui::accesskit::Role::TextInput).next().expect("the path field");
+    field.click();
+    harness.run_steps(2);
+    harness.get_by_label("Open the demo clip"); // still open after the click inside
+    harness.get_all_by_role(egui::accesskit::Role::TextInput).next().unwrap().type_text(&bad.display().to_string());
+    harness.run_steps(1);
+    // Typing went to the field, not to the player's shortcuts (Space would have started playing).
+    assert!(!harness.state().player.as_ref().unwrap().is_playing());
+    harness.get_by_label("Open").click();
+    harness.run_steps(3);
+    let message = harness.state().message.clone().unwrap_or_default();
+    assert!(message.contains("not_a_video.mp4") && message.contains("stays open"), "{message}");
+    assert_eq!(harness.state().clip.as_ref(), Some(&demo), "the open clip is kept");
+    assert!(harness.state().player.is_some() && harness.state().models.iter().all(|m| m.done() > 0), "its player and analysis too");
+
+    // The built-in dialog (as on a desktop without a portal or zenity) opens a clip.
+    let copy = work.join("copy.mp4");
+    std::fs::copy(&demo, &copy).unwrap();
+    harness.state_mut().dialogs.use_builtin_only();
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("Open a clip…").click();
+    harness.run_steps(3);
+    assert!(harness.state().dialogs.builtin.is_some(), "the built-in dialog is open");
+    harness.get_by_label_contains("neither an XDG desktop portal nor zenity"); // it says why
+    harness.state_mut().dialogs.builtin.as_mut().unwrap().dir = work.clone();
+    harness.run_steps(2);
+    harness.get_by_label("copy.mp4").click();
+    harness.run_steps(1);
+    harness.get_by_label("OK").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().clip.as_ref(), Some(&copy));
+    assert!(harness.state().dialogs.builtin.is_none());
+}

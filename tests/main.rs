@@ -9,6 +9,7 @@ mod features;
 mod gui;
 mod media;
 mod player;
+mod reliability;
 mod render;
 mod synth;
 mod train;

@@ -350,3 +350,139 @@ fn resizing_while_paused_redraws_the_frame_at_the_new_size() {
     }
     assert!(sizes.iter().all(|&s| s == (64, 48)), "{sizes:?}");
 }
+
+/// The device the audio-clock tests play into (PulseAudio's null sink in CI).
+fn test_audio_device() -> AudioDevice {
+    AudioDevice::Named(std::env::var("MBTSCOPE_TEST_AUDIO_DEVICE").unwrap_or_else(|_| "pulse".into()))
+}
+
+/// Polls the player as the app does on each repaint (every 5 ms here) until `done` holds or
+/// `limit` passes; returns whether it held and the events seen.
+fn poll_until(player: &mut Player, limit: Duration, done: impl Fn(&Player) -> bool) -> (bool, Vec<mbtscope::media::PlayerEvent>) {
+    let start = Instant::now();
+    let mut events = Vec::new();
+    while start.elapsed() < limit {
+        events.extend(player.poll());
+        let _ = player.frame_at(player.position());
+        if done(player) {
+            return (true, events);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (false, events)
+}
+
+fn open_on_audio_clock(clip: &std::path::Path) -> Player {
+    let player = Player::open(clip, PlayerOptions { audio: test_audio_device(), ..Default::default() }).unwrap();
+    assert!(matches!(player.clock_source(), ClockSource::Audio { .. }), "expected the audio clock, got {:?}", player.clock_source());
+    player
+}
+
+/// Regression (the clock froze after the end): play a clip to its end on the audio clock; the
+/// player stops there and says so; play again starts over from the beginning and the clock
+/// moves at once. Before the fix the clock held at 0:00.01 for about the clip's length, because
+/// the device's sample count from before the restart was taken as the new starting mark.
+#[test]
+fn playing_again_after_the_end_starts_over_on_the_audio_clock() {
+    let clip = flash_clip();
+    let mut player = open_on_audio_clock(&clip);
+    let duration = player.info().duration;
+    player.play();
+    let (ended, events) = poll_until(&mut player, Duration::from_secs(15), |p| !p.is_playing());
+    assert!(ended, "playback did not stop at the end (at {})", player.position());
+    assert_eq!(events, vec![mbtscope::media::PlayerEvent::Ended]);
+    assert_eq!(player.position(), duration, "stopped at the end");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(player.position(), duration, "the clock stays at the end while stopped");
+
+    // Pause-then-play, as Space twice: it starts over, and the clock moves.
+    player.play();
+    assert!(player.position().secs() < 0.1, "play after the end starts over, not at {}", player.position());
+    let started = Instant::now();
+    let (moved, _) = poll_until(&mut player, Duration::from_secs(3), |p| p.position().secs() > 0.5);
+    assert!(moved, "the clock is at {} after {:?} of playing from the start", player.position(), started.elapsed());
+    // It runs at real time, not ahead of it (only the device latency behind).
+    let t = player.position().secs();
+    let wall = started.elapsed().as_secs_f64();
+    assert!(t <= wall + 0.06 && t > wall - 0.6, "clock {t:.3} s after {wall:.3} s of wall time");
+}
+
+/// Regression (the time jumped to 1-2.5 s and then stalled): pause, seek, change the speed, and
+/// play again: the clock continues from the seek target at the new speed, without a jump.
+#[test]
+fn seeking_and_changing_speed_while_paused_resume_from_the_target() {
+    let clip = flash_clip();
+    let mut player = open_on_audio_clock(&clip);
+    player.play();
+    let (moved, _) = poll_until(&mut player, Duration::from_secs(5), |p| p.position().secs() > 1.5);
+    assert!(moved, "playback did not advance");
+    player.pause();
+    player.seek(Timestamp::ZERO);
+    player.set_speed(1.5);
+    // Paused for a while, as a person would be: the device goes on taking (silent) periods.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(player.position(), Timestamp::ZERO);
+    player.play();
+    let started = Instant::now();
+    let mut last = Timestamp::ZERO;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let _ = player.poll();
+        let t = player.position();
+        let wall = started.elapsed().as_secs_f64();
+        assert!(t >= last, "the clock went backwards: {last} -> {t}");
+        assert!(t.secs() <= 1.5 * wall + 0.1, "the clock jumped to {t} after {wall:.3} s at 1.5x");
+        last = t;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // 1.5 s at 1.5x is 2.25 s of media time, less the device latency.
+    assert!(last.secs() > 1.2, "the clock stalled at {last}");
+}
+
+/// A device that keeps reporting errors (ALSA's I/O errors when the sound server goes away) is
+/// given up: the player says why, goes on by the wall clock from where it was, and closes the
+/// output so the errors stop.
+#[test]
+fn a_failing_audio_device_falls_back_to_the_wall_clock() {
+    let clip = flash_clip();
+    let mut player = open_on_audio_clock(&clip);
+    player.play();
+    let (moved, _) = poll_until(&mut player, Duration::from_secs(5), |p| p.position().secs() > 0.5);
+    assert!(moved, "playback did not advance");
+    // One error is not a failure.
+    player.inject_audio_errors(1, "snd_pcm_avail_delay: I/O error");
+    assert_eq!(player.poll(), None);
+    assert!(matches!(player.clock_source(), ClockSource::Audio { .. }));
+    player.inject_audio_errors(10, "snd_pcm_avail_delay: I/O error");
+    let before = player.position();
+    let event = player.poll();
+    let Some(mbtscope::media::PlayerEvent::AudioFailed(reason)) = event else { panic!("expected a failure, got {event:?}") };
+    assert!(reason.contains("I/O error") && reason.contains("11 errors"), "{reason}");
+    let ClockSource::Wall { reason: wall } = player.clock_source().clone() else { panic!("{:?}", player.clock_source()) };
+    assert_eq!(wall, reason);
+    assert!(player.is_playing());
+    assert!((player.position() - before).secs().abs() < 0.05, "the clock went on from {before}, not from {}", player.position());
+    std::thread::sleep(Duration::from_millis(300));
+    let moved = (player.position() - before).secs();
+    assert!((0.25..0.6).contains(&moved), "the wall clock moved {moved} s in 0.3 s");
+    // Seeking and playing still work on the wall clock.
+    player.seek(Timestamp::from_secs(2.0));
+    let (shown, _) = poll_until(&mut player, Duration::from_secs(5), |p| p.position().secs() > 2.2);
+    assert!(shown, "no progress after a seek on the fallback clock");
+}
+
+/// On the wall clock too: playback stops at the end (showing Play in the app), and play starts
+/// over.
+#[test]
+fn playback_stops_at_the_end_and_play_starts_over() {
+    let clip = flash_clip();
+    let options = PlayerOptions { audio: AudioDevice::Disabled, ..Default::default() };
+    let mut player = Player::open(&clip, options).unwrap();
+    player.seek(Timestamp::from_secs(3.6));
+    player.play();
+    let (ended, events) = poll_until(&mut player, Duration::from_secs(5), |p| !p.is_playing());
+    assert!(ended && events == vec![mbtscope::media::PlayerEvent::Ended], "{events:?} at {}", player.position());
+    assert_eq!(player.position(), player.info().duration);
+    player.play();
+    let (moved, _) = poll_until(&mut player, Duration::from_secs(3), |p| p.position().secs() > 0.3);
+    assert!(moved && player.position().secs() < 1.0, "at {}", player.position());
+}

@@ -162,6 +162,8 @@ pub struct ModelResults {
     pub windows: Vec<WindowSpan>,
     pub results: Vec<Option<WindowResult>>,
     pub crop: Option<crate::features::input::CropMapping>,
+    /// The explanation settings that did not fit this model and were changed for it alone.
+    pub adjusted: Vec<String>,
 }
 
 impl ModelResults {
@@ -174,6 +176,7 @@ impl ModelResults {
             windows: Vec::new(),
             results: Vec::new(),
             crop: None,
+            adjusted: Vec::new(),
         }
     }
 
@@ -471,7 +474,12 @@ impl MbtApp {
                 if let Some(video) = &summary.video {
                     wrote.push(video.display().to_string());
                 }
-                self.export_message = Some(format!("wrote {}", wrote.join(" and ")));
+                let lost = if summary.lost.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} frames could not be decoded: {:?})", summary.lost.len(), summary.lost.iter().take(5).collect::<Vec<_>>())
+                };
+                self.export_message = Some(format!("wrote {}{lost}", wrote.join(" and ")));
                 self.export_task = None;
             }
             Ok(Err(e)) => {
@@ -486,9 +494,24 @@ impl MbtApp {
         }
     }
 
-    /// Opens a clip: starts playback (paused) and its analysis. Errors are shown, not fatal.
+    /// Opens a clip: starts playback (paused) and its analysis. Errors are shown, not fatal: a
+    /// clip that cannot be opened leaves the one that was open as it was.
     pub fn open(&mut self, path: &Path) {
-        self.player = None;
+        let keep = if self.player.is_some() { " The clip that was open stays open." } else { "" };
+        if !path.exists() {
+            self.message = Some(format!("{} does not exist. Open a clip with File > Open or drop one on the window.{keep}", path.display()));
+            return;
+        }
+        // Frames for the screen, not the file: a 4K clip is decoded, converted and uploaded at
+        // about the size it is shown at (exports decode their own frames at full size).
+        let options = PlayerOptions { audio: self.options.audio.clone(), max_frame_size: Some(self.display_size()), tap: None };
+        let mut player = match Player::open(path, options) {
+            Ok(player) => player,
+            Err(e) => {
+                self.message = Some(format!("Cannot play {}: {e}.{keep}", path.display()));
+                return;
+            }
+        };
         self.current_frame = None;
         self.truth = None;
         self.spectrogram = None;
@@ -496,30 +519,14 @@ impl MbtApp {
         self.clip = Some(path.to_owned());
         self.opened_at = std::time::Instant::now();
         self.first_result_after = None;
-        if !path.exists() {
-            self.message = Some(format!("{} does not exist. Open a clip with File > Open or drop one on the window.", path.display()));
-            self.models.clear();
-            return;
-        }
-        // Frames for the screen, not the file: a 4K clip is decoded, converted and uploaded at
-        // about the size it is shown at (exports decode their own frames at full size).
-        let options = PlayerOptions { audio: self.options.audio.clone(), max_frame_size: Some(self.display_size()), tap: None };
-        match Player::open(path, options) {
-            Ok(mut player) => {
-                player.set_volume(if self.settings.muted { 0.0 } else { self.settings.volume });
-                player.set_speed(self.settings.speed);
-                self.message = match player.clock_source() {
-                    ClockSource::Wall { reason } => Some(format!("No sound: {reason}. Playing on a wall clock.")),
-                    ClockSource::Audio { .. } => None,
-                };
-                self.player = Some(player);
-            }
-            Err(e) => {
-                self.message = Some(format!("Cannot play {}: {e}", path.display()));
-                self.models.clear();
-                return;
-            }
-        }
+        self.export_message = None;
+        player.set_volume(if self.settings.muted { 0.0 } else { self.settings.volume });
+        player.set_speed(self.settings.speed);
+        self.message = match player.clock_source() {
+            ClockSource::Wall { reason } => Some(format!("No sound: {reason}. Playing on a wall clock.")),
+            ClockSource::Audio { .. } => None,
+        };
+        self.player = Some(player);
         let sidecar = path.with_extension("json");
         self.truth = std::fs::read(&sidecar).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let (tx, rx) = std::sync::mpsc::channel();
@@ -558,8 +565,9 @@ impl MbtApp {
     fn poll_worker(&mut self) {
         while let Ok(event) = self.worker.events.try_recv() {
             match event {
-                Event::Ready { generation, model, labels, config, windows, crop } if generation == self.generation => {
+                Event::Ready { generation, model, labels, config, windows, crop, adjusted } if generation == self.generation => {
                     if let Some(m) = self.models.get_mut(model) {
+                        m.adjusted = adjusted;
                         m.results = vec![None; windows.len()];
                         m.windows = windows;
                         m.labels = labels;
@@ -606,9 +614,7 @@ impl MbtApp {
             if p.is_playing() {
                 p.pause();
             } else {
-                if p.at_end() {
-                    p.seek(Timestamp::ZERO);
-                }
+                // At the end of the clip this starts over from the beginning.
                 p.play();
             }
         }
@@ -693,9 +699,9 @@ impl MbtApp {
     }
 
     /// Acts on a path picked in a file dialog, and on a finished checkpoint import.
-    fn poll_dialogs(&mut self) {
+    fn poll_dialogs(&mut self, ctx: &egui::Context) {
         use dialog::Purpose;
-        if let Some((purpose, path)) = self.dialogs.poll() {
+        if let Some((purpose, path)) = self.dialogs.poll(ctx) {
             match purpose {
                 Purpose::OpenClip => self.open(&path),
                 Purpose::ModelFolder => self.load_model_folder(path),
@@ -797,7 +803,7 @@ impl MbtApp {
         }
         let path = self.options.play_report.as_ref().map_or_else(PathBuf::new, |r| r.1.clone());
         match serde_json::to_vec_pretty(&report).map_err(|e| e.to_string()).and_then(|b| crate::fsutil::write_atomic(&path, &b, true).map_err(|e| e.to_string())) {
-            Ok(()) => println!("play report: {}", path.display()),
+            Ok(()) => crate::outln!("play report: {}", path.display()),
             Err(e) => eprintln!("error: cannot write the play report {}: {e}", path.display()),
         }
         ctx.send_viewport_cmd(egui::ViewportCommand::Close);
@@ -827,7 +833,7 @@ impl MbtApp {
                     crate::fsutil::write_atomic(&path, &bytes, true).map_err(|e| e.to_string())
                 });
             match result {
-                Ok(()) => println!("screenshot: {} after {:.2} s to the first analysed window", path.display(), self.first_result_after.unwrap_or(0.0)),
+                Ok(()) => crate::outln!("screenshot: {} after {:.2} s to the first analysed window", path.display(), self.first_result_after.unwrap_or(0.0)),
                 Err(e) => eprintln!("error: cannot write the screenshot {}: {e}", path.display()),
             }
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
@@ -853,7 +859,7 @@ impl eframe::App for MbtApp {
         self.poll_export(ui.ctx());
         let ctx = ui.ctx().clone();
         self.poll_worker();
-        self.poll_dialogs();
+        self.poll_dialogs(&ctx);
         self.handle_keys(&ctx);
         self.handle_drops(&ctx);
         let t = self.position();
@@ -862,6 +868,12 @@ impl eframe::App for MbtApp {
         let measured = self.paint_latency.begin_repaint(now, egui_wgpu::winit::last_present(), frame.info().cpu_usage);
         let latency = self.paint_latency.seconds();
         if let Some(p) = &mut self.player {
+            match p.poll() {
+                Some(crate::media::PlayerEvent::AudioFailed(reason)) => {
+                    self.message = Some(format!("No sound: {reason}. Playing on a wall clock."));
+                }
+                Some(crate::media::PlayerEvent::Ended) | None => {}
+            }
             p.presented(measured);
             if let Some(frame) = p.frame_for_display(p.position(), latency)
                 && self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame))

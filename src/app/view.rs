@@ -97,7 +97,10 @@ fn import_window(app: &mut MbtApp, ctx: &egui::Context) {
 }
 
 fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
-    egui::MenuBar::new().ui(ui, |ui| {
+    // Menus hold text fields and option controls, so a click inside one keeps it open (egui's
+    // default closes it on any click); every action button closes its menu itself.
+    let config = egui::containers::menu::MenuConfig::new().close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
+    egui::MenuBar::new().config(config).ui(ui, |ui| {
         ui.menu_button("File", |ui| {
             if ui.add(egui::Button::new("Open a clip…").shortcut_text(ui.ctx().format_shortcut(&OPEN_SHORTCUT))).clicked() {
                 let start = app.clip.clone();
@@ -168,9 +171,10 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
             ui.label("or type its path:");
             let id = egui::Id::unique("model-path");
             let mut text: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
-            ui.text_edit_singleline(&mut text);
+            let response = ui.text_edit_singleline(&mut text);
+            let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             ui.data_mut(|d| d.insert_temp(id, text.clone()));
-            if ui.button("Load").clicked() && !text.trim().is_empty() {
+            if (ui.button("Load").clicked() || enter) && !text.trim().is_empty() {
                 app.load_model_folder(PathBuf::from(text.trim()));
                 ui.close();
             }
@@ -219,7 +223,7 @@ fn status_bar(app: &mut MbtApp, ui: &mut Ui) {
         let (done, total) = *task.progress.lock().unwrap_or_else(|e| e.into_inner());
         ui.horizontal(|ui| {
             let fraction = done as f32 / total.max(1) as f32;
-            ui.add(egui::ProgressBar::new(fraction).desired_width(160.0).text(format!("exporting {done} frames")));
+            ui.add(egui::ProgressBar::new(fraction).desired_width(160.0).text(format!("exporting: {done} of {total} frames")));
             if ui.button("Cancel").clicked() {
                 task.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
             }
@@ -255,10 +259,18 @@ fn explanation_settings(app: &mut MbtApp, ui: &mut Ui) {
         }
     });
     ui.add(egui::Slider::new(&mut s.analysis.rollout.discard_ratio, 0.0..=0.95).text("discard ratio"));
-    let layers = app.models.first().and_then(|m| m.config.as_ref()).map_or(12, |c| c.num_layers);
-    ui.add(egui::Slider::new(&mut s.analysis.rollout.start_layer, 0..=layers.saturating_sub(1)).text("start layer"));
+    // The deepest open model sets the range; a model with fewer layers starts at its last layer
+    // instead (the worker fits the settings to each model and says so below), and the setting
+    // itself stays as chosen.
+    let layers = app.models.iter().filter_map(|m| m.config.as_ref()).map(|c| c.num_layers).max().unwrap_or(12);
+    let top = layers.max(s.analysis.rollout.start_layer + 1) - 1;
+    ui.add(egui::Slider::new(&mut s.analysis.rollout.start_layer, 0..=top).text("start layer"));
     if s.analysis != before {
         app.reanalyze();
+    }
+    for m in app.models.iter().filter(|m| !m.adjusted.is_empty()) {
+        ui.colored_label(Color32::YELLOW, format!("{}: {}; fitted for this model only", m.name, m.adjusted.join("; ").replace('_', " ")))
+            .on_hover_text("This model cannot use the setting as chosen; the nearest setting it has is used for it, and the other models keep the chosen one.");
     }
     ui.separator();
     let s = &mut app.settings;

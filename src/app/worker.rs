@@ -30,11 +30,32 @@ pub struct WindowSpan {
 
 pub enum Event {
     /// Model `model` of the request is loaded and the clip split into windows.
-    Ready { generation: u64, model: usize, labels: Vec<String>, config: Box<crate::model::MbtConfig>, windows: Vec<WindowSpan>, crop: crate::features::input::CropMapping },
+    /// `adjusted` says which of the request's settings did not fit this model and were changed
+    /// for it alone (see [`crate::analysis::AnalysisSettings::fitted_to`]).
+    Ready {
+        generation: u64,
+        model: usize,
+        labels: Vec<String>,
+        config: Box<crate::model::MbtConfig>,
+        windows: Vec<WindowSpan>,
+        crop: crate::features::input::CropMapping,
+        adjusted: Vec<String>,
+    },
     Window { generation: u64, model: usize, result: Box<WindowResult> },
     /// Every window of every model is done (`cached`: read from the disk cache).
     Done { generation: u64, cached: bool, seconds: f64 },
     Failed { generation: u64, message: String },
+}
+
+/// One model's share of a request.
+struct Job {
+    /// The model's place in the request (and in the events).
+    model_index: usize,
+    dir: PathBuf,
+    model: Arc<LoadedModel>,
+    clip: ClipAnalysis,
+    /// The request's settings, fitted to this model.
+    settings: AnalysisSettings,
 }
 
 pub struct Worker {
@@ -172,6 +193,7 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             });
             match opened {
                 Ok((model, clip)) => {
+                    let (settings, adjusted) = request.settings.fitted_to(model.config());
                     let windows = clip
                         .windows
                         .iter()
@@ -188,8 +210,9 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
                         config: Box::new(model.config().clone()),
                         windows,
                         crop: clip.features.crop_mapping(),
+                        adjusted,
                     });
-                    jobs.push((i, dir.clone(), model, clip));
+                    jobs.push(Job { model_index: i, dir: dir.clone(), model, clip, settings });
                 }
                 Err(e) => {
                     send(Event::Failed { generation, message: format!("{}: {e:#}", dir.display()) });
@@ -202,17 +225,17 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             continue;
         }
         // Cached results, all or nothing per model.
-        let mut done: Vec<Vec<Option<WindowResult>>> = jobs.iter().map(|j| vec![None; j.3.windows.len()]).collect();
+        let mut done: Vec<Vec<Option<WindowResult>>> = jobs.iter().map(|j| vec![None; j.clip.windows.len()]).collect();
         let mut all_cached = true;
-        for (k, (i, dir, _, _)) in jobs.iter().enumerate() {
-            let cached = cache_dir
-                .as_ref()
-                .and_then(|c| crate::analysis::read_cache(c, &request.clip, dir, &request.settings, done[k].len()));
+        for (k, job) in jobs.iter().enumerate() {
+            let cached = cache_dir.as_ref().and_then(|c| {
+                crate::analysis::read_cache(c, &request.clip, &job.dir, &job.settings, done[k].len(), job.model.config().num_classes)
+            });
             match cached {
                 Some(results) => {
                     for r in results {
                         let index = r.index;
-                        send(Event::Window { generation, model: *i, result: Box::new(r.clone()) });
+                        send(Event::Window { generation, model: job.model_index, result: Box::new(r.clone()) });
                         done[k][index] = Some(r);
                     }
                 }
@@ -237,7 +260,7 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             let wanted = |win: &crate::features::Window| {
                 !playing || (win.frame_times.last().is_some_and(|&end| end.secs() >= t) && win.centre.secs() - t <= PLAYING_LOOKAHEAD_SECS)
             };
-            let remaining = jobs.iter().enumerate().flat_map(|(k, j)| j.3.windows.iter().enumerate().map(move |(w, win)| (k, w, win)));
+            let remaining = jobs.iter().enumerate().flat_map(|(k, j)| j.clip.windows.iter().enumerate().map(move |(w, win)| (k, w, win)));
             let mut any_left = false;
             let pick = remaining
                 .filter(|&(k, w, _)| done[k][w].is_none())
@@ -254,11 +277,11 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             };
             // Models that read the same input (same dataset settings, hence the same windows)
             // share one decode of it: at 1080p decoding costs far more than the models.
-            let dataset = &jobs[k].2.config().dataset_configs;
+            let dataset = &jobs[k].model.config().dataset_configs;
             let sharing: Vec<usize> = (0..jobs.len())
-                .filter(|&j| jobs[j].2.config().dataset_configs == *dataset && done[j].get(w).is_some_and(Option::is_none))
+                .filter(|&j| jobs[j].model.config().dataset_configs == *dataset && done[j].get(w).is_some_and(Option::is_none))
                 .collect();
-            let input = match jobs[k].3.input(w) {
+            let input = match jobs[k].clip.input(w) {
                 Ok(input) => input,
                 Err(e) => {
                     send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
@@ -267,11 +290,11 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
                 }
             };
             for j in sharing {
-                let (i, _, model, clip) = &jobs[j];
-                match clip.analyze_input(&model.model, w, &input, &request.settings) {
+                let job = &jobs[j];
+                match job.clip.analyze_input(&job.model.model, w, &input, &job.settings) {
                     Ok(result) => {
                         done[j][w] = Some(result.clone());
-                        send(Event::Window { generation, model: *i, result: Box::new(result) });
+                        send(Event::Window { generation, model: job.model_index, result: Box::new(result) });
                     }
                     Err(e) => {
                         send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
@@ -291,9 +314,9 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
             continue;
         }
         if let Some(cache) = &cache_dir {
-            for (k, (_, dir, _, _)) in jobs.iter().enumerate() {
+            for (k, job) in jobs.iter().enumerate() {
                 let results: Vec<WindowResult> = done[k].iter().flatten().cloned().collect();
-                crate::analysis::write_cache(cache, &request.clip, dir, &request.settings, &results);
+                crate::analysis::write_cache(cache, &request.clip, &job.dir, &job.settings, &results);
             }
         }
         send(Event::Done { generation, cached: all_cached, seconds: started.elapsed().as_secs_f64() });

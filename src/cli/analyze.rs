@@ -150,12 +150,11 @@ fn write_results(path: &Path, results: &Results) -> anyhow::Result<()> {
 
 /// One line of `--json` output.
 fn event(value: serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
+    mbtscope::outln!("{value}");
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    args.explain.check()?;
     let settings = args.explain.settings();
     let selected = device::select(args.device);
     if !args.json {
@@ -163,7 +162,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     }
     let mut loaded = Vec::new();
     for dir in &args.model {
-        loaded.push(runner::load_model_dir(dir, &selected.device).with_context(|| format!("cannot load the model {}", dir.display()))?);
+        let model = runner::load_model_dir(dir, &selected.device).with_context(|| format!("cannot load the model {}", dir.display()))?;
+        super::check_fits(&settings, Some(args.top_k), &model, dir)?;
+        loaded.push(model);
     }
     let models: Vec<ModelInfo> =
         args.model.iter().zip(&loaded).map(|(dir, m)| ModelInfo { name: model_name(dir), dir: dir.clone(), labels: m.labels.clone() }).collect();
@@ -179,6 +180,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         clips: Vec::new(),
         failures: Vec::new(),
     };
+    // One writer of OUT at a time: a second run refuses rather than losing one run's results.
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let out_name = args.out.file_name().map_or_else(|| "results".into(), |n| n.to_string_lossy().into_owned());
+    let _lock = mbtscope::fsutil::FileLock::acquire(&args.out.with_file_name(format!(".{out_name}.lock")), &args.out.display().to_string())?;
     if args.out.exists() && !args.force {
         let bytes = std::fs::read(&args.out).with_context(|| format!("cannot read {}", args.out.display()))?;
         let previous: Results = serde_json::from_slice(&bytes)
@@ -194,9 +201,6 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             args.out.display()
         );
         results.clips = previous.clips;
-    }
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let cache = (!args.no_cache).then(|| mbtscope::fsutil::cache_dir().join("analysis"));
     let terminal = std::io::stderr().is_terminal() && !args.json;

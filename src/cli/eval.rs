@@ -19,6 +19,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let selected = device::select(args.device);
     eprintln!("device: {}", selected.description);
     let options = EvalOptions { batch_size: args.batch, relevance: !args.no_relevance, rollout: args.rollout.options(None) };
+    // Every model is checked against the arguments before the first is evaluated.
+    let explain = mbtscope::analysis::AnalysisSettings { rollout: options.rollout, ..Default::default() };
+    for dir in &args.model {
+        let loaded = runner::load_model_dir(dir, &selected.device)?;
+        super::check_fits(&explain, None, &loaded, dir)?;
+    }
     let mut reports: Vec<EvalReport> = Vec::new();
     for dir in &args.model {
         let loaded = runner::load_model_dir(dir, &selected.device)?;
@@ -43,12 +49,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let path = plots.join("accuracy_vs_gflops.png");
         anyhow::ensure!(args.force || !path.exists(), "{} already exists (use --force to replace it)", path.display());
         plot::accuracy_vs_gflops_png(&reports, &path)?;
-        println!("plots written to {}", plots.display());
+        mbtscope::outln!("plots written to {}", plots.display());
     }
     if let Some(json) = &args.json {
         let bytes = serde_json::to_vec_pretty(&reports)?;
         mbtscope::fsutil::write_atomic(json, &bytes, args.force).with_context(|| format!("cannot write {}", json.display()))?;
-        println!("wrote {}", json.display());
+        mbtscope::outln!("wrote {}", json.display());
     }
     Ok(())
 }
@@ -62,10 +68,10 @@ fn print_table(reports: &[EvalReport]) {
         Some(l) => format!("{:.1}% / {:.3}", 100.0 * l.pointing_game, l.auc),
         None => "n/a".to_owned(),
     };
-    println!("| model | clips | accuracy | GFLOPs/window | pointing by chance |");
-    println!("|---|---|---|---|---|");
+    mbtscope::outln!("| model | clips | accuracy | GFLOPs/window | pointing by chance |");
+    mbtscope::outln!("|---|---|---|---|---|");
     for r in reports {
-        println!(
+        mbtscope::outln!(
             "| {} | {} | {:.1}% | {:.3} | {} |",
             r.model,
             r.clips,
@@ -80,20 +86,20 @@ fn print_table(reports: &[EvalReport]) {
         ("summed over the window's time slices", |r| [r.rollout_window, r.audio_rollout_window, r.relevance_window, r.audio_relevance_window]),
     ];
     for (what, maps) in tables {
-        println!();
-        println!("Pointing game / AUC, maps {what}:");
-        println!();
-        println!("| model | rollout | audio CLS rollout | relevance | audio CLS relevance |");
-        println!("|---|---|---|---|---|");
+        mbtscope::outln!();
+        mbtscope::outln!("Pointing game / AUC, maps {what}:");
+        mbtscope::outln!();
+        mbtscope::outln!("| model | rollout | audio CLS rollout | relevance | audio CLS relevance |");
+        mbtscope::outln!("|---|---|---|---|---|");
         for r in reports {
             let [a, b, c, d] = maps(r);
-            println!("| {} | {} | {} | {} | {} |", r.model, both(a), both(b), both(c), both(d));
+            mbtscope::outln!("| {} | {} | {} | {} | {} |", r.model, both(a), both(b), both(c), both(d));
         }
     }
-    println!();
+    mbtscope::outln!();
     for r in reports {
         let on = |l: Option<LocalisationSummary>| pct(l.map(|l| l.on_any_object));
-        println!(
+        mbtscope::outln!(
             "{}: at the centre slice, the map maximum falls on some object (sounding or not) in {} of clips for rollout, {} for audio CLS rollout, {} for relevance, {} for audio CLS relevance",
             r.model,
             on(r.rollout),
@@ -104,6 +110,6 @@ fn print_table(reports: &[EvalReport]) {
     }
     if let Some(r) = reports.first() {
         let o = r.rollout_options;
-        println!("rollout: {:?} over heads, discard ratio {}, from layer {}", o.head_fusion, o.discard_ratio, o.start_layer);
+        mbtscope::outln!("rollout: {:?} over heads, discard ratio {}, from layer {}", o.head_fusion, o.discard_ratio, o.start_layer);
     }
 }

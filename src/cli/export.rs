@@ -12,14 +12,21 @@ use mbtscope::runner;
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.clip.exists(), "{} does not exist", args.clip.display());
+    args.explain.check()?;
     let settings = args.explain.settings();
     let selected = device::select(args.device);
     eprintln!("device: {}", selected.description);
     let cache = (!args.no_cache).then(|| mbtscope::fsutil::cache_dir().join("analysis"));
     let terminal = std::io::stderr().is_terminal();
-    let mut runs: Vec<ModelRun> = Vec::new();
+    // Every model is loaded and checked against the arguments before any is run.
+    let mut models = Vec::new();
     for dir in std::iter::once(&args.model).chain(args.compare.as_ref()) {
         let model = runner::load_model_dir(dir, &selected.device).with_context(|| format!("cannot load the model {}", dir.display()))?;
+        super::check_fits(&settings, Some(args.top_k), &model, dir)?;
+        models.push((dir, model));
+    }
+    let mut runs: Vec<ModelRun> = Vec::new();
+    for (dir, model) in models {
         let started = std::time::Instant::now();
         let run = analyze_clip(&args.clip, dir, &model, &settings, cache.as_deref(), |done, total| {
             if terminal {
@@ -67,7 +74,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.out {
-        println!(
+        mbtscope::outln!(
             "{} frames written to {} ({} kept from an earlier run) in {seconds:.1} s, {:.1} frames/s",
             summary.images.len(),
             dir.display(),
@@ -76,7 +83,21 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(video) = &summary.video {
-        println!("video written to {} ({} frames)", video.display(), summary.written);
+        mbtscope::outln!("video written to {} ({} frames)", video.display(), summary.written + summary.lost.len());
+    }
+    if !summary.lost.is_empty() {
+        eprintln!("warning: {}", lost_frames_message(&summary.lost));
     }
     Ok(())
+}
+
+/// What a user needs to know about frames FFmpeg could not decode.
+pub fn lost_frames_message(lost: &[usize]) -> String {
+    let shown: Vec<String> = lost.iter().take(10).map(usize::to_string).collect();
+    let more = if lost.len() > shown.len() { format!(" and {} more", lost.len() - shown.len()) } else { String::new() };
+    format!(
+        "{} frames could not be decoded and are missing (indices {}{more}); the other frames keep their own indices, and the video repeats the frame before each missing one",
+        lost.len(),
+        shown.join(", ")
+    )
 }

@@ -20,16 +20,16 @@ pub fn run(args: FlopsArgs) -> anyhow::Result<()> {
     }
     let config = parsed.config;
     let report = flops::count(&config);
-    println!("input embedding: {:.3} GFLOPs", report.embedding / 1e9);
+    mbtscope::outln!("input embedding: {:.3} GFLOPs", report.embedding / 1e9);
     for layer in &report.layers {
         let passes: Vec<String> = layer
             .passes
             .iter()
             .map(|(name, tokens, f)| format!("{name} {tokens} tokens {:.3}", f / 1e9))
             .collect();
-        println!("layer {:2}: {:.3} GFLOPs ({})", layer.layer, layer.total() / 1e9, passes.join(", "));
+        mbtscope::outln!("layer {:2}: {:.3} GFLOPs ({})", layer.layer, layer.total() / 1e9, passes.join(", "));
     }
-    println!("head: {:.6} GFLOPs", report.head / 1e9);
-    println!("total GFLOPs: {:.3}", report.total() / 1e9);
+    mbtscope::outln!("head: {:.6} GFLOPs", report.head / 1e9);
+    mbtscope::outln!("total GFLOPs: {:.3}", report.total() / 1e9);
     Ok(())
 }

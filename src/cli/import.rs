@@ -11,6 +11,6 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     for note in &report.notes {
         eprintln!("note: {note}");
     }
-    println!("imported {} tensors ({} parameters) into {}", report.tensors, report.parameters, args.out.display());
+    mbtscope::outln!("imported {} tensors ({} parameters) into {}", report.tensors, report.parameters, args.out.display());
     Ok(())
 }

@@ -11,6 +11,9 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
     if args.out.exists() && !args.force {
         anyhow::bail!("{} already exists (use --force to replace it)", args.out.display());
     }
+    if let Some(class) = args.class.filter(|_| !args.relevance) {
+        return Err(super::BadArgument(format!("--class {class} needs --relevance: it picks the class relevance explains")).into());
+    }
     let selected = device::select(args.device);
     eprintln!("device: {}", selected.description);
     let loaded = runner::load_model_dir(&args.model, &selected.device)?;
@@ -24,9 +27,12 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         HeadsArg::Min => Capture::Fused(HeadFusion::Min),
         HeadsArg::None => Capture::None,
     };
-    if let Some(layer) = args.raw_layer.filter(|&l| l >= loaded.config().num_layers) {
-        anyhow::bail!("--raw-layer {layer}: the model has {} layers", loaded.config().num_layers);
-    }
+    let explain = mbtscope::analysis::AnalysisSettings {
+        method: mbtscope::analysis::Method::Rollout,
+        class: args.class,
+        rollout: args.rollout_options.options(args.raw_layer),
+    };
+    super::check_fits(&explain, Some(args.top), &loaded, &args.model)?;
     let mut outputs = runner::infer_arrays(&loaded.model, input.clone(), capture)
         .with_context(|| format!("bad inputs: {}", args.inputs.display()))??;
     if args.rollout {
@@ -41,7 +47,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         print_top(&logits.to_f32(), logits.shape[1], &loaded.labels, args.top);
     }
     npz::write(&args.out, &outputs, args.force)?;
-    println!("wrote {} arrays to {}", outputs.len(), args.out.display());
+    mbtscope::outln!("wrote {} arrays to {}", outputs.len(), args.out.display());
     Ok(())
 }
 
@@ -60,6 +66,6 @@ fn print_top(logits: &[f32], classes: usize, labels: &[String], k: usize) {
                 format!("{name} {:.1}%", p * 100.0)
             })
             .collect();
-        println!("example {b}: {}", top.join(", "));
+        mbtscope::outln!("example {b}: {}", top.join(", "));
     }
 }

@@ -22,7 +22,7 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<()> {
     };
     let mut features = ClipFeatures::open(&args.clip, &config, FbankConfig::default())?;
     let info = features.info().clone();
-    println!(
+    mbtscope::outln!(
         "{}: {}x{} {} at {:.3} fps, {} long, rotation {}°, {}",
         args.clip.display(),
         info.width,
@@ -34,7 +34,7 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<()> {
         if info.has_audio { "with audio" } else { "no audio" }
     );
     let spec = features.spec().clone();
-    println!(
+    mbtscope::outln!(
         "model windows: {} frames every {} at {} fps ({} of video), {} spectrogram frames ({} of audio)",
         spec.num_frames,
         spec.stride,
@@ -47,7 +47,7 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<()> {
     for w in windows.iter().take(args.windows) {
         let input = features.window_input(w)?;
         let mean_spec = input.spectrogram.iter().sum::<f32>() / input.spectrogram.len().max(1) as f32;
-        println!(
+        mbtscope::outln!(
             "window {:3}: centre {}, frames {}..{}, audio {}..{}, rgb {}x{}x{}x3, spectrogram {}x{} (mean {:+.2})",
             w.index,
             w.centre,
@@ -64,7 +64,7 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<()> {
         );
     }
     if windows.len() > args.windows {
-        println!("... {} windows in all", windows.len());
+        mbtscope::outln!("... {} windows in all", windows.len());
     }
     Ok(())
 }
@@ -82,8 +82,8 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
     let audio = audio_device(args.audio_device.as_deref());
     let mut player = Player::open(&args.clip, PlayerOptions { audio, ..Default::default() })?;
     match player.clock_source() {
-        ClockSource::Audio { device, rate, channels } => println!("clock: audio ({device}, {rate} Hz, {channels} channels)"),
-        ClockSource::Wall { reason } => println!("clock: wall clock ({reason})"),
+        ClockSource::Audio { device, rate, channels } => mbtscope::outln!("clock: audio ({device}, {rate} Hz, {channels} channels)"),
+        ClockSource::Wall { reason } => mbtscope::outln!("clock: wall clock ({reason})"),
     }
     player.set_speed(args.speed);
     player.set_volume(args.volume);
@@ -95,11 +95,16 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
     let limit = args.seconds.map(Duration::from_secs_f64);
     let mut next_report = Duration::ZERO;
     loop {
+        match player.poll() {
+            Some(mbtscope::media::PlayerEvent::Ended) => break,
+            Some(mbtscope::media::PlayerEvent::AudioFailed(reason)) => eprintln!("warning: {reason}; playing on the wall clock"),
+            None => {}
+        }
         let t = player.position();
         let frame = player.frame_at(t);
         if started.elapsed() >= next_report {
             let stats = player.stats();
-            println!(
+            mbtscope::outln!(
                 "{t}  frame {}  A/V lateness {:.1} ms (mean {:.1}, max {:.1})  dropped {}  underruns {}",
                 frame.map_or_else(|| "-".into(), |f| f.pts.to_string()),
                 stats.av_offset_ms,
@@ -113,7 +118,8 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         if let Some(e) = player.error() {
             anyhow::bail!("playback stopped: {e}");
         }
-        if player.at_end() && t >= player.info().duration || limit.is_some_and(|l| started.elapsed() >= l) {
+        // Nobody reads the report any more (`play ... | head`): stop.
+        if mbtscope::console::stdout_closed() || limit.is_some_and(|l| started.elapsed() >= l) {
             break;
         }
         std::thread::sleep(Duration::from_millis(4));

@@ -259,6 +259,17 @@ pub enum MethodArg {
 }
 
 impl ExplainArgs {
+    /// The flags that contradict each other: `--class` picks the class relevance explains, and
+    /// rollout has none.
+    pub fn check(&self) -> Result<(), BadArgument> {
+        match (self.method, self.class) {
+            (MethodArg::Rollout, Some(class)) => Err(BadArgument(format!(
+                "--class {class} needs --method relevance: attention rollout explains no particular class"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     pub fn settings(&self) -> mbtscope::analysis::AnalysisSettings {
         mbtscope::analysis::AnalysisSettings {
             method: match self.method {
@@ -281,8 +292,8 @@ pub struct AnalyzeArgs {
     /// The JSON results file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Labels kept per window.
-    #[arg(long, default_value_t = 5)]
+    /// Labels kept per window (at least 1, at most the model's classes).
+    #[arg(long, default_value_t = 5, value_parser = parse_positive)]
     pub top_k: usize,
     /// Leave out the rgb and spectrogram maps (smaller output).
     #[arg(long)]
@@ -331,8 +342,8 @@ pub struct ExportArgs {
     /// Replace existing frames of another export, and an existing video.
     #[arg(long)]
     pub force: bool,
-    /// Labels drawn per model.
-    #[arg(long, default_value_t = 3)]
+    /// Labels drawn per model (at least 1; --no-labels draws none).
+    #[arg(long, default_value_t = 3, value_parser = parse_positive)]
     pub top_k: usize,
     /// Draw no title, labels or time, only the heatmap.
     #[arg(long)]
@@ -523,7 +534,7 @@ pub struct InferArgs {
     #[arg(long)]
     pub raw_layer: Option<usize>,
     /// Number of top classes to print per example.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = parse_positive)]
     pub top: usize,
     /// Replace OUT if it exists.
     #[arg(long)]
@@ -588,6 +599,47 @@ pub struct FlopsArgs {
     /// A model folder (reads its model.json).
     #[arg(long)]
     pub model: Option<PathBuf>,
+}
+
+/// An argument that does not fit the model or the input (exit status 2, like clap's own errors).
+#[derive(Debug)]
+pub struct BadArgument(pub String);
+
+impl std::fmt::Display for BadArgument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadArgument {}
+
+/// Checks the explanation settings and `top_k` (when given) against a loaded model: anything that
+/// does not fit is a [`BadArgument`] naming the flag and the model.
+pub fn check_fits(
+    settings: &mbtscope::analysis::AnalysisSettings,
+    top_k: Option<usize>,
+    model: &mbtscope::runner::LoadedModel,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let config = model.config();
+    // The library names its settings (`start_layer`); the user typed flags (`--start-layer`).
+    let mut misfits: Vec<String> = settings.misfits(config).iter().map(|m| format!("--{}", m.replacen('_', "-", 1))).collect();
+    if let Some(k) = top_k.filter(|&k| k > config.num_classes) {
+        misfits.push(format!("--top-k {k}: the model has {} classes", config.num_classes));
+    }
+    if misfits.is_empty() {
+        return Ok(());
+    }
+    Err(BadArgument(format!("{} (model {})", misfits.join("; "), dir.display())).into())
+}
+
+/// A count of at least one.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
 }
 
 /// Some of the inputs failed and were reported; the others succeeded (exit status 3).

@@ -51,7 +51,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     });
     eprintln!();
     let failures = failures.into_inner().unwrap_or_default();
-    println!(
+    mbtscope::outln!(
         "{} clips in {} ({} already there), {:.1} s",
         args.clips - failures.len(),
         args.out.display(),

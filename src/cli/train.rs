@@ -69,7 +69,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             serde_json::to_string(&state.options)?
         );
         if state.step >= options.steps {
-            println!("{} has already finished {} steps", args.out.display(), state.step);
+            mbtscope::outln!("{} has already finished {} steps", args.out.display(), state.step);
             return Ok(());
         }
         options.start_step = state.step;
@@ -117,6 +117,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let model = train::train(&config, init, &examples, &options, &selected.device, report, checkpoint)?;
     save(&args.out, &config, &model, &labels, &TrainState { step: options.steps, options: options.clone() })?;
-    println!("saved {} after {} steps ({:.1} s)", args.out.display(), options.steps, started.elapsed().as_secs_f64());
+    mbtscope::outln!("saved {} after {} steps ({:.1} s)", args.out.display(), options.steps, started.elapsed().as_secs_f64());
     Ok(())
 }

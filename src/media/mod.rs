@@ -13,6 +13,6 @@ pub mod video;
 pub use audio::{AudioTrack, decode_audio};
 pub use error::MediaError;
 pub use output::AudioDevice;
-pub use player::{ClockSource, Player, PlayerOptions, PlayerStats};
+pub use player::{ClockSource, Player, PlayerEvent, PlayerOptions, PlayerStats};
 pub use time::Timestamp;
 pub use video::{VideoDecoder, VideoFrame, VideoInfo};

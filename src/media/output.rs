@@ -43,6 +43,31 @@ pub struct OutputShared {
     pub chunk_len: AtomicU64,
     /// Errors the backend reported (the first and then every 1000th are logged).
     pub errors: AtomicU64,
+    /// The latest error's text, for the player to show when it gives up on the device.
+    pub last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl OutputShared {
+    /// Records an error from the backend (the error callback; never the audio callback, which
+    /// must not lock).
+    pub fn report_error(&self, message: String) {
+        let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == 1 || n.is_multiple_of(1000) {
+            log::warn!("audio output error ({n} so far): {message}");
+        }
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(message);
+        }
+    }
+
+    /// The callback's bookkeeping for a period in which it handed `counted` samples to the
+    /// device: the clock reads `chunk_start`, `chunk_len` and `callback_ns` together.
+    fn mark_chunk(&self, counted: u64, now_ns: u64) {
+        let before = self.played.fetch_add(counted, Ordering::AcqRel);
+        self.chunk_start.store(before, Ordering::Release);
+        self.chunk_len.store(counted, Ordering::Release);
+        self.callback_ns.store(now_ns, Ordering::Release);
+    }
 }
 
 /// An open output stream and the producer side of its ring buffer.
@@ -105,13 +130,20 @@ impl AudioOutput {
                     if let Some(latency) = ts.playback.checked_duration_since(ts.callback) {
                         cb.latency_us.store(latency.as_micros() as u64, Ordering::Relaxed);
                     }
+                    let now_ns = epoch.elapsed().as_nanos() as u64;
                     if cb.flush.load(Ordering::Acquire) {
                         while consumer.pop().is_ok() {}
+                        // The count restarts, and so does everything the clock reads with it:
+                        // a chunk recorded before the flush would otherwise be read as taken
+                        // after it (the clock jumped ahead after a seek while paused).
                         cb.played.store(0, Ordering::Release);
+                        cb.mark_chunk(0, now_ns);
                         cb.flush.store(false, Ordering::Release);
                     }
                     if cb.paused.load(Ordering::Acquire) {
                         data.iter_mut().for_each(|s| *s = 0.0);
+                        // Nothing handed over: the clock, once playing again, starts from here.
+                        cb.mark_chunk(0, now_ns);
                         return;
                     }
                     let volume = f32::from_bits(cb.volume.load(Ordering::Relaxed));
@@ -139,19 +171,11 @@ impl AudioOutput {
                             cb.underruns.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    let before = cb.played.fetch_add(counted as u64, Ordering::AcqRel);
-                    cb.chunk_start.store(before, Ordering::Release);
-                    cb.chunk_len.store(counted as u64, Ordering::Release);
-                    cb.callback_ns.store(epoch.elapsed().as_nanos() as u64, Ordering::Release);
+                    cb.mark_chunk(counted as u64, now_ns);
                 },
-                move |err| {
-                    // A broken device can report an error on every period: log the first and then
-                    // one line per thousand, with the count.
-                    let n = errors.errors.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n == 1 || n % 1000 == 0 {
-                        log::warn!("audio output error ({n} so far): {err}");
-                    }
-                },
+                // A broken device can report an error on every period: the player falls back to
+                // the wall clock when they keep coming (see `Player::poll`).
+                move |err| errors.report_error(err.to_string()),
                 None,
             )
             .map_err(|e| e.to_string())?;

@@ -36,6 +36,28 @@ pub struct PlayerOptions {
     pub tap: Option<TapSlot>,
 }
 
+/// The audio device has failed when this many errors arrive within [`AUDIO_FAILURE_WINDOW`], or
+/// when it reported an error and then took no samples for [`AUDIO_STALL`]: the player then plays
+/// on the wall clock. (A broken ALSA device reports an error on every period, about a thousand a
+/// second; a single underrun is no failure.)
+const AUDIO_FAILURE_ERRORS: u64 = 5;
+const AUDIO_FAILURE_WINDOW: Duration = Duration::from_secs(1);
+const AUDIO_STALL: Duration = Duration::from_millis(500);
+
+/// The audio clock may run ahead of the wall clock since playback started by this much (seconds):
+/// the callback's interpolation and the device latency's jitter. A reading further ahead is
+/// stale bookkeeping, not sound that was heard.
+const AUDIO_AHEAD_OF_WALL: f64 = 0.05;
+
+/// What [`Player::poll`] saw happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayerEvent {
+    /// Playback reached the end of the clip and stopped there; the next play starts over.
+    Ended,
+    /// The audio device failed; playback goes on by the wall clock, without sound.
+    AudioFailed(String),
+}
+
 /// How early (seconds) a display may read the clock for a frame and still show it, while
 /// playing: see [`Player::frame_for_display`].
 const WAKE_TOLERANCE: f64 = 0.005;
@@ -122,6 +144,8 @@ pub struct Player {
     /// The clock never runs backwards while playing, even when the device's latency estimate
     /// jitters between callbacks.
     last_position: std::cell::Cell<Timestamp>,
+    /// When the current burst of device errors began, and the error count then.
+    error_window: Option<(Instant, u64)>,
 }
 
 impl Player {
@@ -206,6 +230,7 @@ impl Player {
             stats: PlayerStats::default(),
             pending: None,
             last_position: std::cell::Cell::new(Timestamp::ZERO),
+            error_window: None,
         };
         if let Some(out) = &player.output {
             out.shared.paused.store(true, Ordering::Release);
@@ -293,16 +318,22 @@ impl Player {
             }
             None => self.wall_start.map_or(0.0, |s| s.elapsed().as_secs_f64()),
         };
-        let t = self.base + Timestamp::from_secs(elapsed * self.speed);
+        // Sound cannot have been heard faster than real time since playback started.
+        let wall = self.wall_start.map_or(0.0, |s| s.elapsed().as_secs_f64()) + AUDIO_AHEAD_OF_WALL;
+        let t = self.base + Timestamp::from_secs(elapsed.min(wall) * self.speed);
         let t = if self.info.duration > Timestamp::ZERO { t.min(self.info.duration) } else { t };
         let t = t.max(self.last_position.get());
         self.last_position.set(t);
         t
     }
 
+    /// Starts (or resumes) playback; at the end of the clip it starts over from the beginning.
     pub fn play(&mut self) {
         if self.playing {
             return;
+        }
+        if self.at_clip_end() {
+            self.seek(Timestamp::ZERO);
         }
         self.restart_clock(self.base);
         self.playing = true;
@@ -327,8 +358,87 @@ impl Player {
     fn restart_clock(&mut self, at: Timestamp) {
         self.base = at;
         self.last_position.set(at);
-        self.mark = self.output.as_ref().map_or(0, |o| o.shared.played.load(Ordering::Acquire));
+        // After a seek whose flush the callback has not yet seen, the device's count is about to
+        // restart at zero: the old count would hold the clock still until the new one caught up
+        // (playing again after the end froze it for the clip's length). Read in this order: the
+        // callback clears `flush` after zeroing the count, and while paused it adds nothing.
+        self.mark = self.output.as_ref().map_or(0, |o| {
+            if o.shared.flush.load(Ordering::Acquire) { 0 } else { o.shared.played.load(Ordering::Acquire) }
+        });
         self.wall_start = Some(Instant::now());
+    }
+
+    /// Whether the paused playhead is at the end of the clip, so that play starts over.
+    fn at_clip_end(&self) -> bool {
+        if self.info.duration > Timestamp::ZERO { self.base >= self.info.duration } else { self.at_end() }
+    }
+
+    /// Call once per repaint (or every few milliseconds): stops playback at the end of the clip,
+    /// and moves to the wall clock when the audio device fails. Says what happened, if anything.
+    pub fn poll(&mut self) -> Option<PlayerEvent> {
+        if let Some(reason) = self.audio_failure() {
+            self.fall_back_to_wall_clock(&reason);
+            return Some(PlayerEvent::AudioFailed(reason));
+        }
+        if !self.playing {
+            return None;
+        }
+        let ended = if self.info.duration > Timestamp::ZERO {
+            self.position() >= self.info.duration
+        } else {
+            self.at_end() && self.output.as_ref().is_none_or(|o| o.shared.ended.load(Ordering::Acquire))
+        };
+        if ended {
+            self.pause();
+            return Some(PlayerEvent::Ended);
+        }
+        None
+    }
+
+    /// Why the audio device counts as failed, if it does (see [`AUDIO_FAILURE_ERRORS`]).
+    fn audio_failure(&mut self) -> Option<String> {
+        let out = self.output.as_ref()?;
+        let shared = &out.shared;
+        let errors = shared.errors.load(Ordering::Relaxed);
+        if errors == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let (since, at_start) = *self.error_window.get_or_insert((now, errors.saturating_sub(1)));
+        let last_callback = Duration::from_nanos(shared.callback_ns.load(Ordering::Acquire));
+        let stalled = out.epoch.elapsed().saturating_sub(last_callback) > AUDIO_STALL;
+        if errors - at_start >= AUDIO_FAILURE_ERRORS || stalled {
+            let last = shared.last_error.lock().ok().and_then(|e| e.clone()).unwrap_or_else(|| "unknown error".into());
+            return Some(format!("the audio device {} failed ({errors} errors, the last: {last})", out.device_name));
+        }
+        if now.duration_since(since) > AUDIO_FAILURE_WINDOW {
+            self.error_window = Some((now, errors));
+        }
+        None
+    }
+
+    /// Closes the audio output (which ends the backend's stream of errors) and goes on from the
+    /// current position by the wall clock.
+    fn fall_back_to_wall_clock(&mut self, reason: &str) {
+        let now = self.position();
+        self.output = None;
+        if let Some(tx) = self.audio_tx.take() {
+            let _ = tx.send(AudioCommand::Stop);
+        }
+        self.clock_source = ClockSource::Wall { reason: reason.to_owned() };
+        self.base = now;
+        self.last_position.set(now);
+        self.wall_start = Some(Instant::now());
+    }
+
+    /// Tests only: the audio device reports `n` errors, as a failing device would.
+    #[doc(hidden)]
+    pub fn inject_audio_errors(&self, n: u64, message: &str) {
+        if let Some(out) = &self.output {
+            for _ in 0..n {
+                out.shared.report_error(message.to_owned());
+            }
+        }
     }
 
     /// Jumps to `t` (clamped to the clip); frames and audio restart from there.
