@@ -303,7 +303,7 @@ fn frames_that_cannot_be_decoded_are_reported_and_the_rest_keep_their_indices() 
     // Damage a stretch in the middle of the media data.
     let mut bytes = std::fs::read(&clean).unwrap();
     let start = bytes.len() / 2;
-    for (k, b) in bytes[start..start + 600].iter_mut().enumerate() {
+    for (k, b) in bytes[start..start + 3000].iter_mut().enumerate() {
         *b ^= (k * 37 + 11) as u8;
     }
     let corrupt = work.join("corrupt.mp4");

@@ -103,6 +103,7 @@ impl Dialogs {
         }
         let tx = self.tx.clone();
         let ctx = ctx.clone();
+        let fallback = start.clone();
         let spawned = std::thread::Builder::new().name("file-dialog".into()).spawn(move || {
             let opened = std::time::Instant::now();
             let mut dialog = rfd::FileDialog::new().set_title(purpose.title());
@@ -121,7 +122,7 @@ impl Dialogs {
         });
         match spawned {
             Ok(_) => self.open = Some(purpose),
-            Err(e) => self.builtin = Some(PathDialog::new(purpose, start, &format!("the system file dialog could not start ({e})"))),
+            Err(e) => self.builtin = Some(PathDialog::new(purpose, fallback, &format!("the system file dialog could not start ({e})"))),
         }
     }
 
