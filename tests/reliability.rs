@@ -337,3 +337,63 @@ fn frames_that_cannot_be_decoded_are_reported_and_the_rest_keep_their_indices() 
     let (best, _) = clean_frames.iter().enumerate().map(|(i, f)| (i, mean_diff(f))).min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
     assert_eq!(best, after, "the file of frame {after} shows frame {best}");
 }
+
+/// A message names its cause once ("No such file or directory" was printed twice for a missing
+/// model folder).
+#[test]
+fn an_error_names_its_cause_once() {
+    let work = crate::scratch("reliability-messages");
+    let missing = work.join("no_such_model");
+    let run = mbtscope().args(["export", "--device", "cpu", "--no-cache", "--model"]).arg(&missing).arg("--out").arg(work.join("frames")).arg(demo()).output().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let err = stderr(&run);
+    assert!(err.contains("no_such_model"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+/// Regression (importing a 3-layer model changed the start layer from 5 to 2 for good): settings
+/// that do not fit one model are fitted for that model alone and reported; the settings stay.
+#[test]
+fn settings_that_do_not_fit_a_model_are_fitted_for_it_alone() {
+    use mbtscope::analysis::{AnalysisSettings, Method};
+    let three_layers = mbtscope::model::MbtConfig::parse_scenic_json(
+        r#"{"hidden_size": 32, "num_layers": 3, "num_heads": 2, "mlp_dim": 64, "num_classes": 8,
+        "patches": {"size": [16, 16, 2]}, "classifier": "token", "modality_fusion": ["spectrogram", "rgb"],
+        "fusion_layer": 1, "use_bottleneck": true, "n_bottlenecks": 2}"#,
+    )
+    .unwrap()
+    .config;
+    let mut chosen = AnalysisSettings { method: Method::Relevance, class: Some(9), ..AnalysisSettings::default() };
+    chosen.rollout.start_layer = 5;
+    let (fitted, notes) = chosen.fitted_to(&three_layers);
+    assert_eq!(fitted.rollout.start_layer, 2, "the model's last layer");
+    assert_eq!(fitted.class, None, "a class the model lacks: its top prediction");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("start_layer 5") && notes[0].contains("3 layers"), "{notes:?}");
+    assert!(notes[1].contains("class 9") && notes[1].contains("8 classes"), "{notes:?}");
+    assert_eq!(chosen.rollout.start_layer, 5, "the chosen settings are left as they are");
+    let mut fits = chosen;
+    fits.rollout.start_layer = 1;
+    fits.class = Some(3);
+    assert_eq!(fits.fitted_to(&three_layers), (fits, Vec::new()));
+}
+
+/// Without `XDG_RUNTIME_DIR` (a server, CI), Vulkan's device-select layer made libwayland print
+/// "error: XDG_RUNTIME_DIR is invalid" lines that read as mbtscope's errors.
+#[test]
+fn no_stray_wayland_errors_without_a_runtime_dir() {
+    let run = mbtscope()
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .args(["infer", "--device", "auto", "--model"])
+        .arg(model("bottleneck"))
+        .arg("--inputs")
+        .arg("/nonexistent/inputs.npz")
+        .arg("--out")
+        .arg(crate::scratch("reliability-wayland").join("out.npz"))
+        .output()
+        .unwrap();
+    let err = stderr(&run);
+    assert!(err.contains("device:"), "the device was chosen: {err}");
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
+}

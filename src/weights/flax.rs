@@ -18,10 +18,11 @@ const CHUNKED_MARKER: &str = "__msgpack_chunked_array__";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlaxError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Io {
         path: String,
-        source: std::io::Error,
+        /// Shown in the message, and so not a `source` (which would print it twice in a chain).
+        cause: std::io::Error,
     },
     #[error("not a Flax MessagePack checkpoint ({0})")]
     Decode(#[from] msgpack::DecodeError),
@@ -37,14 +38,14 @@ pub fn read_checkpoint(path: &Path) -> Result<ParamMap, FlaxError> {
     if path.is_dir() {
         return Err(FlaxError::Io {
             path: display,
-            source: std::io::Error::other(
+            cause: std::io::Error::other(
                 "is a directory; pass the checkpoint file itself (for example checkpoint_500000)",
             ),
         });
     }
     let bytes = std::fs::read(path).map_err(|source| FlaxError::Io {
         path: display,
-        source,
+        cause: source,
     })?;
     params_from_bytes(&bytes)
 }

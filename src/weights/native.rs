@@ -16,15 +16,17 @@ pub const LABELS_FILE: &str = "labels.txt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NativeError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        /// Shown in the message, and so not a `source` (which would print it twice in a chain).
+        cause: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        /// Shown in the message, and so not a `source` (which would print it twice in a chain).
+        cause: std::io::Error,
     },
     #[error("bad model config: {message}: {path}")]
     Config { path: PathBuf, message: String },
@@ -50,7 +52,7 @@ pub fn load_dir(dir: &Path) -> Result<ModelFiles, NativeError> {
     let config_path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path).map_err(|source| NativeError::Read {
         path: config_path.clone(),
-        source,
+        cause: source,
     })?;
     let parsed = MbtConfig::parse_scenic_json(&text).map_err(|e| NativeError::Config {
         path: config_path.clone(),
@@ -85,7 +87,7 @@ pub fn load_dir(dir: &Path) -> Result<ModelFiles, NativeError> {
 pub fn read_labels(path: &Path) -> Result<Vec<String>, NativeError> {
     let text = std::fs::read_to_string(path).map_err(|source| NativeError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     })?;
     Ok(text
         .lines()
@@ -98,7 +100,7 @@ pub fn read_labels(path: &Path) -> Result<Vec<String>, NativeError> {
 pub fn read_safetensors(path: &Path) -> Result<ParamMap, NativeError> {
     let bytes = std::fs::read(path).map_err(|source| NativeError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     })?;
     let bad = |message: String| NativeError::Weights {
         path: path.to_owned(),
@@ -131,7 +133,7 @@ pub fn save_dir(
 ) -> Result<(), NativeError> {
     std::fs::create_dir_all(dir).map_err(|source| NativeError::Write {
         path: dir.to_owned(),
-        source,
+        cause: source,
     })?;
     let files = [CONFIG_FILE, WEIGHTS_FILE, LABELS_FILE].map(|f| dir.join(f));
     if !overwrite
@@ -139,7 +141,7 @@ pub fn save_dir(
     {
         return Err(NativeError::Write {
             path: existing.clone(),
-            source: std::io::Error::new(
+            cause: std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 "already exists (use --force to replace it)",
             ),
@@ -171,7 +173,7 @@ pub fn save_dir(
     let write = |path: &Path, data: &[u8]| {
         write_atomic(path, data, overwrite).map_err(|source| NativeError::Write {
             path: path.to_owned(),
-            source,
+            cause: source,
         })
     };
     write(&files[1], &weights)?;
