@@ -200,6 +200,7 @@ fn shipped(name: &str) -> std::path::PathBuf {
 /// Play; Space again starts over and the clock moves.
 #[test]
 fn play_past_the_end_then_space_twice_and_the_clock_moves() {
+    let _turn = crate::sound_device_turn();
     let device = std::env::var("MBTSCOPE_TEST_AUDIO_DEVICE").unwrap_or_else(|_| "pulse".into());
     let options = AppOptions {
         audio: AudioDevice::Named(device),

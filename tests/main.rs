@@ -29,3 +29,12 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Tests that play through the sound server take turns: several streams at once into
+/// PulseAudio's null sink made ALSA's `pulse` plugin fail with I/O errors on a loaded 2-core
+/// machine (which the player then handles by giving the device up, but which these tests are
+/// not about).
+pub fn sound_device_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
