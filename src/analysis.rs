@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use crate::explain::RolloutOptions;
-use crate::explain::maps::{RgbMap, SpectrogramMap, cross_modal_share, explained_rows, split_row};
+use crate::explain::maps::{RgbMap, SpectrogramMap, cross_modal_share, explained_rollout_rows, explained_rows, split_row};
 use crate::features::{ClipFeatures, FbankConfig, Window, WindowInput};
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, MbtInput, Modality};
@@ -303,9 +303,9 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     exp.iter().map(|v| v / sum).collect()
 }
 
-/// The maps of one explanation (`joint` `[1, N, N]`).
-fn maps(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::Result<(Option<RgbMap>, Option<SpectrogramMap>, Vec<(Modality, f32)>)> {
-    let rows = explained_rows(config, layout, joint);
+/// The maps of one explanation, from its explained rows (`[1, N]` each, named as
+/// [`explained_rows`] names them).
+fn maps(config: &MbtConfig, layout: &TokenLayout, rows: Vec<(String, Tensor<2>)>) -> anyhow::Result<(Option<RgbMap>, Option<SpectrogramMap>, Vec<(Modality, f32)>)> {
     let mut rgb = None;
     let mut spectrogram = None;
     let mut cross = Vec::new();
@@ -340,15 +340,16 @@ pub fn analyze_window(model: &Mbt, window: &Window, input: &WindowInput, setting
     let tensors = MbtInput::from_host(config, 1, input.rgb.clone(), input.spectrogram.clone(), &device);
     let (output, explanation) = crate::runner::explain(model, tensors.clone(), settings.rollout)?;
     let probabilities = softmax(&host(output.logits)?);
-    let (joint, explained_class) = match settings.method {
-        Method::Rollout => (explanation.rollout.clone(), None),
+    // Rollout: only the explained rows, never the dense product.
+    let (rows, explained_class) = match settings.method {
+        Method::Rollout => (explained_rollout_rows(config, &explanation), None),
         Method::Relevance => {
             let result = crate::explain::relevance::relevance(model, tensors, settings.class)?;
             let class = result.classes.first().copied();
-            (result.joint, class)
+            (explained_rows(config, &result.layout, &result.joint), class)
         }
     };
-    let (rgb, spectrogram, cross_modal) = maps(config, &explanation.layout, &joint)?;
+    let (rgb, spectrogram, cross_modal) = maps(config, &explanation.layout, rows)?;
     let mut bottleneck = Vec::new();
     for activity in &explanation.activity {
         let [_, n, joint_len] = activity.rows.dims();

@@ -172,11 +172,13 @@ pub fn explain(
 pub fn explanation_arrays(config: &MbtConfig, explanation: &Explanation) -> anyhow::Result<BTreeMap<String, NpyArray>> {
     let mut out = BTreeMap::new();
     out.insert("rollout/layout".to_owned(), layout_array(&explanation.layout));
-    out.insert("rollout/joint".to_owned(), to_array(explanation.rollout.clone())?);
-    for (name, row) in crate::explain::maps::explained_rows(config, &explanation.layout, &explanation.rollout) {
+    // The one place the dense rollout is made.
+    let rollout = explanation.rollout();
+    out.insert("rollout/joint".to_owned(), to_array(rollout.clone())?);
+    for (name, row) in crate::explain::maps::explained_rows(config, &explanation.layout, &rollout) {
         out.insert(format!("rollout/{name}"), to_array(row)?);
     }
-    out.insert("rollout/cross_modal_share".to_owned(), cross_modal_shares(config, explanation)?);
+    out.insert("rollout/cross_modal_share".to_owned(), cross_modal_shares(config, &explanation.layout, &rollout)?);
     if let (Some(raw), Some(layer)) = (&explanation.raw, explanation.raw_layer) {
         out.insert(format!("rollout/raw_layer{layer}"), to_array(raw.clone())?);
     }
@@ -211,11 +213,10 @@ pub fn relevance_arrays(
 
 /// For each example and modality: the share of that modality's explanation row (its CLS row, or
 /// the mean row of its tokens without a CLS) that lands on the other modality's tokens.
-fn cross_modal_shares(config: &MbtConfig, explanation: &Explanation) -> anyhow::Result<NpyArray> {
+fn cross_modal_shares(config: &MbtConfig, layout: &crate::model::layout::TokenLayout, rollout: &Tensor<3>) -> anyhow::Result<NpyArray> {
     use crate::explain::maps::{cross_modal_share, split_row};
     use crate::model::layout::TokenKind;
-    let layout = &explanation.layout;
-    let [b, n, _] = explanation.rollout.dims();
+    let [b, n, _] = rollout.dims();
     let mut rows = Vec::new();
     for &m in &config.modality_fusion {
         let (start, len) = match layout.find(TokenKind::Cls(m)) {
@@ -227,7 +228,7 @@ fn cross_modal_shares(config: &MbtConfig, explanation: &Explanation) -> anyhow::
                 (seg.start, seg.len)
             }
         };
-        let row: Tensor<3> = explanation.rollout.clone().slice(s![.., start..start + len, ..]).mean_dim(1);
+        let row: Tensor<3> = rollout.clone().slice(s![.., start..start + len, ..]).mean_dim(1);
         rows.push(to_array(row.reshape([b, n]))?.to_f32());
     }
     let mut shares = Vec::with_capacity(b * rows.len());

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::analysis::{host, softmax};
 use crate::explain::RolloutOptions;
-use crate::explain::maps::{explained_rows, split_row};
+use crate::explain::maps::{explained_rollout_rows, explained_rows, split_row};
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, Modality};
 use crate::train::data::{Example, input_for, read_sidecar};
@@ -173,25 +173,26 @@ fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Exa
 }
 
 /// The row that explains the rgb side: the rgb CLS row, or the mean row without CLS tokens.
-fn rgb_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::Result<Option<Vec<f32>>> {
-    named_rows(config, layout, joint, |name| name == "cls_rgb" || name == "gap")
+fn rgb_rows(rows: &[(String, Tensor<2>)]) -> anyhow::Result<Option<Vec<f32>>> {
+    named_rows(rows, |name| name == "cls_rgb" || name == "gap")
 }
 
 /// The spectrogram CLS row (token classifier with both modalities fused in the encoder only:
 /// with late fusion no attention path leads from the audio CLS to the video).
-fn audio_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>) -> anyhow::Result<Option<Vec<f32>>> {
+fn audio_rows(config: &MbtConfig, rows: &[(String, Tensor<2>)]) -> anyhow::Result<Option<Vec<f32>>> {
     if config.modality_fusion.len() < 2 || config.fusion_layer >= config.num_layers {
         return Ok(None);
     }
-    named_rows(config, layout, joint, |name| name == "cls_spectrogram")
+    named_rows(rows, |name| name == "cls_spectrogram")
 }
 
-fn named_rows(config: &MbtConfig, layout: &TokenLayout, joint: &Tensor<3>, wanted: impl Fn(&str) -> bool) -> anyhow::Result<Option<Vec<f32>>> {
-    let rows = explained_rows(config, layout, joint);
-    let Some((_, row)) = rows.into_iter().find(|(name, _)| wanted(name)) else {
+/// The first of the explained `rows` (from [`explained_rows`] or [`explained_rollout_rows`])
+/// whose name is `wanted`, on the host.
+fn named_rows(rows: &[(String, Tensor<2>)], wanted: impl Fn(&str) -> bool) -> anyhow::Result<Option<Vec<f32>>> {
+    let Some((_, row)) = rows.iter().find(|(name, _)| wanted(name)) else {
         return Ok(None);
     };
-    Ok(Some(host(row)?))
+    Ok(Some(host(row.clone())?))
 }
 
 /// Evaluates `model` on `examples` (from `data_dir`, whose sidecars give the boxes).
@@ -215,12 +216,14 @@ pub fn evaluate(
         let input = input_for(config, &batch, &device);
         let (output, explanation) = crate::runner::explain(model, input.clone(), options.rollout)?;
         let logits = host(output.logits)?;
-        let n = explanation.rollout.dims()[2];
-        let rollout_rows = if has_rgb { rgb_rows(config, &explanation.layout, &explanation.rollout)? } else { None };
-        let audio_rollout_rows = if has_rgb { audio_rows(config, &explanation.layout, &explanation.rollout)? } else { None };
+        let n = explanation.layout.len();
+        let explained = explained_rollout_rows(config, &explanation);
+        let rollout_rows = if has_rgb { rgb_rows(&explained)? } else { None };
+        let audio_rollout_rows = if has_rgb { audio_rows(config, &explained)? } else { None };
         let (relevance_rows, audio_relevance_rows) = if has_rgb && options.relevance {
             let result = crate::explain::relevance::relevance(model, input, None)?;
-            (rgb_rows(config, &result.layout, &result.joint)?, audio_rows(config, &result.layout, &result.joint)?)
+            let explained = explained_rows(config, &result.layout, &result.joint);
+            (rgb_rows(&explained)?, audio_rows(config, &explained)?)
         } else {
             (None, None)
         };

@@ -33,6 +33,43 @@ pub fn explained_rows(config: &MbtConfig, layout: &TokenLayout, rollout: &Tensor
     }
 }
 
+/// The same rows as [`explained_rows`], taken from a rollout by its rows ([`super::rollout::Explanation::rows`])
+/// rather than from the dense matrix.
+pub fn explained_rollout_rows(config: &MbtConfig, explanation: &super::rollout::Explanation) -> Vec<(String, Tensor<2>)> {
+    let layout = &explanation.layout;
+    let n = layout.len();
+    let b = explanation.batch();
+    let selectors: Vec<(String, Vec<f32>)> = if config.classifier == Classifier::Token {
+        config
+            .modality_fusion
+            .iter()
+            .filter_map(|&m| {
+                let at = layout.find(TokenKind::Cls(m))?.start;
+                let mut w = vec![0.0; n];
+                w[at] = 1.0;
+                Some((format!("cls_{m}"), w))
+            })
+            .collect()
+    } else {
+        let end = layout.find(TokenKind::Bottleneck).map_or(n, |s| s.start);
+        let mut w = vec![0.0; n];
+        w[..end].fill(1.0 / end.max(1) as f32);
+        vec![("gap".to_owned(), w)]
+    };
+    if selectors.is_empty() {
+        return Vec::new();
+    }
+    let k = selectors.len();
+    let weights: Vec<f32> = (0..b).flat_map(|_| selectors.iter().flat_map(|(_, w)| w.iter().copied())).collect();
+    let device = explanation.device();
+    let rows = explanation.rows(Tensor::from_data(TensorData::new(weights, [b, k, n]), &device));
+    selectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name, rows.clone().slice(s![.., i..i + 1, ..]).reshape([b, n])))
+        .collect()
+}
+
 /// A map over RGB patches for one example.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RgbMap {

@@ -9,9 +9,13 @@
 //!   passes' bottleneck rows where it is, because Scenic averages the updated bottlenecks.
 //!
 //! Optionally the lowest `discard_ratio` of each A_l's entries is dropped (never a row's own
-//! CLS column). Then A'_l = 0.5 A_l + 0.5 I with rows renormalised, and the running product
-//! R = A'_l R is kept, so rollout = A'_L ... A'_s for start layer s. Only the running product and
-//! the current layer's maps live on the device at any time.
+//! CLS column). Then A'_l = 0.5 A_l + 0.5 I with rows renormalised, and rollout is
+//! R = A'_L ... A'_s for start layer s. The A'_l are kept (one joint matrix per layer; the
+//! attention maps themselves are not), and what is asked for is made from them:
+//! - [`Explanation::rows`]: a few rows of R, as vector-matrix products from the top layer down
+//!   (u R = ((u A'_L) A'_{L-1}) ... A'_s), which is all the app, `analyze`, `export` and `eval`
+//!   read: about N^2 multiply-adds a layer instead of N^3;
+//! - [`Explanation::rollout`]: the dense R (for `infer --rollout`'s `rollout/joint`).
 
 use burn::prelude::*;
 
@@ -62,8 +66,10 @@ pub struct LayerActivity {
 #[derive(Debug, Clone)]
 pub struct Explanation {
     pub layout: TokenLayout,
-    /// The rollout `[batch, joint, joint]`.
-    pub rollout: Tensor<3>,
+    /// A'_l `[batch, joint, joint]` of each layer from the start layer up, bottom first.
+    layers: Vec<Tensor<3>>,
+    batch: usize,
+    device: Device,
     /// A_l of the requested raw layer, `[batch, joint, joint]`.
     pub raw: Option<Tensor<3>>,
     pub raw_layer: Option<usize>,
@@ -79,11 +85,35 @@ pub struct Explainer {
     batch: usize,
     device: Device,
     passes: Vec<AttentionPass>,
-    rollout: Tensor<3>,
+    /// A'_l of the layers included so far.
+    layers: Vec<Tensor<3>>,
     raw: Option<Tensor<3>>,
     activity: Vec<LayerActivity>,
     /// `[joint, joint]` true where a column is the row's own CLS (never discarded).
     protected: Tensor<2, Bool>,
+}
+
+impl Explanation {
+    /// The dense rollout R = A'_L ... A'_s, `[batch, joint, joint]` (identity when no layer is
+    /// included). Costs N^3 multiply-adds a layer: use [`Self::rows`] for a few rows.
+    pub fn rollout(&self) -> Tensor<3> {
+        let n = self.layout.len();
+        self.layers.iter().fold(identity(self.batch, n, &self.device), |r, a| a.clone().matmul(r))
+    }
+
+    /// `weights R` for row weights `[batch, k, joint]` (a one-hot row picks a row of R, a mean
+    /// over tokens the mean of their rows): `[batch, k, joint]`, made from the top layer down.
+    pub fn rows(&self, weights: Tensor<3>) -> Tensor<3> {
+        self.layers.iter().rev().fold(weights, |v, a| v.matmul(a.clone()))
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn device(&self) -> Device {
+        self.device.clone()
+    }
 }
 
 impl Explainer {
@@ -105,7 +135,7 @@ impl Explainer {
             batch,
             device: device.clone(),
             passes: Vec::new(),
-            rollout: identity(batch, n, device),
+            layers: Vec::new(),
             raw: None,
             activity: Vec::new(),
             protected: Tensor::from_data(TensorData::new(protected, [n, n]), device),
@@ -120,7 +150,9 @@ impl Explainer {
     pub fn finish(self) -> Explanation {
         Explanation {
             layout: self.layout,
-            rollout: self.rollout,
+            layers: self.layers,
+            batch: self.batch,
+            device: self.device,
             raw: self.raw,
             raw_layer: self.options.raw_layer,
             activity: self.activity,
@@ -179,7 +211,7 @@ impl Explainer {
         let a = self.discard(a);
         let a = a.mul_scalar(0.5) + identity(self.batch, n, &self.device).mul_scalar(0.5);
         let a = a.clone() / a.sum_dim(2);
-        self.rollout = a.matmul(self.rollout.clone());
+        self.layers.push(a);
     }
 
     fn record_activity(&mut self, layer: usize, passes: &[AttentionPass], a: &Tensor<3>, bottleneck: Option<&Tensor<3>>) {
