@@ -3,7 +3,8 @@
 //! activity, and with gradient-weighted relevance.
 //!
 //! `cargo bench --bench forward -- [--configs small,mbt-b-bottleneck,mbt-b-vanilla]
-//! [--devices cpu,gpu] [--modes forward,fused,rollout,relevance] [--runs N]`. Each
+//! [--devices cpu,gpu] [--modes forward,fused,rollout,rollout-joint,relevance] [--runs N]`
+//! (`rollout`: the explained rows, as the app takes them; `rollout-joint`: the dense matrix). Each
 //! (config, device, mode) runs in its own child process so that its peak resident memory (VmHWM;
 //! on lavapipe GPU buffers live in host memory too) is its own. Results go to stdout as a
 //! Markdown table for BENCHMARKS.md.
@@ -90,9 +91,16 @@ fn child(name: &str, device_name: &str, mode: &str, runs: usize) {
                 }
                 sync
             }
+            // The explained rows, as the app, analyze, export and eval take them.
             "rollout" => {
                 let (out, explanation) = runner::explain(&model, x, RolloutOptions::default()).unwrap();
-                out.logits.sum() + explanation.rollout.sum()
+                let rows = mbtscope::explain::maps::explained_rollout_rows(&model.config, &explanation);
+                rows.into_iter().fold(out.logits.sum(), |s, (_, r)| s + r.sum())
+            }
+            // The dense joint rollout, as `infer --rollout` writes it.
+            "rollout-joint" => {
+                let (out, explanation) = runner::explain(&model, x, RolloutOptions::default()).unwrap();
+                out.logits.sum() + explanation.rollout().sum()
             }
             "relevance" => relevance(&model, x, None).unwrap().joint.sum(),
             other => panic!("unknown mode {other}"),

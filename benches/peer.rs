@@ -95,7 +95,12 @@ fn time_mbtscope(dir: &Path, device_name: &str, runs: usize) -> Measured {
         let start = Instant::now();
         let (out, explanation) = runner::explain(&loaded.model, x, RolloutOptions::default()).unwrap();
         let logits = mbtscope::analysis::host(out.logits).unwrap();
-        let row = mbtscope::analysis::host(explanation.rollout.slice(s![.., 0..1, ..])).unwrap();
+        // Row 0 of the rollout as the app takes rows: from the top layer down.
+        let n = explanation.layout.len();
+        let mut e0 = vec![0.0f32; n];
+        e0[0] = 1.0;
+        let weights = Tensor::<3>::from_data(TensorData::new(e0, [1, 1, n]), &selected.device);
+        let row = mbtscope::analysis::host(explanation.rows(weights)).unwrap();
         if run > 0 {
             best = best.min(start.elapsed().as_secs_f64());
         }

@@ -107,7 +107,7 @@ def forward_rollout(cfg, p, inputs):
     nb = bn.shape[1] if use_bn else 0
     total = n + nb
     eye = torch.eye(total).expand(batch, total, total)
-    rollout = eye.clone()
+    layers = []  # A'_l of each layer, bottom first
     span = {m: range(start[m], start[m] + x[m].shape[1]) for m in fusion}
 
     def name(m, layer):
@@ -151,14 +151,20 @@ def forward_rollout(cfg, p, inputs):
                 a[:, span[m].start : span[m].stop, span[m].start : span[m].stop] = att
         a = 0.5 * a + 0.5 * eye
         a = a / a.sum(-1, keepdim=True)
-        rollout = a @ rollout
+        layers.append(a)
     encoded = layer_norm(torch.cat([x[m] for m in fusion], 1), p, "Transformer/encoder_norm")
     head = lambda v: v @ p["output_projection/kernel"] + p["output_projection/bias"]  # noqa: E731
     if token:
         logits = sum(head(encoded[:, start[m]]) for m in fusion) / len(fusion)
     else:
         logits = head(encoded.mean(1))
-    return logits, rollout[:, 0]
+    # Row 0 of A'_L ... A'_0, as mbtscope takes it: a vector-matrix product per layer from the
+    # top down (the dense product would cost N^3 a layer for one row).
+    row = torch.zeros(batch, 1, total)
+    row[:, 0, 0] = 1.0
+    for a in reversed(layers):
+        row = row @ a
+    return logits, row[:, 0]
 
 
 def main():
