@@ -102,7 +102,11 @@ fn child(name: &str, device_name: &str, mode: &str, runs: usize) {
                 let (out, explanation) = runner::explain(&model, x, RolloutOptions::default()).unwrap();
                 out.logits.sum() + explanation.rollout().sum()
             }
-            "relevance" => relevance(&model, x, None).unwrap().joint.sum(),
+            "relevance" => {
+                let result = relevance(&model, x, None).unwrap();
+                let rows = mbtscope::explain::maps::explained_relevance_rows(&model.config, &result);
+                rows.into_iter().fold(result.logits.sum(), |s, (_, r)| s + r.sum())
+            }
             other => panic!("unknown mode {other}"),
         };
         let _ = sync.into_scalar::<f32>();

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use crate::explain::RolloutOptions;
-use crate::explain::maps::{RgbMap, SpectrogramMap, cross_modal_share, explained_rollout_rows, explained_rows, split_row};
+use crate::explain::maps::{RgbMap, SpectrogramMap, cross_modal_share, explained_relevance_rows, explained_rollout_rows, split_row};
 use crate::features::{ClipFeatures, FbankConfig, Window, WindowInput};
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, MbtInput, Modality};
@@ -346,7 +346,7 @@ pub fn analyze_window(model: &Mbt, window: &Window, input: &WindowInput, setting
         Method::Relevance => {
             let result = crate::explain::relevance::relevance(model, tensors, settings.class)?;
             let class = result.classes.first().copied();
-            (explained_rows(config, &result.layout, &result.joint), class)
+            (explained_relevance_rows(config, &result), class)
         }
     };
     let (rgb, spectrogram, cross_modal) = maps(config, &explanation.layout, rows)?;

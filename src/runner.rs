@@ -202,8 +202,9 @@ pub fn relevance_arrays(
     result: &crate::explain::relevance::Relevance,
 ) -> anyhow::Result<BTreeMap<String, NpyArray>> {
     let mut out = BTreeMap::new();
-    out.insert("relevance/joint".to_owned(), to_array(result.joint.clone())?);
-    for (name, row) in crate::explain::maps::explained_rows(config, &result.layout, &result.joint) {
+    let joint = result.joint();
+    out.insert("relevance/joint".to_owned(), to_array(joint.clone())?);
+    for (name, row) in crate::explain::maps::explained_rows(config, &result.layout, &joint) {
         out.insert(format!("relevance/{name}"), to_array(row)?);
     }
     let classes = result.classes.iter().map(|&c| c as i32).collect::<Vec<_>>();

@@ -19,7 +19,20 @@ fn check(name: &str, device: &Device) {
     let result = relevance(&model, input, None).unwrap();
     let classes: Vec<usize> = expected["classes"].to_f32().iter().map(|&c| c as usize).collect();
     assert_eq!(result.classes, classes, "{name}: explained classes");
-    let got = runner::to_array(result.joint).unwrap();
+    let got = runner::to_array(result.joint()).unwrap();
+    // The explained rows as the app takes them (from the top layer down, never the dense R):
+    // within 1e-6 of the dense rows, relative to the row's largest value (relevance is at least 1
+    // on the diagonal, so float rounding scales with it).
+    let dense = mbtscope::explain::maps::explained_rows(&config, &result.layout, &result.joint());
+    let by_rows = mbtscope::explain::maps::explained_relevance_rows(&config, &result);
+    assert_eq!(dense.len(), by_rows.len(), "{name}");
+    for ((row_name, d), (other, r)) in dense.into_iter().zip(by_rows) {
+        assert_eq!(row_name, other);
+        let (d, r) = (d.into_data().try_into_vec_as::<f32>().unwrap(), r.into_data().try_into_vec_as::<f32>().unwrap());
+        let scale = d.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let worst = d.iter().zip(&r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
+        assert!(worst < 1e-6, "{name}: {row_name} by rows differs from the dense row by {worst:e} (relative)");
+    }
     let want = &expected["relevance"];
     assert_eq!(got.shape, want.shape, "{name}");
     let worst = got.to_f32().iter().zip(want.to_f32()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
@@ -55,8 +68,8 @@ fn explaining_another_class_changes_the_map_and_bad_classes_are_refused() {
     let model = runner::build(&config, flax::read_checkpoint(&dir.join("checkpoint.msgpack")).unwrap(), &device).unwrap();
     let io = npz::read(&dir.join("io.npz")).unwrap();
     let input = || runner::input_from_arrays(&config, &io, &device).unwrap();
-    let a = runner::to_array(relevance(&model, input(), Some(0)).unwrap().joint).unwrap();
-    let b = runner::to_array(relevance(&model, input(), Some(1)).unwrap().joint).unwrap();
+    let a = runner::to_array(relevance(&model, input(), Some(0)).unwrap().joint()).unwrap();
+    let b = runner::to_array(relevance(&model, input(), Some(1)).unwrap().joint()).unwrap();
     assert_ne!(a.to_f32(), b.to_f32());
     let err = relevance(&model, input(), Some(99)).unwrap_err().to_string();
     assert!(err.contains("99") && err.contains("5 classes"), "{err}");

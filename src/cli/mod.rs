@@ -195,22 +195,30 @@ each token's norm and the attention each modality pays it) and `maps` (rgb [slic
 and spectrogram [time, mel], each stored as min, max and base64 bytes: value = min + byte / 255 *
 (max - min)). Clips that failed are listed under `failures`.
 
-OUT is rewritten (atomically) after each clip. Running again with the same models and settings
-skips the clips already in OUT, and retries failed ones; other settings need --force.
+OUT is rewritten (atomically) after each clip, by one run at a time: a second run into the same
+OUT refuses while the first runs. Running again with the same models and settings skips the
+clips already in OUT, and retries failed ones; other settings need --force.
 
-Exit status: 0 every clip analysed; 1 nothing could be done (bad model, unreadable OUT, no clips);
-2 bad arguments; 3 some clips failed (the others are in OUT).";
+Exit status: 0 every clip analysed; 1 nothing could be done (bad model, unreadable OUT, no clips,
+OUT being written by another run); 2 bad arguments (also numbers that do not fit a model, such as
+--start-layer past its last layer or a --class it does not have); 3 some clips failed (the others
+are in OUT).";
 
 const EXPORT_HELP: &str = "\
 Frames are written as OUT/<clip stem>_<frame index, 6 digits>.<format>, each a copy of the frame
-per model (side by side with --compare) with its heatmap, title and top labels.
+per model (side by side with --compare) with its heatmap, title and top labels. A frame's index is
+its time at the clip's frame rate: frames FFmpeg cannot decode are reported and missing, and the
+others keep their indices (the video repeats the frame before a missing one).
 
 Files are written under a temporary name and renamed, so no file is ever half-written. OUT keeps
-a hidden manifest of the export's settings: running the same export again resumes it (frames
-already there are kept); another export into the same folder refuses to replace frames unless
---force. The video is refused if it exists, unless --force.
+a hidden manifest of the export's settings per clip and format: running the same export again
+resumes it (frames already there are kept); another export of the clip in the same format refuses
+to replace frames unless --force, which removes them all first. One export of a clip and format
+writes into a folder at a time; a second refuses while the first runs. The video is refused if it
+exists, unless --force.
 
-Exit status: 0 done; 1 failed (the message names the file and the problem); 2 bad arguments.";
+Exit status: 0 done; 1 failed (the message names the file and the problem); 2 bad arguments (also
+numbers that do not fit a model).";
 
 /// How the explanation maps are computed (the app's explanation settings).
 #[derive(Debug, Clone, clap::Args)]

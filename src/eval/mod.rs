@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::analysis::{host, softmax};
 use crate::explain::RolloutOptions;
-use crate::explain::maps::{explained_rollout_rows, explained_rows, split_row};
+use crate::explain::maps::{explained_relevance_rows, explained_rollout_rows, split_row};
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, Modality};
 use crate::train::data::{Example, input_for, read_sidecar};
@@ -222,7 +222,7 @@ pub fn evaluate(
         let audio_rollout_rows = if has_rgb { audio_rows(config, &explained)? } else { None };
         let (relevance_rows, audio_relevance_rows) = if has_rgb && options.relevance {
             let result = crate::explain::relevance::relevance(model, input, None)?;
-            let explained = explained_rows(config, &result.layout, &result.joint);
+            let explained = explained_relevance_rows(config, &result);
             (rgb_rows(&explained)?, audio_rows(config, &explained)?)
         } else {
             (None, None)

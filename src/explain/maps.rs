@@ -36,9 +36,19 @@ pub fn explained_rows(config: &MbtConfig, layout: &TokenLayout, rollout: &Tensor
 /// The same rows as [`explained_rows`], taken from a rollout by its rows ([`super::rollout::Explanation::rows`])
 /// rather than from the dense matrix.
 pub fn explained_rollout_rows(config: &MbtConfig, explanation: &super::rollout::Explanation) -> Vec<(String, Tensor<2>)> {
-    let layout = &explanation.layout;
+    explained_rows_by(config, &explanation.layout, explanation.batch(), &explanation.device(), |w| explanation.rows(w))
+}
+
+/// The same rows as [`explained_rows`], taken from relevance by its rows ([`super::relevance::Relevance::rows`]).
+pub fn explained_relevance_rows(config: &MbtConfig, relevance: &super::relevance::Relevance) -> Vec<(String, Tensor<2>)> {
+    explained_rows_by(config, &relevance.layout, relevance.batch(), &relevance.device(), |w| relevance.rows(w))
+}
+
+/// The explained rows of a product of joint matrices that `rows` multiplies row weights
+/// `[batch, k, joint]` into: one-hot weights for CLS rows, the mean over non-bottleneck tokens for
+/// `gap`, as [`explained_rows`] picks them from a dense matrix.
+fn explained_rows_by(config: &MbtConfig, layout: &TokenLayout, b: usize, device: &Device, rows: impl Fn(Tensor<3>) -> Tensor<3>) -> Vec<(String, Tensor<2>)> {
     let n = layout.len();
-    let b = explanation.batch();
     let selectors: Vec<(String, Vec<f32>)> = if config.classifier == Classifier::Token {
         config
             .modality_fusion
@@ -61,8 +71,7 @@ pub fn explained_rollout_rows(config: &MbtConfig, explanation: &super::rollout::
     }
     let k = selectors.len();
     let weights: Vec<f32> = (0..b).flat_map(|_| selectors.iter().flat_map(|(_, w)| w.iter().copied())).collect();
-    let device = explanation.device();
-    let rows = explanation.rows(Tensor::from_data(TensorData::new(weights, [b, k, n]), &device));
+    let rows = rows(Tensor::from_data(TensorData::new(weights, [b, k, n]), device));
     selectors
         .into_iter()
         .enumerate()

@@ -5,7 +5,10 @@
 //! Per layer and pass: Ā = mean over heads of max(0, A ⊙ ∂y_c/∂A), for the logit y_c of the
 //! class being explained. The passes are placed into the joint matrix exactly as for rollout
 //! (bottleneck rows averaged where the bottleneck is updated, zero where it is not), and the
-//! relevance is accumulated as R ← R + Ā_l R from R = I.
+//! relevance is R = (I + Ā_L) ... (I + Ā_1), the accumulation R ← R + Ā_l R from R = I. The Ā_l
+//! are kept: [`Relevance::rows`] takes a few rows from the top layer down (v ← v + v Ā_l), which
+//! is what the app, `analyze` and `eval` read; [`Relevance::joint`] makes the dense R (for
+//! `infer --relevance`'s `relevance/joint`).
 //!
 //! The gradient comes from burn's autodiff: each attention block is multiplied by a ones tensor
 //! that requires a gradient, whose gradient is then exactly A ⊙ ∂y_c/∂A.
@@ -22,8 +25,10 @@ use crate::model::mbt::{AttentionPass, InputError, Mbt, MbtInput};
 #[derive(Debug, Clone)]
 pub struct Relevance {
     pub layout: TokenLayout,
-    /// `[batch, joint, joint]`
-    pub joint: Tensor<3>,
+    /// Ā_l `[batch, joint, joint]` of each layer, bottom first.
+    layers: Vec<Tensor<3>>,
+    batch: usize,
+    device: Device,
     /// The class explained for each example.
     pub classes: Vec<usize>,
     /// Logits of the (autodiff) forward pass, `[batch, classes]`.
@@ -76,21 +81,19 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
     let grads = target.backward();
 
     let layout = joint_layout(config);
-    let n = layout.len();
-    let mut joint = Tensor::<3>::eye_batch(batch, n, &device);
+    let mut layers: Vec<Tensor<3>> = Vec::new();
     let mut layer_passes: Vec<AttentionPass> = Vec::new();
     let mut current = 0;
-    let flush = |joint: Tensor<3>, layer_passes: &mut Vec<AttentionPass>| -> Tensor<3> {
+    let flush = |layers: &mut Vec<Tensor<3>>, layer_passes: &mut Vec<AttentionPass>| {
         if layer_passes.is_empty() {
-            return joint;
+            return;
         }
-        let a = joint_matrix(&layout, batch, &device, layer_passes, IdleBottleneck::Zero);
+        layers.push(joint_matrix(&layout, batch, &device, layer_passes, IdleBottleneck::Zero).without_autodiff());
         layer_passes.clear();
-        joint.clone() + a.matmul(joint)
     };
     for pass in passes {
         if pass.layer != current {
-            joint = flush(joint, &mut layer_passes);
+            flush(&mut layers, &mut layer_passes);
             current = pass.layer;
         }
         let [b, heads, q, k] = pass.probs.shape;
@@ -125,13 +128,37 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
             probs: AttentionMap { shape: [b, 1, q, k], blocks },
         });
     }
-    let joint = flush(joint, &mut layer_passes);
+    flush(&mut layers, &mut layer_passes);
     Ok(Relevance {
         layout,
-        joint: joint.without_autodiff(),
+        layers,
+        batch,
+        device: device.clone(),
         classes: top,
         logits: logits.without_autodiff(),
     })
+}
+
+impl Relevance {
+    /// The dense relevance R = (I + Ā_L) ... (I + Ā_1), `[batch, joint, joint]`: N^3
+    /// multiply-adds a layer, so use [`Self::rows`] for a few rows.
+    pub fn joint(&self) -> Tensor<3> {
+        let n = self.layout.len();
+        self.layers.iter().fold(Tensor::<3>::eye_batch(self.batch, n, &self.device), |r, a| r.clone() + a.clone().matmul(r))
+    }
+
+    /// `weights R` for row weights `[batch, k, joint]`, from the top layer down.
+    pub fn rows(&self, weights: Tensor<3>) -> Tensor<3> {
+        self.layers.iter().rev().fold(weights, |v, a| v.clone() + v.matmul(a.clone()))
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn device(&self) -> Device {
+        self.device.clone()
+    }
 }
 
 trait EyeBatch {
