@@ -128,3 +128,41 @@ fn infer_writes_rollout_relevance_and_bottleneck_activity() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("3 layers"));
     assert!(!work.join("never.npz").exists());
 }
+
+/// `eval --counterfactual`: the models hear altered audio through the real input pipeline, and
+/// the report says so. The shipped bottleneck model needs the sound to name the class (the
+/// sound names a pair of classes, the picture the candidates), so silence or noise must cost it
+/// accuracy, while a shift keeps the sound's class.
+#[test]
+fn eval_with_counterfactual_audio() {
+    let dir = crate::scratch("cli-counterfactual");
+    let synth = mbtscope().args(["synth", "--clips", "24", "--seed", "21", "--split", "test", "--out"]).arg(&dir).output().unwrap();
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/bottleneck");
+    let eval = |extra: &[&str], json: &Path| {
+        let run = mbtscope()
+            .args(["eval", "--device", "cpu", "--no-relevance", "--data"])
+            .arg(&dir)
+            .arg("--model")
+            .arg(&model)
+            .arg("--json")
+            .arg(json)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&run.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        (report[0]["accuracy"].as_f64().unwrap(), report[0]["counterfactual"].clone(), String::from_utf8_lossy(&run.stdout).into_owned())
+    };
+    let (real, none, _) = eval(&[], &dir.join("real.json"));
+    assert!(none.is_null());
+    let (muted, name, stdout) = eval(&["--counterfactual", "mute"], &dir.join("mute.json"));
+    assert_eq!(name, "mute");
+    assert!(stdout.contains("counterfactual `mute`"), "{stdout}");
+    let (noise, _, _) = eval(&["--counterfactual", "noise"], &dir.join("noise.json"));
+    eprintln!("accuracy: real {real:.3}, muted {muted:.3}, noise {noise:.3}");
+    assert!(real >= 0.9, "real audio: {real}");
+    assert!(muted < real - 0.3 && noise < real - 0.3, "the sound matters: real {real}, muted {muted}, noise {noise}");
+    let bad = mbtscope().args(["eval", "--counterfactual", "loud", "--data"]).arg(&dir).arg("--model").arg(&model).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

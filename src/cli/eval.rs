@@ -30,7 +30,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let loaded = runner::load_model_dir(dir, &selected.device)?;
         let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
         let started = std::time::Instant::now();
-        let examples = train::load_examples(&args.data, loaded.config(), &args.prefix)?;
+        let examples = train::load_examples_with(&args.data, loaded.config(), &args.prefix, args.counterfactual)?;
         eprintln!("{name}: {} clips prepared in {:.1} s", examples.len(), started.elapsed().as_secs_f64());
         let report = eval::evaluate(&loaded.model, &name, &loaded.labels, &args.data, &examples, &options, |done, total| {
             eprint!("\r{name}: {done}/{total} clips");
@@ -42,6 +42,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             anyhow::ensure!(args.force || !path.exists(), "{} already exists (use --force to replace it)", path.display());
             plot::confusion_png(&report, &path)?;
         }
+        let mut report = report;
+        report.counterfactual = args.counterfactual.map(|c| c.name());
         reports.push(report);
     }
     print_table(&reports);
@@ -68,6 +70,9 @@ fn print_table(reports: &[EvalReport]) {
         Some(l) => format!("{:.1}% / {:.3}", 100.0 * l.pointing_game, l.auc),
         None => "n/a".to_owned(),
     };
+    if let Some(c) = reports.iter().find_map(|r| r.counterfactual.as_deref()) {
+        mbtscope::outln!("audio: counterfactual `{c}` (not the clips' own)");
+    }
     mbtscope::outln!("| model | clips | accuracy | GFLOPs/window | pointing by chance |");
     mbtscope::outln!("|---|---|---|---|---|");
     for r in reports {

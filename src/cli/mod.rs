@@ -179,6 +179,10 @@ pub struct EvalArgs {
     pub no_relevance: bool,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    /// Run the models on altered audio: `mute` (silence), `noise` (white noise of the window's
+    /// own loudness) or `shift=SECONDS` (the track moved later by that much; negative: earlier).
+    #[arg(long, value_parser = parse_counterfactual)]
+    pub counterfactual: Option<mbtscope::features::AudioCounterfactual>,
     /// Replace existing JSON and plot files.
     #[arg(long)]
     pub force: bool,
@@ -186,6 +190,9 @@ pub struct EvalArgs {
     pub device: DeviceChoice,
 }
 
+fn parse_counterfactual(text: &str) -> Result<mbtscope::features::AudioCounterfactual, String> {
+    mbtscope::features::AudioCounterfactual::parse(text)
+}
 
 const ANALYZE_HELP: &str = "\
 Output: one JSON document (format \"mbtscope-analysis/1\"): the settings, the models with their

@@ -112,6 +112,8 @@ pub struct EvalReport {
     pub relevance_window: Option<LocalisationSummary>,
     pub audio_relevance_window: Option<LocalisationSummary>,
     pub seconds: f64,
+    /// The audio the models heard, if not the clips' own (`mute`, `noise`, `shift=S`).
+    pub counterfactual: Option<String>,
     pub per_clip: Vec<ClipScore>,
 }
 
@@ -312,6 +314,7 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
         relevance_window: summary(|c| c.relevance_window),
         audio_relevance_window: summary(|c| c.audio_relevance_window),
         seconds,
+        counterfactual: None,
         per_clip,
     }
 }

@@ -31,6 +31,8 @@ pub struct ClipFeatures {
     spec: WindowSpec,
     config: MbtConfig,
     crop_offset: (u32, u32),
+    /// Altered audio, for counterfactual inputs (None: the clip's own).
+    audio_counterfactual: Option<super::AudioCounterfactual>,
 }
 
 impl ClipFeatures {
@@ -44,7 +46,12 @@ impl ClipFeatures {
         let crop_offset = ((w.saturating_sub(crop)) / 2, (h.saturating_sub(crop)) / 2);
         let fbank = Fbank::new(FbankConfig { num_mel_bins: d.spec_shape[1], ..fbank });
         let spec = WindowSpec::from_config(config, |frames| fbank.samples_for(frames));
-        Ok(Self { path: path.to_owned(), decoder, fbank, spec, config: config.clone(), crop_offset })
+        Ok(Self { path: path.to_owned(), decoder, fbank, spec, config: config.clone(), crop_offset, audio_counterfactual: None })
+    }
+
+    /// Feeds the model altered audio from now on (None: the clip's own).
+    pub fn set_audio_counterfactual(&mut self, counterfactual: Option<super::AudioCounterfactual>) {
+        self.audio_counterfactual = counterfactual;
     }
 
     pub fn info(&self) -> &VideoInfo {
@@ -105,15 +112,22 @@ impl ClipFeatures {
             }
         }
         let samples = self.spec.audio_samples;
-        let audio = if self.decoder.info().has_audio {
-            let from = window.audio_start.max(Timestamp::ZERO);
-            match decode_audio(&self.path, self.spec.audio_rate, from, Some(window.audio_end))? {
-                Some(track) => track.span(window.audio_start, samples),
+        let counterfactual = self.audio_counterfactual;
+        // A shifted track is read from elsewhere; the window's length stays.
+        let start = counterfactual.map_or(window.audio_start, |c| c.source_start(window.audio_start));
+        let end = start + (window.audio_end - window.audio_start);
+        let mut audio = if self.decoder.info().has_audio && end > Timestamp::ZERO {
+            let from = start.max(Timestamp::ZERO);
+            match decode_audio(&self.path, self.spec.audio_rate, from, Some(end))? {
+                Some(track) => track.span(start, samples),
                 None => vec![0.0; samples],
             }
         } else {
             vec![0.0; samples]
         };
+        if let Some(c) = counterfactual {
+            c.apply(&mut audio, window.audio_start.micros() as u64 ^ 0x00c0_ffee);
+        }
         let mut spectrogram = self.fbank.compute(&audio);
         let (mean, std) = (d.spec_mean, d.spec_stddev.max(f32::EPSILON));
         spectrogram.iter_mut().for_each(|v| *v = (*v - mean) / std);

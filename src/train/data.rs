@@ -85,6 +85,16 @@ pub fn read_sidecar(path: &Path) -> anyhow::Result<serde_json::Value> {
 /// Reads every `<name>.json` + `<name>.mp4` pair in `dir` (sorted by name) whose name starts
 /// with `prefix` (for example `train_`), on all cores.
 pub fn load_examples(dir: &Path, config: &MbtConfig, prefix: &str) -> anyhow::Result<Vec<Example>> {
+    load_examples_with(dir, config, prefix, None)
+}
+
+/// [`load_examples`] with the audio altered as `counterfactual` says (for `eval --counterfactual`).
+pub fn load_examples_with(
+    dir: &Path,
+    config: &MbtConfig,
+    prefix: &str,
+    counterfactual: Option<crate::features::AudioCounterfactual>,
+) -> anyhow::Result<Vec<Example>> {
     let names = clip_names(dir, prefix)?;
     let slots: Vec<Mutex<Option<anyhow::Result<Example>>>> = names.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -95,7 +105,7 @@ pub fn load_examples(dir: &Path, config: &MbtConfig, prefix: &str) -> anyhow::Re
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
-                    let result = load_example(dir, name, config);
+                    let result = load_example(dir, name, config, counterfactual);
                     let failed = result.is_err();
                     *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                     if failed {
@@ -111,13 +121,14 @@ pub fn load_examples(dir: &Path, config: &MbtConfig, prefix: &str) -> anyhow::Re
         .collect()
 }
 
-fn load_example(dir: &Path, name: &str, config: &MbtConfig) -> anyhow::Result<Example> {
+fn load_example(dir: &Path, name: &str, config: &MbtConfig, counterfactual: Option<crate::features::AudioCounterfactual>) -> anyhow::Result<Example> {
     let sidecar = dir.join(format!("{name}.json"));
     let truth = read_sidecar(&sidecar)?;
     let label = truth["label"].as_u64().with_context(|| format!("no label in {}", sidecar.display()))? as usize;
     anyhow::ensure!(label < config.num_classes, "label {label} in {} but the model has {} classes", sidecar.display(), config.num_classes);
     let clip = dir.join(format!("{name}.mp4"));
     let mut features = ClipFeatures::open(&clip, config, FbankConfig::default())?;
+    features.set_audio_counterfactual(counterfactual);
     let duration = features.info().duration;
     let windows = features.windows(None);
     let window = windows

@@ -12,7 +12,7 @@ use crate::model::MbtConfig;
 use crate::model::mbt::{Capture, Mbt, MbtInput};
 use crate::synth::Rng;
 use crate::weights::params::ParamSource;
-pub use data::{Example, load_examples};
+pub use data::{Example, load_examples, load_examples_with};
 
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,0 +1,105 @@
+//! Counterfactual inputs: what the model would have made of the clip with other audio. The
+//! transform acts on the audio of each window before its spectrogram is computed, so the model
+//! input stays exactly as the real pipeline makes it; `eval --counterfactual` uses it, and the app
+//! and `analyze` can set it on a [`super::ClipFeatures`] the same way.
+
+use crate::media::Timestamp;
+
+/// How a window's audio is altered.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioCounterfactual {
+    /// Silence.
+    Mute,
+    /// White noise with the window's own loudness (RMS), the same for the same window.
+    Noise,
+    /// The track shifted later by this many seconds (earlier when negative): the model hears at
+    /// time t what the clip plays at t - shift, silence where that is outside the clip.
+    Shift(f64),
+}
+
+impl AudioCounterfactual {
+    /// Parses `mute`, `noise` or `shift=SECONDS`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        match text {
+            "mute" => return Ok(Self::Mute),
+            "noise" => return Ok(Self::Noise),
+            _ => {}
+        }
+        if let Some(secs) = text.strip_prefix("shift=") {
+            let secs: f64 = secs.trim_end_matches('s').parse().map_err(|_| format!("`{secs}` is not a number of seconds"))?;
+            if !secs.is_finite() || secs == 0.0 || secs.abs() > 3600.0 {
+                return Err(format!("shift={secs}: give a shift other than 0, within an hour"));
+            }
+            return Ok(Self::Shift(secs));
+        }
+        Err(format!("`{text}` is not a counterfactual (expected mute, noise or shift=SECONDS)"))
+    }
+
+    /// Where the audio of a window that starts at `start` is read from (a shift moves it).
+    pub fn source_start(self, start: Timestamp) -> Timestamp {
+        match self {
+            Self::Shift(secs) => start - Timestamp::from_secs(secs),
+            Self::Mute | Self::Noise => start,
+        }
+    }
+
+    /// Alters the window's samples (already read from [`Self::source_start`]) in place; `seed`
+    /// makes the noise repeatable per window.
+    pub fn apply(self, samples: &mut [f32], seed: u64) {
+        match self {
+            Self::Mute => samples.fill(0.0),
+            Self::Noise => {
+                let rms = (samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / samples.len().max(1) as f64).sqrt();
+                let mut rng = crate::synth::Rng::new(seed);
+                // Uniform noise in [-a, a] has RMS a / sqrt(3).
+                let amplitude = rms * 3f64.sqrt();
+                for s in samples.iter_mut() {
+                    *s = (rng.range(-amplitude, amplitude)) as f32;
+                }
+            }
+            Self::Shift(_) => {}
+        }
+    }
+
+    /// A short name for reports (`mute`, `noise`, `shift=0.5`).
+    pub fn name(self) -> String {
+        match self {
+            Self::Mute => "mute".into(),
+            Self::Noise => "noise".into(),
+            Self::Shift(secs) => format!("shift={secs}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counterfactuals_parse_and_alter_the_samples() {
+        assert_eq!(AudioCounterfactual::parse("mute"), Ok(AudioCounterfactual::Mute));
+        assert_eq!(AudioCounterfactual::parse("shift=-1.5"), Ok(AudioCounterfactual::Shift(-1.5)));
+        assert_eq!(AudioCounterfactual::parse("shift=2s"), Ok(AudioCounterfactual::Shift(2.0)));
+        assert!(AudioCounterfactual::parse("shift=0").is_err());
+        assert!(AudioCounterfactual::parse("loud").unwrap_err().contains("mute, noise or shift"));
+        let tone: Vec<f32> = (0..16_000).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
+        let rms = |v: &[f32]| (v.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+        let mut noise = tone.clone();
+        AudioCounterfactual::Noise.apply(&mut noise, 7);
+        // Same loudness within 2% (16k samples of uniform noise), and nothing like the tone.
+        assert!((rms(&noise) / rms(&tone) - 1.0).abs() < 0.02, "{} vs {}", rms(&noise), rms(&tone));
+        let correlation: f64 = noise.iter().zip(&tone).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>() / (rms(&noise) * rms(&tone) * tone.len() as f64);
+        assert!(correlation.abs() < 0.05, "{correlation}");
+        let mut again = tone.clone();
+        AudioCounterfactual::Noise.apply(&mut again, 7);
+        assert_eq!(noise, again, "repeatable per seed");
+        let mut muted = tone.clone();
+        AudioCounterfactual::Mute.apply(&mut muted, 0);
+        assert!(muted.iter().all(|&s| s == 0.0));
+        let start = Timestamp::from_secs(2.0);
+        assert_eq!(AudioCounterfactual::Shift(0.5).source_start(start), Timestamp::from_secs(1.5));
+        assert_eq!(AudioCounterfactual::Mute.source_start(start), start);
+    }
+}
