@@ -102,6 +102,27 @@ fn print_table(reports: &[EvalReport]) {
         }
     }
     mbtscope::outln!();
+    mbtscope::outln!("cIoU >= 0.5 / success-curve AUC (Senocak et al. 2018), maps summed over the window:");
+    mbtscope::outln!();
+    mbtscope::outln!("| model | rollout | audio CLS rollout | relevance | audio CLS relevance | whole frame | centre prior |");
+    mbtscope::outln!("|---|---|---|---|---|---|---|");
+    let ciou = |l: Option<LocalisationSummary>| l.map_or_else(|| "n/a".to_owned(), |l| format!("{:.1}% / {:.3}", 100.0 * l.ciou_at_05, l.ciou_auc));
+    for r in reports {
+        let b = r.baselines;
+        mbtscope::outln!(
+            "| {} | {} | {} | {} | {} | {:.1}% / {:.3} | {:.1}% / {:.3} |",
+            r.model,
+            ciou(r.rollout_window),
+            ciou(r.audio_rollout_window),
+            ciou(r.relevance_window),
+            ciou(r.audio_relevance_window),
+            100.0 * b.whole_frame.ciou_at_05,
+            b.whole_frame.ciou_auc,
+            100.0 * b.centre_prior.ciou_at_05,
+            b.centre_prior.ciou_auc
+        );
+    }
+    mbtscope::outln!();
     for r in reports {
         let on = |l: Option<LocalisationSummary>| pct(l.map(|l| l.on_any_object));
         mbtscope::outln!(

@@ -1,5 +1,6 @@
-//! Localisation scores of one patch map against one box: the pointing game and the area under
-//! the ROC curve of thresholding the map.
+//! Localisation scores of one patch map against one box: the pointing game, the area under the
+//! ROC curve of thresholding the map, and the consensus IoU of sound-source localisation papers
+//! (Senocak et al. 2018) with its success curve.
 //!
 //! Maps live on the patch grid of the model's crop; a cell covers `cell` pixels of the crop. The
 //! box is given in crop pixels.
@@ -77,9 +78,105 @@ pub fn box_auc(map: &[f32], rows: usize, cols: usize, cell: [f32; 2], bx: [f32; 
     Some(sum / (positive * negative))
 }
 
+/// Consensus IoU (Senocak et al. 2018, "Learning to Localize Sound Source in Visual Scenes"),
+/// with the box as the consensus map (one annotator): the map is taken per crop pixel (each pixel
+/// has its cell's value), the pixels above the median value (numpy's
+/// `sort(pred.flatten())[n // 2]`, as their evaluation code takes it) are the predicted region
+/// P, and cIoU = |P ∩ B| / (|B| + |P \ B|).
+pub fn ciou(map: &[f32], rows: usize, cols: usize, cell: [f32; 2], bx: [f32; 4], crop: f32) -> f64 {
+    let side = crop.round().max(1.0) as usize;
+    let value = |x: usize, y: usize| {
+        let r = ((y as f32 / cell[1]) as usize).min(rows.saturating_sub(1));
+        let c = ((x as f32 / cell[0]) as usize).min(cols.saturating_sub(1));
+        map.get(r * cols + c).copied().unwrap_or(0.0)
+    };
+    let mut sorted: Vec<f32> = (0..side * side).map(|i| value(i % side, i / side)).collect();
+    sorted.sort_by(f32::total_cmp);
+    let threshold = sorted[sorted.len() / 2];
+    region_ciou(|x, y| value(x, y) > threshold, bx, crop)
+}
+
+/// cIoU of a predicted region given per crop pixel (`predicted(x, y)`) against box `bx`.
+pub fn region_ciou(predicted: impl Fn(usize, usize) -> bool, bx: [f32; 4], crop: f32) -> f64 {
+    let side = crop.round().max(1.0) as usize;
+    let (mut hit, mut in_box, mut outside) = (0usize, 0usize, 0usize);
+    for y in 0..side {
+        for x in 0..side {
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            let inside = px >= bx[0] && px < bx[2] && py >= bx[1] && py < bx[3];
+            let p = predicted(x, y);
+            in_box += usize::from(inside);
+            hit += usize::from(inside && p);
+            outside += usize::from(!inside && p);
+        }
+    }
+    let denominator = in_box + outside;
+    if denominator == 0 { 0.0 } else { hit as f64 / denominator as f64 }
+}
+
+/// The baselines sound-source localisation papers report beside a method, as predicted regions:
+/// the whole frame, and a centre prior (the centred disc of half the crop's area).
+pub fn baseline_cious(bx: [f32; 4], crop: f32) -> (f64, f64) {
+    let whole = region_ciou(|_, _| true, bx, crop);
+    let radius2 = f64::from(crop * crop) / (2.0 * std::f64::consts::PI);
+    let centre = f64::from(crop) / 2.0;
+    let disc = region_ciou(
+        |x, y| {
+            let (dx, dy) = (x as f64 + 0.5 - centre, y as f64 + 0.5 - centre);
+            dx * dx + dy * dy <= radius2
+        },
+        bx,
+        crop,
+    );
+    (whole, disc)
+}
+
+/// The success curve over clips' cIoUs as those papers read it: the fraction of clips with
+/// cIoU >= 0.5, and the area under the fraction with cIoU >= t for t = 0, 0.05, ..., 1
+/// (trapezoids).
+pub fn success_curve(cious: &[f64]) -> (f64, f64) {
+    if cious.is_empty() {
+        return (0.0, 0.0);
+    }
+    let at = |t: f64| cious.iter().filter(|&&c| c >= t - 1e-12).count() as f64 / cious.len() as f64;
+    let curve: Vec<f64> = (0..=20).map(|i| at(f64::from(i) * 0.05)).collect();
+    let auc = curve.windows(2).map(|w| 0.5 * (w[0] + w[1]) * 0.05).sum();
+    (at(0.5), auc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ciou_matches_the_definition_on_pixels() {
+        // 4x4 cells of 8 px over a 32 px crop; the box covers cell (1, 2) exactly.
+        let bx = [16.0, 8.0, 24.0, 16.0];
+        let mut map = vec![0.0; 16];
+        map[6] = 1.0;
+        assert_eq!(ciou(&map, 4, 4, [8.0, 8.0], bx, 32.0), 1.0, "the hot cell is the box");
+        // A map hot on the box and one more cell: P is twice the box, cIoU = 64 / (64 + 64).
+        map[0] = 1.0;
+        assert!((ciou(&map, 4, 4, [8.0, 8.0], bx, 32.0) - 0.5).abs() < 1e-12);
+        // Naive: half the crop above the median (a ramp over columns), a box across two columns.
+        let ramp: Vec<f32> = (0..16).map(|i| (i % 4) as f32).collect();
+        let bx = [12.0, 0.0, 20.0, 32.0];
+        // Above the median value 2 (sorted[512] of 1024 pixels): column 3 (x 24..32), 256 px, none in the box.
+        assert_eq!(ciou(&ramp, 4, 4, [8.0, 8.0], bx, 32.0), 0.0);
+        let (whole, centre) = baseline_cious([0.0, 0.0, 16.0, 32.0], 32.0);
+        assert!((whole - 0.5).abs() < 1e-12, "half the frame: {whole}");
+        assert!(centre > 0.3 && centre < 0.6, "{centre}");
+    }
+
+    #[test]
+    fn the_success_curve_counts_clips_above_each_threshold() {
+        let (at_05, auc) = success_curve(&[1.0, 0.5, 0.0]);
+        assert!((at_05 - 2.0 / 3.0).abs() < 1e-12);
+        // Fractions: 1 at t = 0, 2/3 for 0 < t <= 0.5, 1/3 above: area 0.05 * (0.5 * (1 + 2/3)) + 9 * 0.05 * 2/3 + 0.05 * 0.5 * (2/3 + 1/3) + 9 * 0.05 / 3.
+        let want = 0.05 * (0.5 * (1.0 + 2.0 / 3.0)) + 9.0 * 0.05 * (2.0 / 3.0) + 0.05 * 0.5 * (2.0 / 3.0 + 1.0 / 3.0) + 9.0 * 0.05 / 3.0;
+        assert!((auc - want).abs() < 1e-12, "{auc} vs {want}");
+        assert_eq!(success_curve(&[]), (0.0, 0.0));
+    }
 
     #[test]
     fn a_map_peaked_on_the_box_scores_one() {

@@ -23,7 +23,7 @@ use crate::explain::maps::{explained_relevance_rows, explained_rollout_rows, spl
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, Modality};
 use crate::train::data::{Example, input_for, read_sidecar};
-use metrics::{Pointing, box_auc, pointing, pointing_chance};
+use metrics::{Pointing, baseline_cious, box_auc, ciou, pointing, pointing_chance, success_curve};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalOptions {
@@ -51,6 +51,8 @@ pub struct Localisation {
     pub chance: f64,
     /// The map's maximum falls on some object, sounding or not.
     pub on_object: bool,
+    /// Consensus IoU with the sounding object's box ([`metrics::ciou`]).
+    pub ciou: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,6 +75,25 @@ pub struct ClipScore {
     pub audio_rollout_window: Option<Localisation>,
     pub relevance_window: Option<Localisation>,
     pub audio_relevance_window: Option<Localisation>,
+    /// The baselines' cIoU for this clip's box: the whole frame, and the centre prior.
+    pub whole_frame_ciou: f64,
+    pub centre_prior_ciou: f64,
+}
+
+/// A predicted region's cIoU over the clips, read as sound-source localisation papers do.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CiouSummary {
+    /// Fraction of clips with cIoU >= 0.5.
+    pub ciou_at_05: f64,
+    /// Area under the success curve (fraction of clips with cIoU >= t, t from 0 to 1).
+    pub ciou_auc: f64,
+}
+
+/// The baselines beside the maps: a map that marks the whole frame, and the centre prior.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Baselines {
+    pub whole_frame: CiouSummary,
+    pub centre_prior: CiouSummary,
 }
 
 /// Means over clips of one method's localisation.
@@ -87,6 +108,10 @@ pub struct LocalisationSummary {
     /// Fraction of clips whose map maximum falls on any object (sounding or not): a map that
     /// finds objects but not the sounding one scores high here and low in the pointing game.
     pub on_any_object: f64,
+    /// Fraction of clips with cIoU >= 0.5 (Senocak et al. 2018).
+    pub ciou_at_05: f64,
+    /// Area under the cIoU success curve.
+    pub ciou_auc: f64,
     pub clips: usize,
 }
 
@@ -111,6 +136,8 @@ pub struct EvalReport {
     pub audio_rollout_window: Option<LocalisationSummary>,
     pub relevance_window: Option<LocalisationSummary>,
     pub audio_relevance_window: Option<LocalisationSummary>,
+    /// The whole-frame and centre-prior baselines on the same boxes.
+    pub baselines: Baselines,
     pub seconds: f64,
     /// The audio the models heard, if not the clips' own (`mute`, `noise`, `shift=S`).
     pub counterfactual: Option<String>,
@@ -171,6 +198,7 @@ fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Exa
         point: example.crop.unmap_point(point),
         chance: pointing_chance(map.height, map.width, cell, crop_box, crop),
         on_object,
+        ciou: ciou(values, map.height, map.width, cell, crop_box, crop),
     })
 }
 
@@ -241,6 +269,7 @@ pub fn evaluate(
                 .copied()
                 .enumerate()
                 .fold((0, f32::NEG_INFINITY), |best, (c, p)| if p > best.1 { (c, p) } else { best });
+            let baselines = baseline_cious(example.crop.map_box(bx), example.crop.crop as f32);
             let score = |rows: &Option<Vec<f32>>, slices: Slices| {
                 rows.as_ref().and_then(|r| localise(config, &explanation.layout, &r[i * n..(i + 1) * n], example, bx, &objects, slices))
             };
@@ -258,6 +287,8 @@ pub fn evaluate(
                 audio_rollout_window: score(&audio_rollout_rows, Slices::Window),
                 relevance_window: score(&relevance_rows, Slices::Window),
                 audio_relevance_window: score(&audio_relevance_rows, Slices::Window),
+                whole_frame_ciou: baselines.0,
+                centre_prior_ciou: baselines.1,
             });
         }
         progress(per_clip.len(), examples.len());
@@ -288,7 +319,10 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
             return None;
         }
         let aucs: Vec<f64> = scored.iter().filter_map(|l| l.auc).collect();
+        let (ciou_at_05, ciou_auc) = success_curve(&scored.iter().map(|l| l.ciou).collect::<Vec<_>>());
         Some(LocalisationSummary {
+            ciou_at_05,
+            ciou_auc,
             pointing_game: scored.iter().filter(|l| l.hit).count() as f64 / scored.len() as f64,
             auc: aucs.iter().sum::<f64>() / aucs.len().max(1) as f64,
             pointing_chance: scored.iter().map(|l| l.chance).sum::<f64>() / scored.len() as f64,
@@ -313,6 +347,13 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
         audio_rollout_window: summary(|c| c.audio_rollout_window),
         relevance_window: summary(|c| c.relevance_window),
         audio_relevance_window: summary(|c| c.audio_relevance_window),
+        baselines: {
+            let curve = |pick: fn(&ClipScore) -> f64| {
+                let (ciou_at_05, ciou_auc) = success_curve(&per_clip.iter().map(pick).collect::<Vec<_>>());
+                CiouSummary { ciou_at_05, ciou_auc }
+            };
+            Baselines { whole_frame: curve(|c| c.whole_frame_ciou), centre_prior: curve(|c| c.centre_prior_ciou) }
+        },
         seconds,
         counterfactual: None,
         per_clip,
