@@ -379,6 +379,16 @@ fn open_on_audio_clock(clip: &std::path::Path) -> Player {
     player
 }
 
+/// The flash clip playing on the audio clock, once its clock has passed `secs`.
+fn playing_past(secs: f64) -> Player {
+    let clip = flash_clip();
+    let mut player = open_on_audio_clock(&clip);
+    player.play();
+    let (moved, _) = poll_until(&mut player, Duration::from_secs(5), |p| p.position().secs() > secs);
+    assert!(moved, "playback did not advance");
+    player
+}
+
 /// Regression (the clock froze after the end): play a clip to its end on the audio clock; the
 /// player stops there and says so; play again starts over from the beginning and the clock
 /// moves at once. Before the fix the clock held at 0:00.01 for about the clip's length, because
@@ -417,11 +427,7 @@ fn playing_again_after_the_end_starts_over_on_the_audio_clock() {
 #[test]
 fn seeking_and_changing_speed_while_paused_resume_from_the_target() {
     let _turn = crate::sound_device_turn();
-    let clip = flash_clip();
-    let mut player = open_on_audio_clock(&clip);
-    player.play();
-    let (moved, _) = poll_until(&mut player, Duration::from_secs(5), |p| p.position().secs() > 1.5);
-    assert!(moved, "playback did not advance");
+    let mut player = playing_past(1.5);
     player.pause();
     player.seek(Timestamp::ZERO);
     player.set_speed(1.5);
@@ -450,11 +456,7 @@ fn seeking_and_changing_speed_while_paused_resume_from_the_target() {
 #[test]
 fn a_failing_audio_device_falls_back_to_the_wall_clock() {
     let _turn = crate::sound_device_turn();
-    let clip = flash_clip();
-    let mut player = open_on_audio_clock(&clip);
-    player.play();
-    let (moved, _) = poll_until(&mut player, Duration::from_secs(5), |p| p.position().secs() > 0.5);
-    assert!(moved, "playback did not advance");
+    let mut player = playing_past(0.5);
     if let ClockSource::Wall { reason } = player.clock_source() {
         // The sound server failed for real before the injection: the fallback is what is tested.
         eprintln!("the device failed for real: {reason}");

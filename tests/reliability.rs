@@ -113,14 +113,7 @@ fn arguments_that_do_not_fit_the_model_exit_2_with_a_message() {
     let err = stderr(&analyze(&clip, &out, &["--start-layer", "99"]));
     assert!(err.contains("bottleneck"), "names the model: {err}");
     // The same checks in export and eval.
-    let export = mbtscope()
-        .args(["export", "--device", "cpu", "--no-cache", "--start-layer", "99", "--model"])
-        .arg(model("bottleneck"))
-        .arg("--out")
-        .arg(work.join("frames"))
-        .arg(&clip)
-        .output()
-        .unwrap();
+    let export = export(&clip, &work.join("frames"), &["--start-layer", "99"]);
     assert_eq!(export.status.code(), Some(2), "{}", stderr(&export));
     assert!(!work.join("frames").exists());
     let eval = mbtscope().args(["eval", "--device", "cpu", "--start-layer", "99", "--data"]).arg(root().join("assets/demo")).arg("--model").arg(model("bottleneck")).output().unwrap();

@@ -15,22 +15,8 @@ use crate::model::{Classifier, MbtConfig, Modality};
 /// The rows that explain a prediction, `[batch, joint]` each: one per CLS token (`cls_rgb`,
 /// `cls_spectrogram`) with a token classifier, else `gap`, the mean of all non-bottleneck rows.
 pub fn explained_rows(config: &MbtConfig, layout: &TokenLayout, rollout: &Tensor<3>) -> Vec<(String, Tensor<2>)> {
-    let [b, _, n] = rollout.dims();
-    if config.classifier == Classifier::Token {
-        config
-            .modality_fusion
-            .iter()
-            .filter_map(|&m| {
-                let at = layout.find(TokenKind::Cls(m))?.start;
-                let row: Tensor<2> = rollout.clone().slice(s![.., at..at + 1, ..]).reshape([b, n]);
-                Some((format!("cls_{m}"), row))
-            })
-            .collect()
-    } else {
-        let end = layout.find(TokenKind::Bottleneck).map_or(n, |s| s.start);
-        let rows: Tensor<3> = rollout.clone().slice(s![.., 0..end, ..]).mean_dim(1);
-        vec![("gap".to_owned(), rows.reshape([b, n]))]
-    }
+    let b = rollout.dims()[0];
+    explained_rows_by(config, layout, b, &rollout.device(), |w| w.matmul(rollout.clone()))
 }
 
 /// The same rows as [`explained_rows`], taken from a rollout by its rows ([`super::rollout::Explanation::rows`])
@@ -44,9 +30,9 @@ pub fn explained_relevance_rows(config: &MbtConfig, relevance: &super::relevance
     explained_rows_by(config, &relevance.layout, relevance.batch(), &relevance.device(), |w| relevance.rows(w))
 }
 
-/// The explained rows of a product of joint matrices that `rows` multiplies row weights
-/// `[batch, k, joint]` into: one-hot weights for CLS rows, the mean over non-bottleneck tokens for
-/// `gap`, as [`explained_rows`] picks them from a dense matrix.
+/// The explained rows of a matrix (dense, or a product kept by its factors) that `rows`
+/// multiplies row weights `[batch, k, joint]` into: one-hot weights for the CLS rows, the mean
+/// over the non-bottleneck tokens for `gap`. The one place that says which rows explain.
 fn explained_rows_by(config: &MbtConfig, layout: &TokenLayout, b: usize, device: &Device, rows: impl Fn(Tensor<3>) -> Tensor<3>) -> Vec<(String, Tensor<2>)> {
     let n = layout.len();
     let selectors: Vec<(String, Vec<f32>)> = if config.classifier == Classifier::Token {
