@@ -872,6 +872,9 @@ impl eframe::App for MbtApp {
                 Some(crate::media::PlayerEvent::AudioFailed(reason)) => {
                     self.message = Some(format!("No sound: {reason}. Playing on a wall clock."));
                 }
+                Some(crate::media::PlayerEvent::AudioReopened(reason)) => {
+                    self.message = Some(format!("Sound: {reason}; it was reopened."));
+                }
                 Some(crate::media::PlayerEvent::Ended) | None => {}
             }
             p.presented(measured);

@@ -98,6 +98,7 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         match player.poll() {
             Some(mbtscope::media::PlayerEvent::Ended) => break,
             Some(mbtscope::media::PlayerEvent::AudioFailed(reason)) => eprintln!("warning: {reason}; playing on the wall clock"),
+            Some(mbtscope::media::PlayerEvent::AudioReopened(reason)) => eprintln!("warning: {reason}; reopened it"),
             None => {}
         }
         let t = player.position();

@@ -43,6 +43,10 @@ pub struct PlayerOptions {
 const AUDIO_FAILURE_ERRORS: u64 = 5;
 const AUDIO_FAILURE_WINDOW: Duration = Duration::from_secs(1);
 const AUDIO_STALL: Duration = Duration::from_millis(500);
+/// A failed device is reopened at most this many times within the window before the player
+/// gives up on it.
+const AUDIO_REOPENS: usize = 2;
+const AUDIO_REOPEN_WINDOW: Duration = Duration::from_secs(30);
 
 /// The audio clock may run ahead of the wall clock since playback started by this much (seconds):
 /// the callback's interpolation and the device latency's jitter. A reading further ahead is
@@ -54,7 +58,9 @@ const AUDIO_AHEAD_OF_WALL: f64 = 0.05;
 pub enum PlayerEvent {
     /// Playback reached the end of the clip and stopped there; the next play starts over.
     Ended,
-    /// The audio device failed; playback goes on by the wall clock, without sound.
+    /// The audio device failed and was opened again; playback goes on with sound.
+    AudioReopened(String),
+    /// The audio device failed (again); playback goes on by the wall clock, without sound.
     AudioFailed(String),
 }
 
@@ -146,6 +152,9 @@ pub struct Player {
     last_position: std::cell::Cell<Timestamp>,
     /// When the current burst of device errors began, and the error count then.
     error_window: Option<(Instant, u64)>,
+    /// The device asked for, to reopen it after a failure, and when that was done.
+    audio_device: AudioDevice,
+    reopened: Vec<Instant>,
 }
 
 impl Player {
@@ -174,40 +183,21 @@ impl Player {
         };
 
         let mut clock_source = ClockSource::Wall { reason: "the clip has no audio stream".into() };
-        let mut output = None;
-        let mut audio_tx = None;
-        let mut audio_thread = None;
+        let mut audio = None;
         if info.has_audio {
-            let (tx, rx) = sync_channel(4);
-            let mut worker_parts = None;
             let tap = options.tap.as_ref().and_then(|t| t.0.lock().ok().and_then(|mut g| g.take()));
-            let opened = AudioOutput::open(
-                &options.audio,
-                |rate, channels| {
-                    let capacity = (f64::from(rate) * AUDIO_AHEAD_SECS) as usize * usize::from(channels);
-                    let (producer, consumer) = rtrb::RingBuffer::new(capacity.max(1024));
-                    worker_parts = Some((producer, rate, channels));
-                    consumer
-                },
-                tap,
-            );
-            match (opened, worker_parts) {
-                (Ok(out), Some((producer, rate, channels))) => {
-                    let shared = Arc::clone(&out.shared);
-                    let path = path.to_owned();
-                    let handle = std::thread::Builder::new()
-                        .name("mbtscope-audio".into())
-                        .spawn(move || audio_worker(&path, rate, channels, producer, &shared, rx))
-                        .map_err(|e| MediaError::Open { path: out.device_name.clone().into(), reason: e.to_string() })?;
-                    clock_source = ClockSource::Audio { device: out.device_name.clone(), rate: out.rate, channels: out.channels };
-                    output = Some(out);
-                    audio_tx = Some(tx);
-                    audio_thread = Some(handle);
+            match start_audio(path, &options.audio, tap) {
+                Ok(parts) => {
+                    clock_source = parts.clock_source();
+                    audio = Some(parts);
                 }
-                (Err(reason), _) => clock_source = ClockSource::Wall { reason: format!("no audio output: {reason}") },
-                (Ok(_), None) => clock_source = ClockSource::Wall { reason: "the audio output did not start".into() },
+                Err(reason) => clock_source = ClockSource::Wall { reason },
             }
         }
+        let (output, audio_tx, audio_thread) = match audio {
+            Some(AudioParts { output, tx, thread }) => (Some(output), Some(tx), Some(thread)),
+            None => (None, None, None),
+        };
         let mut player = Self {
             path: path.to_owned(),
             info,
@@ -231,6 +221,8 @@ impl Player {
             pending: None,
             last_position: std::cell::Cell::new(Timestamp::ZERO),
             error_window: None,
+            audio_device: options.audio.clone(),
+            reopened: Vec::new(),
         };
         if let Some(out) = &player.output {
             out.shared.paused.store(true, Ordering::Release);
@@ -377,8 +369,7 @@ impl Player {
     /// and moves to the wall clock when the audio device fails. Says what happened, if anything.
     pub fn poll(&mut self) -> Option<PlayerEvent> {
         if let Some(reason) = self.audio_failure() {
-            self.fall_back_to_wall_clock(&reason);
-            return Some(PlayerEvent::AudioFailed(reason));
+            return Some(self.recover_audio(reason));
         }
         if !self.playing {
             return None;
@@ -404,7 +395,7 @@ impl Player {
             return None;
         }
         let now = Instant::now();
-        let (since, at_start) = *self.error_window.get_or_insert((now, errors.saturating_sub(1)));
+        let (since, at_start) = *self.error_window.get_or_insert((now, 0));
         let last_callback = Duration::from_nanos(shared.callback_ns.load(Ordering::Acquire));
         let stalled = out.epoch.elapsed().saturating_sub(last_callback) > AUDIO_STALL;
         if errors - at_start >= AUDIO_FAILURE_ERRORS || stalled {
@@ -417,14 +408,60 @@ impl Player {
         None
     }
 
-    /// Closes the audio output (which ends the backend's stream of errors) and goes on from the
-    /// current position by the wall clock.
-    fn fall_back_to_wall_clock(&mut self, reason: &str) {
+    /// Closes the failed output (which ends the backend's stream of errors) and opens the device
+    /// again from the current position: a sound server that dropped the stream under load
+    /// usually takes a new one. After [`AUDIO_REOPENS`] reopens within [`AUDIO_REOPEN_WINDOW`],
+    /// or when the device cannot be opened, playback goes on by the wall clock.
+    fn recover_audio(&mut self, reason: String) -> PlayerEvent {
         let now = self.position();
+        self.close_audio();
+        let clock = Instant::now();
+        self.reopened.retain(|at| clock.duration_since(*at) < AUDIO_REOPEN_WINDOW);
+        if self.reopened.len() >= AUDIO_REOPENS {
+            self.fall_back_to_wall_clock(now, &reason);
+            return PlayerEvent::AudioFailed(reason);
+        }
+        self.reopened.push(clock);
+        match start_audio(&self.path, &self.audio_device, None) {
+            Ok(parts) => {
+                log::warn!("{reason}; reopened it");
+                self.clock_source = parts.clock_source();
+                parts.output.shared.volume.store(self.volume.to_bits(), Ordering::Relaxed);
+                parts.output.shared.paused.store(!self.playing, Ordering::Release);
+                parts.output.shared.flush.store(true, Ordering::Release);
+                let _ = parts.tx.send(AudioCommand::Seek { at: now, speed: self.speed });
+                self.output = Some(parts.output);
+                self.audio_tx = Some(parts.tx);
+                self.audio_thread = Some(parts.thread);
+                self.error_window = None;
+                // The new device's count starts at zero, from here.
+                self.base = now;
+                self.last_position.set(now);
+                self.mark = 0;
+                self.wall_start = Some(Instant::now());
+                PlayerEvent::AudioReopened(reason)
+            }
+            Err(again) => {
+                let reason = format!("{reason}; reopening it failed: {again}");
+                self.fall_back_to_wall_clock(now, &reason);
+                PlayerEvent::AudioFailed(reason)
+            }
+        }
+    }
+
+    /// Stops the audio worker and closes the output stream.
+    fn close_audio(&mut self) {
         self.output = None;
         if let Some(tx) = self.audio_tx.take() {
             let _ = tx.send(AudioCommand::Stop);
         }
+        if let Some(handle) = self.audio_thread.take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Goes on from `now` by the wall clock, without sound.
+    fn fall_back_to_wall_clock(&mut self, now: Timestamp, reason: &str) {
         self.clock_source = ClockSource::Wall { reason: reason.to_owned() };
         self.base = now;
         self.last_position.set(now);
@@ -821,6 +858,46 @@ fn set_error(lock: &Mutex<FrameQueue>, error: String) {
         q.error = Some(error);
         q.ended = true;
     }
+}
+
+/// An audio output with its decoding worker.
+struct AudioParts {
+    output: AudioOutput,
+    tx: SyncSender<AudioCommand>,
+    thread: JoinHandle<()>,
+}
+
+impl AudioParts {
+    fn clock_source(&self) -> ClockSource {
+        ClockSource::Audio { device: self.output.device_name.clone(), rate: self.output.rate, channels: self.output.channels }
+    }
+}
+
+/// Opens `device` (paused) and starts the worker that decodes `path`'s audio into its ring;
+/// the worker waits for its first seek. Errs with why there is no sound.
+fn start_audio(path: &Path, device: &AudioDevice, tap: Option<Tap>) -> Result<AudioParts, String> {
+    let (tx, rx) = sync_channel(4);
+    let mut worker_parts = None;
+    let output = AudioOutput::open(
+        device,
+        |rate, channels| {
+            let capacity = (f64::from(rate) * AUDIO_AHEAD_SECS) as usize * usize::from(channels);
+            let (producer, consumer) = rtrb::RingBuffer::new(capacity.max(1024));
+            worker_parts = Some((producer, rate, channels));
+            consumer
+        },
+        tap,
+    )
+    .map_err(|reason| format!("no audio output: {reason}"))?;
+    output.shared.paused.store(true, Ordering::Release);
+    let (producer, rate, channels) = worker_parts.ok_or("the audio output did not start")?;
+    let shared = Arc::clone(&output.shared);
+    let path = path.to_owned();
+    let thread = std::thread::Builder::new()
+        .name("mbtscope-audio".into())
+        .spawn(move || audio_worker(&path, rate, channels, producer, &shared, rx))
+        .map_err(|e| format!("cannot start the audio thread: {e}"))?;
+    Ok(AudioParts { output, tx, thread })
 }
 
 fn audio_worker(
