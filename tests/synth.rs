@@ -203,3 +203,212 @@ fn eval_scores_generated_clips_consistently() {
         assert!(image::open(plots.join(plot)).is_ok(), "{plot}");
     }
 }
+
+/// The `sync` task as designed: every object is lit in exactly two of the four tubelet-long
+/// slots of each model window, whole slots on the model's frame grid; the objects' patterns are
+/// distinct (so any two differ in at least two slots of every window); the sound plays only in
+/// the sounding object's on slots; and the timbre says nothing about the class.
+#[test]
+fn sync_clips_pose_correspondence_only() {
+    let config = SynthConfig { task: synth::Task::Sync, ..SynthConfig::default() };
+    let fps = f64::from(config.fps);
+    let frames = (config.duration * fps).round() as usize;
+    let windows = 2; // a 4 s clip holds two 1.92 s windows
+    let mut timbres = vec![[0usize; 4]; CLASSES.len()];
+    let mut counts = [0usize; 5];
+    for seed in 0..2000 {
+        let (objects, _, sounding, label) = synth::design(&config, seed);
+        counts[objects.len()] += 1;
+        assert_eq!(objects[sounding].class, label);
+        let mut classes: Vec<usize> = objects.iter().map(|o| o.class).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        assert_eq!(classes.len(), objects.len(), "seed {seed}: two objects of one class");
+        // Lit or not on each sampled slot, read from the frames as drawn: every frame of a slot
+        // (12 video frames, one tubelet) agrees.
+        let lit: Vec<Vec<bool>> = objects
+            .iter()
+            .map(|o| {
+                (0..windows * synth::SLOTS_PER_WINDOW)
+                    .map(|slot| {
+                        let states: Vec<bool> = (0..synth::SLOT_FRAMES).map(|f| o.pulse((slot * synth::SLOT_FRAMES + f) as f64 / fps) == 1.0).collect();
+                        assert!(states.iter().all(|&s| s == states[0]), "seed {seed}: slot {slot} is lit only in part: {states:?}");
+                        states[0]
+                    })
+                    .collect()
+            })
+            .collect();
+        for o in &objects {
+            // Nothing is lit past the last whole window.
+            let past = (windows * synth::SLOTS_PER_WINDOW * synth::SLOT_FRAMES..frames).any(|f| o.pulse(f as f64 / fps) > 0.0);
+            assert!(!past, "seed {seed}: lit after the last window");
+        }
+        for w in 0..windows {
+            let slots = w * synth::SLOTS_PER_WINDOW..(w + 1) * synth::SLOTS_PER_WINDOW;
+            for (k, a) in lit.iter().enumerate() {
+                assert_eq!(a[slots.clone()].iter().filter(|&&on| on).count(), 2, "seed {seed}: object {k} in window {w}");
+                for (j, b) in lit.iter().enumerate().skip(k + 1) {
+                    let differ = slots.clone().filter(|&s| a[s] != b[s]).count();
+                    assert!(differ >= 2, "seed {seed}: objects {k} and {j} differ in {differ} slots of window {w}");
+                }
+            }
+        }
+        // The sound plays in the sounding object's on slots, and only there.
+        let events = synth::sound_events(&config, &objects[sounding]);
+        let slot_of = |t: f64| (t / synth::SLOT_SECS).floor() as usize;
+        for slot in 0..windows * synth::SLOTS_PER_WINDOW {
+            let sounds = events.iter().filter(|&&t| slot_of(t) == slot && slot_of(t + synth::sound::SOUND_LENGTH - 1e-9) == slot).count();
+            let inside = events.iter().filter(|&&t| slot_of(t) == slot).count();
+            assert_eq!(inside, sounds, "seed {seed}: a sound crosses the end of slot {slot}");
+            assert_eq!(inside > 0, lit[sounding][slot], "seed {seed}: slot {slot} sound {inside}, lit {}", lit[sounding][slot]);
+        }
+        let kind = synth::timbre(&config, &objects, sounding, seed);
+        timbres[label][mbtscope::synth::scene::Sound::ALL.iter().position(|&s| s == kind).unwrap()] += 1;
+        let other = synth::twin_sounding(&objects, sounding, seed);
+        assert_ne!(other, sounding);
+        // Twins keep the timbre: only the correspondence changes.
+        assert_eq!(synth::timbre(&config, &objects, other, seed), kind);
+    }
+    assert!(counts[3] > 700 && counts[4] > 700, "object counts {counts:?}");
+    // Independence of timbre and class: each timbre's share within every class is near 1/4
+    // (about 250 clips per class: one standard deviation is 0.027).
+    for (class, row) in timbres.iter().enumerate() {
+        let total: usize = row.iter().sum();
+        for &n in row {
+            let share = n as f64 / total as f64;
+            assert!((0.15..0.35).contains(&share), "class {class}: timbre shares {row:?}");
+        }
+    }
+}
+
+/// A `sync` clip and its twin, as written and decoded: the sidecars name each other; the
+/// pictures are the same; each track is loud in its own sounding object's on slots and quiet in
+/// its off slots; and the sounding object's box holds its lit colour in its on slots.
+#[test]
+fn sync_twins_share_the_picture_and_the_sound_follows_the_named_object() {
+    let dir = crate::scratch("synth-twins");
+    let config = SynthConfig { task: synth::Task::Sync, ..SynthConfig::default() };
+    let fps = f64::from(config.fps);
+    for index in 0..4 {
+        let name = synth::clip_name("test", index);
+        let (a, b) = synth::write_twins(&dir, &name, &config, synth::clip_seed(9, "test", index), false).unwrap();
+        let twin = synth::twin_name(&name);
+        assert_eq!(a.twin.as_ref().unwrap().clip, twin);
+        assert_eq!(b.twin.as_ref().unwrap().clip, name);
+        assert_eq!(a.twin.as_ref().unwrap().sounding_object, b.sounding_object);
+        assert_eq!(b.twin.as_ref().unwrap().sounding_object, a.sounding_object);
+        assert_ne!(a.sounding_object, b.sounding_object);
+        assert_eq!(a.label, a.objects[a.sounding_object].class);
+        assert_eq!(b.label, b.objects[b.sounding_object].class);
+        assert_eq!(a.twin.as_ref().unwrap().label, b.label);
+        assert_eq!(a.timbre, b.timbre);
+        // The sidecar on disk says the same.
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{twin}.json"))).unwrap()).unwrap();
+        assert_eq!(json["task"], "sync");
+        assert_eq!(json["twin"]["clip"], name.as_str());
+        assert_eq!(json["sounding_object"], b.sounding_object);
+
+        let (clip_a, clip_b) = (dir.join(format!("{name}.mp4")), dir.join(format!("{twin}.mp4")));
+        let (mut da, mut db) = (VideoDecoder::open(&clip_a).unwrap(), VideoDecoder::open(&clip_b).unwrap());
+        for frame in [0usize, 30, 61, 95] {
+            let t = Timestamp::from_secs(frame as f64 / fps);
+            let (fa, fb) = (da.frame_at(t).unwrap(), db.frame_at(t).unwrap());
+            // The same pixels, up to x264's multithreaded rate control (a few levels here and
+            // there; a different scene differs by hundreds of levels over whole objects).
+            let diffs: Vec<u8> = fa.rgb.iter().zip(&fb.rgb).map(|(x, y)| x.abs_diff(*y)).collect();
+            let far = diffs.iter().filter(|&&d| d > 16).count() as f64 / diffs.len() as f64;
+            let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
+            assert!(far < 0.002 && mean < 0.5, "{name}: frame {frame}: {far:.4} of the samples differ by over 16 (mean {mean:.3})");
+        }
+        for (truth, clip) in [(&a, &clip_a), (&b, &clip_b)] {
+            let track = decode_audio(clip, 16_000, Timestamp::ZERO, None).unwrap().unwrap();
+            let energy = |from: f64, len: f64| {
+                let s = &track.samples[(from * 16_000.0) as usize..((from + len) * 16_000.0) as usize];
+                s.iter().map(|v| v * v).sum::<f32>() / s.len() as f32
+            };
+            let sounding = &truth.objects[truth.sounding_object];
+            let on = |slot: usize| sounding.active.iter().any(|&[s, e]| (s..e).contains(&(slot as f64 * synth::SLOT_SECS + 0.1)));
+            // 60 ms from each event's start (the drum decays fast), against the quietest
+            // 60 ms of each off slot.
+            let loudest_off = (0..8).filter(|&s| !on(s)).map(|s| energy(s as f64 * synth::SLOT_SECS + 0.05, 0.36)).fold(0.0f32, f32::max);
+            for slot in (0..8).filter(|&s| on(s)) {
+                let start = slot as f64 * synth::SLOT_SECS;
+                let loud = energy(start + 0.02, 0.06).min(energy(start + 0.25, 0.06));
+                assert!(loud > 3.0 * loudest_off, "{clip:?}: on slot {slot} energy {loud}, loudest off slot {loudest_off}");
+            }
+            // Lit in its on slots: the frame in the middle of the slot, where no other object
+            // overlaps, has the object's lit colour in its box.
+            let mut decoder = VideoDecoder::open(clip).unwrap();
+            for slot in (0..8).filter(|&s| on(s)) {
+                let frame = slot * synth::SLOT_FRAMES + synth::SLOT_FRAMES / 2;
+                let bx = sounding.boxes[frame];
+                let overlaps = truth.objects.iter().enumerate().any(|(k, o)| {
+                    let c = o.boxes[frame];
+                    k != truth.sounding_object && c[0] < bx[2] && bx[0] < c[2] && c[1] < bx[3] && bx[1] < c[3]
+                });
+                if overlaps {
+                    continue;
+                }
+                let image = decoder.frame_at(Timestamp::from_secs(frame as f64 / fps)).unwrap();
+                let lit = sounding.colour.map(|c| (f32::from(c) * 1.5).min(255.0));
+                let (mut inside, mut total) = (0usize, 0usize);
+                for y in bx[1] as u32..(bx[3] as u32).min(image.height) {
+                    for x in bx[0] as u32..(bx[2] as u32).min(image.width) {
+                        total += 1;
+                        let px = image.pixel(x, y);
+                        inside += usize::from((0..3).all(|c| (f32::from(px[c]) - lit[c]).abs() < 40.0));
+                    }
+                }
+                assert!(inside as f64 > 0.15 * total as f64, "{clip:?}: slot {slot}: {inside} of {total} box pixels lit");
+            }
+        }
+    }
+}
+
+/// `synth --task sync --twins` writes each clip and its twin; an unknown task exits 2 and says
+/// which tasks there are.
+#[test]
+fn the_cli_writes_sync_twins_and_refuses_an_unknown_task() {
+    let dir = crate::scratch("synth-cli-sync");
+    let bin = env!("CARGO_BIN_EXE_mbtscope");
+    let out = Command::new(bin).args(["synth", "--clips", "2", "--seed", "3", "--split", "val", "--task", "sync", "--twins", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for stem in ["val_00000", "val_00000_twin", "val_00001", "val_00001_twin"] {
+        assert!(dir.join(format!("{stem}.mp4")).exists(), "{stem}");
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.json"))).unwrap()).unwrap();
+        assert_eq!(json["task"], "sync");
+    }
+    let bad = Command::new(bin).args(["synth", "--clips", "1", "--task", "chords", "--out"]).arg(&dir).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("pairs or sync"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+/// `eval` on `sync` twins: the pairs are found through the sidecars, and `follows_sound` is the
+/// share of pairs with a hit in both clips, as read back from the per-clip scores.
+#[test]
+fn eval_scores_twins_for_following_the_sound() {
+    let dir = crate::scratch("eval-twins");
+    let bin = env!("CARGO_BIN_EXE_mbtscope");
+    let synth = Command::new(bin).args(["synth", "--clips", "3", "--seed", "5", "--split", "test", "--task", "sync", "--twins", "--out"]).arg(&dir).output().unwrap();
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/bottleneck");
+    let json = dir.join("eval.json");
+    let eval = Command::new(bin).args(["eval", "--device", "cpu", "--no-relevance", "--data"]).arg(&dir).arg("--model").arg(&model).arg("--json").arg(&json).output().unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("Follows the sound"), "{}", String::from_utf8_lossy(&eval.stdout));
+    let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &reports[0];
+    assert_eq!(r["clips"], 6);
+    let clips = r["per_clip"].as_array().unwrap();
+    for key in ["rollout", "rollout_window", "audio_rollout"] {
+        assert_eq!(r[key]["twin_pairs"], 3, "{key}");
+        let hit = |name: &str| clips.iter().find(|c| c["name"] == name).unwrap()[key]["hit"].as_bool().unwrap();
+        let follows = (0..3).filter(|i| {
+            let name = format!("test_{i:05}");
+            hit(&name) && hit(&format!("{name}_twin"))
+        });
+        let expected = follows.count() as f64 / 3.0;
+        assert!((r[key]["follows_sound"].as_f64().unwrap() - expected).abs() < 1e-9, "{key}: {} against {expected}", r[key]["follows_sound"]);
+    }
+    assert!(r["relevance"].is_null());
+}

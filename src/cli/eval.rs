@@ -122,6 +122,27 @@ fn print_table(reports: &[EvalReport]) {
             b.centre_prior.ciou_auc
         );
     }
+    if reports.iter().any(|r| r.rollout.is_some_and(|l| l.twin_pairs > 0)) {
+        mbtscope::outln!();
+        mbtscope::outln!("Follows the sound (twin pairs whose map maximum is on the sounding object in both clips):");
+        mbtscope::outln!();
+        mbtscope::outln!("| model | twin pairs | rollout: slice / window | audio CLS rollout: slice / window | relevance: slice / window |");
+        mbtscope::outln!("|---|---|---|---|---|");
+        let follows = |l: Option<LocalisationSummary>| pct(l.and_then(|l| l.follows_sound));
+        for r in reports {
+            mbtscope::outln!(
+                "| {} | {} | {} / {} | {} / {} | {} / {} |",
+                r.model,
+                r.rollout.map_or(0, |l| l.twin_pairs),
+                follows(r.rollout),
+                follows(r.rollout_window),
+                follows(r.audio_rollout),
+                follows(r.audio_rollout_window),
+                follows(r.relevance),
+                follows(r.relevance_window)
+            );
+        }
+    }
     mbtscope::outln!();
     for r in reports {
         let on = |l: Option<LocalisationSummary>| pct(l.map(|l| l.on_any_object));

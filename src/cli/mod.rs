@@ -113,6 +113,15 @@ pub struct SynthArgs {
     /// Clip length in seconds.
     #[arg(long, default_value_t = 4.0)]
     pub duration: f64,
+    /// `pairs`: the sound's timbre names a pair of classes and one object on screen is of that
+    /// pair. `sync`: the timbre is random and the sounding object is the one lit in exactly the
+    /// tubelets where the sound plays (audio-visual correspondence only).
+    #[arg(long, default_value_t = mbtscope::synth::Task::Pairs)]
+    pub task: mbtscope::synth::Task,
+    /// Also write each clip's counterfactual twin, `<name>_twin`: the same scene and motion
+    /// with another object sounding. Each sidecar names the other clip under `twin`.
+    #[arg(long)]
+    pub twins: bool,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -121,8 +130,14 @@ pub struct SynthArgs {
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// Folder of `train_*.mp4` clips with `.json` sidecars and `labels.txt` (from `synth`).
+    /// Repeat it to train on several folders at once (their labels must agree), for example
+    /// both tasks.
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
+    /// Start from this model folder's weights instead of a random initialisation (a curriculum:
+    /// the same architecture trained on another task). Ignored when resuming.
     #[arg(long)]
-    pub data: PathBuf,
+    pub init: Option<PathBuf>,
     /// Scenic-style MODEL.json (its `dataset_configs` set the input geometry).
     #[arg(long)]
     pub config: PathBuf,

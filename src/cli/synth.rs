@@ -18,7 +18,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         mbtscope::fsutil::write_atomic(&labels_path, labels.as_bytes(), false)
             .with_context(|| format!("cannot write {}", labels_path.display()))?;
     }
-    let config = SynthConfig { width: args.size, height: args.size, duration: args.duration, ..SynthConfig::default() };
+    let config = SynthConfig { width: args.size, height: args.size, duration: args.duration, task: args.task, ..SynthConfig::default() };
     let split = args.split.name();
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let next = AtomicUsize::new(0);
@@ -34,10 +34,21 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
                     return;
                 }
                 let name = synth::clip_name(split, index);
-                let (video, sidecar) = (args.out.join(format!("{name}.mp4")), args.out.join(format!("{name}.json")));
-                if video.exists() && sidecar.exists() {
+                let mut stems = vec![name.clone()];
+                if args.twins {
+                    stems.push(synth::twin_name(&name));
+                }
+                let written = |stem: &String| args.out.join(format!("{stem}.mp4")).exists() && args.out.join(format!("{stem}.json")).exists();
+                let seed = synth::clip_seed(args.seed, split, index);
+                let result = if stems.iter().all(written) {
                     skipped.fetch_add(1, Ordering::Relaxed);
-                } else if let Err(e) = synth::write_clip(&args.out, &name, &config, synth::clip_seed(args.seed, split, index), true)
+                    Ok(())
+                } else if args.twins {
+                    synth::write_twins(&args.out, &name, &config, seed, true).map(drop)
+                } else {
+                    synth::write_clip(&args.out, &name, &config, seed, true).map(drop)
+                };
+                if let Err(e) = result
                     && let Ok(mut f) = failures.lock()
                 {
                     f.push(format!("{name}: {e}"));

@@ -75,17 +75,34 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         options.start_step = state.step;
         eprintln!("resuming at step {}", state.step);
     }
-    let labels = native::read_labels(&args.data.join("labels.txt"))?;
+    let labels = native::read_labels(&args.data[0].join("labels.txt"))?;
     anyhow::ensure!(labels.len() == config.num_classes, "{} labels in the data, {} classes in the config", labels.len(), config.num_classes);
+    for dir in &args.data[1..] {
+        let other = native::read_labels(&dir.join("labels.txt"))?;
+        if other != labels {
+            return Err(super::BadArgument(format!("--data {} has other labels than --data {}", dir.display(), args.data[0].display())).into());
+        }
+    }
     let selected = device::select(args.device);
     eprintln!("device: {}", selected.description);
     let started = Instant::now();
-    let examples = train::load_examples(&args.data, &config, "train_")?;
+    let mut examples = Vec::new();
+    for dir in &args.data {
+        examples.extend(train::load_examples(dir, &config, "train_")?);
+    }
     eprintln!("{} training clips prepared in {:.1} s", examples.len(), started.elapsed().as_secs_f64());
     let mut resumed;
     let mut random = RandomInit::new(args.seed);
     let init: &mut dyn ParamSource = if state.is_some() {
         resumed = native::load_dir(&args.out)?.params;
+        &mut resumed
+    } else if let Some(dir) = &args.init {
+        let start = native::load_dir(dir)?;
+        if start.config != config {
+            return Err(super::BadArgument(format!("--init {} is another architecture than {}", dir.display(), args.config.display())).into());
+        }
+        eprintln!("starting from the weights in {}", dir.display());
+        resumed = start.params;
         &mut resumed
     } else {
         &mut random

@@ -78,6 +78,9 @@ pub struct ClipScore {
     /// The baselines' cIoU for this clip's box: the whole frame, and the centre prior.
     pub whole_frame_ciou: f64,
     pub centre_prior_ciou: f64,
+    /// The counterfactual twin's name (`synth --twins`): the same scene with another object
+    /// sounding.
+    pub twin: Option<String>,
 }
 
 /// A predicted region's cIoU over the clips, read as sound-source localisation papers do.
@@ -113,6 +116,12 @@ pub struct LocalisationSummary {
     /// Area under the cIoU success curve.
     pub ciou_auc: f64,
     pub clips: usize,
+    /// Of the twin pairs scored (both clips evaluated), the share in which the map follows the
+    /// sound: its maximum is on the sounding object in the clip and on the other, newly sounding
+    /// object in the twin. A map that ignores the audio can be right in at most one of the two
+    /// (the video is the same), so it scores 0. `None` without twins.
+    pub follows_sound: Option<f64>,
+    pub twin_pairs: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -289,6 +298,7 @@ pub fn evaluate(
                 audio_relevance_window: score(&audio_relevance_rows, Slices::Window),
                 whole_frame_ciou: baselines.0,
                 centre_prior_ciou: baselines.1,
+                twin: sidecar["twin"]["clip"].as_str().map(str::to_owned),
             });
         }
         progress(per_clip.len(), examples.len());
@@ -313,11 +323,21 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
             (total > 0).then(|| row[k] as f64 / total as f64)
         })
         .collect();
+    let by_name: std::collections::HashMap<&str, &ClipScore> = per_clip.iter().map(|c| (c.name.as_str(), c)).collect();
     let summary = |pick: fn(&ClipScore) -> Option<Localisation>| {
         let scored: Vec<Localisation> = per_clip.iter().filter_map(pick).collect();
         if scored.is_empty() {
             return None;
         }
+        // Each pair once: from the clip whose name sorts first.
+        let pairs: Vec<bool> = per_clip
+            .iter()
+            .filter_map(|c| {
+                let twin = by_name.get(c.twin.as_deref()?)?;
+                (c.name < twin.name).then_some(())?;
+                Some(pick(c)?.hit && pick(twin)?.hit)
+            })
+            .collect();
         let aucs: Vec<f64> = scored.iter().filter_map(|l| l.auc).collect();
         let (ciou_at_05, ciou_auc) = success_curve(&scored.iter().map(|l| l.ciou).collect::<Vec<_>>());
         Some(LocalisationSummary {
@@ -328,6 +348,8 @@ fn summarise(config: &MbtConfig, model_name: &str, labels: &[String], per_clip: 
             pointing_chance: scored.iter().map(|l| l.chance).sum::<f64>() / scored.len() as f64,
             on_any_object: scored.iter().filter(|l| l.on_object).count() as f64 / scored.len() as f64,
             clips: scored.len(),
+            follows_sound: (!pairs.is_empty()).then(|| pairs.iter().filter(|&&f| f).count() as f64 / pairs.len() as f64),
+            twin_pairs: pairs.len(),
         })
     };
     EvalReport {

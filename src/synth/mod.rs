@@ -1,6 +1,6 @@
-//! A procedural audio-visual benchmark with ground-truth sound sources.
+//! A procedural audio-visual benchmark with ground-truth sound sources, in two tasks.
 //!
-//! Each clip shows three or four moving objects over a cluttered background; every object has
+//! **`pairs`** (the shipped models' first task). Each clip shows three or four moving objects over a cluttered background; every object has
 //! visual events (it swells and brightens), but only one of them sounds, and its events coincide
 //! with the audio events. Classes come in pairs that share a sound and differ in shape and colour,
 //! so audio alone is ambiguous within a pair. The objects on screen come from different pairs, so
@@ -9,6 +9,19 @@
 //! line up with the audio events, while the other objects pulse in the gaps, at least 0.35 s from
 //! every sound. Every clip comes with a JSON sidecar: label, the sounding object, its box on every
 //! frame, the audio event times.
+//!
+//! **`sync`**: only audio-visual correspondence solves it. Three or four objects of different
+//! classes; the sound's timbre (one of the four kinds, any pitch) is drawn independently of the
+//! class, so audio alone says nothing about the label. Time is cut into slots of one video
+//! tubelet of the models' geometry ([`SLOT_SECS`]: 4 sampled frames at stride 3 and 25 fps), and
+//! each model window (4 slots, [`SLOTS_PER_WINDOW`]) gives every object an on/off pattern with
+//! exactly two slots on, all objects' patterns distinct. So every object is equally busy, any two
+//! patterns differ in at least two slots of every window, and the sound plays in exactly the
+//! sounding object's on slots: the label is the class of the object lit when the sound plays.
+//! (The `pairs` task is the special case in which timbre names the class pair.)
+//!
+//! **Twins** ([`write_twins`]): the same scene and motion with another object sounding; each
+//! sidecar names the other clip.
 
 pub mod scene;
 pub mod sound;
@@ -21,6 +34,53 @@ use crate::media::MediaError;
 use crate::media::encode::{EncodeOptions, Mp4Writer};
 use scene::{Background, CLASSES, Object, render};
 
+/// Which benchmark task a clip poses (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Timbre names a pair of classes; the object of that pair on screen sounds.
+    #[default]
+    Pairs,
+    /// Timbre is random; the object whose on slots the sound follows sounds.
+    Sync,
+}
+
+impl std::str::FromStr for Task {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pairs" => Ok(Task::Pairs),
+            "sync" => Ok(Task::Sync),
+            other => Err(format!("unknown task `{other}` (pairs or sync)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Task {
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Pairs => "pairs",
+            Task::Sync => "sync",
+        }
+    }
+}
+
+/// One `sync` slot: one video tubelet of the shipped configs (temporal patch 4 of 16 frames at
+/// stride 3, 25 fps), 0.48 s. Model windows start at multiples of 4 slots (1.92 s).
+pub const SLOT_FRAMES: usize = 12;
+pub const SLOT_SECS: f64 = 0.48;
+pub const SLOTS_PER_WINDOW: usize = 4;
+
+/// The on/off patterns of one window in the `sync` task: two of four slots on (bit k: slot k).
+const SYNC_PATTERNS: [u8; 6] = [0b0011, 0b0101, 0b0110, 0b1001, 0b1010, 0b1100];
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SynthConfig {
     pub width: u32,
@@ -28,17 +88,20 @@ pub struct SynthConfig {
     pub fps: u32,
     pub duration: f64,
     pub audio_rate: u32,
+    #[serde(default)]
+    pub task: Task,
 }
 
 impl Default for SynthConfig {
     fn default() -> Self {
-        Self { width: 112, height: 112, fps: 25, duration: 4.0, audio_rate: 16_000 }
+        Self { width: 112, height: 112, fps: 25, duration: 4.0, audio_rate: 16_000, task: Task::Pairs }
     }
 }
 
 /// The JSON sidecar of one clip.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClipTruth {
+    pub task: Task,
     pub label: usize,
     pub label_name: String,
     /// Index into `objects` of the object that makes the sound.
@@ -46,6 +109,11 @@ pub struct ClipTruth {
     pub objects: Vec<ObjectTruth>,
     /// Start times (s) of the sound events.
     pub audio_events: Vec<f64>,
+    /// The kind of sound the sounding object makes (in `pairs`, its class pair's).
+    pub timbre: scene::Sound,
+    /// The counterfactual twin: the same scene with another object sounding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twin: Option<TwinTruth>,
     pub fps: u32,
     pub duration: f64,
     pub width: u32,
@@ -63,6 +131,18 @@ pub struct ObjectTruth {
     pub boxes: Vec<[f32; 4]>,
     /// Start times (s) of its visual events.
     pub events: Vec<f64>,
+    /// `[start, end)` (s) of its on slots (`sync`; empty in `pairs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub active: Vec<[f64; 2]>,
+}
+
+/// Which clip is this one's twin, and which object sounds there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TwinTruth {
+    /// The twin's file stem, in the same folder.
+    pub clip: String,
+    pub sounding_object: usize,
+    pub label: usize,
 }
 
 /// Class names, one per line, in label order.
@@ -150,8 +230,15 @@ fn vary(rng: &mut Rng, colour: [u8; 3]) -> [u8; 3] {
     colour.map(|c| (f64::from(c) + rng.range(-25.0, 25.0)).clamp(0.0, 255.0) as u8)
 }
 
-/// Designs clip `seed`: returns objects, background, sounding index and label.
+/// Designs clip `seed` of `config.task`: returns objects, background, sounding index and label.
 pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usize, usize) {
+    match config.task {
+        Task::Pairs => design_pairs(config, seed),
+        Task::Sync => design_sync(config, seed),
+    }
+}
+
+fn design_pairs(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usize, usize) {
     let mut rng = Rng::new(seed);
     let label = rng.below(CLASSES.len());
     let (w, h) = (config.width as f64, config.height as f64);
@@ -190,13 +277,71 @@ pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usiz
             start: [rng.range(size, w - size) as f32, rng.range(size, h - size) as f32],
             velocity: [(speed * angle.cos()) as f32, (speed * angle.sin()) as f32],
             events,
+            active: Vec::new(),
         });
     }
     let sounding = (objects_count - order_offset) % objects_count;
+    (objects, background(&mut rng, w, h), sounding, label)
+}
+
+/// The `sync` design: three or four objects of distinct classes, each with its own on slots
+/// (two per window, patterns distinct between objects), and one of them sounding.
+fn design_sync(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usize, usize) {
+    let mut rng = Rng::new(seed ^ 0x5EC0_0000);
+    let (w, h) = (config.width as f64, config.height as f64);
+    let count = 3 + rng.below(2);
+    let mut classes: Vec<usize> = (0..CLASSES.len()).collect();
+    let classes: Vec<usize> = (0..count).map(|_| classes.remove(rng.below(classes.len()))).collect();
+    let slot = SLOT_FRAMES as f64 / f64::from(config.fps);
+    let windows = (config.duration / (slot * SLOTS_PER_WINDOW as f64)).floor().max(1.0) as usize;
+    // Per window, a distinct pattern for each object.
+    let mut patterns = vec![Vec::with_capacity(windows); count];
+    for _ in 0..windows {
+        let mut free = SYNC_PATTERNS.to_vec();
+        for object in &mut patterns {
+            object.push(free.remove(rng.below(free.len())));
+        }
+    }
+    let sounding = rng.below(count);
+    let mut objects = Vec::with_capacity(count);
+    for (k, &class) in classes.iter().enumerate() {
+        let size = rng.range(0.08, 0.14) * w.min(h);
+        let speed = rng.range(8.0, 30.0);
+        let angle = rng.range(0.0, std::f64::consts::TAU);
+        // On slots as frame intervals, moved half a frame early so that a frame on a slot's
+        // boundary falls inside it whatever the rounding.
+        let half = 0.5 / f64::from(config.fps);
+        let active: Vec<[f64; 2]> = patterns[k]
+            .iter()
+            .enumerate()
+            .flat_map(|(window, &bits)| {
+                (0..SLOTS_PER_WINDOW).filter(move |b| bits >> b & 1 == 1).map(move |b| window * SLOTS_PER_WINDOW + b)
+            })
+            .map(|i| {
+                let start = (i * SLOT_FRAMES) as f64 / f64::from(config.fps);
+                [ms((start - half).max(0.0)), ms(start + slot - half)]
+            })
+            .collect();
+        objects.push(Object {
+            class,
+            colour: vary(&mut rng, CLASSES[class].colour),
+            size: size as f32,
+            start: [rng.range(size, w - size) as f32, rng.range(size, h - size) as f32],
+            velocity: [(speed * angle.cos()) as f32, (speed * angle.sin()) as f32],
+            events: Vec::new(),
+            active,
+        });
+    }
+    let label = objects[sounding].class;
+    (objects, background(&mut rng, w, h), sounding, label)
+}
+
+/// Background clutter: a gradient and three to six drifting blobs.
+fn background(rng: &mut Rng, w: f64, h: f64) -> Background {
     let shade = |rng: &mut Rng| [rng.range(20.0, 110.0) as u8, rng.range(20.0, 110.0) as u8, rng.range(20.0, 110.0) as u8];
-    let background = Background {
-        top: shade(&mut rng),
-        bottom: shade(&mut rng),
+    Background {
+        top: shade(rng),
+        bottom: shade(rng),
         blobs: (0..3 + rng.below(4))
             .map(|_| {
                 [
@@ -209,8 +354,34 @@ pub fn design(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usiz
                 ]
             })
             .collect(),
-    };
-    (objects, background, sounding, label)
+    }
+}
+
+/// The kind of sound clip `seed` makes when `sounding` sounds: its class pair's in `pairs`,
+/// drawn from the seed alone in `sync` (so twins keep it).
+pub fn timbre(config: &SynthConfig, objects: &[Object], sounding: usize, seed: u64) -> scene::Sound {
+    match config.task {
+        Task::Pairs => CLASSES[objects[sounding].class].sound,
+        Task::Sync => scene::Sound::ALL[Rng::new(seed ^ 0x71B3_0000).below(scene::Sound::ALL.len())],
+    }
+}
+
+/// When the sounding object's sound events start: its visual events in `pairs`; in `sync`, two
+/// per on slot (0.02 s and 0.25 s in, 0.2 s each), so the sound fills the slot.
+pub fn sound_events(config: &SynthConfig, object: &Object) -> Vec<f64> {
+    match config.task {
+        Task::Pairs => object.events.clone(),
+        Task::Sync => object
+            .active
+            .iter()
+            .flat_map(|&[start, _]| {
+                // Slots start half a frame early (see `design_sync`): count from the slot itself.
+                let slot = start + 0.5 / f64::from(config.fps);
+                let slot = if start == 0.0 { 0.0 } else { slot };
+                [ms(slot + 0.02), ms(slot + 0.25)]
+            })
+            .collect(),
+    }
 }
 
 /// The audio track of a designed clip.
@@ -218,11 +389,11 @@ pub fn audio(config: &SynthConfig, objects: &[Object], sounding: usize, seed: u6
     let mut rng = Rng::new(seed ^ 0xA0D1_0000);
     let len = (config.duration * f64::from(config.audio_rate)) as usize;
     let mut samples = sound::background(len, config.audio_rate, rng.range(0.02, 0.12) as f32, seed);
-    let object = &objects[sounding];
     let pitch = rng.range(0.85, 1.15);
     let gain = rng.range(0.4, 0.8) as f32;
-    for &t in &object.events {
-        sound::add_event(&mut samples, config.audio_rate, t, CLASSES[object.class].sound, pitch, gain);
+    let kind = timbre(config, objects, sounding, seed);
+    for t in sound_events(config, &objects[sounding]) {
+        sound::add_event(&mut samples, config.audio_rate, t, kind, pitch, gain);
     }
     samples.iter_mut().for_each(|s| *s = s.clamp(-1.0, 1.0));
     samples
@@ -231,6 +402,47 @@ pub fn audio(config: &SynthConfig, objects: &[Object], sounding: usize, seed: u6
 /// Writes `name.mp4` and `name.json` for clip `seed` into `dir`.
 pub fn write_clip(dir: &Path, name: &str, config: &SynthConfig, seed: u64, overwrite: bool) -> Result<ClipTruth, MediaError> {
     let (objects, background, sounding, label) = design(config, seed);
+    write_design(dir, name, config, seed, overwrite, &objects, &background, sounding, label, None)
+}
+
+/// The object that sounds in clip `seed`'s twin: another one, drawn from the seed.
+pub fn twin_sounding(objects: &[Object], sounding: usize, seed: u64) -> usize {
+    let others: Vec<usize> = (0..objects.len()).filter(|&k| k != sounding).collect();
+    others[Rng::new(seed ^ 0x7717_0000).below(others.len())]
+}
+
+/// The twin's file stem for clip `name`.
+pub fn twin_name(name: &str) -> String {
+    format!("{name}_twin")
+}
+
+/// Writes clip `seed` as `name` and its counterfactual twin as `name_twin`: the same scene and
+/// motion, with another object sounding (the twin's label is that object's class). Each sidecar
+/// names the other clip.
+pub fn write_twins(dir: &Path, name: &str, config: &SynthConfig, seed: u64, overwrite: bool) -> Result<(ClipTruth, ClipTruth), MediaError> {
+    let (objects, background, sounding, label) = design(config, seed);
+    let other = twin_sounding(&objects, sounding, seed);
+    let twin = twin_name(name);
+    let first = TwinTruth { clip: twin.clone(), sounding_object: other, label: objects[other].class };
+    let second = TwinTruth { clip: name.to_owned(), sounding_object: sounding, label };
+    let a = write_design(dir, name, config, seed, overwrite, &objects, &background, sounding, label, Some(first))?;
+    let b = write_design(dir, &twin, config, seed, overwrite, &objects, &background, other, objects[other].class, Some(second))?;
+    Ok((a, b))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_design(
+    dir: &Path,
+    name: &str,
+    config: &SynthConfig,
+    seed: u64,
+    overwrite: bool,
+    objects: &[Object],
+    background: &Background,
+    sounding: usize,
+    label: usize,
+    twin: Option<TwinTruth>,
+) -> Result<ClipTruth, MediaError> {
     let frames = (config.duration * f64::from(config.fps)).round() as usize;
     let path = dir.join(format!("{name}.mp4"));
     let mut writer = Mp4Writer::create(
@@ -238,19 +450,22 @@ pub fn write_clip(dir: &Path, name: &str, config: &SynthConfig, seed: u64, overw
         EncodeOptions { width: config.width, height: config.height, fps: config.fps, audio_rate: Some(config.audio_rate), crf: 20 },
         overwrite,
     )?;
-    writer.set_audio(audio(config, &objects, sounding, seed));
+    writer.set_audio(audio(config, objects, sounding, seed));
     let mut rgb = Vec::new();
     for i in 0..frames {
         let t = i as f64 / f64::from(config.fps);
-        render(&objects, &background, t, config.width, config.height, &mut rgb);
+        render(objects, background, t, config.width, config.height, &mut rgb);
         writer.push_frame(&rgb)?;
     }
     writer.finish()?;
     let truth = ClipTruth {
+        task: config.task,
         label,
         label_name: CLASSES[label].name.to_owned(),
         sounding_object: sounding,
-        audio_events: objects[sounding].events.clone(),
+        audio_events: sound_events(config, &objects[sounding]),
+        timbre: timbre(config, objects, sounding, seed),
+        twin,
         objects: objects
             .iter()
             .map(|o| ObjectTruth {
@@ -259,6 +474,7 @@ pub fn write_clip(dir: &Path, name: &str, config: &SynthConfig, seed: u64, overw
                 colour: o.colour,
                 boxes: (0..frames).map(|i| o.bbox(i as f64 / f64::from(config.fps), config.width, config.height)).collect(),
                 events: o.events.clone(),
+                active: o.active.clone(),
             })
             .collect(),
         fps: config.fps,

@@ -18,13 +18,17 @@ pub enum Shape {
 }
 
 /// A kind of sound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sound {
     Drum,
     Bell,
     Buzz,
     Whistle,
+}
+
+impl Sound {
+    pub const ALL: [Sound; 4] = [Sound::Drum, Sound::Bell, Sound::Buzz, Sound::Whistle];
 }
 
 /// One class: the pairs share a sound (audio alone cannot tell them apart) and differ in shape
@@ -59,6 +63,9 @@ pub struct Object {
     pub velocity: [f32; 2],
     /// Times (s) of its visual events (a pulse in size and brightness).
     pub events: Vec<f64>,
+    /// `[start, end)` intervals (s) in which it is lit and swollen throughout (the `sync` task's
+    /// on slots; empty in the `pairs` task).
+    pub active: Vec<[f64; 2]>,
 }
 
 /// Seconds a visual event lasts.
@@ -80,6 +87,9 @@ impl Object {
 
     /// How far into an event t is (0 outside events, 1 at its peak).
     pub fn pulse(&self, t: f64) -> f32 {
+        if self.active.iter().any(|&[a, b]| (a..b).contains(&t)) {
+            return 1.0;
+        }
         self.events
             .iter()
             .map(|&e| {
