@@ -59,11 +59,21 @@ struct Job {
 }
 
 pub struct Worker {
-    requests: Sender<(u64, Request)>,
+    /// `None` once shutting down (the thread stops at its next window when it is dropped).
+    requests: Option<Sender<(u64, Request)>>,
     pub events: Receiver<Event>,
     playhead: Arc<Playhead>,
     generation: u64,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Why the analysis thread could not be started: every request then fails with it.
+    start_error: Option<String>,
+    /// For the failures the worker reports itself.
+    own_events: Sender<Event>,
 }
+
+/// How long dropping the worker waits for its thread to stop (it checks between windows; one
+/// window of a large model can take longer, and then the thread is left to finish alone).
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where the user is, as the worker sees it.
 #[derive(Default)]
@@ -86,21 +96,50 @@ impl Worker {
         let (events_tx, events) = std::sync::mpsc::channel();
         let playhead = Arc::new(Playhead::default());
         let shared = playhead.clone();
-        std::thread::Builder::new()
-            .name(ANALYSIS_THREAD.into())
-            .spawn(move || {
-                lower_priority();
-                run(device, cache_dir, requests_rx, events_tx, shared, wake)
-            })
-            .ok();
-        Self { requests, events, playhead, generation: 0 }
+        let own_events = events_tx.clone();
+        let started = std::thread::Builder::new().name(ANALYSIS_THREAD.into()).spawn(move || {
+            lower_priority();
+            run(device, cache_dir, requests_rx, events_tx, shared, wake)
+        });
+        let (thread, start_error) = match started {
+            Ok(handle) => (Some(handle), None),
+            Err(e) => {
+                log::error!("cannot start the analysis thread: {e}");
+                (None, Some(format!("cannot start the analysis thread: {e}")))
+            }
+        };
+        Self { requests: Some(requests), events, playhead, generation: 0, thread, start_error, own_events }
     }
 
-    /// Starts a new analysis; returns its generation (events of older ones are stale).
+    /// Starts a new analysis; returns its generation (events of older ones are stale). Without
+    /// an analysis thread, the request fails at once and says why.
     pub fn request(&mut self, request: Request) -> u64 {
         self.generation += 1;
-        let _ = self.requests.send((self.generation, request));
+        let sent = self.requests.as_ref().is_some_and(|r| r.send((self.generation, request)).is_ok());
+        if !sent {
+            let message = self.start_error.clone().unwrap_or_else(|| "the analysis thread has stopped".into());
+            let _ = self.own_events.send(Event::Failed { generation: self.generation, message });
+        }
         self.generation
+    }
+
+    /// Stops the analysis thread and waits up to `wait` for it; returns whether it ended.
+    fn shut_down(&mut self, wait: std::time::Duration) -> bool {
+        self.requests = None;
+        let Some(handle) = self.thread.take() else { return true };
+        let deadline = std::time::Instant::now() + wait;
+        while !handle.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if handle.is_finished() {
+            if handle.join().is_err() {
+                log::error!("the analysis thread panicked");
+            }
+            true
+        } else {
+            log::warn!("the analysis thread is still in a window; leaving it to finish");
+            false
+        }
     }
 
     pub fn set_playhead(&self, secs: f64, playing: bool) {
@@ -108,6 +147,12 @@ impl Worker {
         if self.playhead.playing.swap(playing, Ordering::Relaxed) != playing {
             set_analysis_policy(playing);
         }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.shut_down(SHUTDOWN_WAIT);
     }
 }
 
@@ -327,6 +372,24 @@ fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Requ
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    /// Dropping the worker stops and joins its thread; a worker whose thread could not start
+    /// fails every request with the reason instead of leaving the UI "analysing" forever.
+    #[test]
+    fn the_worker_joins_its_thread_and_reports_a_failed_start() {
+        let mut worker = Worker::spawn(Device::flex(), None, || {});
+        assert!(worker.shut_down(std::time::Duration::from_secs(5)), "the idle analysis thread stops when asked");
+        let generation = worker.request(Request { clip: PathBuf::from("clip.mp4"), models: Vec::new(), settings: AnalysisSettings::default() });
+        let Ok(Event::Failed { generation: g, message }) = worker.events.recv_timeout(std::time::Duration::from_secs(1)) else {
+            panic!("a request to a stopped worker must fail")
+        };
+        assert_eq!(g, generation);
+        assert!(message.contains("stopped"), "{message}");
+        worker.start_error = Some("cannot start the analysis thread: out of threads".into());
+        worker.request(Request { clip: PathBuf::from("clip.mp4"), models: Vec::new(), settings: AnalysisSettings::default() });
+        let Ok(Event::Failed { message, .. }) = worker.events.recv_timeout(std::time::Duration::from_secs(1)) else { panic!("no failure") };
+        assert!(message.contains("out of threads"), "{message}");
+    }
 
     #[test]
     fn the_analysis_threads_run_at_idle_priority_while_playing() {

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The `sync` task (audio-visual correspondence only; see README, "Benchmark generator"):
+# generates its training, validation and test splits (the latter two with counterfactual twins)
+# and the `pairs` test split with twins, trains the bottleneck and vanilla models on `sync`
+# starting from the shipped `pairs` models (a curriculum), and evaluates them on both tasks.
+#
+#   scripts/train_sync_models.sh [WORK_DIR]     (default: $HOME/.cache/mbtscope-train)
+#
+# Training resumes from the last checkpoint when run again. Nothing is copied into assets/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+work="${1:-$HOME/.cache/mbtscope-train}"
+cargo build --release --locked --bin mbtscope
+bin="$CARGO_TARGET_DIR/release/mbtscope"
+mkdir -p "$work"
+"$bin" synth --out "$work/sync" --clips 3000 --seed 11 --split train --task sync
+"$bin" synth --out "$work/sync" --clips 500 --seed 12 --split test --task sync --twins
+"$bin" synth --out "$work/sync" --clips 200 --seed 13 --split val --task sync --twins
+"$bin" synth --out "$work/pairs" --clips 500 --seed 2 --split test --twins
+for name in bottleneck vanilla; do
+    "$bin" train --data "$work/sync" --init "assets/models/$name" --config "assets/configs/synth_$name.json" \
+        --out "$work/models/sync_$name" --steps "${STEPS:-1500}" --batch 24 --lr 1e-3 --warmup 100 --seed 0 \
+        --device cpu --resume
+done
+for task in sync pairs; do
+    "$bin" eval --data "$work/$task" --prefix test_ --device cpu --force --no-relevance \
+        --model "$work/models/sync_bottleneck" --model "$work/models/sync_vanilla" \
+        --json "$work/eval_$task.json" | tee "$work/eval_$task.md"
+done
