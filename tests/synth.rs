@@ -412,3 +412,24 @@ fn eval_scores_twins_for_following_the_sound() {
     }
     assert!(r["relevance"].is_null());
 }
+
+/// The sidecar reads back as the type it was written from: a fresh one equals what `write_clip`
+/// returned, the demo's (written before the `sync` task) reads with the new fields defaulted,
+/// and a broken one is an error that names the file and the field.
+#[test]
+fn sidecars_read_back_typed_old_ones_too_and_bad_ones_name_the_file() {
+    let dir = crate::scratch("synth-sidecar");
+    let config = SynthConfig { task: synth::Task::Sync, ..SynthConfig::default() };
+    let (written, _) = synth::write_twins(&dir, "test_00000", &config, 77, false).unwrap();
+    assert_eq!(synth::read_truth(&dir.join("test_00000.json")).unwrap(), written);
+    let demo = synth::read_truth(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/test_00000.json")).unwrap();
+    assert_eq!(demo.task, synth::Task::Pairs);
+    assert!(demo.twin.is_none() && demo.sounding_object < demo.objects.len());
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, br#"{"label": 1, "label_name": "x", "sounding_object": 0}"#).unwrap();
+    let message = format!("{:#}", synth::read_truth(&bad).unwrap_err());
+    assert!(message.contains("bad.json") && message.contains("objects"), "{message}");
+    std::fs::write(&bad, serde_json::to_vec(&synth::ClipTruth { sounding_object: 9, ..written }).unwrap()).unwrap();
+    let message = format!("{:#}", synth::read_truth(&bad).unwrap_err());
+    assert!(message.contains("bad.json") && message.contains("sounding_object 9"), "{message}");
+}

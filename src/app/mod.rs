@@ -348,7 +348,7 @@ pub struct MbtApp {
     pub clip: Option<PathBuf>,
     pub player: Option<Player>,
     pub message: Option<String>,
-    pub truth: Option<serde_json::Value>,
+    pub truth: Option<crate::synth::ClipTruth>,
     pub spectrogram: Option<Arc<ClipSpectrogram>>,
     spectrogram_rx: Option<std::sync::mpsc::Receiver<Option<ClipSpectrogram>>>,
     pub models: Vec<ModelResults>,
@@ -528,7 +528,9 @@ impl MbtApp {
         };
         self.player = Some(player);
         let sidecar = path.with_extension("json");
-        self.truth = std::fs::read(&sidecar).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        // Clips made by `mbtscope synth` carry their ground truth; for other clips a sidecar
+        // that is not one is simply not shown.
+        self.truth = sidecar.exists().then(|| crate::synth::read_truth(&sidecar)).and_then(|r| r.inspect_err(|e| log::info!("{e:#}")).ok());
         let (tx, rx) = std::sync::mpsc::channel();
         let audio_path = path.to_owned();
         std::thread::spawn(move || {

@@ -429,8 +429,8 @@ fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
 }
 
 /// The sounding object's ground-truth box, when the clip has a sidecar.
-fn draw_truth_box(ui: &Ui, rect: Rect, truth: &serde_json::Value, t: f64, w: u32, h: u32) {
-    let Some(b) = crate::eval::sounding_box(truth, t) else { return };
+fn draw_truth_box(ui: &Ui, rect: Rect, truth: &crate::synth::ClipTruth, t: f64, w: u32, h: u32) {
+    let Some(b) = truth.sounding_box(t) else { return };
     let (sx, sy) = (rect.width() / w as f32, rect.height() / h as f32);
     let r = Rect::from_min_max(rect.min + Vec2::new(b[0] * sx, b[1] * sy), rect.min + Vec2::new(b[2] * sx, b[3] * sy));
     ui.painter().rect_stroke(r, 2.0, Stroke::new(1.5, Color32::WHITE), egui::StrokeKind::Outside);
@@ -604,7 +604,7 @@ fn labels_panel(app: &mut MbtApp, ui: &mut Ui) {
     ui.heading("Labels");
     let t = app.position();
     if let Some(truth) = &app.truth {
-        ui.label(format!("ground truth: {} (white box: the sounding object)", truth["label_name"].as_str().unwrap_or("?")));
+        ui.label(format!("ground truth: {} (white box: the sounding object)", truth.label_name));
     }
     for m in &app.models {
         ui.label(egui::RichText::new(&m.name).strong());

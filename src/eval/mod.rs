@@ -153,27 +153,6 @@ pub struct EvalReport {
     pub per_clip: Vec<ClipScore>,
 }
 
-/// The sounding object's box at the frame shown at `centre`, from a clip's sidecar.
-pub fn sounding_box(sidecar: &serde_json::Value, centre_secs: f64) -> Option<[f32; 4]> {
-    object_box(sidecar, sidecar["sounding_object"].as_u64()? as usize, centre_secs)
-}
-
-/// Every object's box (sounding or not) at the frame shown at `centre`.
-pub fn object_boxes(sidecar: &serde_json::Value, centre_secs: f64) -> Vec<[f32; 4]> {
-    let count = sidecar["objects"].as_array().map_or(0, Vec::len);
-    (0..count).filter_map(|i| object_box(sidecar, i, centre_secs)).collect()
-}
-
-fn object_box(sidecar: &serde_json::Value, index: usize, centre_secs: f64) -> Option<[f32; 4]> {
-    let fps = sidecar["fps"].as_f64()?;
-    let object = &sidecar["objects"][index];
-    let boxes = object["boxes"].as_array()?;
-    let frame = ((centre_secs * fps + 1e-6).floor().max(0.0) as usize).min(boxes.len().checked_sub(1)?);
-    let b = boxes[frame].as_array()?;
-    let v: Vec<f32> = b.iter().filter_map(|x| x.as_f64().map(|x| x as f32)).collect();
-    (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
-}
-
 /// Which time slices of an rgb map are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slices {
@@ -269,9 +248,8 @@ pub fn evaluate(
         for (i, example) in batch.iter().enumerate() {
             let sidecar_path = data_dir.join(format!("{}.json", example.name));
             let sidecar = read_sidecar(&sidecar_path)?;
-            let bx = sounding_box(&sidecar, example.centre.secs())
-                .with_context(|| format!("no sounding-object box in {}", sidecar_path.display()))?;
-            let objects = object_boxes(&sidecar, example.centre.secs());
+            let bx = sidecar.sounding_box(example.centre.secs()).with_context(|| format!("no sounding-object box in {}", sidecar_path.display()))?;
+            let objects = sidecar.object_boxes(example.centre.secs());
             let probabilities = softmax(&logits[i * classes..(i + 1) * classes]);
             let (predicted, probability) = probabilities
                 .iter()
@@ -298,7 +276,7 @@ pub fn evaluate(
                 audio_relevance_window: score(&audio_relevance_rows, Slices::Window),
                 whole_frame_ciou: baselines.0,
                 centre_prior_ciou: baselines.1,
-                twin: sidecar["twin"]["clip"].as_str().map(str::to_owned),
+                twin: sidecar.twin.map(|t| t.clip),
             });
         }
         progress(per_clip.len(), examples.len());

@@ -28,7 +28,7 @@ pub mod sound;
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::media::MediaError;
 use crate::media::encode::{EncodeOptions, Mp4Writer};
@@ -98,9 +98,11 @@ impl Default for SynthConfig {
     }
 }
 
-/// The JSON sidecar of one clip.
-#[derive(Debug, Clone, Serialize)]
+/// The JSON sidecar of one clip, written by [`write_clip`] and read back by [`read_truth`].
+/// Fields added since the first sidecars default when missing, so older clips still read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClipTruth {
+    #[serde(default)]
     pub task: Task,
     pub label: usize,
     pub label_name: String,
@@ -109,10 +111,12 @@ pub struct ClipTruth {
     pub objects: Vec<ObjectTruth>,
     /// Start times (s) of the sound events.
     pub audio_events: Vec<f64>,
-    /// The kind of sound the sounding object makes (in `pairs`, its class pair's).
-    pub timbre: scene::Sound,
+    /// The kind of sound the sounding object makes (in `pairs`, its class pair's; missing in
+    /// sidecars written before the `sync` task).
+    #[serde(default)]
+    pub timbre: Option<scene::Sound>,
     /// The counterfactual twin: the same scene with another object sounding.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twin: Option<TwinTruth>,
     pub fps: u32,
     pub duration: f64,
@@ -121,7 +125,7 @@ pub struct ClipTruth {
     pub seed: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectTruth {
     pub class: usize,
     pub class_name: String,
@@ -132,12 +136,12 @@ pub struct ObjectTruth {
     /// Start times (s) of its visual events.
     pub events: Vec<f64>,
     /// `[start, end)` (s) of its on slots (`sync`; empty in `pairs`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active: Vec<[f64; 2]>,
 }
 
 /// Which clip is this one's twin, and which object sounds there.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TwinTruth {
     /// The twin's file stem, in the same folder.
     pub clip: String,
@@ -464,7 +468,7 @@ fn write_design(
         label_name: CLASSES[label].name.to_owned(),
         sounding_object: sounding,
         audio_events: sound_events(config, &objects[sounding]),
-        timbre: timbre(config, objects, sounding, seed),
+        timbre: Some(timbre(config, objects, sounding, seed)),
         twin,
         objects: objects
             .iter()
@@ -494,6 +498,41 @@ fn write_design(
         what: "writing the sidecar",
         reason: e.to_string(),
     })?;
+    Ok(truth)
+}
+
+impl ClipTruth {
+    /// Object `index`'s box (frame pixels) on the frame shown at `secs`.
+    pub fn object_box(&self, index: usize, secs: f64) -> Option<[f32; 4]> {
+        let boxes = &self.objects.get(index)?.boxes;
+        let frame = ((secs * f64::from(self.fps) + 1e-6).floor().max(0.0) as usize).min(boxes.len().checked_sub(1)?);
+        Some(boxes[frame])
+    }
+
+    /// The sounding object's box on the frame shown at `secs`.
+    pub fn sounding_box(&self, secs: f64) -> Option<[f32; 4]> {
+        self.object_box(self.sounding_object, secs)
+    }
+
+    /// Every object's box (sounding or not) on the frame shown at `secs`.
+    pub fn object_boxes(&self, secs: f64) -> Vec<[f32; 4]> {
+        (0..self.objects.len()).filter_map(|i| self.object_box(i, secs)).collect()
+    }
+}
+
+/// Reads a clip's sidecar; the error names the file and what is wrong with it.
+pub fn read_truth(path: &Path) -> anyhow::Result<ClipTruth> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let truth: ClipTruth = serde_json::from_str(&text).with_context(|| format!("bad sidecar {}", path.display()))?;
+    anyhow::ensure!(truth.fps > 0, "bad sidecar {}: fps is 0", path.display());
+    anyhow::ensure!(
+        truth.sounding_object < truth.objects.len(),
+        "bad sidecar {}: sounding_object {} of {} objects",
+        path.display(),
+        truth.sounding_object,
+        truth.objects.len()
+    );
     Ok(truth)
 }
 

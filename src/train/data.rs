@@ -76,11 +76,7 @@ pub fn clip_names(dir: &Path, prefix: &str) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-/// Reads a clip's sidecar as JSON.
-pub fn read_sidecar(path: &Path) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("bad sidecar {}", path.display()))
-}
+pub use crate::synth::read_truth as read_sidecar;
 
 /// Reads every `<name>.json` + `<name>.mp4` pair in `dir` (sorted by name) whose name starts
 /// with `prefix` (for example `train_`), on all cores.
@@ -124,7 +120,7 @@ pub fn load_examples_with(
 fn load_example(dir: &Path, name: &str, config: &MbtConfig, counterfactual: Option<crate::features::AudioCounterfactual>) -> anyhow::Result<Example> {
     let sidecar = dir.join(format!("{name}.json"));
     let truth = read_sidecar(&sidecar)?;
-    let label = truth["label"].as_u64().with_context(|| format!("no label in {}", sidecar.display()))? as usize;
+    let label = truth.label;
     anyhow::ensure!(label < config.num_classes, "label {label} in {} but the model has {} classes", sidecar.display(), config.num_classes);
     let clip = dir.join(format!("{name}.mp4"));
     let mut features = ClipFeatures::open(&clip, config, FbankConfig::default())?;
