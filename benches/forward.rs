@@ -13,12 +13,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::prelude::*;
-use mbtscope::model::device::{DeviceChoice, select};
 use mbtscope::explain::RolloutOptions;
 use mbtscope::explain::relevance::relevance;
+use mbtscope::model::device::{DeviceChoice, select};
 use mbtscope::model::mbt::{Capture, HeadFusion, Mbt, MbtInput};
-use mbtscope::runner;
 use mbtscope::model::{MbtConfig, flops};
+use mbtscope::runner;
 use mbtscope::weights::params::RandomInit;
 
 fn config(name: &str) -> MbtConfig {
@@ -57,11 +57,7 @@ fn input(c: &MbtConfig, device: &Device) -> MbtInput {
     let d = &c.dataset_configs;
     let [t, m] = d.spectrogram_shape();
     MbtInput {
-        rgb: Some(Tensor::random(
-            [1, d.num_frames, d.crop_size, d.crop_size, 3],
-            burn::tensor::Distribution::Uniform(-1.0, 1.0),
-            device,
-        )),
+        rgb: Some(Tensor::random([1, d.num_frames, d.crop_size, d.crop_size, 3], burn::tensor::Distribution::Uniform(-1.0, 1.0), device)),
         spectrogram: Some(Tensor::random([1, t, m, 3], burn::tensor::Distribution::Normal(0.0, 1.0), device)),
     }
 }
@@ -121,10 +117,7 @@ fn child(name: &str, device_name: &str, mode: &str, runs: usize) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_owned())
+        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_owned())
     };
     let runs: usize = value("--runs", "3").parse().unwrap();
     if let Ok(job) = std::env::var("MBTSCOPE_BENCH_CHILD") {

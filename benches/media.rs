@@ -13,24 +13,14 @@ use mbtscope::media::VideoDecoder;
 
 fn ffmpeg_seconds(args: &[&str], clip: &Path) -> f64 {
     let start = Instant::now();
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-threads", "0", "-i"])
-        .arg(clip)
-        .args(args)
-        .status()
-        .expect("ffmpeg CLI");
+    let status = Command::new("ffmpeg").args(["-v", "error", "-threads", "0", "-i"]).arg(clip).args(args).status().expect("ffmpeg CLI");
     assert!(status.success());
     start.elapsed().as_secs_f64()
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: u32 = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seconds: u32 = args.iter().position(|a| a == "--seconds").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(10);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let clip = dir.join(format!("bench-1080p-{seconds}s.mp4"));
     if !clip.exists() {
@@ -63,11 +53,16 @@ fn main() {
     println!("| measurement | time (s) | frames/s | ratio to mbtscope |");
     println!("| --- | --- | --- | --- |");
     println!("| mbtscope decode + RGB conversion (1080p H.264, {frames} frames) | {ours:.2} | {:.1} | 1.00 |", frames / ours);
-    println!("| `ffmpeg -i clip -f null -` (decode only) | {ffmpeg_decode:.2} | {:.1} | {:.2} |", frames / ffmpeg_decode, ffmpeg_decode / ours);
+    println!(
+        "| `ffmpeg -i clip -f null -` (decode only) | {ffmpeg_decode:.2} | {:.1} | {:.2} |",
+        frames / ffmpeg_decode,
+        ffmpeg_decode / ours
+    );
     println!("| `ffmpeg -i clip -pix_fmt rgb24 -f null -` | {ffmpeg_rgb:.2} | {:.1} | {:.2} |", frames / ffmpeg_rgb, ffmpeg_rgb / ours);
 
     // Spectrogram: 10 minutes of 16 kHz audio.
-    let samples: Vec<f32> = (0..16_000 * 600).map(|i| ((i as f32) * 0.05).sin() * 0.3 + ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.05).collect();
+    let samples: Vec<f32> =
+        (0..16_000 * 600).map(|i| ((i as f32) * 0.05).sin() * 0.3 + ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.05).collect();
     let fbank = Fbank::new(FbankConfig::default());
     let mut best = f64::MAX;
     for _ in 0..3 {

@@ -124,7 +124,9 @@ fn main() {
     let scratch = std::env::temp_dir().join("mbtscope-peer-bench");
     std::fs::create_dir_all(&scratch).unwrap();
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    println!("| config | mbtscope device | mbtscope (s) | PyTorch CPU (s) | ratio (mbtscope / PyTorch) | max logit diff | max rollout diff |");
+    println!(
+        "| config | mbtscope device | mbtscope (s) | PyTorch CPU (s) | ratio (mbtscope / PyTorch) | max logit diff | max rollout diff |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for name in value("--configs", "shipped,mbt-b").split(',') {
         let dir = model_dir(name, &scratch);
@@ -144,7 +146,10 @@ fn main() {
                 .expect("python3 with torch and numpy (pip install torch numpy)");
             let stdout = String::from_utf8_lossy(&output.stdout);
             let Some(peer) = stdout.lines().find_map(|l| l.strip_prefix("PEER|")) else {
-                println!("| {name} | {description} | {ours:.3} | failed: {} | | | |", String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or(""));
+                println!(
+                    "| {name} | {description} | {ours:.3} | failed: {} | | | |",
+                    String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+                );
                 continue;
             };
             let f: Vec<&str> = peer.split('|').collect();

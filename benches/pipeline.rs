@@ -55,7 +55,8 @@ fn main() {
         let mut last = Vec::new();
         for run in 0..=runs {
             let start = Instant::now();
-            let done: Vec<ModelRun> = models.iter().zip(&loaded).map(|(d, m)| analyze_clip(clip, d, m, &settings, None, |_, _| {}).unwrap()).collect();
+            let done: Vec<ModelRun> =
+                models.iter().zip(&loaded).map(|(d, m)| analyze_clip(clip, d, m, &settings, None, |_, _| {}).unwrap()).collect();
             if run > 0 {
                 best = best.min(start.elapsed().as_secs_f64());
             }

@@ -11,4 +11,8 @@ if ! pactl info >/dev/null 2>&1; then
     --load="module-null-sink sink_name=mbtscope_null" \
     --load="module-native-protocol-unix" 2>/dev/null || echo "warning: could not start PulseAudio" >&2
 fi
+# The tree stays formatted (rustfmt.toml); checked first, it costs a second.
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --check || { echo "error: the tree is not formatted: run cargo fmt" >&2; exit 1; }
+fi
 cargo test --release --locked "$@"

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use burn::prelude::*;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::explain::RolloutOptions;
@@ -51,7 +51,11 @@ impl AnalysisSettings {
             misfits.push(format!("raw_layer {layer}: the model has {} layers", config.num_layers));
         }
         if let Some(class) = self.class.filter(|&c| c >= config.num_classes) {
-            misfits.push(format!("class {class}: the model has {} classes (0 to {})", config.num_classes, config.num_classes.saturating_sub(1)));
+            misfits.push(format!(
+                "class {class}: the model has {} classes (0 to {})",
+                config.num_classes,
+                config.num_classes.saturating_sub(1)
+            ));
         }
         misfits
     }
@@ -83,7 +87,11 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// A file's identity for caches: path, size and modification time.
 fn file_identity(path: &Path) -> String {
     let meta = std::fs::metadata(path).ok();
-    let modified = meta.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let modified = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
     format!("{}|{}|{}", path.display(), meta.map_or(0, |m| m.len()), modified)
 }
 
@@ -143,7 +151,14 @@ fn check_cache_entry(bytes: &[u8], windows: usize, classes: usize) -> Result<Vec
 /// The cached results of every window, if a complete and intact set of `windows` windows of a
 /// `classes`-class model is cached. An entry that fails its checks is removed (with a warning)
 /// and the analysis is computed again.
-pub fn read_cache(dir: &Path, clip: &Path, model_dir: &Path, settings: &AnalysisSettings, windows: usize, classes: usize) -> Option<Vec<WindowResult>> {
+pub fn read_cache(
+    dir: &Path,
+    clip: &Path,
+    model_dir: &Path,
+    settings: &AnalysisSettings,
+    windows: usize,
+    classes: usize,
+) -> Option<Vec<WindowResult>> {
     let path = cache_path(dir, clip, model_dir, settings);
     let bytes = std::fs::read(&path).ok()?;
     match check_cache_entry(&bytes, windows, classes) {
@@ -185,10 +200,8 @@ impl CompactMap {
         let (min, max) = crate::render::value_range(values);
         let (min, max) = if values.is_empty() { (0.0, 0.0) } else { (min, max) };
         let span = max - min;
-        let bytes: Vec<u8> = values
-            .iter()
-            .map(|&v| if span > 0.0 { ((v - min) / span * 255.0).round().clamp(0.0, 255.0) as u8 } else { 0 })
-            .collect();
+        let bytes: Vec<u8> =
+            values.iter().map(|&v| if span > 0.0 { ((v - min) / span * 255.0).round().clamp(0.0, 255.0) as u8 } else { 0 }).collect();
         Self { shape, min, max, base64: BASE64.encode(bytes) }
     }
 
@@ -305,7 +318,11 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
 
 /// The maps of one explanation, from its explained rows (`[1, N]` each, named as
 /// [`explained_rows`] names them).
-fn maps(config: &MbtConfig, layout: &TokenLayout, rows: Vec<(String, Tensor<2>)>) -> anyhow::Result<(Option<RgbMap>, Option<SpectrogramMap>, Vec<(Modality, f32)>)> {
+fn maps(
+    config: &MbtConfig,
+    layout: &TokenLayout,
+    rows: Vec<(String, Tensor<2>)>,
+) -> anyhow::Result<(Option<RgbMap>, Option<SpectrogramMap>, Vec<(Modality, f32)>)> {
     let mut rgb = None;
     let mut spectrogram = None;
     let mut cross = Vec::new();
@@ -364,7 +381,13 @@ pub fn analyze_window(model: &Mbt, window: &Window, input: &WindowInput, setting
         for (m, t) in &activity.received {
             received.push((*m, host(t.clone())?));
         }
-        bottleneck.push(BottleneckLayer { layer: activity.layer, norm: host(activity.norm.clone())?, received, rgb_maps, spectrogram_maps });
+        bottleneck.push(BottleneckLayer {
+            layer: activity.layer,
+            norm: host(activity.norm.clone())?,
+            received,
+            rgb_maps,
+            spectrogram_maps,
+        });
     }
     let secs = |t: crate::media::Timestamp| t.secs();
     Ok(WindowResult {
@@ -410,7 +433,13 @@ impl ClipAnalysis {
 
     /// Runs `model` on window `index` given its input (from [`Self::input`] of a clip opened
     /// with the same dataset settings).
-    pub fn analyze_input(&self, model: &Mbt, index: usize, input: &WindowInput, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
+    pub fn analyze_input(
+        &self,
+        model: &Mbt,
+        index: usize,
+        input: &WindowInput,
+        settings: &AnalysisSettings,
+    ) -> anyhow::Result<WindowResult> {
         let window = self.windows.get(index).ok_or_else(|| anyhow::anyhow!("no window {index}"))?;
         analyze_window(model, window, input, settings)
     }

@@ -213,7 +213,8 @@ mod tests {
     #[test]
     fn labels_are_drawn_inside_the_top_left_box_only() {
         let (w, h) = (240, 160);
-        let panel = Panel { title: "bottleneck".into(), labels: vec![("drum ball".into(), 0.8), ("bell star".into(), 0.1)], ..Panel::default() };
+        let panel =
+            Panel { title: "bottleneck".into(), labels: vec![("drum ball".into(), 0.8), ("bell star".into(), 0.1)], ..Panel::default() };
         let style = AnnotateStyle { time: false, ..AnnotateStyle::default() };
         let out = compose(&grey(w, h), w, h, 0.0, &[panel], &style);
         let changed = |x0: u32, x1: u32, y0: u32, y1: u32| {

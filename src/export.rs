@@ -114,9 +114,15 @@ pub fn analyze_clip(
 pub enum FrameSelection {
     All,
     /// Frame indices `start..end` (`end` exclusive, `None`: to the last frame).
-    Range { start: usize, end: Option<usize> },
+    Range {
+        start: usize,
+        end: Option<usize>,
+    },
     /// Times in seconds `start..end`.
-    Times { start: f64, end: Option<f64> },
+    Times {
+        start: f64,
+        end: Option<f64>,
+    },
     /// These frame indices.
     List(Vec<usize>),
 }
@@ -310,7 +316,12 @@ pub fn encode_image(frame: &RgbFrame, format: ImageFormat, jpeg_quality: u8) -> 
     let mut bytes = Vec::new();
     match format {
         ImageFormat::Png => {
-            image::codecs::png::PngEncoder::new(&mut bytes).write_image(&frame.rgb, frame.width, frame.height, image::ExtendedColorType::Rgb8)?;
+            image::codecs::png::PngEncoder::new(&mut bytes).write_image(
+                &frame.rgb,
+                frame.width,
+                frame.height,
+                image::ExtendedColorType::Rgb8,
+            )?;
         }
         ImageFormat::Jpg => {
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, jpeg_quality.clamp(1, 100)).write_image(
@@ -323,7 +334,6 @@ pub fn encode_image(frame: &RgbFrame, format: ImageFormat, jpeg_quality: u8) -> 
     }
     Ok(bytes)
 }
-
 
 /// Runs an export. `progress(done, total)` is called per selected frame (`total` is estimated
 /// from the clip's duration and frame rate); `cancel` is checked between frames.

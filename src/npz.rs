@@ -53,8 +53,7 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, NpyArray>, NpzError> {
     let shown = path.display().to_string();
     let read_err = |message: String| NpzError::Read { path: shown.clone(), message };
     let file = std::fs::File::open(path).map_err(|e| read_err(e.to_string()))?;
-    let mut archive =
-        zip::ZipArchive::new(file).map_err(|e| read_err(format!("not an .npz (zip) archive: {e}")))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| read_err(format!("not an .npz (zip) archive: {e}")))?;
     let mut arrays = BTreeMap::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| read_err(e.to_string()))?;
@@ -65,11 +64,7 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, NpyArray>, NpzError> {
         }
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).map_err(|e| read_err(format!("entry `{name}`: {e}")))?;
-        let array = parse_npy(&bytes).map_err(|message| NpzError::Array {
-            path: shown.clone(),
-            name: name.clone(),
-            message,
-        })?;
+        let array = parse_npy(&bytes).map_err(|message| NpzError::Array { path: shown.clone(), name: name.clone(), message })?;
         arrays.insert(name, array);
     }
     Ok(arrays)
@@ -81,9 +76,7 @@ pub fn write(path: &Path, arrays: &BTreeMap<String, NpyArray>, overwrite: bool) 
     let mut buffer = std::io::Cursor::new(Vec::new());
     {
         let mut zip = zip::ZipWriter::new(&mut buffer);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(true);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
         for (name, array) in arrays {
             zip.start_file(format!("{name}.npy"), options).map_err(|e| write_err(e.to_string()))?;
             zip.write_all(&encode_npy(array)).map_err(|e| write_err(e.to_string()))?;
@@ -125,14 +118,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => {
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-        }
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(format!("unsupported .npy version {v}")),
     };
-    let header = bytes
-        .get(start..start + header_len)
-        .ok_or("truncated header")?;
+    let header = bytes.get(start..start + header_len).ok_or("truncated header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
     let field = |key: &str| -> Result<&str, String> {
         let at = header.find(&format!("'{key}'")).ok_or(format!("header lacks '{key}'"))?;
@@ -154,10 +143,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| format!("bad dimension `{s}`")))
         .collect::<Result<_, _>>()?;
-    let count = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or("shape overflows")?;
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("shape overflows")?;
     let data = &bytes[start + header_len..];
     let (width, kind) = match descr {
         "<f4" | "=f4" => (4, 'f'),
@@ -174,18 +160,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     let values = data.chunks_exact(width);
     let out = match (kind, width) {
         ('f', 4) => NpyData::F32(values.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        ('f', 8) => NpyData::F32(
-            values
-                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-                .collect(),
-        ),
+        ('f', 8) => NpyData::F32(values.map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32).collect()),
         ('f', _) => NpyData::F32(values.map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()),
         ('i', 4) => NpyData::I32(values.map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        ('i', _) => NpyData::I32(
-            values
-                .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as i32)
-                .collect(),
-        ),
+        ('i', _) => NpyData::I32(values.map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as i32).collect()),
         _ => NpyData::I32(values.map(|c| i32::from(c[0])).collect()),
     };
     Ok(NpyArray { shape, data: out })

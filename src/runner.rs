@@ -28,11 +28,7 @@ impl LoadedModel {
 }
 
 /// Builds the model from a strict parameter source and refuses leftovers.
-pub fn build(
-    config: &MbtConfig,
-    mut params: crate::weights::params::ParamMap,
-    device: &Device,
-) -> anyhow::Result<Mbt> {
+pub fn build(config: &MbtConfig, mut params: crate::weights::params::ParamMap, device: &Device) -> anyhow::Result<Mbt> {
     let model = Mbt::load(config, &mut params as &mut dyn ParamSource, device)?;
     params.finish()?;
     Ok(model)
@@ -41,21 +37,13 @@ pub fn build(
 /// Loads `dir` (model.json, model.safetensors, labels.txt) onto `device`.
 pub fn load_model_dir(dir: &Path, device: &Device) -> anyhow::Result<LoadedModel> {
     let files = native::load_dir(dir)?;
-    let model = build(&files.config, files.params, device)
-        .with_context(|| format!("model weights do not match model.json: {}", dir.display()))?;
-    Ok(LoadedModel {
-        model,
-        labels: files.labels,
-        device: device.clone(),
-    })
+    let model =
+        build(&files.config, files.params, device).with_context(|| format!("model weights do not match model.json: {}", dir.display()))?;
+    Ok(LoadedModel { model, labels: files.labels, device: device.clone() })
 }
 
 /// Turns `rgb` / `spectrogram` host arrays into model inputs on `device`.
-pub fn input_from_arrays(
-    config: &MbtConfig,
-    arrays: &BTreeMap<String, NpyArray>,
-    device: &Device,
-) -> anyhow::Result<MbtInput> {
+pub fn input_from_arrays(config: &MbtConfig, arrays: &BTreeMap<String, NpyArray>, device: &Device) -> anyhow::Result<MbtInput> {
     let mut input = MbtInput::default();
     for &m in &config.modality_fusion {
         let Some(array) = arrays.get(m.name()) else {
@@ -92,20 +80,13 @@ fn names(arrays: &BTreeMap<String, NpyArray>) -> String {
 /// Copies a tensor to the host as an f32 array.
 pub fn to_array<const D: usize>(tensor: Tensor<D>) -> anyhow::Result<NpyArray> {
     let shape = tensor.dims().to_vec();
-    let data = tensor
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading a tensor back from the device: {e:?}"))?;
+    let data = tensor.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading a tensor back from the device: {e:?}"))?;
     Ok(NpyArray { shape, data: NpyData::F32(data) })
 }
 
 /// Runs the model and collects `logits`, `encoded` and every attention map (plus its token
 /// layout) into named arrays, as `mbtscope infer` writes them.
-pub fn infer_arrays(
-    model: &Mbt,
-    input: MbtInput,
-    capture: Capture,
-) -> Result<anyhow::Result<BTreeMap<String, NpyArray>>, InputError> {
+pub fn infer_arrays(model: &Mbt, input: MbtInput, capture: Capture) -> Result<anyhow::Result<BTreeMap<String, NpyArray>>, InputError> {
     let output = model.forward(input, capture)?;
     Ok((|| {
         let mut out = BTreeMap::new();
@@ -146,19 +127,11 @@ pub fn layout_array(layout: &crate::model::layout::TokenLayout) -> NpyArray {
 }
 
 /// Runs the model once with an [`Explainer`] observing it.
-pub fn explain(
-    model: &Mbt,
-    input: MbtInput,
-    options: RolloutOptions,
-) -> Result<(crate::model::MbtOutput, Explanation), InputError> {
+pub fn explain(model: &Mbt, input: MbtInput, options: RolloutOptions) -> Result<(crate::model::MbtOutput, Explanation), InputError> {
     let batch = model.check_input(&input)?;
     let device = model.output_projection.weight.val().device();
     let mut explainer = Explainer::new(&model.config, options, batch, &device);
-    let output = model.forward_observed(
-        input,
-        crate::model::block::KeepAttention::Fused(options.head_fusion),
-        Some(&mut explainer),
-    )?;
+    let output = model.forward_observed(input, crate::model::block::KeepAttention::Fused(options.head_fusion), Some(&mut explainer))?;
     Ok((output, explainer.finish()))
 }
 
@@ -194,13 +167,9 @@ pub fn explanation_arrays(config: &MbtConfig, explanation: &Explanation) -> anyh
     Ok(out)
 }
 
-
 /// Relevance as named arrays: `relevance/joint`, `relevance/cls_<modality>` or `relevance/gap`,
 /// `relevance/classes`.
-pub fn relevance_arrays(
-    config: &MbtConfig,
-    result: &crate::explain::relevance::Relevance,
-) -> anyhow::Result<BTreeMap<String, NpyArray>> {
+pub fn relevance_arrays(config: &MbtConfig, result: &crate::explain::relevance::Relevance) -> anyhow::Result<BTreeMap<String, NpyArray>> {
     let mut out = BTreeMap::new();
     let joint = result.joint();
     out.insert("relevance/joint".to_owned(), to_array(joint.clone())?);
@@ -223,9 +192,7 @@ fn cross_modal_shares(config: &MbtConfig, layout: &crate::model::layout::TokenLa
         let (start, len) = match layout.find(TokenKind::Cls(m)) {
             Some(seg) => (seg.start, 1),
             None => {
-                let seg = layout
-                    .find(TokenKind::Patches(m))
-                    .ok_or_else(|| anyhow::anyhow!("no {m} tokens in the layout"))?;
+                let seg = layout.find(TokenKind::Patches(m)).ok_or_else(|| anyhow::anyhow!("no {m} tokens in the layout"))?;
                 (seg.start, seg.len)
             }
         };

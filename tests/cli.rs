@@ -11,15 +11,7 @@ fn mbtscope() -> Command {
 
 /// `mbtscope import-scenic CHECKPOINT --config CASE/config.json --out OUT`
 fn import_scenic(checkpoint: &Path, case: &Path, out: &Path) -> Output {
-    mbtscope()
-        .arg("import-scenic")
-        .arg(checkpoint)
-        .arg("--config")
-        .arg(case.join("config.json"))
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
+    mbtscope().arg("import-scenic").arg(checkpoint).arg("--config").arg(case.join("config.json")).arg("--out").arg(out).output().unwrap()
 }
 
 /// `mbtscope infer --device cpu EXTRA... --model MODEL --inputs CASE/io.npz --out OUT`
@@ -53,12 +45,7 @@ fn import_then_infer_reproduces_the_reference() {
     assert!(stdout.contains("example 1:"), "{stdout}");
     let got = npz::read(&out).unwrap();
     let want = npz::read(&case.join("io.npz")).unwrap();
-    let diff = got["logits"]
-        .to_f32()
-        .iter()
-        .zip(want["logits"].to_f32())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let diff = got["logits"].to_f32().iter().zip(want["logits"].to_f32()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(diff < 1e-4, "logits differ by {diff}");
     assert_eq!(got["attn/layer2/rgb"].shape, want["attn/layer2/rgb"].shape);
 

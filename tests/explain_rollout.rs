@@ -22,9 +22,7 @@ struct Case {
 
 fn case(name: &str, device: &Device) -> Case {
     let dir = crate::fixtures().join("mbt").join(name);
-    let config = MbtConfig::parse_scenic_json(&std::fs::read_to_string(dir.join("config.json")).unwrap())
-        .unwrap()
-        .config;
+    let config = MbtConfig::parse_scenic_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap().config;
     let params = flax::read_checkpoint(&dir.join("checkpoint.msgpack")).unwrap();
     let model = runner::build(&config, params, device).unwrap();
     let io = npz::read(&dir.join("io.npz")).unwrap();
@@ -86,7 +84,11 @@ fn naive(case: &Case, all: &BTreeMap<String, NpyArray>, bi: usize, options: Roll
                     HeadFusion::Min => hs.fold(f64::MAX, f64::min),
                 }
             };
-            let own = match pass { "rgb" => 0, "spectrogram" => 1, _ => -1 };
+            let own = match pass {
+                "rgb" => 0,
+                "spectrogram" => 1,
+                _ => -1,
+            };
             let mut has_bottleneck = false;
             for &(rk, rm, rs, rl) in &pass_segs {
                 if rk == 2 {
@@ -135,7 +137,13 @@ fn naive(case: &Case, all: &BTreeMap<String, NpyArray>, bi: usize, options: Roll
             let threshold = positive[drop];
             for (r, row) in a.iter_mut().enumerate() {
                 // The row's own CLS column is protected.
-                let own_cls = segs.iter().scan(0, |at, s| { let start = *at; *at += s.2; Some((start, s)) })
+                let own_cls = segs
+                    .iter()
+                    .scan(0, |at, s| {
+                        let start = *at;
+                        *at += s.2;
+                        Some((start, s))
+                    })
                     .find(|(start, s)| r >= *start && r < start + s.2)
                     .and_then(|(_, s)| if s.0 == 2 { None } else { joint_start(&segs, 0, s.1) });
                 for (c, v) in row.iter_mut().enumerate() {

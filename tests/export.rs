@@ -23,7 +23,20 @@ fn ok(output: &Output) -> String {
 /// `n` generated test clips of `size` pixels and `duration` seconds in `dir`.
 fn synth(dir: &Path, n: usize, size: u32, duration: f64) -> Vec<PathBuf> {
     let out = mbtscope()
-        .args(["synth", "--clips", &n.to_string(), "--seed", "7", "--split", "test", "--size", &size.to_string(), "--duration", &duration.to_string(), "--out"])
+        .args([
+            "synth",
+            "--clips",
+            &n.to_string(),
+            "--seed",
+            "7",
+            "--split",
+            "test",
+            "--size",
+            &size.to_string(),
+            "--duration",
+            &duration.to_string(),
+            "--out",
+        ])
         .arg(dir)
         .output()
         .unwrap();
@@ -153,7 +166,12 @@ fn export_draws_the_hottest_analysed_patch_hot_and_writes_frames_and_a_video_wit
         .unwrap();
     let stdout = ok(&run);
     assert!(stdout.contains("10 frames written"), "{stdout}");
-    let mut names: Vec<String> = std::fs::read_dir(&frames).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&frames)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
     names.sort();
     assert_eq!(names.len(), 10);
     assert_eq!(names[0], "test_00000_000002.png");

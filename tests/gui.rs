@@ -48,7 +48,10 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     // Opened on the demo clip, with the shipped models analysing it.
     step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));
     assert!(harness.state().clip.as_ref().unwrap().ends_with("assets/demo/test_00000.mp4"));
-    assert!(harness.state().message.as_deref().unwrap_or("").contains("wall clock"), "no audio device: the app says it plays on a wall clock");
+    assert!(
+        harness.state().message.as_deref().unwrap_or("").contains("wall clock"),
+        "no audio device: the app says it plays on a wall clock"
+    );
 
     // Play for a while, then pause with Space.
     harness.get_by_label("Play").click();
@@ -84,7 +87,8 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     harness.run_steps(3);
     let image = harness.render().expect("render");
     let rects = harness.state().view_rects;
-    for (name, rect) in [("frames_side_by_side", rects.frames), ("transport_spectrogram", rects.transport), ("inspector", rects.inspector)] {
+    for (name, rect) in [("frames_side_by_side", rects.frames), ("transport_spectrogram", rects.transport), ("inspector", rects.inspector)]
+    {
         assert_view_snapshot(&image, rect, name);
     }
 
@@ -102,7 +106,12 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     harness.run_steps(2);
     harness.get_by_label("Export the current frame (PNG)").click();
     harness.run_steps(2);
-    let exported: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("test_00000_")).collect();
+    let exported: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("test_00000_"))
+        .collect();
     assert_eq!(exported.len(), 1, "one exported frame: {exported:?} ({:?})", harness.state().export_message);
     let frame = image::open(&exported[0]).unwrap().to_rgb8();
     assert_eq!((frame.width(), frame.height()), (448, 224), "side by side");
@@ -142,7 +151,13 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     assert!(message.starts_with("wrote 200 frames"), "{message}");
     let video = out.join("test_00000_annotated.mp4");
     assert!(video.exists(), "{message}");
-    assert_eq!(std::fs::read_dir(out.join("test_00000_frames")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 200);
+    assert_eq!(
+        std::fs::read_dir(out.join("test_00000_frames"))
+            .unwrap()
+            .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .count(),
+        200
+    );
 
     // Import a Scenic checkpoint from the Models menu: it becomes model A and is analysed.
     // (Regression: a model with fewer windows than the others used to crash the worker, which
@@ -169,7 +184,9 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     assert_eq!(harness.state().settings.models.first(), Some(&imported), "the imported model is A");
     assert!(imported.join(mbtscope::weights::native::WEIGHTS_FILE).exists());
     harness.render().expect("render").save(out.join("import.png")).unwrap();
-    step_until(&mut harness, "the imported model's first window", |app| app.models.first().is_some_and(|m| m.name == "imported" && m.done() > 0));
+    step_until(&mut harness, "the imported model's first window", |app| {
+        app.models.first().is_some_and(|m| m.name == "imported" && m.done() > 0)
+    });
     // Importing again into the same folder refuses to overwrite, and says so.
     harness.get_by_label("Import").click();
     harness.run_steps(1);
@@ -247,7 +264,14 @@ fn play_past_the_end_then_space_twice_and_the_clock_moves() {
 #[test]
 fn menus_take_typed_paths_a_bad_clip_keeps_the_open_one_and_the_builtin_dialog_opens_clips() {
     let work = crate::scratch("gui-open");
-    let options = AppOptions { audio: AudioDevice::Disabled, device: DeviceChoice::Cpu, no_cache: true, fresh: true, export_dir: Some(work.clone()), ..AppOptions::default() };
+    let options = AppOptions {
+        audio: AudioDevice::Disabled,
+        device: DeviceChoice::Cpu,
+        no_cache: true,
+        fresh: true,
+        export_dir: Some(work.clone()),
+        ..AppOptions::default()
+    };
     let mut harness = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options));
     step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));
     let demo = harness.state().clip.clone().unwrap();
@@ -271,7 +295,10 @@ fn menus_take_typed_paths_a_bad_clip_keeps_the_open_one_and_the_builtin_dialog_o
     let message = harness.state().message.clone().unwrap_or_default();
     assert!(message.contains("not_a_video.mp4") && message.contains("stays open"), "{message}");
     assert_eq!(harness.state().clip.as_ref(), Some(&demo), "the open clip is kept");
-    assert!(harness.state().player.is_some() && harness.state().models.first().is_some_and(|m| m.done() > 0), "its player and analysis too");
+    assert!(
+        harness.state().player.is_some() && harness.state().models.first().is_some_and(|m| m.done() > 0),
+        "its player and analysis too"
+    );
 
     // The built-in dialog (as on a desktop without a portal or zenity) opens a clip.
     let copy = work.join("copy.mp4");

@@ -8,12 +8,12 @@ mod export;
 mod features;
 mod gui;
 mod media;
+mod model_reference;
 mod player;
 mod reliability;
 mod render;
 mod synth;
 mod train;
-mod model_reference;
 mod weights_import;
 
 use std::path::{Path, PathBuf};

@@ -41,11 +41,7 @@ fn make_clip(name: &str, count: usize, pre: &[&str], extra: &[&str]) -> PathBuf 
     let path = dir.join(name);
     let mut args: Vec<String> = vec!["-y".into(), "-loglevel".into(), "error".into()];
     args.extend(pre.iter().map(|s| s.to_string()));
-    args.extend(
-        ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{W}x{H}"), "-r", "25", "-i", "-"]
-            .iter()
-            .map(|s| s.to_string()),
-    );
+    args.extend(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{W}x{H}"), "-r", "25", "-i", "-"].iter().map(|s| s.to_string()));
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(path.to_string_lossy().into_owned());
     let mut child = Command::new("ffmpeg")
@@ -158,17 +154,27 @@ fn rotation_metadata_is_honoured_as_ffmpeg_does() {
 
 #[test]
 fn audio_of_any_layout_and_rate_becomes_16k_mono() {
-    for (name, layout, rate, codec) in [
-        ("mono.mkv", "mono", 8000, "flac"),
-        ("stereo.mp4", "stereo", 44100, "aac"),
-        ("surround.mkv", "5.1", 48000, "ac3"),
-    ] {
+    for (name, layout, rate, codec) in
+        [("mono.mkv", "mono", 8000, "flac"), ("stereo.mp4", "stereo", 44100, "aac"), ("surround.mkv", "5.1", 48000, "ac3")]
+    {
         let tone = format!("sine=frequency=1000:sample_rate={rate}:duration=2");
         let clip = make_clip(
             name,
             50,
             &["-f", "lavfi", "-i", &tone],
-            &["-map", "1:v", "-map", "0:a", "-ac", &layout.replace("5.1", "6").replace("stereo", "2").replace("mono", "1"), "-c:a", codec, "-c:v", "libx264", "-shortest"],
+            &[
+                "-map",
+                "1:v",
+                "-map",
+                "0:a",
+                "-ac",
+                &layout.replace("5.1", "6").replace("stereo", "2").replace("mono", "1"),
+                "-c:a",
+                codec,
+                "-c:v",
+                "libx264",
+                "-shortest",
+            ],
         );
         let track = decode_audio(&clip, 16_000, Timestamp::ZERO, None).unwrap().expect("an audio stream");
         assert_eq!(track.rate, 16_000);
@@ -194,7 +200,12 @@ fn audio_of_any_layout_and_rate_becomes_16k_mono() {
 fn audio_decoded_from_mid_clip_lines_up_with_the_whole_track() {
     // A chirp, so that every instant sounds different.
     let tone = "aevalsrc=sin(2*PI*(200+400*t)*t):s=16000:d=4";
-    let clip = make_clip("chirp.mp4", 100, &["-f", "lavfi", "-i", tone], &["-map", "1:v", "-map", "0:a", "-c:a", "aac", "-c:v", "libx264", "-g", "25", "-shortest"]);
+    let clip = make_clip(
+        "chirp.mp4",
+        100,
+        &["-f", "lavfi", "-i", tone],
+        &["-map", "1:v", "-map", "0:a", "-c:a", "aac", "-c:v", "libx264", "-g", "25", "-shortest"],
+    );
     let whole = decode_audio(&clip, 16_000, Timestamp::ZERO, None).unwrap().unwrap();
     for (from, to) in [(1.04, 2.96), (0.5, 2.5), (2.2, 3.0)] {
         let part = decode_audio(&clip, 16_000, Timestamp::from_secs(from), Some(Timestamp::from_secs(to))).unwrap().unwrap();

@@ -15,10 +15,8 @@ use mbtscope::weights::flax;
 const TOLERANCE: f32 = 1e-4;
 
 fn cases() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(crate::fixtures().join("mbt"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(crate::fixtures().join("mbt")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     assert!(names.len() >= 12, "fixtures missing: {names:?}");
     names
@@ -84,9 +82,8 @@ fn matches_reference_on_wgpu() {
 fn fused_heads_equal_the_reduction_of_all_heads() {
     let device = Device::flex();
     let (model, io) = load_case("bottleneck_mid_token", &device);
-    let all = runner::infer_arrays(&model, runner::input_from_arrays(&model.config, &io, &device).unwrap(), Capture::AllHeads)
-        .unwrap()
-        .unwrap();
+    let all =
+        runner::infer_arrays(&model, runner::input_from_arrays(&model.config, &io, &device).unwrap(), Capture::AllHeads).unwrap().unwrap();
     for (fusion, reduce) in [
         (HeadFusion::Mean, (|v: &[f32]| v.iter().sum::<f32>() / v.len() as f32) as fn(&[f32]) -> f32),
         (HeadFusion::Max, |v: &[f32]| v.iter().copied().fold(f32::MIN, f32::max)),

@@ -219,7 +219,12 @@ fn the_display_size_can_change_while_playing() {
             if sizes.last() != Some(&(f.width, f.height)) {
                 sizes.push((f.width, f.height));
             }
-            assert!((player.position().secs() - f.pts.secs()).abs() < 0.2, "frame at {} s shown at {} s", f.pts.secs(), player.position().secs());
+            assert!(
+                (player.position().secs() - f.pts.secs()).abs() < 0.2,
+                "frame at {} s shown at {} s",
+                f.pts.secs(),
+                player.position().secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -480,7 +485,9 @@ fn a_failing_audio_device_is_reopened_then_given_up_for_the_wall_clock() {
         player.inject_audio_errors(10, "snd_pcm_avail_delay: I/O error");
         let before = player.position();
         let event = player.poll();
-        let Some(mbtscope::media::PlayerEvent::AudioReopened(reason)) = event else { panic!("reopen {reopen}: expected a reopen, got {event:?}") };
+        let Some(mbtscope::media::PlayerEvent::AudioReopened(reason)) = event else {
+            panic!("reopen {reopen}: expected a reopen, got {event:?}")
+        };
         assert!(reason.contains("I/O error"), "{reason}");
         assert!(matches!(player.clock_source(), ClockSource::Audio { .. }), "{:?}", player.clock_source());
         assert!(player.is_playing());

@@ -33,7 +33,11 @@ fn ok(output: &Output) -> String {
 
 /// One short generated test clip (112 px, 3 s) in `dir`.
 fn short_clip(dir: &Path) -> PathBuf {
-    let out = mbtscope().args(["synth", "--clips", "1", "--seed", "11", "--split", "test", "--size", "112", "--duration", "3", "--out"]).arg(dir).output().unwrap();
+    let out = mbtscope()
+        .args(["synth", "--clips", "1", "--seed", "11", "--split", "test", "--size", "112", "--duration", "3", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
     ok(&out);
     dir.join("test_00000.mp4")
 }
@@ -54,18 +58,37 @@ fn commands_piped_into_a_closed_reader_finish_without_a_panic() {
     let case = crate::fixtures().join("mbt/bottleneck_mid_gap_old_layout");
     let imported = work.join("imported");
     let mut import = mbtscope();
-    import.arg("import-scenic").arg(case.join("checkpoint.msgpack")).arg("--config").arg(case.join("config.json")).arg("--out").arg(&imported);
+    import
+        .arg("import-scenic")
+        .arg(case.join("checkpoint.msgpack"))
+        .arg("--config")
+        .arg(case.join("config.json"))
+        .arg("--out")
+        .arg(&imported);
     let mut infer = mbtscope();
-    infer.args(["infer", "--device", "cpu", "--model"]).arg(&imported).arg("--inputs").arg(case.join("io.npz")).arg("--out").arg(work.join("out.npz"));
+    infer
+        .args(["infer", "--device", "cpu", "--model"])
+        .arg(&imported)
+        .arg("--inputs")
+        .arg(case.join("io.npz"))
+        .arg("--out")
+        .arg(work.join("out.npz"));
     let mut probe = mbtscope();
     probe.arg("probe").arg(demo());
     let mut flops = mbtscope();
     flops.arg("flops").arg("--config").arg(root().join("assets/configs/mbt_b_bottleneck_audioset.json"));
     let mut export = mbtscope();
-    export.args(["export", "--device", "cpu", "--no-cache", "--frames", "0:2", "--model"]).arg(model("bottleneck")).arg("--out").arg(work.join("frames")).arg(demo());
+    export
+        .args(["export", "--device", "cpu", "--no-cache", "--frames", "0:2", "--model"])
+        .arg(model("bottleneck"))
+        .arg("--out")
+        .arg(work.join("frames"))
+        .arg(demo());
     let mut play = mbtscope();
     play.args(["play", "--audio-device", "none", "--seconds", "3"]).arg(demo());
-    for (name, command) in [("import-scenic", import), ("infer", infer), ("probe", probe), ("flops", flops), ("export", export), ("play", play)] {
+    for (name, command) in
+        [("import-scenic", import), ("infer", infer), ("probe", probe), ("flops", flops), ("export", export), ("play", play)]
+    {
         let started = std::time::Instant::now();
         let out = with_stdout_closed(command);
         let err = stderr(&out);
@@ -82,7 +105,15 @@ fn commands_piped_into_a_closed_reader_finish_without_a_panic() {
 }
 
 fn analyze(clip: &Path, out: &Path, extra: &[&str]) -> Output {
-    mbtscope().args(["analyze", "--device", "cpu", "--no-cache", "--model"]).arg(model("bottleneck")).arg("--out").arg(out).args(extra).arg(clip).output().unwrap()
+    mbtscope()
+        .args(["analyze", "--device", "cpu", "--no-cache", "--model"])
+        .arg(model("bottleneck"))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .arg(clip)
+        .output()
+        .unwrap()
 }
 
 /// F5 to F8: numbers that do not fit the model, and flags that do not fit together, are bad
@@ -116,13 +147,24 @@ fn arguments_that_do_not_fit_the_model_exit_2_with_a_message() {
     let export = export(&clip, &work.join("frames"), &["--start-layer", "99"]);
     assert_eq!(export.status.code(), Some(2), "{}", stderr(&export));
     assert!(!work.join("frames").exists());
-    let eval = mbtscope().args(["eval", "--device", "cpu", "--start-layer", "99", "--data"]).arg(root().join("assets/demo")).arg("--model").arg(model("bottleneck")).output().unwrap();
+    let eval = mbtscope()
+        .args(["eval", "--device", "cpu", "--start-layer", "99", "--data"])
+        .arg(root().join("assets/demo"))
+        .arg("--model")
+        .arg(model("bottleneck"))
+        .output()
+        .unwrap();
     assert_eq!(eval.status.code(), Some(2), "{}", stderr(&eval));
 }
 
 /// The analysis cache entry of `clip` in `cache` (the only one there).
 fn cache_entry(cache: &Path) -> PathBuf {
-    let entries: Vec<PathBuf> = std::fs::read_dir(cache.join("mbtscope/analysis")).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache.join("mbtscope/analysis"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries[0].clone()
 }
@@ -194,11 +236,24 @@ fn a_tampered_analysis_cache_is_recomputed_not_trusted() {
 }
 
 fn export(clip: &Path, out: &Path, extra: &[&str]) -> Output {
-    mbtscope().args(["export", "--device", "cpu", "--no-cache", "--model"]).arg(model("bottleneck")).arg("--out").arg(out).args(extra).arg(clip).output().unwrap()
+    mbtscope()
+        .args(["export", "--device", "cpu", "--no-cache", "--model"])
+        .arg(model("bottleneck"))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .arg(clip)
+        .output()
+        .unwrap()
 }
 
 fn frames_in(dir: &Path, ext: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.') && n.ends_with(ext)).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && n.ends_with(ext))
+        .collect();
     names.sort();
     names
 }
@@ -218,7 +273,10 @@ fn force_replaces_every_frame_and_two_formats_share_a_folder() {
     // Frame 15 is viridis, as a fresh export draws it.
     let fresh = work.join("fresh");
     ok(&export(&clip, &fresh, &["--frames", "15:16", "--colormap", "viridis"]));
-    let (a, b) = (image::open(out.join("test_00000_000015.png")).unwrap().to_rgb8(), image::open(fresh.join("test_00000_000015.png")).unwrap().to_rgb8());
+    let (a, b) = (
+        image::open(out.join("test_00000_000015.png")).unwrap().to_rgb8(),
+        image::open(fresh.join("test_00000_000015.png")).unwrap().to_rgb8(),
+    );
     assert_eq!(a, b, "frame 15 was drawn by the viridis export");
 
     // JPEG into the same folder: no clash with the PNG export, and neither is broken.
@@ -247,7 +305,11 @@ fn concurrent_writers_refuse_or_keep_every_result() {
         let _held = mbtscope::fsutil::FileLock::acquire(&out.join(".mbtscope-export-test_00000.png.lock"), "a test").unwrap();
         let second = export(&clip, &out, &["--frames", "0:3"]);
         assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
-        assert!(stderr(&second).contains("another mbtscope run") && stderr(&second).contains(&std::process::id().to_string()), "{}", stderr(&second));
+        assert!(
+            stderr(&second).contains("another mbtscope run") && stderr(&second).contains(&std::process::id().to_string()),
+            "{}",
+            stderr(&second)
+        );
         assert!(frames_in(&out, ".png").is_empty());
         let results = work.join("results.json");
         let _results_held = mbtscope::fsutil::FileLock::acquire(&work.join(".results.json.lock"), "a test").unwrap();
@@ -260,11 +322,24 @@ fn concurrent_writers_refuse_or_keep_every_result() {
     // Two analyses of different clips into one results file at once.
     let other = work.join("other");
     std::fs::create_dir_all(&other).unwrap();
-    let out = mbtscope().args(["synth", "--clips", "1", "--seed", "12", "--split", "test", "--size", "112", "--duration", "3", "--out"]).arg(&other).output().unwrap();
+    let out = mbtscope()
+        .args(["synth", "--clips", "1", "--seed", "12", "--split", "test", "--size", "112", "--duration", "3", "--out"])
+        .arg(&other)
+        .output()
+        .unwrap();
     ok(&out);
     let results = work.join("shared.json");
     let spawn = |c: &Path| {
-        mbtscope().args(["analyze", "--device", "cpu", "--no-cache", "--model"]).arg(model("bottleneck")).arg("--out").arg(&results).arg(c).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+        mbtscope()
+            .args(["analyze", "--device", "cpu", "--no-cache", "--model"])
+            .arg(model("bottleneck"))
+            .arg("--out")
+            .arg(&results)
+            .arg(c)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let (a, b) = (spawn(&clip), spawn(&other.join("test_00000.mp4")));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
@@ -325,7 +400,12 @@ fn frames_that_cannot_be_decoded_are_reported_and_the_rest_keep_their_indices() 
     let after = *indices.last().unwrap();
     let exported = image::open(out.join(format!("corrupt_{after:06}.png"))).unwrap().to_rgb8();
     let mean_diff = |f: &mbtscope::media::VideoFrame| {
-        exported.pixels().zip(f.rgb.chunks_exact(3)).map(|(a, b)| (0..3).map(|c| (i32::from(a[c]) - i32::from(b[c])).abs()).sum::<i32>()).sum::<i32>() as f64 / (112.0 * 112.0 * 3.0)
+        exported
+            .pixels()
+            .zip(f.rgb.chunks_exact(3))
+            .map(|(a, b)| (0..3).map(|c| (i32::from(a[c]) - i32::from(b[c])).abs()).sum::<i32>())
+            .sum::<i32>() as f64
+            / (112.0 * 112.0 * 3.0)
     };
     let (best, _) = clean_frames.iter().enumerate().map(|(i, f)| (i, mean_diff(f))).min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
     assert_eq!(best, after, "the file of frame {after} shows frame {best}");
@@ -337,7 +417,14 @@ fn frames_that_cannot_be_decoded_are_reported_and_the_rest_keep_their_indices() 
 fn an_error_names_its_cause_once() {
     let work = crate::scratch("reliability-messages");
     let missing = work.join("no_such_model");
-    let run = mbtscope().args(["export", "--device", "cpu", "--no-cache", "--model"]).arg(&missing).arg("--out").arg(work.join("frames")).arg(demo()).output().unwrap();
+    let run = mbtscope()
+        .args(["export", "--device", "cpu", "--no-cache", "--model"])
+        .arg(&missing)
+        .arg("--out")
+        .arg(work.join("frames"))
+        .arg(demo())
+        .output()
+        .unwrap();
     assert_eq!(run.status.code(), Some(1));
     let err = stderr(&run);
     assert!(err.contains("no_such_model"), "{err}");

@@ -9,7 +9,8 @@ fn device() -> (wgpu::Device, wgpu::Queue) {
         backends: wgpu::Backends::PRIMARY,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
-    let adapter = pollster(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).expect("no wgpu adapter (install mesa-vulkan-drivers)");
+    let adapter =
+        pollster(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).expect("no wgpu adapter (install mesa-vulkan-drivers)");
     pollster(adapter.request_device(&wgpu::DeviceDescriptor::default())).expect("no wgpu device")
 }
 
@@ -30,21 +31,23 @@ fn shader_and_cpu_compositor_draw_the_same_pixels() {
     let (device, queue) = device();
     let (w, h) = (96u32, 64u32);
     // A frame with gradients, so that blending errors would show.
-    let frame: Vec<u8> = (0..w * h).flat_map(|i| {
-        let (x, y) = (i % w, i / w);
-        [(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) % 256) as u8]
-    }).collect();
-    let heat = Heat {
-        width: 6,
-        height: 4,
-        values: (0..24).map(|i| ((i * 7) % 24) as f32 / 23.0).collect(),
-    };
+    let frame: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            [(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) % 256) as u8]
+        })
+        .collect();
+    let heat = Heat { width: 6, height: 4, values: (0..24).map(|i| ((i * 7) % 24) as f32 / 23.0).collect() };
     let crop = [0.125, 0.0, 0.875, 1.0];
-    for (colormap, smooth, opacity, threshold) in
-        [(Colormap::Turbo, true, 0.6, 0.15), (Colormap::Viridis, false, 1.0, 0.0), (Colormap::Inferno, true, 0.35, 0.5), (Colormap::Jet, false, 0.8, 0.3)]
-    {
+    for (colormap, smooth, opacity, threshold) in [
+        (Colormap::Turbo, true, 0.6, 0.15),
+        (Colormap::Viridis, false, 1.0, 0.0),
+        (Colormap::Inferno, true, 0.35, 0.5),
+        (Colormap::Jet, false, 0.8, 0.3),
+    ] {
         let style = OverlayStyle { colormap, smooth, opacity, threshold, ..OverlayStyle::default() };
-        let gpu = render_offscreen(&device, &queue, &FrameRef { key: 1, width: w, height: h, rgb: &frame }, Some(&heat), crop, &style).unwrap();
+        let gpu =
+            render_offscreen(&device, &queue, &FrameRef { key: 1, width: w, height: h, rgb: &frame }, Some(&heat), crop, &style).unwrap();
         let mut cpu = frame.clone();
         overlay_frame(&mut cpu, w, h, &heat, crop, &style);
         let diffs: Vec<u8> = gpu.iter().zip(&cpu).map(|(a, b)| a.abs_diff(*b)).collect();

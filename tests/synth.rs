@@ -104,7 +104,11 @@ fn boxes_hold_the_sounding_object_and_audio_events_are_loud() {
                 }
             }
             let share = inside as f64 / total.max(1) as f64;
-            assert!(share > 0.15, "{name}: only {share:.2} of the box at frame {frame_index} has the colour of its {}", CLASSES[truth.label].name);
+            assert!(
+                share > 0.15,
+                "{name}: only {share:.2} of the box at frame {frame_index} has the colour of its {}",
+                CLASSES[truth.label].name
+            );
             checked_frames += 1;
         }
 
@@ -116,15 +120,16 @@ fn boxes_hold_the_sounding_object_and_audio_events_are_loud() {
             let s = &track.samples[a.min(track.samples.len())..b.min(track.samples.len())];
             s.iter().map(|v| v * v).sum::<f32>() / s.len().max(1) as f32
         };
-        let quiet: Vec<f64> = (0..38)
-            .map(|k| 0.1 * f64::from(k))
-            .filter(|t| truth.audio_events.iter().all(|e| (t - e).abs() > 0.35))
-            .collect();
+        let quiet: Vec<f64> =
+            (0..38).map(|k| 0.1 * f64::from(k)).filter(|t| truth.audio_events.iter().all(|e| (t - e).abs() > 0.35)).collect();
         let background = quiet.iter().map(|&t| energy(t, 0.1)).fold(f32::MAX, f32::min);
         let background_mean = quiet.iter().map(|&t| energy(t, 0.1)).sum::<f32>() / quiet.len().max(1) as f32;
         for &event in &truth.audio_events {
             let loud = energy(event, 0.1);
-            assert!(loud > 3.0 * background_mean, "{name}: event at {event} s has energy {loud}, background {background_mean} (min {background})");
+            assert!(
+                loud > 3.0 * background_mean,
+                "{name}: event at {event} s has energy {loud}, background {background_mean} (min {background})"
+            );
         }
     }
     assert!(checked_frames >= 20, "too few unoccluded event frames checked ({checked_frames})");
@@ -141,7 +146,8 @@ fn the_cli_writes_clips_labels_and_resumes() {
     assert_eq!(labels.lines().count(), CLASSES.len());
     for i in 0..4 {
         assert!(dir.join(format!("val_{i:05}.mp4")).exists());
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("val_{i:05}.json"))).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("val_{i:05}.json"))).unwrap()).unwrap();
         assert_eq!(json["objects"][0]["boxes"].as_array().unwrap().len(), 100);
     }
     let second = run();
@@ -156,12 +162,24 @@ fn the_cli_writes_clips_labels_and_resumes() {
 fn eval_scores_generated_clips_consistently() {
     let dir = crate::scratch("eval-cli");
     let bin = env!("CARGO_BIN_EXE_mbtscope");
-    let synth = Command::new(bin).args(["synth", "--clips", "4", "--seed", "11", "--split", "test", "--size", "224", "--duration", "4", "--out"]).arg(&dir).output().unwrap();
+    let synth = Command::new(bin)
+        .args(["synth", "--clips", "4", "--seed", "11", "--split", "test", "--size", "224", "--duration", "4", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/bottleneck");
     let json = dir.join("eval.json");
     let plots = dir.join("plots");
-    let eval = Command::new(bin).args(["eval", "--device", "cpu", "--data"]).arg(&dir).arg("--model").arg(&model).arg("--json").arg(&json).arg("--plots").arg(&plots)
+    let eval = Command::new(bin)
+        .args(["eval", "--device", "cpu", "--data"])
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .arg("--json")
+        .arg(&json)
+        .arg("--plots")
+        .arg(&plots)
         .args(["--discard-ratio", "0.5", "--start-layer", "1"])
         .output()
         .unwrap();
@@ -178,7 +196,16 @@ fn eval_scores_generated_clips_consistently() {
     assert_eq!(confusion.iter().flatten().sum::<u64>(), 4);
     let correct: u64 = (0..confusion.len()).map(|k| confusion[k][k]).sum();
     assert!((r["accuracy"].as_f64().unwrap() - correct as f64 / 4.0).abs() < 1e-9);
-    for key in ["rollout", "audio_rollout", "relevance", "audio_relevance", "rollout_window", "audio_rollout_window", "relevance_window", "audio_relevance_window"] {
+    for key in [
+        "rollout",
+        "audio_rollout",
+        "relevance",
+        "audio_relevance",
+        "rollout_window",
+        "audio_rollout_window",
+        "relevance_window",
+        "audio_relevance_window",
+    ] {
         let s = &r[key];
         assert_eq!(s["clips"], 4, "{key}: {s}");
         let chance = s["pointing_chance"].as_f64().unwrap();
@@ -231,7 +258,8 @@ fn sync_clips_pose_correspondence_only() {
             .map(|o| {
                 (0..windows * synth::SLOTS_PER_WINDOW)
                     .map(|slot| {
-                        let states: Vec<bool> = (0..synth::SLOT_FRAMES).map(|f| o.pulse((slot * synth::SLOT_FRAMES + f) as f64 / fps) == 1.0).collect();
+                        let states: Vec<bool> =
+                            (0..synth::SLOT_FRAMES).map(|f| o.pulse((slot * synth::SLOT_FRAMES + f) as f64 / fps) == 1.0).collect();
                         assert!(states.iter().all(|&s| s == states[0]), "seed {seed}: slot {slot} is lit only in part: {states:?}");
                         states[0]
                     })
@@ -371,7 +399,11 @@ fn sync_twins_share_the_picture_and_the_sound_follows_the_named_object() {
 fn the_cli_writes_sync_twins_and_refuses_an_unknown_task() {
     let dir = crate::scratch("synth-cli-sync");
     let bin = env!("CARGO_BIN_EXE_mbtscope");
-    let out = Command::new(bin).args(["synth", "--clips", "2", "--seed", "3", "--split", "val", "--task", "sync", "--twins", "--out"]).arg(&dir).output().unwrap();
+    let out = Command::new(bin)
+        .args(["synth", "--clips", "2", "--seed", "3", "--split", "val", "--task", "sync", "--twins", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for stem in ["val_00000", "val_00000_twin", "val_00001", "val_00001_twin"] {
         assert!(dir.join(format!("{stem}.mp4")).exists(), "{stem}");
@@ -389,11 +421,23 @@ fn the_cli_writes_sync_twins_and_refuses_an_unknown_task() {
 fn eval_scores_twins_for_following_the_sound() {
     let dir = crate::scratch("eval-twins");
     let bin = env!("CARGO_BIN_EXE_mbtscope");
-    let synth = Command::new(bin).args(["synth", "--clips", "3", "--seed", "5", "--split", "test", "--task", "sync", "--twins", "--out"]).arg(&dir).output().unwrap();
+    let synth = Command::new(bin)
+        .args(["synth", "--clips", "3", "--seed", "5", "--split", "test", "--task", "sync", "--twins", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/bottleneck");
     let json = dir.join("eval.json");
-    let eval = Command::new(bin).args(["eval", "--device", "cpu", "--no-relevance", "--data"]).arg(&dir).arg("--model").arg(&model).arg("--json").arg(&json).output().unwrap();
+    let eval = Command::new(bin)
+        .args(["eval", "--device", "cpu", "--no-relevance", "--data"])
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
     assert!(String::from_utf8_lossy(&eval.stdout).contains("Follows the sound"), "{}", String::from_utf8_lossy(&eval.stdout));
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -408,7 +452,11 @@ fn eval_scores_twins_for_following_the_sound() {
             hit(&name) && hit(&format!("{name}_twin"))
         });
         let expected = follows.count() as f64 / 3.0;
-        assert!((r[key]["follows_sound"].as_f64().unwrap() - expected).abs() < 1e-9, "{key}: {} against {expected}", r[key]["follows_sound"]);
+        assert!(
+            (r[key]["follows_sound"].as_f64().unwrap() - expected).abs() < 1e-9,
+            "{key}: {} against {expected}",
+            r[key]["follows_sound"]
+        );
     }
     assert!(r["relevance"].is_null());
 }

@@ -30,9 +30,11 @@ fn loss_falls_and_the_trained_model_round_trips() {
     assert_eq!(examples[0].spectrogram.len(), 192 * 64);
 
     let device = Device::flex();
-    let options = TrainOptions { steps: 200, batch_size: 8, learning_rate: 3e-3, warmup_steps: 10, seed: 1, flip: true, ..TrainOptions::default() };
+    let options =
+        TrainOptions { steps: 200, batch_size: 8, learning_rate: 3e-3, warmup_steps: 10, seed: 1, flip: true, ..TrainOptions::default() };
     let mut losses = Vec::new();
-    let model = train::train(&config, &mut RandomInit::new(1), &examples, &options, &device, |r| losses.push(r.loss), |_, _| Ok(())).unwrap();
+    let model =
+        train::train(&config, &mut RandomInit::new(1), &examples, &options, &device, |r| losses.push(r.loss), |_, _| Ok(())).unwrap();
     let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;
     let last: f32 = losses[losses.len() - 10..].iter().sum::<f32>() / 10.0;
     assert!((first - (8.0f32).ln()).abs() < 0.5, "initial loss {first} should be near ln 8");
@@ -47,7 +49,10 @@ fn loss_falls_and_the_trained_model_round_trips() {
         let e = &examples[0];
         let input = mbtscope::model::MbtInput {
             rgb: Some(Tensor::from_data(TensorData::new(e.rgb_f32(config.dataset_configs.zero_centering), [1, 4, 64, 64, 3]), &device)),
-            spectrogram: Some(mbtscope::model::mbt::tile_mono(Tensor::from_data(TensorData::new(e.spectrogram.clone(), [1, 192, 64]), &device))),
+            spectrogram: Some(mbtscope::model::mbt::tile_mono(Tensor::from_data(
+                TensorData::new(e.spectrogram.clone(), [1, 192, 64]),
+                &device,
+            ))),
         };
         m.forward(input, mbtscope::model::Capture::None).unwrap().logits.into_data().try_into_vec_as::<f32>().unwrap()
     };
@@ -69,7 +74,8 @@ fn loss_falls_on_the_sync_task() {
     let config = tiny_config();
     let examples = load_examples(&dir, &config, "train_").unwrap();
     let device = Device::flex();
-    let options = TrainOptions { steps: 200, batch_size: 8, learning_rate: 3e-3, warmup_steps: 10, seed: 1, flip: true, ..TrainOptions::default() };
+    let options =
+        TrainOptions { steps: 200, batch_size: 8, learning_rate: 3e-3, warmup_steps: 10, seed: 1, flip: true, ..TrainOptions::default() };
     let mut losses = Vec::new();
     train::train(&config, &mut RandomInit::new(1), &examples, &options, &device, |r| losses.push(r.loss), |_, _| Ok(())).unwrap();
     let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;

@@ -261,7 +261,13 @@ impl PathDialog {
                 if ui.button("OK").clicked() || enter {
                     let path = PathBuf::from(self.typed.trim());
                     let wanted = if self.purpose.wants_folder() { "a folder" } else { "a file" };
-                    let fits = if self.purpose == Purpose::ImportOut { !path.is_file() } else if self.purpose.wants_folder() { path.is_dir() } else { path.is_file() };
+                    let fits = if self.purpose == Purpose::ImportOut {
+                        !path.is_file()
+                    } else if self.purpose.wants_folder() {
+                        path.is_dir()
+                    } else {
+                        path.is_file()
+                    };
                     if self.typed.trim().is_empty() {
                         self.error = Some(format!("type or pick {wanted}"));
                     } else if path.is_dir() && !self.purpose.wants_folder() {

@@ -182,12 +182,7 @@ impl ModelResults {
 
     /// The analysed window nearest to `t`.
     pub fn window_at(&self, t: f64) -> Option<&WindowResult> {
-        let i = self
-            .windows
-            .iter()
-            .enumerate()
-            .min_by(|a, b| (a.1.centre - t).abs().total_cmp(&(b.1.centre - t).abs()))?
-            .0;
+        let i = self.windows.iter().enumerate().min_by(|a, b| (a.1.centre - t).abs().total_cmp(&(b.1.centre - t).abs()))?.0;
         self.results.get(i)?.as_ref()
     }
 
@@ -280,7 +275,8 @@ impl ImportForm {
         let (tx, rx) = std::sync::mpsc::channel();
         let ctx = ctx.clone();
         let spawned = std::thread::Builder::new().name("import".into()).spawn(move || {
-            let result = crate::weights::import_scenic(&checkpoint, &config, labels.as_deref(), &out, replace).map_err(|e| format!("{e:#}"));
+            let result =
+                crate::weights::import_scenic(&checkpoint, &config, labels.as_deref(), &out, replace).map_err(|e| format!("{e:#}"));
             let _ = tx.send(result);
             ctx.request_repaint();
         });
@@ -304,7 +300,8 @@ impl ImportForm {
         match result {
             Ok(report) => {
                 let out = PathBuf::from(self.out.trim());
-                let mut lines = vec![format!("imported {} tensors ({} parameters) into {}", report.tensors, report.parameters, out.display())];
+                let mut lines =
+                    vec![format!("imported {} tensors ({} parameters) into {}", report.tensors, report.parameters, out.display())];
                 lines.extend(report.notes.iter().map(|n| format!("note: {n}")));
                 lines.extend(report.ignored_fields.iter().map(|f| format!("ignored config field `{f}`")));
                 self.message = Some(lines.join("\n"));
@@ -398,7 +395,10 @@ fn model_device(cc: &eframe::CreationContext<'_>, choice: DeviceChoice) -> (burn
     match (choice, software) {
         (DeviceChoice::Cpu, _) | (DeviceChoice::Auto, true) => (
             burn::prelude::Device::flex(),
-            format!("CPU (burn Flex){}", if software { format!("; the GPU adapter is a software one ({})", info.name) } else { String::new() }),
+            format!(
+                "CPU (burn Flex){}",
+                if software { format!("; the GPU adapter is a software one ({})", info.name) } else { String::new() }
+            ),
         ),
         _ => match shared(rs) {
             Ok(device) => (device, format!("GPU, shared with the window (burn-wgpu on {} via {:?})", info.name, info.backend)),
@@ -499,7 +499,8 @@ impl MbtApp {
     pub fn open(&mut self, path: &Path) {
         let keep = if self.player.is_some() { " The clip that was open stays open." } else { "" };
         if !path.exists() {
-            self.message = Some(format!("{} does not exist. Open a clip with File > Open or drop one on the window.{keep}", path.display()));
+            self.message =
+                Some(format!("{} does not exist. Open a clip with File > Open or drop one on the window.{keep}", path.display()));
             return;
         }
         // Frames for the screen, not the file: a 4K clip is decoded, converted and uploaded at
@@ -549,7 +550,8 @@ impl MbtApp {
         let models: Vec<PathBuf> = self.settings.models.iter().take(2).cloned().collect();
         self.models = models.iter().map(|d| ModelResults::new(d)).collect();
         if models.is_empty() {
-            self.analysis_status = format!("No models: none found in {}. Load a model folder from the Models menu.", assets_dir().join("models").display());
+            self.analysis_status =
+                format!("No models: none found in {}. Load a model folder from the Models menu.", assets_dir().join("models").display());
             return;
         }
         self.generation = self.worker.request(Request { clip, models, settings: self.settings.analysis });
@@ -591,7 +593,8 @@ impl MbtApp {
                     }
                 }
                 Event::Done { generation, cached, seconds } if generation == self.generation => {
-                    self.analysis_status = if cached { "analysis read from the cache".into() } else { format!("analysed in {seconds:.1} s") };
+                    self.analysis_status =
+                        if cached { "analysis read from the cache".into() } else { format!("analysed in {seconds:.1} s") };
                 }
                 Event::Failed { generation, message } if generation == self.generation => {
                     self.analysis_status = format!("analysis failed: {message}");
@@ -804,7 +807,10 @@ impl MbtApp {
             report.audio_latency_ms = s.audio_latency_ms;
         }
         let path = self.options.play_report.as_ref().map_or_else(PathBuf::new, |r| r.1.clone());
-        match serde_json::to_vec_pretty(&report).map_err(|e| e.to_string()).and_then(|b| crate::fsutil::write_atomic(&path, &b, true).map_err(|e| e.to_string())) {
+        match serde_json::to_vec_pretty(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|b| crate::fsutil::write_atomic(&path, &b, true).map_err(|e| e.to_string()))
+        {
             Ok(()) => crate::outln!("play report: {}", path.display()),
             Err(e) => eprintln!("error: cannot write the play report {}: {e}", path.display()),
         }
@@ -827,15 +833,18 @@ impl MbtApp {
         if let Some(image) = shot {
             let [w, h] = image.size;
             let rgba: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
-            let result = image::RgbaImage::from_raw(w as u32, h as u32, rgba)
-                .ok_or_else(|| "bad screenshot size".to_owned())
-                .and_then(|img| {
+            let result =
+                image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or_else(|| "bad screenshot size".to_owned()).and_then(|img| {
                     let mut bytes = Vec::new();
                     img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).map_err(|e| e.to_string())?;
                     crate::fsutil::write_atomic(&path, &bytes, true).map_err(|e| e.to_string())
                 });
             match result {
-                Ok(()) => crate::outln!("screenshot: {} after {:.2} s to the first analysed window", path.display(), self.first_result_after.unwrap_or(0.0)),
+                Ok(()) => crate::outln!(
+                    "screenshot: {} after {:.2} s to the first analysed window",
+                    path.display(),
+                    self.first_result_after.unwrap_or(0.0)
+                ),
                 Err(e) => eprintln!("error: cannot write the screenshot {}: {e}", path.display()),
             }
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);

@@ -12,7 +12,9 @@ use crate::analysis::{Method, WindowResult, fnv1a};
 use crate::explain::maps::{RgbMap, SpectrogramMap};
 use crate::media::video::VideoFrame;
 use crate::render::gpu::{FrameRef, OverlayRenderer};
-use crate::render::{Colormap, Heat, MapSpan, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices};
+use crate::render::{
+    Colormap, Heat, MapSpan, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices,
+};
 
 pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
     // Panels leave their background to the window's clear colour (the same panel colour): on a
@@ -36,7 +38,8 @@ pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
         spectrogram_panel(app, ui);
     });
     let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
-    app.view_rects = super::ViewRects { frames: frames.response.rect, transport: transport_panel.response.rect, inspector: inspector.response.rect };
+    app.view_rects =
+        super::ViewRects { frames: frames.response.rect, transport: transport_panel.response.rect, inspector: inspector.response.rect };
     let ctx = ui.ctx().clone();
     import_window(app, &ctx);
 }
@@ -52,47 +55,50 @@ type FormField = fn(&mut crate::app::ImportForm) -> &mut String;
 /// becomes A when it succeeds.
 fn import_window(app: &mut MbtApp, ctx: &egui::Context) {
     let mut shown = app.import.shown;
-    egui::Window::new("Import a Scenic checkpoint").open(&mut shown).collapsible(false).resizable(true).default_width(560.0).show(ctx, |ui| {
-        let running = app.import.running();
-        egui::Grid::new("import-fields").num_columns(3).show(ui, |ui| {
-            let rows: [(&str, Purpose, FormField); 4] = [
-                ("checkpoint", Purpose::ImportCheckpoint, |f| &mut f.checkpoint),
-                ("config JSON", Purpose::ImportConfig, |f| &mut f.config),
-                ("class names (optional)", Purpose::ImportLabels, |f| &mut f.labels),
-                ("write the model to", Purpose::ImportOut, |f| &mut f.out),
-            ];
-            for (label, purpose, field) in rows {
-                ui.label(label);
-                let before = field(&mut app.import).clone();
-                let mut text = before.clone();
-                ui.add_enabled_ui(!running, |ui| ui.add_sized([380.0, 20.0], egui::TextEdit::singleline(&mut text)));
-                if text != before {
-                    if purpose == Purpose::ImportCheckpoint {
-                        app.import.set_checkpoint(std::path::Path::new(&text));
-                    } else {
-                        *field(&mut app.import) = text;
+    egui::Window::new("Import a Scenic checkpoint").open(&mut shown).collapsible(false).resizable(true).default_width(560.0).show(
+        ctx,
+        |ui| {
+            let running = app.import.running();
+            egui::Grid::new("import-fields").num_columns(3).show(ui, |ui| {
+                let rows: [(&str, Purpose, FormField); 4] = [
+                    ("checkpoint", Purpose::ImportCheckpoint, |f| &mut f.checkpoint),
+                    ("config JSON", Purpose::ImportConfig, |f| &mut f.config),
+                    ("class names (optional)", Purpose::ImportLabels, |f| &mut f.labels),
+                    ("write the model to", Purpose::ImportOut, |f| &mut f.out),
+                ];
+                for (label, purpose, field) in rows {
+                    ui.label(label);
+                    let before = field(&mut app.import).clone();
+                    let mut text = before.clone();
+                    ui.add_enabled_ui(!running, |ui| ui.add_sized([380.0, 20.0], egui::TextEdit::singleline(&mut text)));
+                    if text != before {
+                        if purpose == Purpose::ImportCheckpoint {
+                            app.import.set_checkpoint(std::path::Path::new(&text));
+                        } else {
+                            *field(&mut app.import) = text;
+                        }
                     }
+                    if ui.add_enabled(!running && app.dialogs.open().is_none(), egui::Button::new("Browse…")).clicked() {
+                        let start = PathBuf::from(field(&mut app.import).trim());
+                        app.dialogs.request(purpose, (!start.as_os_str().is_empty()).then_some(start.as_path()), ctx);
+                    }
+                    ui.end_row();
                 }
-                if ui.add_enabled(!running && app.dialogs.open().is_none(), egui::Button::new("Browse…")).clicked() {
-                    let start = PathBuf::from(field(&mut app.import).trim());
-                    app.dialogs.request(purpose, (!start.as_os_str().is_empty()).then_some(start.as_path()), ctx);
+            });
+            ui.checkbox(&mut app.import.replace, "replace a model already in that folder");
+            ui.horizontal(|ui| {
+                if ui.add_enabled(!running, egui::Button::new("Import")).clicked() {
+                    app.import.start(ctx);
                 }
-                ui.end_row();
+                if running {
+                    ui.spinner();
+                }
+            });
+            if let Some(message) = &app.import.message {
+                ui.label(message);
             }
-        });
-        ui.checkbox(&mut app.import.replace, "replace a model already in that folder");
-        ui.horizontal(|ui| {
-            if ui.add_enabled(!running, egui::Button::new("Import")).clicked() {
-                app.import.start(ctx);
-            }
-            if running {
-                ui.spinner();
-            }
-        });
-        if let Some(message) = &app.import.message {
-            ui.label(message);
-        }
-    });
+        },
+    );
     app.import.shown = shown;
 }
 
@@ -185,7 +191,9 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
             }
         });
         ui.menu_button("View", |ui| {
-            for (mode, name) in [(ViewMode::Single, "model A"), (ViewMode::SideBySide, "A and B side by side"), (ViewMode::Difference, "difference B - A")] {
+            for (mode, name) in
+                [(ViewMode::Single, "model A"), (ViewMode::SideBySide, "A and B side by side"), (ViewMode::Difference, "difference B - A")]
+            {
                 ui.radio_value(&mut app.settings.view, mode, name);
             }
             ui.checkbox(&mut app.settings.show_overlay, "heatmap overlay");
@@ -244,7 +252,8 @@ fn explanation_settings(app: &mut MbtApp, ui: &mut Ui) {
     });
     if s.analysis.method == Method::Relevance {
         let labels = app.models.first().map(|m| m.labels.clone()).unwrap_or_default();
-        let name = |c: Option<usize>| c.map_or_else(|| "top prediction".to_owned(), |c| labels.get(c).cloned().unwrap_or_else(|| c.to_string()));
+        let name =
+            |c: Option<usize>| c.map_or_else(|| "top prediction".to_owned(), |c| labels.get(c).cloned().unwrap_or_else(|| c.to_string()));
         egui::ComboBox::from_label("class").selected_text(name(s.analysis.class)).show_ui(ui, |ui| {
             ui.selectable_value(&mut s.analysis.class, None, "top prediction");
             for c in 0..labels.len().min(64) {
@@ -253,11 +262,14 @@ fn explanation_settings(app: &mut MbtApp, ui: &mut Ui) {
         });
     }
     use crate::model::mbt::HeadFusion;
-    egui::ComboBox::from_label("head fusion").selected_text(format!("{:?}", s.analysis.rollout.head_fusion).to_lowercase()).show_ui(ui, |ui| {
-        for f in [HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min] {
-            ui.selectable_value(&mut s.analysis.rollout.head_fusion, f, format!("{f:?}").to_lowercase());
-        }
-    });
+    egui::ComboBox::from_label("head fusion").selected_text(format!("{:?}", s.analysis.rollout.head_fusion).to_lowercase()).show_ui(
+        ui,
+        |ui| {
+            for f in [HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min] {
+                ui.selectable_value(&mut s.analysis.rollout.head_fusion, f, format!("{f:?}").to_lowercase());
+            }
+        },
+    );
     ui.add(egui::Slider::new(&mut s.analysis.rollout.discard_ratio, 0.0..=0.95).text("discard ratio"));
     // The deepest open model sets the range; a model with fewer layers starts at its last layer
     // instead (the worker fits the settings to each model and says so below), and the setting
@@ -284,13 +296,15 @@ fn explanation_settings(app: &mut MbtApp, ui: &mut Ui) {
             ui.selectable_value(&mut s.style.normalisation, n, super::normalisation_name(n));
         }
     });
-    egui::ComboBox::from_label("time span").selected_text(super::span_name(s.style.span)).show_ui(ui, |ui| {
-        for span in [MapSpan::Slice, MapSpan::Window] {
-            ui.selectable_value(&mut s.style.span, span, super::span_name(span));
-        }
-    })
-    .response
-    .on_hover_text("The map of the tubelet the frame falls in, or of the whole model window (its tubelets summed)");
+    egui::ComboBox::from_label("time span")
+        .selected_text(super::span_name(s.style.span))
+        .show_ui(ui, |ui| {
+            for span in [MapSpan::Slice, MapSpan::Window] {
+                ui.selectable_value(&mut s.style.span, span, super::span_name(span));
+            }
+        })
+        .response
+        .on_hover_text("The map of the tubelet the frame falls in, or of the whole model window (its tubelets summed)");
     ui.add(egui::Slider::new(&mut s.style.opacity, 0.0..=1.0).text("opacity"));
     ui.add(egui::Slider::new(&mut s.style.threshold, 0.0..=1.0).text("threshold"));
     ui.checkbox(&mut s.style.smooth, "smooth upsampling");
@@ -545,8 +559,10 @@ fn spectrogram_panel(app: &mut MbtApp, ui: &mut Ui) {
         Some(p) => w.bottleneck.get(p.layer)?.spectrogram_maps.get(p.token)?.clone(),
         None => w.spectrogram.clone(),
     });
-    let key = fnv1a(format!("{start}{end}{:?}{:?}{}{:?}", app.settings.style, app.token, app.settings.show_overlay, window.as_ref().map(|w| w.index)).as_bytes())
-        ^ (map.is_some() as u64);
+    let key = fnv1a(
+        format!("{start}{end}{:?}{:?}{}{:?}", app.settings.style, app.token, app.settings.show_overlay, window.as_ref().map(|w| w.index))
+            .as_bytes(),
+    ) ^ (map.is_some() as u64);
     let id = egui::Id::unique("spectrogram-texture");
     let cached: Option<(u64, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
     let texture = match cached {
@@ -568,7 +584,13 @@ fn spectrogram_panel(app: &mut MbtApp, ui: &mut Ui) {
 }
 
 /// Grey log-mel frames `[start, end)` (low frequencies at the bottom) with `map` blended over.
-fn spectrogram_image(spec: &super::ClipSpectrogram, start: f64, end: f64, map: Option<&SpectrogramMap>, style: &OverlayStyle) -> egui::ColorImage {
+fn spectrogram_image(
+    spec: &super::ClipSpectrogram,
+    start: f64,
+    end: f64,
+    map: Option<&SpectrogramMap>,
+    style: &OverlayStyle,
+) -> egui::ColorImage {
     let first = (start * 100.0).round() as i64;
     let frames = (((end - start) * 100.0).round() as usize).max(1);
     let mel = spec.mel;
@@ -616,7 +638,8 @@ fn labels_panel(app: &mut MbtApp, ui: &mut Ui) {
                         ui.label(m.labels.get(c).map_or("?", String::as_str));
                     });
                 }
-                let shares: Vec<String> = r.cross_modal.iter().map(|(m, s)| format!("{m}: {:.0}% from the other modality", s * 100.0)).collect();
+                let shares: Vec<String> =
+                    r.cross_modal.iter().map(|(m, s)| format!("{m}: {:.0}% from the other modality", s * 100.0)).collect();
                 ui.label(egui::RichText::new(shares.join("; ")).small());
                 if let Some(c) = r.explained_class {
                     ui.label(egui::RichText::new(format!("relevance explains: {}", m.labels.get(c).map_or("?", String::as_str))).small());
@@ -650,11 +673,13 @@ fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
                 let v = (n / max).clamp(0.0, 1.0);
                 let [cr, cg, cb] = Colormap::Viridis.eval(v);
                 let selected = picked == Some(TokenPick { layer: li, token: k });
-                let button = egui::Button::new(egui::RichText::new(format!("{k}")).color(if v > 0.6 { Color32::BLACK } else { Color32::WHITE }))
-                    .fill(Color32::from_rgb(cr, cg, cb))
-                    .stroke(if selected { Stroke::new(2.0, Color32::WHITE) } else { Stroke::NONE })
-                    .min_size(Vec2::new(26.0, 22.0));
-                let received: Vec<String> = layer.received.iter().map(|(m, v)| format!("{m}: {:.3}", v.get(k).copied().unwrap_or(0.0))).collect();
+                let button =
+                    egui::Button::new(egui::RichText::new(format!("{k}")).color(if v > 0.6 { Color32::BLACK } else { Color32::WHITE }))
+                        .fill(Color32::from_rgb(cr, cg, cb))
+                        .stroke(if selected { Stroke::new(2.0, Color32::WHITE) } else { Stroke::NONE })
+                        .min_size(Vec2::new(26.0, 22.0));
+                let received: Vec<String> =
+                    layer.received.iter().map(|(m, v)| format!("{m}: {:.3}", v.get(k).copied().unwrap_or(0.0))).collect();
                 if ui.add(button).on_hover_text(format!("norm {n:.2}; attention received {}", received.join(", "))).clicked() {
                     picked = if selected { None } else { Some(TokenPick { layer: li, token: k }) };
                 }
@@ -767,7 +792,13 @@ fn export_frame(app: &MbtApp) -> anyhow::Result<PathBuf> {
 
 /// Starts exporting `frames` of the clip in the background: images into a new folder under the
 /// export folder and, with `video`, an annotated MP4 beside it.
-pub fn start_clip_export(app: &mut MbtApp, frames: crate::export::FrameSelection, format: crate::export::ImageFormat, images: bool, video: bool) -> anyhow::Result<()> {
+pub fn start_clip_export(
+    app: &mut MbtApp,
+    frames: crate::export::FrameSelection,
+    format: crate::export::ImageFormat,
+    images: bool,
+    video: bool,
+) -> anyhow::Result<()> {
     anyhow::ensure!(app.export_task.is_none(), "an export is already running");
     anyhow::ensure!(images || video, "choose images, a video or both");
     let clip = app.clip.clone().ok_or_else(|| anyhow::anyhow!("no clip open"))?;
@@ -793,7 +824,8 @@ pub fn start_clip_export(app: &mut MbtApp, frames: crate::export::FrameSelection
     let (p, c) = (progress.clone(), cancel.clone());
     std::thread::Builder::new().name("export".into()).spawn(move || {
         let refs: Vec<&crate::export::ModelRun> = runs.iter().collect();
-        let result = crate::export::export(&job, &refs, &settings, |done, total| *p.lock().unwrap_or_else(|e| e.into_inner()) = (done, total), &c);
+        let result =
+            crate::export::export(&job, &refs, &settings, |done, total| *p.lock().unwrap_or_else(|e| e.into_inner()) = (done, total), &c);
         let _ = tx.send(result.map_err(|e| format!("{e:#}")));
     })?;
     app.export_task = Some(super::ExportTask { progress, cancel, done: rx });
@@ -850,7 +882,11 @@ fn export_json(app: &MbtApp) -> anyhow::Result<PathBuf> {
     let export = Export {
         clip: app.clip.as_deref(),
         settings: &app.settings.analysis,
-        models: app.models.iter().map(|m| ModelExport { model: &m.dir, labels: &m.labels, windows: m.results.iter().flatten().collect() }).collect(),
+        models: app
+            .models
+            .iter()
+            .map(|m| ModelExport { model: &m.dir, labels: &m.labels, windows: m.results.iter().flatten().collect() })
+            .collect(),
     };
     let dir = export_dir(app);
     std::fs::create_dir_all(&dir)?;

@@ -41,10 +41,21 @@ pub enum Event {
         crop: crate::features::input::CropMapping,
         adjusted: Vec<String>,
     },
-    Window { generation: u64, model: usize, result: Box<WindowResult> },
+    Window {
+        generation: u64,
+        model: usize,
+        result: Box<WindowResult>,
+    },
     /// Every window of every model is done (`cached`: read from the disk cache).
-    Done { generation: u64, cached: bool, seconds: f64 },
-    Failed { generation: u64, message: String },
+    Done {
+        generation: u64,
+        cached: bool,
+        seconds: f64,
+    },
+    Failed {
+        generation: u64,
+        message: String,
+    },
 }
 
 /// One model's share of a request.
@@ -211,7 +222,14 @@ fn set_analysis_policy(playing: bool) -> usize {
     switched
 }
 
-fn run(device: Device, cache_dir: Option<PathBuf>, requests: Receiver<(u64, Request)>, events: Sender<Event>, playhead: Arc<Playhead>, wake: impl Fn()) {
+fn run(
+    device: Device,
+    cache_dir: Option<PathBuf>,
+    requests: Receiver<(u64, Request)>,
+    events: Sender<Event>,
+    playhead: Arc<Playhead>,
+    wake: impl Fn(),
+) {
     let mut models: HashMap<PathBuf, Arc<LoadedModel>> = HashMap::new();
     let mut next = requests.recv().ok();
     while let Some((generation, request)) = next.take() {
@@ -379,7 +397,8 @@ mod tests {
     fn the_worker_joins_its_thread_and_reports_a_failed_start() {
         let mut worker = Worker::spawn(Device::flex(), None, || {});
         assert!(worker.shut_down(std::time::Duration::from_secs(5)), "the idle analysis thread stops when asked");
-        let generation = worker.request(Request { clip: PathBuf::from("clip.mp4"), models: Vec::new(), settings: AnalysisSettings::default() });
+        let generation =
+            worker.request(Request { clip: PathBuf::from("clip.mp4"), models: Vec::new(), settings: AnalysisSettings::default() });
         let Ok(Event::Failed { generation: g, message }) = worker.events.recv_timeout(std::time::Duration::from_secs(1)) else {
             panic!("a request to a stopped worker must fail")
         };
@@ -413,7 +432,10 @@ mod tests {
             .unwrap()
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
-            .find(|&t| t != helper_tid && std::fs::read_to_string(format!("/proc/self/task/{t}/comm")).unwrap_or_default().trim_end() == &ANALYSIS_THREAD[..15])
+            .find(|&t| {
+                t != helper_tid
+                    && std::fs::read_to_string(format!("/proc/self/task/{t}/comm")).unwrap_or_default().trim_end() == &ANALYSIS_THREAD[..15]
+            })
             .expect("the analysis thread is listed");
         assert_eq!(policy(helper_tid), libc::SCHED_OTHER);
         // Switched from another thread (the UI's), both at once.

@@ -166,8 +166,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         super::check_fits(&settings, Some(args.top_k), &model, dir)?;
         loaded.push(model);
     }
-    let models: Vec<ModelInfo> =
-        args.model.iter().zip(&loaded).map(|(dir, m)| ModelInfo { name: model_name(dir), dir: dir.clone(), labels: m.labels.clone() }).collect();
+    let models: Vec<ModelInfo> = args
+        .model
+        .iter()
+        .zip(&loaded)
+        .map(|(dir, m)| ModelInfo { name: model_name(dir), dir: dir.clone(), labels: m.labels.clone() })
+        .collect();
     let clips = clips(&args.input)?;
 
     // Earlier results: kept (and their clips skipped) if made with the same models and settings.
@@ -185,7 +189,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let out_name = args.out.file_name().map_or_else(|| "results".into(), |n| n.to_string_lossy().into_owned());
-    let _lock = mbtscope::fsutil::FileLock::acquire(&args.out.with_file_name(format!(".{out_name}.lock")), &args.out.display().to_string())?;
+    let _lock =
+        mbtscope::fsutil::FileLock::acquire(&args.out.with_file_name(format!(".{out_name}.lock")), &args.out.display().to_string())?;
     if args.out.exists() && !args.force {
         let bytes = std::fs::read(&args.out).with_context(|| format!("cannot read {}", args.out.display()))?;
         let previous: Results = serde_json::from_slice(&bytes)
@@ -195,11 +200,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             && previous.top_k == args.top_k
             && previous.maps != args.no_maps
             && previous.models == models;
-        anyhow::ensure!(
-            same,
-            "{} holds results of other models or settings (use --force to replace it)",
-            args.out.display()
-        );
+        anyhow::ensure!(same, "{} holds results of other models or settings (use --force to replace it)", args.out.display());
         results.clips = previous.clips;
     }
     let cache = (!args.no_cache).then(|| mbtscope::fsutil::cache_dir().join("analysis"));
@@ -275,7 +276,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
                     clip: clip.clone(),
                     duration,
                     seconds,
-                    models: runs.iter().map(|r| r.results.iter().map(|w| window_out(w, &r.labels, args.top_k, !args.no_maps)).collect()).collect(),
+                    models: runs
+                        .iter()
+                        .map(|r| r.results.iter().map(|w| window_out(w, &r.labels, args.top_k, !args.no_maps)).collect())
+                        .collect(),
                 });
             }
         }
@@ -289,12 +293,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     if args.json {
         event(serde_json::json!({"event": "done", "out": args.out, "clips": results.clips.len(), "skipped": skipped, "failed": failed}));
     } else {
-        eprintln!(
-            "{}: {} clips analysed ({} already there), {failed} failed",
-            args.out.display(),
-            results.clips.len(),
-            skipped
-        );
+        eprintln!("{}: {} clips analysed ({} already there), {failed} failed", args.out.display(), results.clips.len(), skipped);
     }
     if failed > 0 {
         return Err(PartialFailure { failed, total }.into());

@@ -88,7 +88,9 @@ fn print_table(reports: &[EvalReport]) {
     type Maps = fn(&EvalReport) -> [Option<LocalisationSummary>; 4];
     let tables: [(&str, Maps); 2] = [
         ("at the centre frame's time slice", |r| [r.rollout, r.audio_rollout, r.relevance, r.audio_relevance]),
-        ("summed over the window's time slices", |r| [r.rollout_window, r.audio_rollout_window, r.relevance_window, r.audio_relevance_window]),
+        ("summed over the window's time slices", |r| {
+            [r.rollout_window, r.audio_rollout_window, r.relevance_window, r.audio_relevance_window]
+        }),
     ];
     for (what, maps) in tables {
         mbtscope::outln!();
@@ -106,7 +108,9 @@ fn print_table(reports: &[EvalReport]) {
     mbtscope::outln!();
     mbtscope::outln!("| model | rollout | audio CLS rollout | relevance | audio CLS relevance | whole frame | centre prior |");
     mbtscope::outln!("|---|---|---|---|---|---|---|");
-    let ciou = |l: Option<LocalisationSummary>| l.map_or_else(|| "n/a".to_owned(), |l| format!("{:.1}% / {:.3}", 100.0 * l.ciou_at_05, l.ciou_auc));
+    let ciou = |l: Option<LocalisationSummary>| {
+        l.map_or_else(|| "n/a".to_owned(), |l| format!("{:.1}% / {:.3}", 100.0 * l.ciou_at_05, l.ciou_auc))
+    };
     for r in reports {
         let b = r.baselines;
         mbtscope::outln!(
@@ -126,7 +130,9 @@ fn print_table(reports: &[EvalReport]) {
         mbtscope::outln!();
         mbtscope::outln!("Follows the sound (twin pairs whose map maximum is on the sounding object in both clips):");
         mbtscope::outln!();
-        mbtscope::outln!("| model | twin pairs | rollout: slice / window | audio CLS rollout: slice / window | relevance: slice / window |");
+        mbtscope::outln!(
+            "| model | twin pairs | rollout: slice / window | audio CLS rollout: slice / window | relevance: slice / window |"
+        );
         mbtscope::outln!("|---|---|---|---|---|");
         let follows = |l: Option<LocalisationSummary>| pct(l.and_then(|l| l.follows_sound));
         for r in reports {

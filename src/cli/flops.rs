@@ -22,11 +22,7 @@ pub fn run(args: FlopsArgs) -> anyhow::Result<()> {
     let report = flops::count(&config);
     mbtscope::outln!("input embedding: {:.3} GFLOPs", report.embedding / 1e9);
     for layer in &report.layers {
-        let passes: Vec<String> = layer
-            .passes
-            .iter()
-            .map(|(name, tokens, f)| format!("{name} {tokens} tokens {:.3}", f / 1e9))
-            .collect();
+        let passes: Vec<String> = layer.passes.iter().map(|(name, tokens, f)| format!("{name} {tokens} tokens {:.3}", f / 1e9)).collect();
         mbtscope::outln!("layer {:2}: {:.3} GFLOPs ({})", layer.layer, layer.total() / 1e9, passes.join(", "));
     }
     mbtscope::outln!("head: {:.6} GFLOPs", report.head / 1e9);

@@ -33,8 +33,8 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         rollout: args.rollout_options.options(args.raw_layer),
     };
     super::check_fits(&explain, Some(args.top), &loaded, &args.model)?;
-    let mut outputs = runner::infer_arrays(&loaded.model, input.clone(), capture)
-        .with_context(|| format!("bad inputs: {}", args.inputs.display()))??;
+    let mut outputs =
+        runner::infer_arrays(&loaded.model, input.clone(), capture).with_context(|| format!("bad inputs: {}", args.inputs.display()))??;
     if args.rollout {
         let (_, explanation) = runner::explain(&loaded.model, input.clone(), args.rollout_options.options(args.raw_layer))?;
         outputs.extend(runner::explanation_arrays(loaded.config(), &explanation)?);

@@ -293,9 +293,9 @@ impl ExplainArgs {
     /// rollout has none.
     pub fn check(&self) -> Result<(), BadArgument> {
         match (self.method, self.class) {
-            (MethodArg::Rollout, Some(class)) => Err(BadArgument(format!(
-                "--class {class} needs --method relevance: attention rollout explains no particular class"
-            ))),
+            (MethodArg::Rollout, Some(class)) => {
+                Err(BadArgument(format!("--class {class} needs --method relevance: attention rollout explains no particular class")))
+            }
             _ => Ok(()),
         }
     }

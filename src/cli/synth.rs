@@ -28,34 +28,37 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= args.clips {
-                    return;
-                }
-                let name = synth::clip_name(split, index);
-                let mut stems = vec![name.clone()];
-                if args.twins {
-                    stems.push(synth::twin_name(&name));
-                }
-                let written = |stem: &String| args.out.join(format!("{stem}.mp4")).exists() && args.out.join(format!("{stem}.json")).exists();
-                let seed = synth::clip_seed(args.seed, split, index);
-                let result = if stems.iter().all(written) {
-                    skipped.fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                } else if args.twins {
-                    synth::write_twins(&args.out, &name, &config, seed, true).map(drop)
-                } else {
-                    synth::write_clip(&args.out, &name, &config, seed, true).map(drop)
-                };
-                if let Err(e) = result
-                    && let Ok(mut f) = failures.lock()
-                {
-                    f.push(format!("{name}: {e}"));
-                }
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(50) || n == args.clips {
-                    eprint!("\r{n}/{} clips ({:.1} clips/s)", args.clips, n as f64 / started.elapsed().as_secs_f64());
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= args.clips {
+                        return;
+                    }
+                    let name = synth::clip_name(split, index);
+                    let mut stems = vec![name.clone()];
+                    if args.twins {
+                        stems.push(synth::twin_name(&name));
+                    }
+                    let written =
+                        |stem: &String| args.out.join(format!("{stem}.mp4")).exists() && args.out.join(format!("{stem}.json")).exists();
+                    let seed = synth::clip_seed(args.seed, split, index);
+                    let result = if stems.iter().all(written) {
+                        skipped.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    } else if args.twins {
+                        synth::write_twins(&args.out, &name, &config, seed, true).map(drop)
+                    } else {
+                        synth::write_clip(&args.out, &name, &config, seed, true).map(drop)
+                    };
+                    if let Err(e) = result
+                        && let Ok(mut f) = failures.lock()
+                    {
+                        f.push(format!("{name}: {e}"));
+                    }
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_multiple_of(50) || n == args.clips {
+                        eprint!("\r{n}/{} clips ({:.1} clips/s)", args.clips, n as f64 / started.elapsed().as_secs_f64());
+                    }
                 }
             });
         }

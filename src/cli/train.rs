@@ -33,7 +33,8 @@ fn save(dir: &Path, config: &MbtConfig, model: &mbtscope::model::Mbt, labels: &[
     let params = model.export_params().map_err(anyhow::Error::msg)?;
     native::save_dir(dir, config, &params, labels, true)?;
     let json = serde_json::to_vec_pretty(state)?;
-    mbtscope::fsutil::write_atomic(&dir.join(STATE_FILE), &json, true).with_context(|| format!("cannot write {}", dir.join(STATE_FILE).display()))?;
+    mbtscope::fsutil::write_atomic(&dir.join(STATE_FILE), &json, true)
+        .with_context(|| format!("cannot write {}", dir.join(STATE_FILE).display()))?;
     Ok(())
 }
 
@@ -76,11 +77,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         eprintln!("resuming at step {}", state.step);
     }
     let labels = native::read_labels(&args.data[0].join("labels.txt"))?;
-    anyhow::ensure!(labels.len() == config.num_classes, "{} labels in the data, {} classes in the config", labels.len(), config.num_classes);
+    anyhow::ensure!(
+        labels.len() == config.num_classes,
+        "{} labels in the data, {} classes in the config",
+        labels.len(),
+        config.num_classes
+    );
     for dir in &args.data[1..] {
         let other = native::read_labels(&dir.join("labels.txt"))?;
         if other != labels {
-            return Err(super::BadArgument(format!("--data {} has other labels than --data {}", dir.display(), args.data[0].display())).into());
+            return Err(
+                super::BadArgument(format!("--data {} has other labels than --data {}", dir.display(), args.data[0].display())).into()
+            );
         }
     }
     let selected = device::select(args.device);
@@ -99,7 +107,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } else if let Some(dir) = &args.init {
         let start = native::load_dir(dir)?;
         if start.config != config {
-            return Err(super::BadArgument(format!("--init {} is another architecture than {}", dir.display(), args.config.display())).into());
+            return Err(
+                super::BadArgument(format!("--init {} is another architecture than {}", dir.display(), args.config.display())).into()
+            );
         }
         eprintln!("starting from the weights in {}", dir.display());
         resumed = start.params;

@@ -32,17 +32,10 @@ pub fn pointing_chance(rows: usize, cols: usize, cell: [f32; 2], bx: [f32; 4], c
 
 /// The pointing game on a `rows x cols` map.
 pub fn pointing(map: &[f32], rows: usize, cols: usize, cell: [f32; 2], bx: [f32; 4], crop: f32) -> Pointing {
-    let best = map
-        .iter()
-        .take(rows * cols)
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) })
-        .0;
+    let best =
+        map.iter().take(rows * cols).enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0;
     let (row, col) = (best / cols.max(1), best % cols.max(1));
-    Pointing {
-        hit: overlap(row, col, cell, bx, crop) > 0.0,
-        point: [(col as f32 + 0.5) * cell[0], (row as f32 + 0.5) * cell[1]],
-    }
+    Pointing { hit: overlap(row, col, cell, bx, crop) > 0.0, point: [(col as f32 + 0.5) * cell[0], (row as f32 + 0.5) * cell[1]] }
 }
 
 /// The area under the ROC curve of the map as a per-pixel detector of the box: every threshold
@@ -221,7 +214,13 @@ mod tests {
         let mut naive = 0.0;
         for &p in &pos {
             for &n in &neg {
-                naive += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+                naive += if p > n {
+                    1.0
+                } else if p == n {
+                    0.5
+                } else {
+                    0.0
+                };
             }
         }
         naive /= (pos.len() * neg.len()) as f64;

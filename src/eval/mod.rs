@@ -163,7 +163,15 @@ enum Slices {
 }
 
 /// Scores the rgb part of an explanation row against the boxes at the window's centre frame.
-fn localise(config: &MbtConfig, layout: &TokenLayout, row: &[f32], example: &Example, bx: [f32; 4], objects: &[[f32; 4]], slices: Slices) -> Option<Localisation> {
+fn localise(
+    config: &MbtConfig,
+    layout: &TokenLayout,
+    row: &[f32],
+    example: &Example,
+    bx: [f32; 4],
+    objects: &[[f32; 4]],
+    slices: Slices,
+) -> Option<Localisation> {
     let map = split_row(config, layout, row).rgb?;
     let plane = map.height * map.width;
     let values: Vec<f32> = match slices {
@@ -248,7 +256,9 @@ pub fn evaluate(
         for (i, example) in batch.iter().enumerate() {
             let sidecar_path = data_dir.join(format!("{}.json", example.name));
             let sidecar = read_sidecar(&sidecar_path)?;
-            let bx = sidecar.sounding_box(example.centre.secs()).with_context(|| format!("no sounding-object box in {}", sidecar_path.display()))?;
+            let bx = sidecar
+                .sounding_box(example.centre.secs())
+                .with_context(|| format!("no sounding-object box in {}", sidecar_path.display()))?;
             let objects = sidecar.object_boxes(example.centre.secs());
             let probabilities = softmax(&logits[i * classes..(i + 1) * classes]);
             let (predicted, probability) = probabilities

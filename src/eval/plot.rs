@@ -21,7 +21,11 @@ fn ensure_font() -> anyhow::Result<()> {
 }
 
 /// Draws into a temporary PNG and renames it onto `path` (never a half-written plot).
-fn draw_png(path: &Path, size: (u32, u32), draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn draw_png(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     ensure_font()?;
     // plotters picks the image format from the extension, so the temporary name keeps `.png`.
     let mut tmp = crate::fsutil::temp_path(path).into_os_string();
@@ -99,7 +103,14 @@ pub fn accuracy_vs_gflops_png(reports: &[EvalReport], path: &Path) -> anyhow::Re
             .axis_desc_style((FONT, 17))
             .draw()
             .map_err(plot_err)?;
-        let palette = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+        let palette = [
+            RGBColor(31, 119, 180),
+            RGBColor(255, 127, 14),
+            RGBColor(44, 160, 44),
+            RGBColor(214, 39, 40),
+            RGBColor(148, 103, 189),
+            RGBColor(140, 86, 75),
+        ];
         for (i, r) in reports.iter().enumerate() {
             let colour = palette[i % palette.len()];
             let at = (r.gflops_per_window, 100.0 * r.accuracy);

@@ -33,7 +33,13 @@ pub fn explained_relevance_rows(config: &MbtConfig, relevance: &super::relevance
 /// The explained rows of a matrix (dense, or a product kept by its factors) that `rows`
 /// multiplies row weights `[batch, k, joint]` into: one-hot weights for the CLS rows, the mean
 /// over the non-bottleneck tokens for `gap`. The one place that says which rows explain.
-fn explained_rows_by(config: &MbtConfig, layout: &TokenLayout, b: usize, device: &Device, rows: impl Fn(Tensor<3>) -> Tensor<3>) -> Vec<(String, Tensor<2>)> {
+fn explained_rows_by(
+    config: &MbtConfig,
+    layout: &TokenLayout,
+    b: usize,
+    device: &Device,
+    rows: impl Fn(Tensor<3>) -> Tensor<3>,
+) -> Vec<(String, Tensor<2>)> {
     let n = layout.len();
     let selectors: Vec<(String, Vec<f32>)> = if config.classifier == Classifier::Token {
         config
@@ -58,11 +64,7 @@ fn explained_rows_by(config: &MbtConfig, layout: &TokenLayout, b: usize, device:
     let k = selectors.len();
     let weights: Vec<f32> = (0..b).flat_map(|_| selectors.iter().flat_map(|(_, w)| w.iter().copied())).collect();
     let rows = rows(Tensor::from_data(TensorData::new(weights, [b, k, n]), device));
-    selectors
-        .into_iter()
-        .enumerate()
-        .map(|(i, (name, _))| (name, rows.clone().slice(s![.., i..i + 1, ..]).reshape([b, n])))
-        .collect()
+    selectors.into_iter().enumerate().map(|(i, (name, _))| (name, rows.clone().slice(s![.., i..i + 1, ..]).reshape([b, n]))).collect()
 }
 
 /// A map over RGB patches for one example.
@@ -115,13 +117,7 @@ pub struct SplitRow {
 
 /// Splits one row (joint order) by the layout.
 pub fn split_row(config: &MbtConfig, layout: &TokenLayout, row: &[f32]) -> SplitRow {
-    let mut split = SplitRow {
-        rgb: None,
-        spectrogram: None,
-        cls_mass: Vec::new(),
-        bottleneck_mass: 0.0,
-        modality_mass: Vec::new(),
-    };
+    let mut split = SplitRow { rgb: None, spectrogram: None, cls_mass: Vec::new(), bottleneck_mass: 0.0, modality_mass: Vec::new() };
     let [fh, fw, ft] = config.patch();
     let d = &config.dataset_configs;
     for seg in &layout.segments {

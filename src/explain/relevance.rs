@@ -102,11 +102,7 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
         let mut query = usize::MAX;
         for block in &pass.probs.blocks {
             let Some(probe) = &block.probe else { continue };
-            let cam = probe
-                .grad(&grads)
-                .unwrap_or_else(|| Tensor::zeros(block.probs.dims(), &device))
-                .clamp_min(0.0)
-                .sum_dim(1); // [batch, 1, q block, k]
+            let cam = probe.grad(&grads).unwrap_or_else(|| Tensor::zeros(block.probs.dims(), &device)).clamp_min(0.0).sum_dim(1); // [batch, 1, q block, k]
             if block.query_start != query {
                 if let Some(f) = fused.take() {
                     blocks.push(AttentionBlock { head_start: 0, query_start: query, probs: f.div_scalar(heads as f64), probe: None });
@@ -129,14 +125,7 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
         });
     }
     flush(&mut layers, &mut layer_passes);
-    Ok(Relevance {
-        layout,
-        layers,
-        batch,
-        device: device.clone(),
-        classes: top,
-        logits: logits.without_autodiff(),
-    })
+    Ok(Relevance { layout, layers, batch, device: device.clone(), classes: top, logits: logits.without_autodiff() })
 }
 
 impl Relevance {

@@ -38,12 +38,7 @@ pub struct RolloutOptions {
 
 impl Default for RolloutOptions {
     fn default() -> Self {
-        Self {
-            head_fusion: HeadFusion::Mean,
-            discard_ratio: 0.0,
-            start_layer: 0,
-            raw_layer: None,
-        }
+        Self { head_fusion: HeadFusion::Mean, discard_ratio: 0.0, start_layer: 0, raw_layer: None }
     }
 }
 
@@ -239,12 +234,7 @@ impl Explainer {
             received.push((m, mean.reshape([b, nb])));
         }
         let rows = a.clone().slice(s![.., jb..n, ..]);
-        self.activity.push(LayerActivity {
-            layer,
-            norm,
-            received,
-            rows,
-        });
+        self.activity.push(LayerActivity { layer, norm, received, rows });
     }
 }
 
@@ -286,13 +276,7 @@ pub enum IdleBottleneck {
 
 /// Places one layer's (head-fused) passes into the joint matrix `[batch, joint, joint]`: each
 /// modality's rows from its own pass, bottleneck rows averaged over the passes that update them.
-pub fn joint_matrix(
-    layout: &TokenLayout,
-    b: usize,
-    device: &Device,
-    passes: &[AttentionPass],
-    idle: IdleBottleneck,
-) -> Tensor<3> {
+pub fn joint_matrix(layout: &TokenLayout, b: usize, device: &Device, passes: &[AttentionPass], idle: IdleBottleneck) -> Tensor<3> {
     let n = layout.len();
     let mut a = Tensor::<3>::zeros([b, n, n], device);
     let mut bottleneck_rows: Vec<Tensor<3>> = Vec::new();

@@ -90,7 +90,8 @@ mod tests {
         AudioCounterfactual::Noise.apply(&mut noise, 7);
         // Same loudness within 2% (16k samples of uniform noise), and nothing like the tone.
         assert!((rms(&noise) / rms(&tone) - 1.0).abs() < 0.02, "{} vs {}", rms(&noise), rms(&tone));
-        let correlation: f64 = noise.iter().zip(&tone).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>() / (rms(&noise) * rms(&tone) * tone.len() as f64);
+        let correlation: f64 = noise.iter().zip(&tone).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>()
+            / (rms(&noise) * rms(&tone) * tone.len() as f64);
         assert!(correlation.abs() < 0.05, "{correlation}");
         let mut again = tone.clone();
         AudioCounterfactual::Noise.apply(&mut again, 7);

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::ChannelLayout;
 use ffmpeg::format::Sample;
 use ffmpeg::format::sample::Type as SampleType;
 use ffmpeg::media::Type;
 use ffmpeg::software::resampling::Context as Resampler;
+use ffmpeg_next as ffmpeg;
 
 use super::error::MediaError;
 use super::time::Timestamp;
@@ -69,10 +69,8 @@ impl AudioStream {
     /// Opens the best audio stream of `path`; `Ok(None)` if it has none.
     pub fn open(path: &Path, rate: u32, channels: u16, start: Timestamp) -> Result<Option<Self>, MediaError> {
         init();
-        let mut input = ffmpeg::format::input(&path).map_err(|e| MediaError::Open {
-            path: path.to_owned(),
-            reason: format!("not a media file FFmpeg can read: {e}"),
-        })?;
+        let mut input = ffmpeg::format::input(&path)
+            .map_err(|e| MediaError::Open { path: path.to_owned(), reason: format!("not a media file FFmpeg can read: {e}") })?;
         let Some(stream) = input.streams().best(Type::Audio) else { return Ok(None) };
         let index = stream.index();
         let tb = stream.time_base();
@@ -167,17 +165,13 @@ impl AudioStream {
 
     fn convert(&mut self, frame: &ffmpeg::frame::Audio) -> Result<Option<Vec<f32>>, MediaError> {
         let mut frame = frame.clone();
-        let layout = if frame.channel_layout().is_empty() {
-            ChannelLayout::default(i32::from(frame.channels()))
-        } else {
-            frame.channel_layout()
-        };
+        let layout =
+            if frame.channel_layout().is_empty() { ChannelLayout::default(i32::from(frame.channels())) } else { frame.channel_layout() };
         frame.set_channel_layout(layout);
         let key = (frame.format(), layout.bits(), frame.rate());
         if self.resampler.as_ref().map(|(_, k)| *k) != Some(key) {
-            let r = Resampler::get(frame.format(), layout, frame.rate(), OUT_FORMAT, self.layout, self.rate).map_err(|e| {
-                MediaError::Decode { path: self.path.clone(), what: "setting up the resampler", reason: e.to_string() }
-            })?;
+            let r = Resampler::get(frame.format(), layout, frame.rate(), OUT_FORMAT, self.layout, self.rate)
+                .map_err(|e| MediaError::Decode { path: self.path.clone(), what: "setting up the resampler", reason: e.to_string() })?;
             self.resampler = Some((r, key));
         }
         if self.next_time.is_none() {

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling::{Context as Scaler, Flags};
 use ffmpeg::{ChannelLayout, Dictionary, Rational, codec, encoder, format};
+use ffmpeg_next as ffmpeg;
 
 use super::error::MediaError;
 use super::video::init;
@@ -115,8 +115,9 @@ impl Mp4Writer {
                 Some((opened, index, tb))
             }
         };
-        let scaler = Scaler::get(Pixel::RGB24, options.width, options.height, Pixel::YUV420P, options.width, options.height, Flags::BILINEAR)
-            .map_err(|e| err(path, "setting up colour conversion", e))?;
+        let scaler =
+            Scaler::get(Pixel::RGB24, options.width, options.height, Pixel::YUV420P, options.width, options.height, Flags::BILINEAR)
+                .map_err(|e| err(path, "setting up colour conversion", e))?;
         output.write_header().map_err(|e| err(path, "writing the header", e))?;
         Ok(Self {
             path: path.to_owned(),
@@ -191,7 +192,11 @@ impl Mp4Writer {
             }
             frame.set_pts(Some(self.audio_written as i64));
             self.audio_written += n;
-            enc.send_frame(&frame).map_err(|e| MediaError::Decode { path: self.path.clone(), what: "encoding audio", reason: e.to_string() })?;
+            enc.send_frame(&frame).map_err(|e| MediaError::Decode {
+                path: self.path.clone(),
+                what: "encoding audio",
+                reason: e.to_string(),
+            })?;
             let mut packet = ffmpeg::Packet::empty();
             while enc.receive_packet(&mut packet).is_ok() {
                 packet.set_stream(*index);

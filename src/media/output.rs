@@ -111,11 +111,7 @@ impl AudioOutput {
         let supported = device.default_output_config().map_err(|e| e.to_string())?;
         let rate = supported.sample_rate();
         let channels = supported.channels();
-        let config = cpal::StreamConfig {
-            channels,
-            sample_rate: rate,
-            buffer_size: cpal::BufferSize::Default,
-        };
+        let config = cpal::StreamConfig { channels, sample_rate: rate, buffer_size: cpal::BufferSize::Default };
         let mut consumer = consumer_for(rate, channels);
         let shared = Arc::new(OutputShared::default());
         shared.volume.store(1.0f32.to_bits(), Ordering::Relaxed);

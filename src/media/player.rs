@@ -164,10 +164,8 @@ impl Player {
         // on the thread that uses them).
         let info = VideoDecoder::open(path)?.info().clone();
         let frame_size = options.max_frame_size.and_then(|(w, h)| fit_within(info.width, info.height, w, h));
-        let queue = Arc::new((
-            Mutex::new(FrameQueue { frames: VecDeque::new(), generation: 0, ended: false, error: None }),
-            Condvar::new(),
-        ));
+        let queue =
+            Arc::new((Mutex::new(FrameQueue { frames: VecDeque::new(), generation: 0, ended: false, error: None }), Condvar::new()));
         let (video_tx, video_rx) = sync_channel(4);
         let video_thread = {
             let queue = Arc::clone(&queue);
@@ -301,9 +299,7 @@ impl Player {
                 let per_sec = f64::from(out.channels.max(1)) * f64::from(out.rate.max(1));
                 let start = shared.chunk_start.load(Ordering::Acquire);
                 let len = shared.chunk_len.load(Ordering::Acquire) as f64 / per_sec;
-                let since = (out.epoch.elapsed().as_nanos() as u64)
-                    .saturating_sub(shared.callback_ns.load(Ordering::Acquire)) as f64
-                    / 1e9;
+                let since = (out.epoch.elapsed().as_nanos() as u64).saturating_sub(shared.callback_ns.load(Ordering::Acquire)) as f64 / 1e9;
                 let handed = start.saturating_sub(self.mark) as f64 / per_sec + since.min(len);
                 let latency = shared.latency_us.load(Ordering::Relaxed) as f64 / 1e6;
                 (handed - latency).max(0.0)
@@ -354,9 +350,10 @@ impl Player {
         // restart at zero: the old count would hold the clock still until the new one caught up
         // (playing again after the end froze it for the clip's length). Read in this order: the
         // callback clears `flush` after zeroing the count, and while paused it adds nothing.
-        self.mark = self.output.as_ref().map_or(0, |o| {
-            if o.shared.flush.load(Ordering::Acquire) { 0 } else { o.shared.played.load(Ordering::Acquire) }
-        });
+        self.mark = self
+            .output
+            .as_ref()
+            .map_or(0, |o| if o.shared.flush.load(Ordering::Acquire) { 0 } else { o.shared.played.load(Ordering::Acquire) });
         self.wall_start = Some(Instant::now());
     }
 

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::media::Type;
 use ffmpeg::software::scaling::{Context as Scaler, Flags};
+use ffmpeg_next as ffmpeg;
 
 use super::error::MediaError;
 use super::time::Timestamp;
@@ -122,10 +122,7 @@ impl VideoDecoder {
         }
         let input = ffmpeg::format::input(&path).map_err(|e| open_err(format!("not a media file FFmpeg can read: {e}")))?;
         let has_audio = input.streams().best(Type::Audio).is_some();
-        let stream = input
-            .streams()
-            .best(Type::Video)
-            .ok_or_else(|| MediaError::NoVideo { path: path.to_owned() })?;
+        let stream = input.streams().best(Type::Video).ok_or_else(|| MediaError::NoVideo { path: path.to_owned() })?;
         let stream_index = stream.index();
         let tb = stream.time_base();
         let time_base = (tb.numerator(), tb.denominator());
@@ -146,8 +143,8 @@ impl VideoDecoder {
         let rotation = rotation_of(&stream);
         let parameters = stream.parameters();
         let codec_id = parameters.id();
-        let mut context = ffmpeg::codec::context::Context::from_parameters(parameters)
-            .map_err(|e| open_err(format!("bad codec parameters: {e}")))?;
+        let mut context =
+            ffmpeg::codec::context::Context::from_parameters(parameters).map_err(|e| open_err(format!("bad codec parameters: {e}")))?;
         // Frame and slice threads on every core (libavcodec decodes on one thread by default).
         context.set_threading(ffmpeg::codec::threading::Config {
             kind: ffmpeg::codec::threading::Type::Frame,
@@ -173,15 +170,7 @@ impl VideoDecoder {
             decoder,
             stream_index,
             time_base,
-            info: VideoInfo {
-                width,
-                height,
-                rotation,
-                frame_rate,
-                duration,
-                codec: format!("{codec_id:?}").to_lowercase(),
-                has_audio,
-            },
+            info: VideoInfo { width, height, rotation, frame_rate, duration, codec: format!("{codec_id:?}").to_lowercase(), has_audio },
             scale_to: None,
             fast_scaling: false,
             scaler: None,
@@ -361,8 +350,8 @@ impl VideoDecoder {
             // Frames for the screen take swscale's fast bilinear path; the models' input keeps
             // the exact one it was trained with.
             let flags = if self.fast_scaling { Flags::FAST_BILINEAR } else { Flags::BILINEAR };
-            let scaler = Scaler::get(frame.format(), w, h, Pixel::RGB24, ow, oh, flags)
-                .map_err(|e| self.decode_err("converting to RGB", e))?;
+            let scaler =
+                Scaler::get(frame.format(), w, h, Pixel::RGB24, ow, oh, flags).map_err(|e| self.decode_err("converting to RGB", e))?;
             self.scaler = Some((scaler, key));
         }
         let rgb = &mut self.rgb;
@@ -376,12 +365,7 @@ impl VideoDecoder {
         let packed = packed_rgb(rgb, ow, oh);
         let pts = self.pts_of(frame);
         let (packed, width, height) = rotate(packed, ow, oh, self.info.rotation);
-        Ok(VideoFrame {
-            pts,
-            width,
-            height,
-            rgb: packed,
-        })
+        Ok(VideoFrame { pts, width, height, rgb: packed })
     }
 }
 
@@ -420,10 +404,7 @@ fn rotation_of(stream: &ffmpeg::format::stream::Stream<'_>) -> u32 {
         if data.len() < 36 {
             continue;
         }
-        let m: Vec<f64> = data[..36]
-            .chunks_exact(4)
-            .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])) / 65536.0)
-            .collect();
+        let m: Vec<f64> = data[..36].chunks_exact(4).map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])) / 65536.0).collect();
         // FFmpeg turns the picture clockwise by atan2(m[1], m[0]) to display it (the negation
         // of av_display_rotation_get's counter-clockwise angle).
         let cw = m[1].atan2(m[0]).to_degrees().rem_euclid(360.0);

@@ -48,28 +48,15 @@ pub(crate) fn load_dense(
     let cols: usize = kernel_shape[in_dims..].iter().product();
     let weight = Tensor::<2>::from_data(TensorData::new(kernel.data, [rows, cols]), device);
     let bias = Tensor::<1>::from_data(TensorData::new(bias.data, [cols]), device);
-    Ok(Linear {
-        weight: Param::from_tensor(weight),
-        bias: Some(Param::from_tensor(bias)),
-    })
+    Ok(Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) })
 }
 
-pub(crate) fn load_layer_norm(
-    src: &mut dyn ParamSource,
-    prefix: &str,
-    dim: usize,
-    device: &Device,
-) -> Result<LayerNorm, ParamError> {
+pub(crate) fn load_layer_norm(src: &mut dyn ParamSource, prefix: &str, dim: usize, device: &Device) -> Result<LayerNorm, ParamError> {
     let scale = src.take(&format!("{prefix}/scale"), &[dim])?;
     let bias = src.take(&format!("{prefix}/bias"), &[dim])?;
-    let mut norm = LayerNormConfig::new(dim)
-        .with_epsilon(LAYER_NORM_EPS)
-        .init(device);
+    let mut norm = LayerNormConfig::new(dim).with_epsilon(LAYER_NORM_EPS).init(device);
     norm.gamma = Param::from_tensor(Tensor::from_data(TensorData::new(scale.data, [dim]), device));
-    norm.beta = Some(Param::from_tensor(Tensor::from_data(
-        TensorData::new(bias.data, [dim]),
-        device,
-    )));
+    norm.beta = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias.data, [dim]), device)));
     Ok(norm)
 }
 
@@ -86,14 +73,7 @@ impl EncoderBlock {
         let head_dim = hidden / heads;
         let att = format!("{prefix}/MultiHeadDotProductAttention_0");
         let qkv = |src: &mut dyn ParamSource, name: &str| {
-            load_dense(
-                src,
-                &format!("{att}/{name}"),
-                &[hidden, heads, head_dim],
-                &[heads, head_dim],
-                1,
-                device,
-            )
+            load_dense(src, &format!("{att}/{name}"), &[hidden, heads, head_dim], &[heads, head_dim], 1, device)
         };
         Ok(Self {
             norm_attention: load_layer_norm(src, &format!("{prefix}/LayerNorm_0"), hidden, device)?,
@@ -101,33 +81,12 @@ impl EncoderBlock {
                 query: qkv(src, "query")?,
                 key: qkv(src, "key")?,
                 value: qkv(src, "value")?,
-                out: load_dense(
-                    src,
-                    &format!("{att}/out"),
-                    &[heads, head_dim, hidden],
-                    &[hidden],
-                    2,
-                    device,
-                )?,
+                out: load_dense(src, &format!("{att}/out"), &[heads, head_dim, hidden], &[hidden], 2, device)?,
                 num_heads: heads,
             },
             norm_mlp: load_layer_norm(src, &format!("{prefix}/LayerNorm_1"), hidden, device)?,
-            mlp_in: load_dense(
-                src,
-                &format!("{prefix}/MlpBlock_0/Dense_0"),
-                &[hidden, mlp_dim],
-                &[mlp_dim],
-                1,
-                device,
-            )?,
-            mlp_out: load_dense(
-                src,
-                &format!("{prefix}/MlpBlock_0/Dense_1"),
-                &[mlp_dim, hidden],
-                &[hidden],
-                1,
-                device,
-            )?,
+            mlp_in: load_dense(src, &format!("{prefix}/MlpBlock_0/Dense_0"), &[hidden, mlp_dim], &[mlp_dim], 1, device)?,
+            mlp_out: load_dense(src, &format!("{prefix}/MlpBlock_0/Dense_1"), &[mlp_dim, hidden], &[hidden], 1, device)?,
         })
     }
 
@@ -136,9 +95,7 @@ impl EncoderBlock {
     /// - output: `[batch, tokens, hidden]` and, when `keep`, the attention probabilities
     ///   `[batch, heads, tokens, tokens]` (heads reduced to 1 by `reduce`).
     pub fn forward(&self, input: Tensor<3>, keep: KeepAttention) -> (Tensor<3>, Option<AttentionMap>) {
-        let (attended, probs) = self
-            .attention
-            .forward(self.norm_attention.forward(input.clone()), keep);
+        let (attended, probs) = self.attention.forward(self.norm_attention.forward(input.clone()), keep);
         let x = attended + input;
         let y = self.mlp_in.forward(self.norm_mlp.forward(x.clone()));
         let y = self.mlp_out.forward(gelu_tanh(y));
@@ -206,11 +163,7 @@ impl AttentionMap {
         let mut out = vec![0.0f32; b * h * q * k];
         for block in &self.blocks {
             let [bb, bh, bq, bk] = block.probs.dims();
-            let data = block
-                .probs
-                .to_data()
-                .try_into_vec_as::<f32>()
-                .map_err(|e| format!("reading attention from the device: {e:?}"))?;
+            let data = block.probs.to_data().try_into_vec_as::<f32>().map_err(|e| format!("reading attention from the device: {e:?}"))?;
             for bi in 0..bb {
                 for hi in 0..bh {
                     for qi in 0..bq {
@@ -247,12 +200,7 @@ impl Attention {
     }
 
     /// [`Self::forward`] with an explicit block size limit (tests use tiny ones).
-    pub fn forward_blocked(
-        &self,
-        x: Tensor<3>,
-        keep: KeepAttention,
-        max_block_bytes: usize,
-    ) -> (Tensor<3>, Option<AttentionMap>) {
+    pub fn forward_blocked(&self, x: Tensor<3>, keep: KeepAttention, max_block_bytes: usize) -> (Tensor<3>, Option<AttentionMap>) {
         use crate::model::mbt::HeadFusion;
         let reduce = match keep {
             KeepAttention::Fused(f) => Some(f),
@@ -294,9 +242,8 @@ impl Attention {
                 let kb = kt.clone().slice(s![.., h0..h1, .., ..]);
                 let vb = v.clone().slice(s![.., h0..h1, .., ..]);
                 let mut probs = softmax(qb.matmul(kb), 3); // [batch, h, q, k]
-                let probe = (keep == KeepAttention::Probed).then(|| {
-                    Tensor::<4>::ones(probs.dims(), &probs.device()).autodiff().require_grad()
-                });
+                let probe =
+                    (keep == KeepAttention::Probed).then(|| Tensor::<4>::ones(probs.dims(), &probs.device()).autodiff().require_grad());
                 if let Some(p) = &probe {
                     probs = probs * p.clone();
                 }
@@ -330,10 +277,8 @@ impl Attention {
         }
         let context = Tensor::cat(context_rows, 2); // [batch, heads, tokens, head_dim]
         let context = context.swap_dims(1, 2).reshape([batch, tokens, heads * head_dim]);
-        let map = (keep != KeepAttention::No).then(|| AttentionMap {
-            shape: [batch, if reduce.is_some() { 1 } else { heads }, tokens, tokens],
-            blocks,
-        });
+        let map = (keep != KeepAttention::No)
+            .then(|| AttentionMap { shape: [batch, if reduce.is_some() { 1 } else { heads }, tokens, tokens], blocks });
         (self.out.forward(context), map)
     }
 }

@@ -180,17 +180,8 @@ const SILENT_MODEL_FIELDS: &[&str] = &[
     "model_dtype_str",
 ];
 
-const KNOWN_DATASET_FIELDS: &[&str] = &[
-    "num_frames",
-    "stride",
-    "crop_size",
-    "min_resize",
-    "spec_shape",
-    "num_spec_frames",
-    "spec_mean",
-    "spec_stddev",
-    "zero_centering",
-];
+const KNOWN_DATASET_FIELDS: &[&str] =
+    &["num_frames", "stride", "crop_size", "min_resize", "spec_shape", "num_spec_frames", "spec_mean", "spec_stddev", "zero_centering"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -219,10 +210,7 @@ impl MbtConfig {
     pub fn parse_scenic_json(text: &str) -> Result<ParsedConfig, ConfigError> {
         let root: Value = serde_json::from_str(text)?;
         let Value::Object(mut root) = root else {
-            return Err(ConfigError::Invalid {
-                field: "<root>".into(),
-                message: "expected a JSON object".into(),
-            });
+            return Err(ConfigError::Invalid { field: "<root>".into(), message: "expected a JSON object".into() });
         };
         let mut ignored = Vec::new();
         let mut model = match root.remove("model") {
@@ -235,44 +223,26 @@ impl MbtConfig {
                 model
             }
             Some(_) => {
-                return Err(ConfigError::Invalid {
-                    field: "model".into(),
-                    message: "expected an object".into(),
-                });
+                return Err(ConfigError::Invalid { field: "model".into(), message: "expected an object".into() });
             }
             None => std::mem::take(&mut root),
         };
         let dataset = model.remove("dataset_configs").or_else(|| root.remove("dataset_configs"));
 
         for key in model.keys() {
-            if !KNOWN_MODEL_FIELDS.contains(&key.as_str())
-                && !SILENT_MODEL_FIELDS.contains(&key.as_str())
-            {
+            if !KNOWN_MODEL_FIELDS.contains(&key.as_str()) && !SILENT_MODEL_FIELDS.contains(&key.as_str()) {
                 ignored.push(key.clone());
             }
         }
-        for required in [
-            "hidden_size",
-            "num_layers",
-            "num_heads",
-            "mlp_dim",
-            "num_classes",
-            "patches",
-            "classifier",
-        ] {
+        for required in ["hidden_size", "num_layers", "num_heads", "mlp_dim", "num_classes", "patches", "classifier"] {
             if !model.contains_key(required) {
                 return Err(ConfigError::Missing(required));
             }
         }
         // Scenic's defaults for fields a config may leave out.
-        model
-            .entry("modality_fusion")
-            .or_insert_with(|| Value::from(vec!["spectrogram"]));
+        model.entry("modality_fusion").or_insert_with(|| Value::from(vec!["spectrogram"]));
         if !model.contains_key("temporal_encoding_config") {
-            model.insert(
-                "temporal_encoding_config".into(),
-                serde_json::json!({"method": "3d_conv"}),
-            );
+            model.insert("temporal_encoding_config".into(), serde_json::json!({"method": "3d_conv"}));
         }
         if let Some(Value::Object(tec)) = model.get_mut("temporal_encoding_config") {
             tec.retain(|k, _| {
@@ -320,12 +290,7 @@ impl MbtConfig {
 
         let config: MbtConfig = serde_json::from_value(Value::Object(model))?;
         config.validate()?;
-        Ok(ParsedConfig {
-            config,
-            ignored,
-            has_dataset_configs,
-            dataset_fields,
-        })
+        Ok(ParsedConfig { config, ignored, has_dataset_configs, dataset_fields })
     }
 
     /// Writes the config in the same Scenic-style schema.
@@ -341,10 +306,7 @@ impl MbtConfig {
 
     /// Checks the invariants Scenic asserts, with messages that say what to change.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field: &str, message: String| ConfigError::Invalid {
-            field: field.into(),
-            message,
-        };
+        let invalid = |field: &str, message: String| ConfigError::Invalid { field: field.into(), message };
         if self.modality_fusion.is_empty() {
             return Err(invalid("modality_fusion", "must name at least one modality".into()));
         }
@@ -355,48 +317,26 @@ impl MbtConfig {
             return Err(invalid("modality_fusion", "names a modality twice".into()));
         }
         if self.fusion_layer > self.num_layers {
-            return Err(invalid(
-                "fusion_layer",
-                format!("{} exceeds num_layers {}", self.fusion_layer, self.num_layers),
-            ));
+            return Err(invalid("fusion_layer", format!("{} exceeds num_layers {}", self.fusion_layer, self.num_layers)));
         }
-        if self.hidden_size == 0 || self.num_heads == 0 || !self.hidden_size.is_multiple_of(self.num_heads)
-        {
+        if self.hidden_size == 0 || self.num_heads == 0 || !self.hidden_size.is_multiple_of(self.num_heads) {
             return Err(invalid(
                 "num_heads",
-                format!(
-                    "hidden_size {} must be a positive multiple of num_heads {}",
-                    self.hidden_size, self.num_heads
-                ),
+                format!("hidden_size {} must be a positive multiple of num_heads {}", self.hidden_size, self.num_heads),
             ));
         }
         if self.num_classes == 0 || self.mlp_dim == 0 || self.num_layers == 0 {
-            return Err(invalid(
-                "num_classes",
-                "num_classes, mlp_dim and num_layers must be positive".into(),
-            ));
+            return Err(invalid("num_classes", "num_classes, mlp_dim and num_layers must be positive".into()));
         }
-        let need = if self.has(Modality::Rgb)
-            && self.temporal_encoding_config.method == TemporalMethod::Conv3d
-        {
-            3
-        } else {
-            2
-        };
+        let need = if self.has(Modality::Rgb) && self.temporal_encoding_config.method == TemporalMethod::Conv3d { 3 } else { 2 };
         if self.patches.size.len() < need || self.patches.size.contains(&0) {
-            return Err(invalid(
-                "patches.size",
-                format!("expected {need} positive sizes [fh, fw, ft], got {:?}", self.patches.size),
-            ));
+            return Err(invalid("patches.size", format!("expected {need} positive sizes [fh, fw, ft], got {:?}", self.patches.size)));
         }
         if self.temporal_encoding_config.method == TemporalMethod::TemporalSampling
             && self.has(Modality::Rgb)
             && self.temporal_encoding_config.n_sampled_frames.unwrap_or(0) == 0
         {
-            return Err(invalid(
-                "temporal_encoding_config.n_sampled_frames",
-                "required and positive for temporal_sampling".into(),
-            ));
+            return Err(invalid("temporal_encoding_config.n_sampled_frames", "required and positive for temporal_sampling".into()));
         }
         if self.use_bottleneck && self.n_bottlenecks == 0 && self.classifier != Classifier::Token {
             return Err(invalid("n_bottlenecks", "must be positive".into()));
@@ -532,10 +472,8 @@ mod tests {
         let mut config = MbtConfig::parse_scenic_json(base_json()).unwrap().config;
         let mut more_than_asked = 0;
         for (num_frames, n, expected) in table {
-            config.temporal_encoding_config = TemporalEncodingConfig {
-                method: TemporalMethod::TemporalSampling,
-                n_sampled_frames: Some(n),
-            };
+            config.temporal_encoding_config =
+                TemporalEncodingConfig { method: TemporalMethod::TemporalSampling, n_sampled_frames: Some(n) };
             let got = config.temporal_sampling_indices(num_frames);
             assert_eq!(got, expected, "num_frames {num_frames}, n_sampled_frames {n}");
             more_than_asked += usize::from(got.len() > n);

@@ -30,11 +30,12 @@ pub fn probe_adapter() -> Option<wgpu::AdapterInfo> {
         backends: wgpu::Backends::PRIMARY,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
-    let adapter = pollster_block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        ..Default::default()
-    }))
-    .ok()?;
+    let adapter =
+        pollster_block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .ok()?;
     Some(adapter.get_info())
 }
 
@@ -60,10 +61,7 @@ fn pollster_block_on<F: std::future::Future>(future: F) -> F::Output {
 
 pub fn select(choice: DeviceChoice) -> SelectedDevice {
     match choice {
-        DeviceChoice::Cpu => SelectedDevice {
-            device: Device::flex(),
-            description: "CPU (burn Flex), as requested".into(),
-        },
+        DeviceChoice::Cpu => SelectedDevice { device: Device::flex(), description: "CPU (burn Flex), as requested".into() },
         DeviceChoice::Gpu => {
             let name = probe_adapter().map_or_else(|| "no adapter found".into(), |a| format!("{} ({:?})", a.name, a.device_type));
             SelectedDevice {
@@ -78,15 +76,9 @@ pub fn select(choice: DeviceChoice) -> SelectedDevice {
             },
             Some(info) => SelectedDevice {
                 device: Device::flex(),
-                description: format!(
-                    "CPU (burn Flex): the only wgpu adapter, {}, is a software renderer",
-                    info.name
-                ),
+                description: format!("CPU (burn Flex): the only wgpu adapter, {}, is a software renderer", info.name),
             },
-            None => SelectedDevice {
-                device: Device::flex(),
-                description: "CPU (burn Flex): wgpu found no adapter".into(),
-            },
+            None => SelectedDevice { device: Device::flex(), description: "CPU (burn Flex): wgpu found no adapter".into() },
         },
     }
 }

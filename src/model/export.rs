@@ -84,11 +84,7 @@ impl Mbt {
             out.put("Transformer/posembed_input/pos_embedding", p.val(), &[1, c.patch_tokens(Modality::Rgb) + cls, d])?;
         }
         if let Some(p) = &self.posembed_spectrogram {
-            out.put(
-                "Transformer/posembed_input_spectrogram/pos_embedding",
-                p.val(),
-                &[1, c.patch_tokens(Modality::Spectrogram) + cls, d],
-            )?;
+            out.put("Transformer/posembed_input_spectrogram/pos_embedding", p.val(), &[1, c.patch_tokens(Modality::Spectrogram) + cls, d])?;
         }
         for (layer, b) in self.blocks.iter().enumerate() {
             out.block(&format!("Transformer/encoderblock_{layer}"), b, d, c.num_heads, c.mlp_dim)?;

@@ -39,18 +39,11 @@ impl FlopReport {
 
 /// FLOPs of one encoder block over `n` tokens.
 pub fn block_flops(config: &MbtConfig, n: usize) -> f64 {
-    let (n, d, m, h) = (
-        n as f64,
-        config.hidden_size as f64,
-        config.mlp_dim as f64,
-        config.num_heads as f64,
-    );
+    let (n, d, m, h) = (n as f64, config.hidden_size as f64, config.mlp_dim as f64, config.num_heads as f64);
     let projections = 4.0 * n * d * d; // q, k, v, out
     let attention = 2.0 * n * n * d; // q·kᵀ and probs·v
     let mlp = 2.0 * n * d * m;
-    let elementwise = SOFTMAX_PER_ELEMENT * h * n * n
-        + GELU_PER_ELEMENT * n * m
-        + 2.0 * LAYER_NORM_PER_ELEMENT * n * d;
+    let elementwise = SOFTMAX_PER_ELEMENT * h * n * n + GELU_PER_ELEMENT * n * m + 2.0 * LAYER_NORM_PER_ELEMENT * n * d;
     projections + attention + mlp + elementwise
 }
 
@@ -97,11 +90,7 @@ pub fn count(config: &MbtConfig) -> FlopReport {
     let head_in = config.representation_size.unwrap_or(config.hidden_size) as f64;
     let pre = config.representation_size.map_or(0.0, |r| d * r as f64);
     let head = heads * (pre + head_in * config.num_classes as f64);
-    FlopReport {
-        embedding,
-        layers,
-        head,
-    }
+    FlopReport { embedding, layers, head }
 }
 
 #[cfg(test)]

@@ -156,11 +156,7 @@ pub enum InputError {
     #[error("the model needs a `{0}` input")]
     Missing(Modality),
     #[error("`{modality}` input has shape {found:?}; {expected}")]
-    Shape {
-        modality: Modality,
-        found: Vec<usize>,
-        expected: String,
-    },
+    Shape { modality: Modality, found: Vec<usize>, expected: String },
     #[error("rgb and spectrogram batch sizes differ ({0} vs {1})")]
     Batch(usize, usize),
 }
@@ -186,12 +182,8 @@ impl Mbt {
 
         let rgb_embedding = if config.has(Modality::Rgb) {
             Some(match config.temporal_encoding_config.method {
-                TemporalMethod::Conv3d => {
-                    load_dense(src, "embedding", &[ft, fh, fw, CHANNELS, d], &[d], 4, device)?
-                }
-                TemporalMethod::TemporalSampling => {
-                    load_dense(src, "embedding", &[fh, fw, CHANNELS, d], &[d], 3, device)?
-                }
+                TemporalMethod::Conv3d => load_dense(src, "embedding", &[ft, fh, fw, CHANNELS, d], &[d], 4, device)?,
+                TemporalMethod::TemporalSampling => load_dense(src, "embedding", &[fh, fw, CHANNELS, d], &[d], 3, device)?,
             })
         } else {
             None
@@ -202,22 +194,15 @@ impl Mbt {
             None
         };
         let single = config.modality_fusion.len() == 1;
-        let cls_rgb = if config.has_cls() && config.has(Modality::Rgb) {
-            Some(param3(src, "cls", [1, 1, d], device)?)
-        } else {
-            None
-        };
+        let cls_rgb = if config.has_cls() && config.has(Modality::Rgb) { Some(param3(src, "cls", [1, 1, d], device)?) } else { None };
         let cls_spectrogram = if config.has_cls() && config.has(Modality::Spectrogram) {
             let name = if single { "cls" } else { "clsspectrogram" };
             Some(param3(src, name, [1, 1, d], device)?)
         } else {
             None
         };
-        let bottleneck = if config.use_bottleneck {
-            Some(param3(src, "bottleneck", [1, config.bottleneck_tokens(), d], device)?)
-        } else {
-            None
-        };
+        let bottleneck =
+            if config.use_bottleneck { Some(param3(src, "bottleneck", [1, config.bottleneck_tokens(), d], device)?) } else { None };
         let posembed_rgb = if config.has(Modality::Rgb) {
             let n = config.rgb_tokens() + cls;
             Some(param3(src, "Transformer/posembed_input/pos_embedding", [1, n, d], device)?)
@@ -226,12 +211,7 @@ impl Mbt {
         };
         let posembed_spectrogram = if config.has(Modality::Spectrogram) {
             let n = config.spectrogram_tokens() + cls;
-            Some(param3(
-                src,
-                "Transformer/posembed_input_spectrogram/pos_embedding",
-                [1, n, d],
-                device,
-            )?)
+            Some(param3(src, "Transformer/posembed_input_spectrogram/pos_embedding", [1, n, d], device)?)
         } else {
             None
         };
@@ -253,8 +233,7 @@ impl Mbt {
             Some(r) => (Some(load_dense(src, "pre_logits", &[d, r], &[r], 1, device)?), r),
             None => (None, d),
         };
-        let output_projection =
-            load_dense(src, "output_projection", &[head_in, config.num_classes], &[config.num_classes], 1, device)?;
+        let output_projection = load_dense(src, "output_projection", &[head_in, config.num_classes], &[config.num_classes], 1, device)?;
         Ok(Self {
             rgb_embedding,
             spectrogram_embedding,
@@ -273,11 +252,7 @@ impl Mbt {
     }
 
     fn block(&self, modality: Modality, layer: usize) -> &EncoderBlock {
-        if modality == Modality::Spectrogram && !self.config.share_encoder {
-            &self.blocks_spectrogram[layer]
-        } else {
-            &self.blocks[layer]
-        }
+        if modality == Modality::Spectrogram && !self.config.share_encoder { &self.blocks_spectrogram[layer] } else { &self.blocks[layer] }
     }
 
     /// Checks the input shapes against the model and returns the batch size.
@@ -327,11 +302,7 @@ impl Mbt {
                 return Err(InputError::Shape { modality: m, found: dims, expected: geometry });
             }
             if dims[0] == 0 {
-                return Err(InputError::Shape {
-                    modality: m,
-                    found: dims,
-                    expected: "the batch is empty".into(),
-                });
+                return Err(InputError::Shape { modality: m, found: dims, expected: "the batch is empty".into() });
             }
             match batch {
                 None => batch = Some(dims[0]),
@@ -367,12 +338,7 @@ impl Mbt {
                 embedding.forward(x.reshape([b, t * h * w, ft * fh * fw * c]))
             }
             TemporalMethod::TemporalSampling => {
-                let indices: Vec<i64> = self
-                    .config
-                    .temporal_sampling_indices(frames)
-                    .into_iter()
-                    .map(|i| i as i64)
-                    .collect();
+                let indices: Vec<i64> = self.config.temporal_sampling_indices(frames).into_iter().map(|i| i as i64).collect();
                 let n = indices.len();
                 let index = Tensor::<1, Int>::from_data(TensorData::new(indices, [n]), &rgb.device());
                 let x = rgb.select(1, index); // [b, n, height, width, c]
@@ -425,9 +391,7 @@ impl Mbt {
                     (self.embed_rgb(rgb, embedding), &self.cls_rgb, &self.posembed_rgb)
                 }
                 Modality::Spectrogram => {
-                    let (Some(spec), Some(embedding)) =
-                        (input.spectrogram.clone(), self.spectrogram_embedding.as_ref())
-                    else {
+                    let (Some(spec), Some(embedding)) = (input.spectrogram.clone(), self.spectrogram_embedding.as_ref()) else {
                         return Err(InputError::Missing(m));
                     };
                     (embed_2d(spec, embedding, fh, fw), &self.cls_spectrogram, &self.posembed_spectrogram)
@@ -456,10 +420,10 @@ impl Mbt {
         let mut combined: Option<Tensor<3>> = None;
         let keep = if observer.is_some() { keep } else { KeepAttention::No };
         let record = |observer: &mut Option<&mut dyn AttentionObserver>,
-                          layer: usize,
-                          pass: PassKind,
-                          layout: TokenLayout,
-                          probs: Option<AttentionMap>| {
+                      layer: usize,
+                      pass: PassKind,
+                      layout: TokenLayout,
+                      probs: Option<AttentionMap>| {
             if let (Some(probs), Some(observer)) = (probs, observer.as_deref_mut()) {
                 observer.pass(AttentionPass { layer, pass, layout, probs });
             }
@@ -539,8 +503,7 @@ impl Mbt {
                         None => logits,
                     });
                 }
-                sum.map(|s| s.div_scalar(fusion.len() as f64))
-                    .unwrap_or_else(|| Tensor::zeros([batch, c.num_classes], &encoded.device()))
+                sum.map(|s| s.div_scalar(fusion.len() as f64)).unwrap_or_else(|| Tensor::zeros([batch, c.num_classes], &encoded.device()))
             }
             Classifier::Gap | Classifier::Gmp | Classifier::Gsp => {
                 let pooled = match c.classifier {
@@ -553,13 +516,7 @@ impl Mbt {
             }
         };
 
-        Ok(MbtOutput {
-            logits,
-            encoded,
-            encoded_layout,
-            bottleneck,
-            attention: Vec::new(),
-        })
+        Ok(MbtOutput { logits, encoded, encoded_layout, bottleneck, attention: Vec::new() })
     }
 
     fn pre_logits_of(&self, x: Tensor<2>) -> Tensor<2> {

@@ -128,7 +128,11 @@ impl OverlayRenderer {
                 wgpu::BindGroupLayoutEntry {
                     binding: 4,
                     visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
                     count: None,
                 },
             ],
@@ -141,7 +145,12 @@ impl OverlayRenderer {
         let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("heatmap"),
             layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState { module: &module, entry_point: Some("vs_main"), compilation_options: Default::default(), buffers: &[] },
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
             fragment: Some(wgpu::FragmentState {
                 module: &module,
                 entry_point: Some("fs_main"),
@@ -165,7 +174,15 @@ impl OverlayRenderer {
         let lut_texture = texture(device, "colormaps", (256, lut::LUT.len() as u32), wgpu::TextureFormat::Rgba8Unorm);
         let rgba: Vec<u8> = lut::LUT.iter().flat_map(|row| row.iter().flat_map(|c| [c[0], c[1], c[2], 255])).collect();
         write(queue, &lut_texture, &rgba, 256 * 4);
-        Self { pipeline, layout, sampler, lut: lut_texture.create_view(&Default::default()), frame: None, views: HashMap::new(), rgba: Vec::new() }
+        Self {
+            pipeline,
+            layout,
+            sampler,
+            lut: lut_texture.create_view(&Default::default()),
+            frame: None,
+            views: HashMap::new(),
+            rgba: Vec::new(),
+        }
     }
 
     /// Uploads what changed for view `id`: the frame (by `frame.key`; one texture serves every

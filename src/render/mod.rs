@@ -91,7 +91,14 @@ pub struct OverlayStyle {
 
 impl Default for OverlayStyle {
     fn default() -> Self {
-        Self { colormap: Colormap::Turbo, opacity: 0.6, threshold: 0.15, smooth: true, normalisation: Normalisation::Frame, span: MapSpan::Slice }
+        Self {
+            colormap: Colormap::Turbo,
+            opacity: 0.6,
+            threshold: 0.15,
+            smooth: true,
+            normalisation: Normalisation::Frame,
+            span: MapSpan::Slice,
+        }
     }
 }
 
@@ -192,7 +199,8 @@ pub fn heat_at(slices: &[Slice<'_>], t: f64, normalisation: Normalisation) -> Op
     match normalisation {
         Normalisation::Frame => Some(heat(normalise(&nearest.plane, None))),
         Normalisation::Clip => {
-            let range = slices.iter().map(|s| value_range(&s.plane)).fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+            let range =
+                slices.iter().map(|s| value_range(&s.plane)).fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
             Some(heat(normalise(&nearest.plane, Some(range))))
         }
         Normalisation::Smooth => {

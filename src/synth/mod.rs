@@ -213,8 +213,7 @@ fn off_beat_times(rng: &mut Rng, sounds: &[f64], duration: f64) -> Vec<f64> {
     let mut edges = vec![0.1 - CLEAR];
     edges.extend_from_slice(sounds);
     edges.push(duration - 0.3 + CLEAR);
-    let slots: Vec<(f64, f64)> =
-        edges.windows(2).map(|w| (w[0] + CLEAR, w[1] - CLEAR)).filter(|(lo, hi)| hi > lo).collect();
+    let slots: Vec<(f64, f64)> = edges.windows(2).map(|w| (w[0] + CLEAR, w[1] - CLEAR)).filter(|(lo, hi)| hi > lo).collect();
     let mut times: Vec<f64> = slots
         .iter()
         .filter_map(|&(lo, hi)| {

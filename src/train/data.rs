@@ -111,13 +111,15 @@ pub fn load_examples_with(
             });
         }
     });
-    slots
-        .into_iter()
-        .filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
-        .collect()
+    slots.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
 }
 
-fn load_example(dir: &Path, name: &str, config: &MbtConfig, counterfactual: Option<crate::features::AudioCounterfactual>) -> anyhow::Result<Example> {
+fn load_example(
+    dir: &Path,
+    name: &str,
+    config: &MbtConfig,
+    counterfactual: Option<crate::features::AudioCounterfactual>,
+) -> anyhow::Result<Example> {
     let sidecar = dir.join(format!("{name}.json"));
     let truth = read_sidecar(&sidecar)?;
     let label = truth.label;

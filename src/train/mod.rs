@@ -14,7 +14,6 @@ use crate::synth::Rng;
 use crate::weights::params::ParamSource;
 pub use data::{Example, load_examples, load_examples_with};
 
-
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainOptions {
     pub steps: usize,

@@ -38,15 +38,10 @@ pub fn read_checkpoint(path: &Path) -> Result<ParamMap, FlaxError> {
     if path.is_dir() {
         return Err(FlaxError::Io {
             path: display,
-            cause: std::io::Error::other(
-                "is a directory; pass the checkpoint file itself (for example checkpoint_500000)",
-            ),
+            cause: std::io::Error::other("is a directory; pass the checkpoint file itself (for example checkpoint_500000)"),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| FlaxError::Io {
-        path: display,
-        cause: source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| FlaxError::Io { path: display, cause: source })?;
     params_from_bytes(&bytes)
 }
 
@@ -71,12 +66,7 @@ fn find_params(root: &Value) -> Result<&Value, FlaxError> {
     let Value::Map(top) = root else {
         return Err(FlaxError::Layout("the top level is not a dict".into()));
     };
-    let candidates: [&[&str]; 4] = [
-        &["params"],
-        &["optimizer", "target", "params"],
-        &["optimizer", "target"],
-        &[],
-    ];
+    let candidates: [&[&str]; 4] = [&["params"], &["optimizer", "target", "params"], &["optimizer", "target"], &[]];
     for path in candidates {
         let mut node = root;
         let mut ok = true;
@@ -110,22 +100,14 @@ fn looks_like_params(node: &Value) -> bool {
     matches!(node, Value::Map(m) if m.contains_key("Transformer") || m.contains_key("output_projection"))
 }
 
-fn flatten(
-    node: &Value,
-    prefix: String,
-    out: &mut BTreeMap<String, HostTensor>,
-) -> Result<(), FlaxError> {
+fn flatten(node: &Value, prefix: String, out: &mut BTreeMap<String, HostTensor>) -> Result<(), FlaxError> {
     match node {
         Value::Map(m) if m.contains_key(CHUNKED_MARKER) => {
             out.insert(prefix.clone(), chunked_array(m, &prefix)?);
         }
         Value::Map(m) => {
             for (key, child) in m {
-                let name = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}/{key}")
-                };
+                let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}/{key}") };
                 flatten(child, name, out)?;
             }
         }
@@ -133,10 +115,7 @@ fn flatten(
             out.insert(prefix.clone(), ndarray(payload, &prefix)?);
         }
         other => {
-            return Err(FlaxError::Leaf {
-                leaf: prefix,
-                message: format!("expected an array, found {}", kind(other)),
-            });
+            return Err(FlaxError::Leaf { leaf: prefix, message: format!("expected an array, found {}", kind(other)) });
         }
     }
     Ok(())
@@ -157,10 +136,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 fn leaf_err(leaf: &str, message: impl Into<String>) -> FlaxError {
-    FlaxError::Leaf {
-        leaf: leaf.to_owned(),
-        message: message.into(),
-    }
+    FlaxError::Leaf { leaf: leaf.to_owned(), message: message.into() }
 }
 
 /// Decodes the `(shape, dtype, bytes)` triple of one array.
@@ -176,19 +152,13 @@ fn ndarray(payload: &[u8], leaf: &str) -> Result<HostTensor, FlaxError> {
     let data = to_f32(dtype, data, leaf)?;
     let expected = checked_numel(&shape, leaf)?;
     if data.len() != expected {
-        return Err(leaf_err(
-            leaf,
-            format!("shape {shape:?} needs {expected} values, the data holds {}", data.len()),
-        ));
+        return Err(leaf_err(leaf, format!("shape {shape:?} needs {expected} values, the data holds {}", data.len())));
     }
     Ok(HostTensor::new(shape, data))
 }
 
 fn checked_numel(shape: &[usize], leaf: &str) -> Result<usize, FlaxError> {
-    shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| leaf_err(leaf, format!("shape {shape:?} overflows")))
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| leaf_err(leaf, format!("shape {shape:?} overflows")))
 }
 
 fn dims(value: &Value, leaf: &str) -> Result<Vec<usize>, FlaxError> {
@@ -221,40 +191,23 @@ fn to_f32(dtype: &str, bytes: &[u8], leaf: &str) -> Result<Vec<f32>, FlaxError> 
         "float64" => 8,
         "float16" | "bfloat16" => 2,
         other => {
-            return Err(leaf_err(
-                leaf,
-                format!("dtype {other} is not a floating-point parameter type"),
-            ));
+            return Err(leaf_err(leaf, format!("dtype {other} is not a floating-point parameter type")));
         }
     };
     if !bytes.len().is_multiple_of(width) {
-        return Err(leaf_err(
-            leaf,
-            format!("{} bytes is not a whole number of {dtype} values", bytes.len()),
-        ));
+        return Err(leaf_err(leaf, format!("{} bytes is not a whole number of {dtype} values", bytes.len())));
     }
     let chunks = bytes.chunks_exact(width);
     Ok(match dtype {
-        "float32" => chunks
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        "float64" => chunks
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-            .collect(),
-        "float16" => chunks
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        _ => chunks
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
+        "float32" => chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        "float64" => chunks.map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32).collect(),
+        "float16" => chunks.map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        _ => chunks.map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
     })
 }
 
 fn chunked_array(map: &BTreeMap<String, Value>, leaf: &str) -> Result<HostTensor, FlaxError> {
-    let shape = dims(
-        map.get("shape").ok_or_else(|| leaf_err(leaf, "chunked array without a shape"))?,
-        leaf,
-    )?;
+    let shape = dims(map.get("shape").ok_or_else(|| leaf_err(leaf, "chunked array without a shape"))?, leaf)?;
     let Some(Value::Map(chunks)) = map.get("chunks") else {
         return Err(leaf_err(leaf, "chunked array without chunks"));
     };
@@ -273,10 +226,7 @@ fn chunked_array(map: &BTreeMap<String, Value>, leaf: &str) -> Result<HostTensor
     }
     let expected = checked_numel(&shape, leaf)?;
     if data.len() != expected {
-        return Err(leaf_err(
-            leaf,
-            format!("chunks hold {} values, shape {shape:?} needs {expected}", data.len()),
-        ));
+        return Err(leaf_err(leaf, format!("chunks hold {} values, shape {shape:?} needs {expected}", data.len())));
     }
     Ok(HostTensor::new(shape, data))
 }

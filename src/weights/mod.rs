@@ -18,11 +18,7 @@ pub const AUDIOSET_LABELS: &str = include_str!("../../assets/labels/audioset_527
 ///
 /// A spectrogram keeps its mel count (128 unless given) and takes its length from the token
 /// count; RGB keeps its crop size (224 unless given) and takes its frame count from it.
-pub fn derive_geometry(
-    config: &mut MbtConfig,
-    params: &ParamMap,
-    given: &[String],
-) -> Result<Vec<String>, String> {
+pub fn derive_geometry(config: &mut MbtConfig, params: &ParamMap, given: &[String]) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
     let cls = usize::from(config.has_cls());
     let [fh, fw, ft] = config.patch();
@@ -59,18 +55,13 @@ pub fn derive_geometry(
                 let time = tokens / per_row * fh;
                 ds.spec_shape = [time, ds.spec_shape[1]];
                 ds.num_spec_frames = 1;
-                notes.push(format!(
-                    "spectrogram input {time} x {} derived from {tokens} position embeddings",
-                    ds.spec_shape[1]
-                ));
+                notes.push(format!("spectrogram input {time} x {} derived from {tokens} position embeddings", ds.spec_shape[1]));
             }
             Modality::Rgb => {
                 if given.iter().any(|g| g == "num_frames" || g == "crop_size") {
                     return Err(format!(
                         "dataset_configs gives {} frames of {}px ({} tokens) but `{name}` holds {tokens}",
-                        ds.num_frames,
-                        ds.crop_size,
-                        current_tokens
+                        ds.num_frames, ds.crop_size, current_tokens
                     ));
                 }
                 let per_frame = (ds.crop_size / fh) * (ds.crop_size / fw);
@@ -80,9 +71,7 @@ pub fn derive_geometry(
                 let steps = tokens / per_frame;
                 ds.num_frames = match config.temporal_encoding_config.method {
                     TemporalMethod::Conv3d => steps * ft,
-                    TemporalMethod::TemporalSampling => {
-                        config.temporal_encoding_config.n_sampled_frames.unwrap_or(steps).max(steps)
-                    }
+                    TemporalMethod::TemporalSampling => config.temporal_encoding_config.n_sampled_frames.unwrap_or(steps).max(steps),
                 };
                 notes.push(format!(
                     "rgb input {} frames of {}x{} derived from {tokens} position embeddings",
@@ -102,11 +91,7 @@ pub fn labels_for(num_classes: usize, labels: Option<&Path>) -> Result<Vec<Strin
     if let Some(path) = labels {
         let labels = native::read_labels(path).map_err(|e| e.to_string())?;
         if labels.len() != num_classes {
-            return Err(format!(
-                "{} labels for {num_classes} classes: {}",
-                labels.len(),
-                path.display()
-            ));
+            return Err(format!("{} labels for {num_classes} classes: {}", labels.len(), path.display()));
         }
         return Ok(labels);
     }
@@ -132,13 +117,7 @@ pub struct ImportReport {
 /// native model folder `out`: the geometry the config leaves open comes from the checkpoint,
 /// every leaf is checked by building the model on the CPU, and the folder is written through
 /// temporary names (replacing files only when `overwrite`).
-pub fn import_scenic(
-    checkpoint: &Path,
-    config: &Path,
-    labels: Option<&Path>,
-    out: &Path,
-    overwrite: bool,
-) -> anyhow::Result<ImportReport> {
+pub fn import_scenic(checkpoint: &Path, config: &Path, labels: Option<&Path>, out: &Path, overwrite: bool) -> anyhow::Result<ImportReport> {
     use anyhow::Context as _;
     let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
     let parsed = MbtConfig::parse_scenic_json(&text).with_context(|| format!("bad model config: {}", config.display()))?;
@@ -148,7 +127,10 @@ pub fn import_scenic(
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("checkpoint does not fit the config: {}", checkpoint.display()))?;
     if !parsed.has_dataset_configs {
-        notes.insert(0, "no dataset_configs given; using Scenic's AudioSet input settings where the checkpoint does not say otherwise".into());
+        notes.insert(
+            0,
+            "no dataset_configs given; using Scenic's AudioSet input settings where the checkpoint does not say otherwise".into(),
+        );
     }
     // Building the model on the CPU checks every leaf's name and shape, and that none is left.
     crate::runner::build(&model_config, params.clone(), &burn::prelude::Device::flex())
@@ -175,8 +157,7 @@ mod tests {
     #[test]
     fn geometry_is_derived_from_position_embeddings_when_not_given() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/configs/mbt_b_bottleneck_audioset.json");
-        let mut json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         json.as_object_mut().unwrap().remove("dataset_configs");
         let parsed = MbtConfig::parse_scenic_json(&json.to_string()).unwrap();
         assert!(!parsed.has_dataset_configs);
@@ -184,10 +165,7 @@ mod tests {
         let mut params = ParamMap::default();
         // 16 frames (8 tubelets of 14x14) and a 6 s spectrogram (600 x 128: 37 x 8 patches).
         params.tensors.insert("Transformer/posembed_input/pos_embedding".into(), posembed(8 * 196, 768));
-        params.tensors.insert(
-            "Transformer/posembed_input_spectrogram/pos_embedding".into(),
-            posembed(37 * 8, 768),
-        );
+        params.tensors.insert("Transformer/posembed_input_spectrogram/pos_embedding".into(), posembed(37 * 8, 768));
         let notes = derive_geometry(&mut config, &params, &parsed.dataset_fields).unwrap();
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert_eq!(config.dataset_configs.num_frames, 16);

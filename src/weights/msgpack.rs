@@ -163,14 +163,11 @@ mod tests {
     fn decodes_scalars_containers_and_ext() {
         // {"a": [1, -1, 1.5], "b": bin(2), "c": ext(1, 3 bytes)}
         let bytes = [
-            0x83, 0xa1, b'a', 0x93, 0x01, 0xff, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0xa1, b'b',
-            0xc4, 0x02, 7, 8, 0xa1, b'c', 0xc7, 0x03, 0x01, 1, 2, 3,
+            0x83, 0xa1, b'a', 0x93, 0x01, 0xff, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0xa1, b'b', 0xc4, 0x02, 7, 8, 0xa1, b'c', 0xc7, 0x03,
+            0x01, 1, 2, 3,
         ];
         let Value::Map(map) = decode(&bytes).unwrap() else { panic!() };
-        assert_eq!(
-            map["a"],
-            Value::Array(vec![Value::Int(1), Value::Int(-1), Value::Float(1.5)])
-        );
+        assert_eq!(map["a"], Value::Array(vec![Value::Int(1), Value::Int(-1), Value::Float(1.5)]));
         assert_eq!(map["b"], Value::Bin(vec![7, 8]));
         assert_eq!(map["c"], Value::Ext(1, vec![1, 2, 3]));
     }
@@ -178,10 +175,7 @@ mod tests {
     #[test]
     fn rejects_truncation_huge_lengths_and_deep_nesting() {
         assert!(matches!(decode(&[0x92, 0x01]), Err(DecodeError::Truncated(_))));
-        assert!(matches!(
-            decode(&[0xc6, 0xff, 0xff, 0xff, 0xff, 0x00]),
-            Err(DecodeError::Truncated(_))
-        ));
+        assert!(matches!(decode(&[0xc6, 0xff, 0xff, 0xff, 0xff, 0x00]), Err(DecodeError::Truncated(_))));
         assert!(matches!(decode(&[0xdd, 0xff, 0xff, 0xff, 0xff]), Err(DecodeError::Truncated(_))));
         let deep = vec![0x91u8; 1000];
         assert!(matches!(decode(&deep), Err(DecodeError::TooDeep(_))));

@@ -32,11 +32,7 @@ pub enum ParamError {
     #[error("parameter `{0}` is missing")]
     Missing(String),
     #[error("parameter `{name}` has shape {found:?}, the model config needs {expected:?}")]
-    Shape {
-        name: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
+    Shape { name: String, expected: Vec<usize>, found: Vec<usize> },
     #[error("{count} parameter(s) are not used by this model config: {names}")]
     Extra { count: usize, names: String },
     #[error("parameter `{name}` holds a non-finite value")]
@@ -64,10 +60,7 @@ impl ParamMap {
         let names: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
         let shown = names.iter().take(8).copied().collect::<Vec<_>>().join(", ");
         let more = if names.len() > 8 { ", ..." } else { "" };
-        Err(ParamError::Extra {
-            count: names.len(),
-            names: format!("{shown}{more}"),
-        })
+        Err(ParamError::Extra { count: names.len(), names: format!("{shown}{more}") })
     }
 
     /// Looks a parameter up without taking it (used to derive config values).
@@ -78,21 +71,12 @@ impl ParamMap {
 
 impl ParamSource for ParamMap {
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<HostTensor, ParamError> {
-        let tensor = self
-            .tensors
-            .remove(name)
-            .ok_or_else(|| ParamError::Missing(name.to_owned()))?;
+        let tensor = self.tensors.remove(name).ok_or_else(|| ParamError::Missing(name.to_owned()))?;
         if tensor.shape != shape {
-            return Err(ParamError::Shape {
-                name: name.to_owned(),
-                expected: shape.to_vec(),
-                found: tensor.shape,
-            });
+            return Err(ParamError::Shape { name: name.to_owned(), expected: shape.to_vec(), found: tensor.shape });
         }
         if tensor.data.iter().any(|v| !v.is_finite()) {
-            return Err(ParamError::NonFinite {
-                name: name.to_owned(),
-            });
+            return Err(ParamError::NonFinite { name: name.to_owned() });
         }
         Ok(tensor)
     }
@@ -107,9 +91,7 @@ pub struct RandomInit {
 
 impl RandomInit {
     pub fn new(seed: u64) -> Self {
-        Self {
-            state: seed ^ 0x9E37_79B9_7F4A_7C15,
-        }
+        Self { state: seed ^ 0x9E37_79B9_7F4A_7C15 }
     }
 
     fn next_u64(&mut self) -> u64 {
