@@ -197,7 +197,7 @@ pub struct CompactMap {
 impl CompactMap {
     /// Quantises `values` (any shape, given for readers) to bytes.
     pub fn encode(shape: Vec<usize>, values: &[f32]) -> Self {
-        let (min, max) = crate::render::value_range(values);
+        let (min, max) = crate::explain::maps::value_range(values);
         let (min, max) = if values.is_empty() { (0.0, 0.0) } else { (min, max) };
         let span = max - min;
         let bytes: Vec<u8> =
@@ -248,6 +248,11 @@ pub struct WindowResult {
 }
 
 impl WindowResult {
+    /// `map` (one of this window's rgb maps) with the window's times, for [`crate::render::rgb_slices`].
+    pub fn timed<'a>(&self, map: &'a RgbMap) -> crate::explain::maps::TimedMap<'a> {
+        crate::explain::maps::TimedMap { first_frame: self.first_frame, last_frame: self.last_frame, centre: self.centre, map }
+    }
+
     /// Checks that the result is whole: `classes` finite probabilities, and every map holds as
     /// many values (and frame or step ranges) as its shape says.
     pub fn check(&self, classes: usize) -> Result<(), String> {

@@ -36,7 +36,7 @@ pub struct ModelRun {
 impl ModelRun {
     /// The rgb map to draw at `t` seconds, over the span and normalised as `style` says.
     pub fn heat(&self, t: f64, style: &crate::render::OverlayStyle) -> Option<Heat> {
-        let slices = rgb_slices(self.results.iter(), self.num_frames, style.span, |r| r.rgb.as_ref());
+        let slices = rgb_slices(self.results.iter().filter_map(|r| Some(r.timed(r.rgb.as_ref()?))), self.num_frames, style.span);
         heat_at(&slices, t, style.normalisation)
     }
 

@@ -320,7 +320,7 @@ fn rgb_heat(app: &MbtApp, m: &ModelResults, t: f64) -> Option<Heat> {
             None => r.rgb.as_ref(),
         }
     }
-    let slices = rgb_slices(m.results.iter().flatten(), frames, app.settings.style.span, |r| pick(token, r));
+    let slices = rgb_slices(m.results.iter().flatten().filter_map(|r| Some(r.timed(pick(token, r)?))), frames, app.settings.style.span);
     heat_at(&slices, t, app.settings.style.normalisation)
 }
 

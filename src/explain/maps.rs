@@ -67,6 +67,21 @@ fn explained_rows_by(
     selectors.into_iter().enumerate().map(|(i, (name, _))| (name, rows.clone().slice(s![.., i..i + 1, ..]).reshape([b, n]))).collect()
 }
 
+/// The smallest and largest of `values` (infinities for none).
+pub fn value_range(values: &[f32]) -> (f32, f32) {
+    values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+/// An rgb map with the times (seconds) of the window it explains: its first and last sampled
+/// frames and its centre.
+#[derive(Debug, Clone, Copy)]
+pub struct TimedMap<'a> {
+    pub first_frame: f64,
+    pub last_frame: f64,
+    pub centre: f64,
+    pub map: &'a RgbMap,
+}
+
 /// A map over RGB patches for one example.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RgbMap {

@@ -7,7 +7,7 @@ pub mod lut;
 
 use serde::{Deserialize, Serialize};
 
-use crate::explain::maps::RgbMap;
+use crate::explain::maps::{RgbMap, TimedMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,9 +140,7 @@ pub fn normalise(values: &[f32], range: Option<(f32, f32)>) -> Vec<f32> {
     values.iter().map(|&v| ((v - lo) / span).clamp(0.0, 1.0)).collect()
 }
 
-pub fn value_range(values: &[f32]) -> (f32, f32) {
-    values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
-}
+pub use crate::explain::maps::value_range;
 
 /// One time slice of an rgb map as a raw (unnormalised) plane.
 pub fn slice_plane(map: &RgbMap, slice: usize) -> &[f32] {
@@ -160,18 +158,13 @@ pub struct Slice<'a> {
     pub plane: std::borrow::Cow<'a, [f32]>,
 }
 
-/// The time slices of the rgb maps picked from each window result, in time order. With
-/// [`MapSpan::Slice`] a slice's time is the middle of the frames it covers; with
-/// [`MapSpan::Window`] each window gives one slice, the sum of its slices, at its centre.
-pub fn rgb_slices<'a>(
-    results: impl IntoIterator<Item = &'a crate::analysis::WindowResult>,
-    num_frames: usize,
-    span: MapSpan,
-    pick: impl Fn(&'a crate::analysis::WindowResult) -> Option<&'a RgbMap>,
-) -> Vec<Slice<'a>> {
+/// The time slices of the windows' rgb maps, in time order. With [`MapSpan::Slice`] a slice's
+/// time is the middle of the frames it covers; with [`MapSpan::Window`] each window gives one
+/// slice, the sum of its slices, at its centre.
+pub fn rgb_slices<'a>(maps: impl IntoIterator<Item = TimedMap<'a>>, num_frames: usize, span: MapSpan) -> Vec<Slice<'a>> {
     let mut out = Vec::new();
-    for r in results {
-        let Some(map) = pick(r) else { continue };
+    for r in maps {
+        let map = r.map;
         match span {
             MapSpan::Slice => {
                 let step = if num_frames > 1 { (r.last_frame - r.first_frame) / (num_frames - 1) as f64 } else { 0.0 };
@@ -287,31 +280,19 @@ mod tests {
 
     #[test]
     fn a_window_span_sums_the_slices_into_one_map_at_the_window_centre() {
-        use crate::analysis::WindowResult;
         use crate::explain::maps::RgbMap;
         // Two windows of 8 frames, 2 tubelets of 1x2 patches each; the peak moves between
         // tubelets within the first window.
-        let window = |index: usize, first: f64, values: Vec<f32>| WindowResult {
-            index,
-            centre: first + 0.5,
-            first_frame: first,
-            last_frame: first + 0.7,
-            audio_start: first,
-            audio_end: first + 1.0,
-            probabilities: vec![1.0],
-            explained_class: None,
-            rgb: Some(RgbMap { slices: 2, height: 1, width: 2, values, frames: vec![0..4, 4..8] }),
-            spectrogram: None,
-            cross_modal: Vec::new(),
-            bottleneck: Vec::new(),
-        };
-        let results = [window(0, 0.0, vec![3.0, 0.0, 0.0, 1.0]), window(1, 1.0, vec![0.0, 2.0, 0.0, 2.0])];
-        let slices = rgb_slices(results.iter(), 8, MapSpan::Slice, |r| r.rgb.as_ref());
+        let window = |first: f64, values: Vec<f32>| (first, RgbMap { slices: 2, height: 1, width: 2, values, frames: vec![0..4, 4..8] });
+        let results = [window(0.0, vec![3.0, 0.0, 0.0, 1.0]), window(1.0, vec![0.0, 2.0, 0.0, 2.0])];
+        let timed =
+            || results.iter().map(|(first, map)| TimedMap { first_frame: *first, last_frame: first + 0.7, centre: first + 0.5, map });
+        let slices = rgb_slices(timed(), 8, MapSpan::Slice);
         assert_eq!(slices.len(), 4);
         // Frames 0-3 of the first window: the middle of frames 0 and 3 is 1.5 steps of 0.1 s.
         assert!((slices[0].time - 0.15).abs() < 1e-9);
         assert_eq!(&*slices[1].plane, &[0.0, 1.0]);
-        let windows = rgb_slices(results.iter(), 8, MapSpan::Window, |r| r.rgb.as_ref());
+        let windows = rgb_slices(timed(), 8, MapSpan::Window);
         assert_eq!(windows.len(), 2);
         assert_eq!((windows[0].time, &*windows[0].plane), (0.5, &[3.0, 1.0][..]));
         assert_eq!((windows[1].time, &*windows[1].plane), (1.5, &[0.0, 4.0][..]));
