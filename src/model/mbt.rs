@@ -11,7 +11,9 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
-use super::block::{AttentionMap, EncoderBlock, KeepAttention, load_dense, load_layer_norm};
+use super::attention::{AttentionMap, KeepAttention};
+pub use super::attention::{Capture, HeadFusion};
+use super::block::{EncoderBlock, load_dense, load_layer_norm};
 use super::config::{Classifier, MbtConfig, Modality, TemporalMethod};
 use super::layout::{TokenKind, TokenLayout};
 use crate::weights::params::{ParamError, ParamSource};
@@ -69,27 +71,6 @@ impl MbtInput {
     pub fn autodiff(self) -> Self {
         Self { rgb: self.rgb.map(|t| t.autodiff()), spectrogram: self.spectrogram.map(|t| t.autodiff()) }
     }
-}
-
-/// How captured attention is reduced over heads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HeadFusion {
-    #[default]
-    Mean,
-    Max,
-    Min,
-}
-
-/// What the forward pass keeps of the attention probabilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Capture {
-    #[default]
-    None,
-    /// Every head: `[batch, heads, q, k]` per pass.
-    AllHeads,
-    /// Heads fused on the device: `[batch, 1, q, k]` per pass, a fraction of the memory.
-    Fused(HeadFusion),
 }
 
 /// Which pass of a layer an attention map belongs to.
@@ -357,8 +338,7 @@ impl Mbt {
         let mut attention = Vec::new();
         let keep = match capture {
             Capture::None => return self.forward_observed(input, KeepAttention::No, None),
-            Capture::AllHeads => KeepAttention::AllHeads,
-            Capture::Fused(f) => KeepAttention::Fused(f),
+            other => KeepAttention::from(other),
         };
         let mut output = self.forward_observed(input, keep, Some(&mut attention as &mut dyn AttentionObserver))?;
         output.attention = attention;

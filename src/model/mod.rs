@@ -1,5 +1,6 @@
 //! MBT in burn: configuration, modules, attention capture and FLOP counting.
 
+pub mod attention;
 pub mod block;
 pub mod config;
 pub mod device;
