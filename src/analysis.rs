@@ -11,7 +11,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::explain::RolloutOptions;
-use crate::explain::maps::{RgbMap, SpectrogramMap, cross_modal_share, explained_relevance_rows, explained_rollout_rows, split_row};
+use crate::explain::maps::{RgbMap, Row, SpectrogramMap, cross_modal_share, explained_relevance_rows, explained_rollout_rows, split_row};
 use crate::features::{ClipFeatures, FbankConfig, Window, WindowInput};
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, MbtInput, Modality};
@@ -326,24 +326,24 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
 fn maps(
     config: &MbtConfig,
     layout: &TokenLayout,
-    rows: Vec<(String, Tensor<2>)>,
+    rows: Vec<(Row, Tensor<2>)>,
 ) -> anyhow::Result<(Option<RgbMap>, Option<SpectrogramMap>, Vec<(Modality, f32)>)> {
     let mut rgb = None;
     let mut spectrogram = None;
     let mut cross = Vec::new();
-    for (name, row) in rows {
+    for (which, row) in rows {
         let values = host(row)?;
         let split = split_row(config, layout, &values);
-        match name.as_str() {
-            "cls_rgb" => {
+        match which {
+            Row::Cls(Modality::Rgb) => {
                 cross.push((Modality::Rgb, cross_modal_share(&split, Modality::Rgb)));
                 rgb = split.rgb;
             }
-            "cls_spectrogram" => {
+            Row::Cls(Modality::Spectrogram) => {
                 cross.push((Modality::Spectrogram, cross_modal_share(&split, Modality::Spectrogram)));
                 spectrogram = split.spectrogram;
             }
-            _ => {
+            Row::Pooled => {
                 for &m in &config.modality_fusion {
                     cross.push((m, cross_modal_share(&split, m)));
                 }

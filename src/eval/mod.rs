@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::analysis::{host, softmax};
 use crate::explain::RolloutOptions;
-use crate::explain::maps::{explained_relevance_rows, explained_rollout_rows, split_row};
+use crate::explain::maps::{Row, explained_relevance_rows, explained_rollout_rows, split_row};
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, Modality};
 use crate::train::data::{Example, input_for, read_sidecar};
@@ -199,23 +199,23 @@ fn localise(
 }
 
 /// The row that explains the rgb side: the rgb CLS row, or the mean row without CLS tokens.
-fn rgb_rows(rows: &[(String, Tensor<2>)]) -> anyhow::Result<Option<Vec<f32>>> {
-    named_rows(rows, |name| name == "cls_rgb" || name == "gap")
+fn rgb_rows(rows: &[(Row, Tensor<2>)]) -> anyhow::Result<Option<Vec<f32>>> {
+    named_rows(rows, |row| matches!(row, Row::Cls(Modality::Rgb) | Row::Pooled))
 }
 
 /// The spectrogram CLS row (token classifier with both modalities fused in the encoder only:
 /// with late fusion no attention path leads from the audio CLS to the video).
-fn audio_rows(config: &MbtConfig, rows: &[(String, Tensor<2>)]) -> anyhow::Result<Option<Vec<f32>>> {
+fn audio_rows(config: &MbtConfig, rows: &[(Row, Tensor<2>)]) -> anyhow::Result<Option<Vec<f32>>> {
     if config.modality_fusion.len() < 2 || config.fusion_layer >= config.num_layers {
         return Ok(None);
     }
-    named_rows(rows, |name| name == "cls_spectrogram")
+    named_rows(rows, |row| row == Row::Cls(Modality::Spectrogram))
 }
 
 /// The first of the explained `rows` (from [`explained_rows`] or [`explained_rollout_rows`])
 /// whose name is `wanted`, on the host.
-fn named_rows(rows: &[(String, Tensor<2>)], wanted: impl Fn(&str) -> bool) -> anyhow::Result<Option<Vec<f32>>> {
-    let Some((_, row)) = rows.iter().find(|(name, _)| wanted(name)) else {
+fn named_rows(rows: &[(Row, Tensor<2>)], wanted: impl Fn(Row) -> bool) -> anyhow::Result<Option<Vec<f32>>> {
+    let Some((_, row)) = rows.iter().find(|(which, _)| wanted(*which)) else {
         return Ok(None);
     };
     Ok(Some(host(row.clone())?))

@@ -12,21 +12,40 @@ use crate::model::config::TemporalMethod;
 use crate::model::layout::{TokenKind, TokenLayout};
 use crate::model::{Classifier, MbtConfig, Modality};
 
-/// The rows that explain a prediction, `[batch, joint]` each: one per CLS token (`cls_rgb`,
-/// `cls_spectrogram`) with a token classifier, else `gap`, the mean of all non-bottleneck rows.
-pub fn explained_rows(config: &MbtConfig, layout: &TokenLayout, rollout: &Tensor<3>) -> Vec<(String, Tensor<2>)> {
+/// Which row of a joint matrix explains a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    /// A modality's classification token (token classifier).
+    Cls(Modality),
+    /// The mean of all non-bottleneck rows (pooling classifiers).
+    Pooled,
+}
+
+/// The names `infer` writes the rows under: `cls_rgb`, `cls_spectrogram`, `gap`.
+impl std::fmt::Display for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Row::Cls(m) => write!(f, "cls_{m}"),
+            Row::Pooled => f.write_str("gap"),
+        }
+    }
+}
+
+/// The rows that explain a prediction, `[batch, joint]` each: one per CLS token with a token
+/// classifier, else the pooled row.
+pub fn explained_rows(config: &MbtConfig, layout: &TokenLayout, rollout: &Tensor<3>) -> Vec<(Row, Tensor<2>)> {
     let b = rollout.dims()[0];
     explained_rows_by(config, layout, b, &rollout.device(), |w| w.matmul(rollout.clone()))
 }
 
 /// The same rows as [`explained_rows`], taken from a rollout by its rows ([`super::rollout::Explanation::rows`])
 /// rather than from the dense matrix.
-pub fn explained_rollout_rows(config: &MbtConfig, explanation: &super::rollout::Explanation) -> Vec<(String, Tensor<2>)> {
+pub fn explained_rollout_rows(config: &MbtConfig, explanation: &super::rollout::Explanation) -> Vec<(Row, Tensor<2>)> {
     explained_rows_by(config, &explanation.layout, explanation.batch(), &explanation.device(), |w| explanation.rows(w))
 }
 
 /// The same rows as [`explained_rows`], taken from relevance by its rows ([`super::relevance::Relevance::rows`]).
-pub fn explained_relevance_rows(config: &MbtConfig, relevance: &super::relevance::Relevance) -> Vec<(String, Tensor<2>)> {
+pub fn explained_relevance_rows(config: &MbtConfig, relevance: &super::relevance::Relevance) -> Vec<(Row, Tensor<2>)> {
     explained_rows_by(config, &relevance.layout, relevance.batch(), &relevance.device(), |w| relevance.rows(w))
 }
 
@@ -39,9 +58,9 @@ fn explained_rows_by(
     b: usize,
     device: &Device,
     rows: impl Fn(Tensor<3>) -> Tensor<3>,
-) -> Vec<(String, Tensor<2>)> {
+) -> Vec<(Row, Tensor<2>)> {
     let n = layout.len();
-    let selectors: Vec<(String, Vec<f32>)> = if config.classifier == Classifier::Token {
+    let selectors: Vec<(Row, Vec<f32>)> = if config.classifier == Classifier::Token {
         config
             .modality_fusion
             .iter()
@@ -49,14 +68,14 @@ fn explained_rows_by(
                 let at = layout.find(TokenKind::Cls(m))?.start;
                 let mut w = vec![0.0; n];
                 w[at] = 1.0;
-                Some((format!("cls_{m}"), w))
+                Some((Row::Cls(m), w))
             })
             .collect()
     } else {
         let end = layout.find(TokenKind::Bottleneck).map_or(n, |s| s.start);
         let mut w = vec![0.0; n];
         w[..end].fill(1.0 / end.max(1) as f32);
-        vec![("gap".to_owned(), w)]
+        vec![(Row::Pooled, w)]
     };
     if selectors.is_empty() {
         return Vec::new();
