@@ -16,7 +16,7 @@ use crate::features::{ClipFeatures, FbankConfig, Window, WindowInput};
 use crate::model::layout::TokenLayout;
 use crate::model::{Mbt, MbtConfig, MbtInput, Modality};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Attention rollout from the classification tokens.

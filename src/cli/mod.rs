@@ -12,7 +12,10 @@ mod train;
 
 use std::path::PathBuf;
 
+use mbtscope::analysis::Method;
 use mbtscope::model::device::DeviceChoice;
+use mbtscope::model::mbt::HeadFusion;
+use mbtscope::render::{Colormap, MapSpan, Normalisation};
 
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -246,8 +249,8 @@ numbers that do not fit a model).";
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExplainArgs {
     /// Attention rollout from the classification tokens, or gradient-weighted relevance.
-    #[arg(long, value_enum, default_value_t = MethodArg::Rollout)]
-    pub method: MethodArg,
+    #[arg(long, value_enum, default_value_t = Method::Rollout)]
+    pub method: Method,
     /// The class relevance explains (default: each window's top prediction).
     #[arg(long)]
     pub class: Option<usize>,
@@ -259,8 +262,8 @@ pub struct ExplainArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RolloutArgs {
     /// How rollout fuses attention heads.
-    #[arg(long, value_enum, default_value_t = FusionArg::Mean)]
-    pub head_fusion: FusionArg,
+    #[arg(long, value_enum, default_value_t = HeadFusion::Mean)]
+    pub head_fusion: HeadFusion,
     /// Fraction of each layer's fused attention to drop before rollout, in [0, 1) (never a
     /// token's own CLS).
     #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
@@ -274,7 +277,7 @@ impl RolloutArgs {
     /// The rollout options, keeping layer `raw_layer`'s joint matrix when given.
     pub fn options(&self, raw_layer: Option<usize>) -> mbtscope::explain::RolloutOptions {
         mbtscope::explain::RolloutOptions {
-            head_fusion: self.head_fusion.into(),
+            head_fusion: self.head_fusion,
             discard_ratio: self.discard_ratio,
             start_layer: self.start_layer,
             raw_layer,
@@ -282,18 +285,12 @@ impl RolloutArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum MethodArg {
-    Rollout,
-    Relevance,
-}
-
 impl ExplainArgs {
     /// The flags that contradict each other: `--class` picks the class relevance explains, and
     /// rollout has none.
     pub fn check(&self) -> Result<(), BadArgument> {
         match (self.method, self.class) {
-            (MethodArg::Rollout, Some(class)) => {
+            (Method::Rollout, Some(class)) => {
                 Err(BadArgument(format!("--class {class} needs --method relevance: attention rollout explains no particular class")))
             }
             _ => Ok(()),
@@ -301,14 +298,7 @@ impl ExplainArgs {
     }
 
     pub fn settings(&self) -> mbtscope::analysis::AnalysisSettings {
-        mbtscope::analysis::AnalysisSettings {
-            method: match self.method {
-                MethodArg::Rollout => mbtscope::analysis::Method::Rollout,
-                MethodArg::Relevance => mbtscope::analysis::Method::Relevance,
-            },
-            class: self.class,
-            rollout: self.rollout.options(None),
-        }
+        mbtscope::analysis::AnalysisSettings { method: self.method, class: self.class, rollout: self.rollout.options(None) }
     }
 }
 
@@ -402,8 +392,8 @@ pub enum FormatArg {
 /// The overlay's look (the app's View settings).
 #[derive(Debug, Clone, clap::Args)]
 pub struct StyleArgs {
-    #[arg(long, value_enum, default_value_t = ColormapArg::Turbo)]
-    pub colormap: ColormapArg,
+    #[arg(long, value_enum, default_value_t = Colormap::Turbo)]
+    pub colormap: Colormap,
     /// Weight of the colormap over the frame at the map's maximum, 0 to 1.
     #[arg(long, default_value_t = 0.6, value_parser = parse_unit)]
     pub opacity: f32,
@@ -411,36 +401,15 @@ pub struct StyleArgs {
     #[arg(long, default_value_t = 0.15, value_parser = parse_unit)]
     pub threshold: f32,
     /// Per frame, over the clip, or per frame blended over time (no flicker).
-    #[arg(long, value_enum, default_value_t = NormalisationArg::Frame)]
-    pub normalisation: NormalisationArg,
+    #[arg(long, value_enum, default_value_t = Normalisation::Frame)]
+    pub normalisation: Normalisation,
     /// Show the patches (nearest upsampling) instead of a smooth map.
     #[arg(long)]
     pub nearest: bool,
     /// Each frame shows its time slice of the window's map, or the whole window's map (its
     /// slices summed).
-    #[arg(long, value_enum, default_value_t = SpanArg::Slice)]
-    pub span: SpanArg,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SpanArg {
-    Slice,
-    Window,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColormapArg {
-    Turbo,
-    Viridis,
-    Inferno,
-    Jet,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum NormalisationArg {
-    Frame,
-    Clip,
-    Smooth,
+    #[arg(long, value_enum, default_value_t = MapSpan::Slice)]
+    pub span: MapSpan,
 }
 
 fn parse_unit(text: &str) -> Result<f32, String> {
@@ -450,26 +419,13 @@ fn parse_unit(text: &str) -> Result<f32, String> {
 
 impl StyleArgs {
     pub fn overlay(&self) -> mbtscope::render::OverlayStyle {
-        use mbtscope::render::{Colormap, Normalisation};
         mbtscope::render::OverlayStyle {
-            colormap: match self.colormap {
-                ColormapArg::Turbo => Colormap::Turbo,
-                ColormapArg::Viridis => Colormap::Viridis,
-                ColormapArg::Inferno => Colormap::Inferno,
-                ColormapArg::Jet => Colormap::Jet,
-            },
+            colormap: self.colormap,
             opacity: self.opacity,
             threshold: self.threshold,
             smooth: !self.nearest,
-            normalisation: match self.normalisation {
-                NormalisationArg::Frame => Normalisation::Frame,
-                NormalisationArg::Clip => Normalisation::Clip,
-                NormalisationArg::Smooth => Normalisation::Smooth,
-            },
-            span: match self.span {
-                SpanArg::Slice => mbtscope::render::MapSpan::Slice,
-                SpanArg::Window => mbtscope::render::MapSpan::Window,
-            },
+            normalisation: self.normalisation,
+            span: self.span,
         }
     }
 }
@@ -569,23 +525,6 @@ pub struct InferArgs {
     /// Replace OUT if it exists.
     #[arg(long)]
     pub force: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FusionArg {
-    Mean,
-    Max,
-    Min,
-}
-
-impl From<FusionArg> for mbtscope::model::mbt::HeadFusion {
-    fn from(f: FusionArg) -> Self {
-        match f {
-            FusionArg::Mean => Self::Mean,
-            FusionArg::Max => Self::Max,
-            FusionArg::Min => Self::Min,
-        }
-    }
 }
 
 fn parse_ratio(text: &str) -> Result<f32, String> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::explain::maps::{RgbMap, TimedMap};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Colormap {
     #[default]
@@ -49,7 +49,7 @@ pub fn lut_index(t: f32) -> usize {
 }
 
 /// How map values become [0, 1] before the colormap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Normalisation {
     /// Each frame's map spans [0, 1].
@@ -62,7 +62,7 @@ pub enum Normalisation {
 }
 
 /// What time span of a window's rgb map a frame shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum MapSpan {
     /// The time slice (tubelet) the frame falls in: where the model looked at that moment.
