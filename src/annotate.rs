@@ -20,7 +20,7 @@ pub struct Panel {
 }
 
 /// How annotated frames look.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct AnnotateStyle {
     pub overlay: OverlayStyle,
     /// Draw the title and labels box.

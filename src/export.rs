@@ -253,7 +253,7 @@ struct ManifestKey<'a> {
     clip: &'a Path,
     models: Vec<(&'a Path, &'a str)>,
     settings: String,
-    style: crate::render::OverlayStyle,
+    style: crate::annotate::AnnotateStyle,
     top_k: usize,
     format: ImageFormat,
     jpeg_quality: u8,
