@@ -21,6 +21,13 @@ fn step_until(harness: &mut Harness<'_, MbtApp>, what: &str, done: impl Fn(&MbtA
     }
 }
 
+/// The app at 1400x900 on the demo clip, analysing on the CPU without cache or saved settings.
+fn app(audio: AudioDevice, export_dir: std::path::PathBuf) -> Harness<'static, MbtApp> {
+    let options =
+        AppOptions { audio, device: DeviceChoice::Cpu, no_cache: true, fresh: true, export_dir: Some(export_dir), ..AppOptions::default() };
+    Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options))
+}
+
 /// Pixels with strongly saturated colour inside `[x0, x1) x [y0, y1)`: the heatmap's.
 fn saturated(image: &image::RgbaImage, x0: u32, x1: u32, y0: u32, y1: u32) -> usize {
     (y0..y1.min(image.height()))
@@ -36,15 +43,7 @@ fn saturated(image: &image::RgbaImage, x0: u32, x1: u32, y0: u32, y1: u32) -> us
 #[test]
 fn open_play_seek_compare_pick_a_token_and_export() {
     let out = crate::scratch("gui");
-    let options = AppOptions {
-        audio: AudioDevice::Disabled,
-        device: DeviceChoice::Cpu,
-        no_cache: true,
-        fresh: true,
-        export_dir: Some(out.clone()),
-        ..AppOptions::default()
-    };
-    let mut harness = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options));
+    let mut harness = app(AudioDevice::Disabled, out.clone());
     // Opened on the demo clip, with the shipped models analysing it.
     step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));
     assert!(harness.state().clip.as_ref().unwrap().ends_with("assets/demo/test_00000.mp4"));
@@ -219,15 +218,7 @@ fn shipped(name: &str) -> std::path::PathBuf {
 fn play_past_the_end_then_space_twice_and_the_clock_moves() {
     let _turn = crate::sound_device_turn();
     let device = std::env::var("MBTSCOPE_TEST_AUDIO_DEVICE").unwrap_or_else(|_| "pulse".into());
-    let options = AppOptions {
-        audio: AudioDevice::Named(device),
-        device: DeviceChoice::Cpu,
-        no_cache: true,
-        fresh: true,
-        export_dir: Some(crate::scratch("gui-end")),
-        ..AppOptions::default()
-    };
-    let mut harness = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options));
+    let mut harness = app(AudioDevice::Named(device), crate::scratch("gui-end"));
     step_until(&mut harness, "the clip", |app| app.player.is_some() && app.current_frame.is_some());
     match harness.state().message.as_deref() {
         None => {}
@@ -264,15 +255,7 @@ fn play_past_the_end_then_space_twice_and_the_clock_moves() {
 #[test]
 fn menus_take_typed_paths_a_bad_clip_keeps_the_open_one_and_the_builtin_dialog_opens_clips() {
     let work = crate::scratch("gui-open");
-    let options = AppOptions {
-        audio: AudioDevice::Disabled,
-        device: DeviceChoice::Cpu,
-        no_cache: true,
-        fresh: true,
-        export_dir: Some(work.clone()),
-        ..AppOptions::default()
-    };
-    let mut harness = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).wgpu().build_eframe(|cc| MbtApp::new(cc, options));
+    let mut harness = app(AudioDevice::Disabled, work.clone());
     step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));
     let demo = harness.state().clip.clone().unwrap();
 

@@ -105,8 +105,13 @@ fn commands_piped_into_a_closed_reader_finish_without_a_panic() {
 }
 
 fn analyze(clip: &Path, out: &Path, extra: &[&str]) -> Output {
+    on_clip("analyze", clip, out, extra)
+}
+
+/// `mbtscope COMMAND` with the shipped bottleneck model on the CPU, uncached, on `clip`.
+fn on_clip(command: &str, clip: &Path, out: &Path, extra: &[&str]) -> Output {
     mbtscope()
-        .args(["analyze", "--device", "cpu", "--no-cache", "--model"])
+        .args([command, "--device", "cpu", "--no-cache", "--model"])
         .arg(model("bottleneck"))
         .arg("--out")
         .arg(out)
@@ -236,15 +241,7 @@ fn a_tampered_analysis_cache_is_recomputed_not_trusted() {
 }
 
 fn export(clip: &Path, out: &Path, extra: &[&str]) -> Output {
-    mbtscope()
-        .args(["export", "--device", "cpu", "--no-cache", "--model"])
-        .arg(model("bottleneck"))
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .arg(clip)
-        .output()
-        .unwrap()
+    on_clip("export", clip, out, extra)
 }
 
 fn frames_in(dir: &Path, ext: &str) -> Vec<String> {

@@ -399,18 +399,23 @@ fn sync_twins_share_the_picture_and_the_sound_follows_the_named_object() {
     }
 }
 
+/// Runs `mbtscope synth --task sync --twins` for `clips` clips into `dir`, which must succeed.
+fn synth_sync_twins(dir: &std::path::Path, clips: usize, seed: &str, split: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mbtscope"))
+        .args(["synth", "--clips", &clips.to_string(), "--seed", seed, "--split", split, "--task", "sync", "--twins", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `synth --task sync --twins` writes each clip and its twin; an unknown task exits 2 and says
 /// which tasks there are.
 #[test]
 fn the_cli_writes_sync_twins_and_refuses_an_unknown_task() {
     let dir = crate::scratch("synth-cli-sync");
     let bin = env!("CARGO_BIN_EXE_mbtscope");
-    let out = Command::new(bin)
-        .args(["synth", "--clips", "2", "--seed", "3", "--split", "val", "--task", "sync", "--twins", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    synth_sync_twins(&dir, 2, "3", "val");
     for stem in ["val_00000", "val_00000_twin", "val_00001", "val_00001_twin"] {
         assert!(dir.join(format!("{stem}.mp4")).exists(), "{stem}");
         let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.json"))).unwrap()).unwrap();
@@ -427,12 +432,7 @@ fn the_cli_writes_sync_twins_and_refuses_an_unknown_task() {
 fn eval_scores_twins_for_following_the_sound() {
     let dir = crate::scratch("eval-twins");
     let bin = env!("CARGO_BIN_EXE_mbtscope");
-    let synth = Command::new(bin)
-        .args(["synth", "--clips", "3", "--seed", "5", "--split", "test", "--task", "sync", "--twins", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    synth_sync_twins(&dir, 3, "5", "test");
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/bottleneck");
     let json = dir.join("eval.json");
     let eval = Command::new(bin)

@@ -273,15 +273,7 @@ fn design_pairs(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, us
             // 0.35 s of one.
             off_beat_times(&mut rng, &sounding_events, config.duration)
         };
-        objects.push(Object {
-            class,
-            colour: vary(&mut rng, CLASSES[class].colour),
-            size: size as f32,
-            start: [rng.range(size, w - size) as f32, rng.range(size, h - size) as f32],
-            velocity: [(speed * angle.cos()) as f32, (speed * angle.sin()) as f32],
-            events,
-            active: Vec::new(),
-        });
+        objects.push(place(&mut rng, class, [size, speed, angle], [w, h], events, Vec::new()));
     }
     let sounding = (objects_count - order_offset) % objects_count;
     (objects, background(&mut rng, w, h), sounding, label)
@@ -325,18 +317,24 @@ fn design_sync(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usi
                 [ms((start - half).max(0.0)), ms(start + slot - half)]
             })
             .collect();
-        objects.push(Object {
-            class,
-            colour: vary(&mut rng, CLASSES[class].colour),
-            size: size as f32,
-            start: [rng.range(size, w - size) as f32, rng.range(size, h - size) as f32],
-            velocity: [(speed * angle.cos()) as f32, (speed * angle.sin()) as f32],
-            events: Vec::new(),
-            active,
-        });
+        objects.push(place(&mut rng, class, [size, speed, angle], [w, h], Vec::new(), active));
     }
     let label = objects[sounding].class;
     (objects, background(&mut rng, w, h), sounding, label)
+}
+
+/// An object of `class` with its size, speed and heading drawn, in a `w x h` frame: its colour
+/// and starting point are drawn here, after everything the caller drew for it.
+fn place(rng: &mut Rng, class: usize, [size, speed, angle]: [f64; 3], [w, h]: [f64; 2], events: Vec<f64>, active: Vec<[f64; 2]>) -> Object {
+    Object {
+        class,
+        colour: vary(rng, CLASSES[class].colour),
+        size: size as f32,
+        start: [rng.range(size, w - size) as f32, rng.range(size, h - size) as f32],
+        velocity: [(speed * angle.cos()) as f32, (speed * angle.sin()) as f32],
+        events,
+        active,
+    }
 }
 
 /// Background clutter: a gradient and three to six drifting blobs.
@@ -378,9 +376,9 @@ pub fn sound_events(config: &SynthConfig, object: &Object) -> Vec<f64> {
             .active
             .iter()
             .flat_map(|&[start, _]| {
-                // Slots start half a frame early (see `design_sync`): count from the slot itself.
-                let slot = start + 0.5 / f64::from(config.fps);
-                let slot = if start == 0.0 { 0.0 } else { slot };
+                // On slots start half a frame early (see `design_sync`): from the slot itself.
+                let slot_secs = SLOT_FRAMES as f64 / f64::from(config.fps);
+                let slot = (start / slot_secs).round() * slot_secs;
                 [ms(slot + 0.02), ms(slot + 0.25)]
             })
             .collect(),
