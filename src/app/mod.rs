@@ -509,7 +509,8 @@ impl MbtApp {
         let mut player = match Player::open(path, options) {
             Ok(player) => player,
             Err(e) => {
-                self.message = Some(format!("Cannot play {}: {e}.{keep}", path.display()));
+                // The error names the file already.
+                self.message = Some(format!("Cannot play the clip: {e}.{keep}"));
                 return;
             }
         };

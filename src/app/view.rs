@@ -549,7 +549,10 @@ fn label_strip(app: &mut MbtApp, ui: &mut Ui) {
 /// spectrogram map (or the selected token's) and the playhead.
 fn spectrogram_panel(app: &mut MbtApp, ui: &mut Ui) {
     let Some(spec) = app.spectrogram.clone() else {
-        ui.label("spectrogram: decoding audio...");
+        // Only while a clip is open is its audio being decoded.
+        if app.clip.is_some() {
+            ui.label("spectrogram: decoding audio...");
+        }
         return;
     };
     let t = app.position();
