@@ -1,12 +1,21 @@
 //! mbtscope: look inside the Multimodal Bottleneck Transformer (Nagrani et al., NeurIPS 2021).
 //!
-//! Data flows one way: media → features → model → explain → render / export. This crate holds
-//! the media, feature and model halves so far:
-//! - [`media`]: FFmpeg decoding with exact seeking; [`features`]: MBT's inputs for clip windows;
-//! - [`model`]: MBT in burn, faithful to Scenic's `scenic/projects/mbt`, with attention capture;
-//! - [`weights`]: Scenic/Flax checkpoint import and the native model folder;
-//! - [`explain`]: attention rollout over the joint token graph and bottleneck activity;
-//! - [`npz`]: NumPy archives for the tensor-in, tensor-out interface.
+//! Data flows one way, media → features → model → explain → analysis → render / export, with
+//! the app and the command line on top:
+//! - [`media`]: FFmpeg decoding with exact seeking, audio output, encoding, the player;
+//! - [`features`]: MBT's inputs for a clip's windows (frames, Kaldi fbank) and counterfactual audio;
+//! - [`model`]: MBT in burn, faithful to Scenic's `scenic/projects/mbt`, with attention capture
+//!   and FLOPs; [`weights`]: Scenic/Flax checkpoint import and the native model folder;
+//!   [`runner`]: a model folder loaded onto a device;
+//! - [`explain`]: attention rollout, gradient-weighted relevance and bottleneck activity, as maps;
+//! - [`analysis`]: one model over one clip, window by window, cached on disk;
+//! - [`render`]: heatmap overlays (the CPU twin of `shaders/heatmap.wgsl`) and the GPU renderer;
+//!   [`annotate`] and [`export`]: annotated frames and videos;
+//! - [`synth`], [`train`], [`eval`]: the generated benchmark, training, and evaluation against
+//!   its ground truth;
+//! - [`app`]: the desktop app; the command line is in `main.rs` and its `cli` modules;
+//! - [`npz`], [`fsutil`], [`console`]: NumPy archives, files written atomically, output that
+//!   survives a closed pipe.
 
 pub mod analysis;
 pub mod annotate;

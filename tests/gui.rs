@@ -15,7 +15,11 @@ use mbtscope::model::device::DeviceChoice;
 fn step_until(harness: &mut Harness<'_, MbtApp>, what: &str, done: impl Fn(&MbtApp) -> bool) {
     let start = Instant::now();
     while !done(harness.state()) {
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what} (the app says: {:?})", harness.state().message);
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what} (the app says: {:?})",
+            harness.state().ui.message
+        );
         harness.step();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -45,10 +49,12 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     let out = crate::scratch("gui");
     let mut harness = app(AudioDevice::Disabled, out.clone());
     // Opened on the demo clip, with the shipped models analysing it.
-    step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));
-    assert!(harness.state().clip.as_ref().unwrap().ends_with("assets/demo/test_00000.mp4"));
+    step_until(&mut harness, "the first analysed window", |app| {
+        app.analysis.models.first().is_some_and(|m| m.window_at(app.position()).is_some())
+    });
+    assert!(harness.state().clip().unwrap().ends_with("assets/demo/test_00000.mp4"));
     assert!(
-        harness.state().message.as_deref().unwrap_or("").contains("wall clock"),
+        harness.state().ui.message.as_deref().unwrap_or("").contains("wall clock"),
         "no audio device: the app says it plays on a wall clock"
     );
 
@@ -67,8 +73,8 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     harness.step();
     assert!(harness.state().position() > harness.state().duration() - 0.1);
     harness.state_mut().seek(4.0);
-    step_until(&mut harness, "the frame at 4 s", |app| app.current_frame.as_ref().is_some_and(|f| (f.pts.secs() - 4.0).abs() < 0.1));
-    step_until(&mut harness, "the window at 4 s", |app| app.models.iter().all(|m| m.window_at(4.0).is_some()));
+    step_until(&mut harness, "the frame at 4 s", |app| app.current_frame().is_some_and(|f| (f.pts.secs() - 4.0).abs() < 0.1));
+    step_until(&mut harness, "the window at 4 s", |app| app.analysis.models.iter().all(|m| m.window_at(4.0).is_some()));
 
     // Side by side: two frame views, both with heatmaps.
     harness.state_mut().settings.view = ViewMode::SideBySide;
@@ -76,16 +82,16 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     let image = harness.render().expect("render");
     image.save(out.join("side_by_side.png")).unwrap();
     let half = image.width() / 2;
-    assert!(harness.state().models.len() == 2, "two shipped models");
+    assert!(harness.state().analysis.models.len() == 2, "two shipped models");
     let (left, right) = (saturated(&image, 0, half - 200, 40, 600), saturated(&image, half - 200, image.width() - 380, 40, 600));
     assert!(left > 300 && right > 300, "heatmaps in both views: {left} and {right} saturated pixels");
 
     // Snapshots of the main views once every window is analysed (so the label strip and the
     // token plot are complete). Only the views are compared, not the status bar (its timings vary).
-    step_until(&mut harness, "every window", |app| app.models.iter().all(|m| m.done() == m.windows.len()));
+    step_until(&mut harness, "every window", |app| app.analysis.models.iter().all(|m| m.done() == m.windows.len()));
     harness.run_steps(3);
     let image = harness.render().expect("render");
-    let rects = harness.state().view_rects;
+    let rects = harness.state().ui.layout.rects;
     for (name, rect) in [("frames_side_by_side", rects.frames), ("transport_spectrogram", rects.transport), ("inspector", rects.inspector)]
     {
         assert_view_snapshot(&image, rect, name);
@@ -94,27 +100,28 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     // Click a bottleneck token: the views now show its attention.
     harness.get_all_by_label("2").next().expect("a token button").click();
     harness.run_steps(3);
-    assert!(harness.state().token.is_some(), "clicking a token selects it");
+    assert!(harness.state().token().is_some(), "clicking a token selects it");
     harness.render().expect("render").save(out.join("token.png")).unwrap();
 
     // Export the current frame from the File menu: what `mbtscope export` draws for the same
     // frame (side by side, the classification-token maps, each window's map as a whole).
-    harness.state_mut().token = None;
+    harness.state_mut().session.as_mut().unwrap().token = None;
     harness.state_mut().settings.style.span = mbtscope::render::MapSpan::Window;
     harness.get_by_label("File").click();
     harness.run_steps(2);
     harness.get_by_label("Export the current frame (PNG)").click();
     harness.run_steps(2);
+    step_until(&mut harness, "the frame export", |app| app.tasks.save.is_none());
     let exported: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("test_00000_"))
         .collect();
-    assert_eq!(exported.len(), 1, "one exported frame: {exported:?} ({:?})", harness.state().export_message);
+    assert_eq!(exported.len(), 1, "one exported frame: {exported:?} ({:?})", harness.state().ui.export_message);
     let frame = image::open(&exported[0]).unwrap().to_rgb8();
     assert_eq!((frame.width(), frame.height()), (448, 224), "side by side");
-    let index = (harness.state().current_frame.as_ref().unwrap().pts.secs() * 25.0).round() as usize;
+    let index = (harness.state().current_frame().unwrap().pts.secs() * 25.0).round() as usize;
     let cli_dir = out.join("cli");
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_mbtscope"))
         .args(["export", "--device", "cpu", "--no-cache", "--span", "window", "--frames", &index.to_string(), "--model"])
@@ -145,8 +152,8 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     harness.run_steps(2);
     harness.get_by_label("Export the clip").click();
     harness.run_steps(1);
-    step_until(&mut harness, "the clip export", |app| app.export_task.is_none());
-    let message = harness.state().export_message.clone().unwrap_or_default();
+    step_until(&mut harness, "the clip export", |app| app.tasks.clip_export.is_none());
+    let message = harness.state().ui.export_message.clone().unwrap_or_default();
     assert!(message.starts_with("wrote 200 frames"), "{message}");
     let video = out.join("test_00000_annotated.mp4");
     assert!(video.exists(), "{message}");
@@ -165,11 +172,11 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     harness.run_steps(2);
     harness.get_by_label("Import a Scenic checkpoint…").click();
     harness.run_steps(2);
-    assert!(harness.state().import.shown, "the import form opens");
+    assert!(harness.state().ui.import.shown, "the import form opens");
     let fixture = crate::fixtures().join("mbt/bottleneck_mid_token");
     let imported = out.join("imported");
     {
-        let form = &mut harness.state_mut().import;
+        let form = &mut harness.state_mut().ui.import;
         form.set_checkpoint(&fixture.join("checkpoint.msgpack"));
         form.config = fixture.join("config.json").display().to_string();
         form.out = imported.display().to_string();
@@ -177,20 +184,20 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     harness.run_steps(1);
     harness.get_by_label("Import").click();
     harness.run_steps(1);
-    step_until(&mut harness, "the import", |app| !app.import.running());
-    let message = harness.state().import.message.clone().unwrap_or_default();
+    step_until(&mut harness, "the import", |app| !app.importing());
+    let message = harness.state().ui.import.message.clone().unwrap_or_default();
     assert!(message.starts_with("imported"), "{message}");
     assert_eq!(harness.state().settings.models.first(), Some(&imported), "the imported model is A");
     assert!(imported.join(mbtscope::weights::native::WEIGHTS_FILE).exists());
     harness.render().expect("render").save(out.join("import.png")).unwrap();
     step_until(&mut harness, "the imported model's first window", |app| {
-        app.models.first().is_some_and(|m| m.name == "imported" && m.done() > 0)
+        app.analysis.models.first().is_some_and(|m| m.name == "imported" && m.done() > 0)
     });
     // Importing again into the same folder refuses to overwrite, and says so.
     harness.get_by_label("Import").click();
     harness.run_steps(1);
-    step_until(&mut harness, "the second import", |app| !app.import.running());
-    let message = harness.state().import.message.clone().unwrap_or_default();
+    step_until(&mut harness, "the second import", |app| !app.importing());
+    let message = harness.state().ui.import.message.clone().unwrap_or_default();
     assert!(message.starts_with("import failed") && message.contains("exists"), "{message}");
 }
 
@@ -219,8 +226,8 @@ fn play_past_the_end_then_space_twice_and_the_clock_moves() {
     let _turn = crate::sound_device_turn();
     let device = std::env::var("MBTSCOPE_TEST_AUDIO_DEVICE").unwrap_or_else(|_| "pulse".into());
     let mut harness = app(AudioDevice::Named(device), crate::scratch("gui-end"));
-    step_until(&mut harness, "the clip", |app| app.player.is_some() && app.current_frame.is_some());
-    match harness.state().message.as_deref() {
+    step_until(&mut harness, "the clip", |app| app.player().is_some() && app.current_frame().is_some());
+    match harness.state().ui.message.as_deref() {
         None => {}
         // The sound server failed for real under the test suite's load: the player reopened the
         // device or went on by the wall clock, and the clock must behave all the same.
@@ -232,15 +239,15 @@ fn play_past_the_end_then_space_twice_and_the_clock_moves() {
     harness.run_steps(2);
     harness.key_press(egui::Key::Space);
     harness.step();
-    assert!(harness.state().player.as_ref().unwrap().is_playing());
-    step_until(&mut harness, "the end of the clip", |app| !app.player.as_ref().unwrap().is_playing());
+    assert!(harness.state().player().unwrap().is_playing());
+    step_until(&mut harness, "the end of the clip", |app| !app.player().unwrap().is_playing());
     harness.run_steps(2);
     assert!((harness.state().position() - duration).abs() < 1e-6, "stopped at the end");
     harness.get_by_label("Play"); // the button says Play again
     // The second Space: it starts over from the beginning.
     harness.key_press(egui::Key::Space);
     harness.step();
-    assert!(harness.state().player.as_ref().unwrap().is_playing());
+    assert!(harness.state().player().unwrap().is_playing());
     let wanted = harness.state().position();
     assert!(wanted < 0.5, "play after the end starts over, not at {wanted}");
     let started = Instant::now();
@@ -256,8 +263,10 @@ fn play_past_the_end_then_space_twice_and_the_clock_moves() {
 fn menus_take_typed_paths_a_bad_clip_keeps_the_open_one_and_the_builtin_dialog_opens_clips() {
     let work = crate::scratch("gui-open");
     let mut harness = app(AudioDevice::Disabled, work.clone());
-    step_until(&mut harness, "the first analysed window", |app| app.models.first().is_some_and(|m| m.window_at(app.position()).is_some()));
-    let demo = harness.state().clip.clone().unwrap();
+    step_until(&mut harness, "the first analysed window", |app| {
+        app.analysis.models.first().is_some_and(|m| m.window_at(app.position()).is_some())
+    });
+    let demo = harness.state().clip().unwrap().to_owned();
 
     // Type a path into the File menu's field: clicking it keeps the menu open.
     let bad = work.join("not_a_video.mp4");
@@ -272,33 +281,33 @@ fn menus_take_typed_paths_a_bad_clip_keeps_the_open_one_and_the_builtin_dialog_o
     harness.get_all_by_role(egui::accesskit::Role::TextInput).next().unwrap().type_text(&bad.display().to_string());
     harness.run_steps(1);
     // Typing went to the field, not to the player's shortcuts (Space would have started playing).
-    assert!(!harness.state().player.as_ref().unwrap().is_playing());
+    assert!(!harness.state().player().unwrap().is_playing());
     harness.get_by_label("Open").click();
     harness.run_steps(3);
-    let message = harness.state().message.clone().unwrap_or_default();
+    let message = harness.state().ui.message.clone().unwrap_or_default();
     assert!(message.contains("not_a_video.mp4") && message.contains("stays open"), "{message}");
-    assert_eq!(harness.state().clip.as_ref(), Some(&demo), "the open clip is kept");
+    assert_eq!(harness.state().clip(), Some(demo.as_path()), "the open clip is kept");
     assert!(
-        harness.state().player.is_some() && harness.state().models.first().is_some_and(|m| m.done() > 0),
+        harness.state().player().is_some() && harness.state().analysis.models.first().is_some_and(|m| m.done() > 0),
         "its player and analysis too"
     );
 
     // The built-in dialog (as on a desktop without a portal or zenity) opens a clip.
     let copy = work.join("copy.mp4");
     std::fs::copy(&demo, &copy).unwrap();
-    harness.state_mut().dialogs.use_builtin_only();
+    harness.state_mut().ui.dialogs.use_builtin_only();
     harness.get_by_label("File").click();
     harness.run_steps(2);
     harness.get_by_label_contains("Open a clip").click();
     harness.run_steps(3);
-    assert!(harness.state().dialogs.builtin.is_some(), "the built-in dialog is open");
+    assert!(harness.state().ui.dialogs.builtin.is_some(), "the built-in dialog is open");
     harness.get_by_label_contains("neither an XDG desktop portal nor zenity"); // it says why
-    harness.state_mut().dialogs.builtin.as_mut().unwrap().dir = work.clone();
+    harness.state_mut().ui.dialogs.builtin.as_mut().unwrap().dir = work.clone();
     harness.run_steps(2);
     harness.get_by_label("copy.mp4").click();
     harness.run_steps(1);
     harness.get_by_label("OK").click();
     harness.run_steps(3);
-    assert_eq!(harness.state().clip.as_ref(), Some(&copy));
-    assert!(harness.state().dialogs.builtin.is_none());
+    assert_eq!(harness.state().clip(), Some(copy.as_path()));
+    assert!(harness.state().ui.dialogs.builtin.is_none());
 }

@@ -4,7 +4,8 @@
 //! menus also take typed paths.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
+
+use super::task::Task;
 
 /// What a picked path is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +51,8 @@ type Answer = (Purpose, Option<PathBuf>, std::time::Duration, Option<PathBuf>);
 /// At most one dialog open at a time; its answer arrives through [`Dialogs::poll`]. Where the
 /// system has no file dialog, mbtscope's own ([`PathDialog`]) opens instead and says why.
 pub struct Dialogs {
-    tx: Sender<Answer>,
-    rx: Receiver<Answer>,
-    open: Option<Purpose>,
+    /// The system dialog now open, on its own thread.
+    system: Option<(Purpose, Task<Answer>)>,
     /// The built-in dialog, while it is open.
     pub builtin: Option<PathDialog>,
     /// Set once a system dialog failed: later requests go straight to the built-in one.
@@ -61,8 +61,7 @@ pub struct Dialogs {
 
 impl Default for Dialogs {
     fn default() -> Self {
-        let (tx, rx) = channel();
-        Self { tx, rx, open: None, builtin: None, system_failed: !system_dialog_available() }
+        Self { system: None, builtin: None, system_failed: !system_dialog_available() }
     }
 }
 
@@ -87,7 +86,7 @@ impl Dialogs {
 
     /// The dialog now open, if any.
     pub fn open(&self) -> Option<Purpose> {
-        self.open.or(self.builtin.as_ref().map(|d| d.purpose))
+        self.system.as_ref().map(|(purpose, _)| *purpose).or(self.builtin.as_ref().map(|d| d.purpose))
     }
 
     /// Opens a dialog for `purpose` starting in `start` (a folder, or a file whose folder is
@@ -101,27 +100,29 @@ impl Dialogs {
             self.builtin = Some(PathDialog::new(purpose, start, NO_SYSTEM_DIALOG));
             return;
         }
-        let tx = self.tx.clone();
         let ctx = ctx.clone();
         let fallback = start.clone();
-        let spawned = std::thread::Builder::new().name("file-dialog".into()).spawn(move || {
-            let opened = std::time::Instant::now();
-            let mut dialog = rfd::FileDialog::new().set_title(purpose.title());
-            if let Some(dir) = &start {
-                dialog = dialog.set_directory(dir);
-            }
-            dialog = match purpose {
-                Purpose::OpenClip => dialog.add_filter("video", CLIP_EXTENSIONS).add_filter("any file", &["*"]),
-                Purpose::ImportConfig => dialog.add_filter("JSON", &["json"]).add_filter("any file", &["*"]),
-                Purpose::ImportLabels => dialog.add_filter("text", &["txt"]).add_filter("any file", &["*"]),
-                _ => dialog,
-            };
-            let picked = if purpose.wants_folder() { dialog.pick_folder() } else { dialog.pick_file() };
-            let _ = tx.send((purpose, picked, opened.elapsed(), start));
-            ctx.request_repaint();
-        });
+        let spawned = Task::spawn(
+            "file-dialog",
+            move || ctx.request_repaint(),
+            move |_| {
+                let opened = std::time::Instant::now();
+                let mut dialog = rfd::FileDialog::new().set_title(purpose.title());
+                if let Some(dir) = &start {
+                    dialog = dialog.set_directory(dir);
+                }
+                dialog = match purpose {
+                    Purpose::OpenClip => dialog.add_filter("video", CLIP_EXTENSIONS).add_filter("any file", &["*"]),
+                    Purpose::ImportConfig => dialog.add_filter("JSON", &["json"]).add_filter("any file", &["*"]),
+                    Purpose::ImportLabels => dialog.add_filter("text", &["txt"]).add_filter("any file", &["*"]),
+                    _ => dialog,
+                };
+                let picked = if purpose.wants_folder() { dialog.pick_folder() } else { dialog.pick_file() };
+                (purpose, picked, opened.elapsed(), start)
+            },
+        );
         match spawned {
-            Ok(_) => self.open = Some(purpose),
+            Ok(task) => self.system = Some((purpose, task)),
             Err(e) => self.builtin = Some(PathDialog::new(purpose, fallback, &format!("the system file dialog could not start ({e})"))),
         }
     }
@@ -140,8 +141,18 @@ impl Dialogs {
                 }
             }
         }
-        let (purpose, picked, took, start) = self.rx.try_recv().ok()?;
-        self.open = None;
+        let answer = self.system.as_mut()?.1.poll()?;
+        let asked = self.system.take().map(|(purpose, _)| purpose);
+        let (purpose, picked, took, start) = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                log::warn!("{e}; using the built-in dialog");
+                self.system_failed = true;
+                let purpose = asked?;
+                self.builtin = Some(PathDialog::new(purpose, None, &format!("the system file dialog failed ({e})")));
+                return None;
+            }
+        };
         if picked.is_none() && took < FAILED_WITHIN {
             log::warn!("the system file dialog did not open; using the built-in one");
             self.system_failed = true;

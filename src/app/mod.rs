@@ -3,8 +3,12 @@
 //! bottleneck tokens, analysed in the background on the GUI's own wgpu device (or the CPU when
 //! that device is a software rasteriser).
 
+pub mod command;
 pub mod dialog;
+pub mod export;
 mod latency;
+pub mod probe;
+pub mod task;
 mod view;
 pub mod worker;
 
@@ -19,6 +23,8 @@ use crate::media::output::AudioDevice;
 use crate::media::player::{ClockSource, Player, PlayerOptions};
 use crate::model::device::DeviceChoice;
 use crate::render::{Normalisation, OverlayStyle};
+pub use command::Command;
+use task::Task;
 use worker::{Event, Request, WindowSpan, Worker};
 
 /// Where the shipped models and demo clips are: `$MBTSCOPE_ASSETS`, else the source tree's.
@@ -106,53 +112,6 @@ pub struct AppOptions {
     pub play_still: bool,
 }
 
-/// What `--play-report` measures.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct PlayReport {
-    pub clip: Option<PathBuf>,
-    pub video: String,
-    pub clock: String,
-    pub model_device: String,
-    /// Seconds from opening the clip to the first analysed window under the playhead.
-    pub first_heatmap_s: f64,
-    pub played_s: f64,
-    pub ui_frames: u64,
-    pub ui_fps: f64,
-    /// UI frame intervals, milliseconds.
-    pub ui_interval_p50_ms: f64,
-    pub ui_interval_p99_ms: f64,
-    pub ui_interval_max_ms: f64,
-    /// The five longest UI frame intervals: (seconds after playing started, milliseconds).
-    pub ui_interval_slowest: Vec<(f64, f64)>,
-    /// When the UI received each analysed window while playing (seconds after playing started).
-    pub windows_received_s: Vec<f64>,
-    pub video_frames_shown: u64,
-    pub video_frames_dropped: u64,
-    pub av_offset_mean_ms: f64,
-    pub av_offset_max_ms: f64,
-    /// Frames that went up more than 20 ms from their time (either way).
-    pub av_offset_over_20ms: u64,
-    pub audio_underruns: u64,
-    pub audio_latency_ms: f64,
-    /// The estimated time from reading the clock to a frame being on screen, at the end.
-    pub paint_latency_ms: f64,
-    /// The measurements behind that estimate (one per repaint, the last 4096), sorted.
-    pub paint_latency_measured_ms: Vec<f64>,
-    pub windows_analysed: usize,
-}
-
-#[derive(Default)]
-struct PlayBench {
-    started: Option<std::time::Instant>,
-    last: Option<std::time::Instant>,
-    /// Each UI frame interval: when it ended (seconds after playing started) and its length
-    /// (milliseconds).
-    intervals: Vec<(f64, f64)>,
-    /// When each analysed window arrived, seconds after playing started.
-    results: Vec<f64>,
-    done: bool,
-}
-
 /// One model's results on the open clip.
 pub struct ModelResults {
     pub dir: PathBuf,
@@ -203,13 +162,6 @@ impl ModelResults {
     }
 }
 
-/// A clip export running in the background (File > Export the clip).
-pub struct ExportTask {
-    pub progress: Arc<std::sync::Mutex<(usize, usize)>>,
-    pub cancel: Arc<std::sync::atomic::AtomicBool>,
-    pub done: std::sync::mpsc::Receiver<Result<crate::export::ExportSummary, String>>,
-}
-
 /// The clip's log-mel spectrogram for display (10 ms frames x 128 mel bins).
 pub struct ClipSpectrogram {
     pub values: Vec<f32>,
@@ -224,13 +176,13 @@ fn clip_spectrogram(path: &Path) -> Option<ClipSpectrogram> {
     let fbank = crate::features::Fbank::new(crate::features::FbankConfig::default());
     let values = fbank.compute(&track.samples);
     let mel = fbank.config().num_mel_bins;
-    let range = crate::render::value_range(&values);
+    let range = crate::explain::maps::value_range(&values);
     Some(ClipSpectrogram { frames: values.len() / mel.max(1), values, mel, range })
 }
 
-/// Models > Import a Scenic checkpoint: the form's fields and the import running in the
-/// background (reading a large checkpoint and checking it by building the model takes seconds).
-#[derive(Default)]
+/// Models > Import a Scenic checkpoint: the form's fields as the user left them (the import
+/// itself runs as [`Tasks::import`]).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImportForm {
     pub shown: bool,
     pub checkpoint: String,
@@ -242,14 +194,18 @@ pub struct ImportForm {
     /// Replace the files of a model already in `out`.
     pub replace: bool,
     pub message: Option<String>,
-    running: Option<std::sync::mpsc::Receiver<Result<crate::weights::ImportReport, String>>>,
+}
+
+/// What an import reads and writes, from the form.
+struct ImportPaths {
+    checkpoint: PathBuf,
+    config: PathBuf,
+    labels: Option<PathBuf>,
+    out: PathBuf,
+    replace: bool,
 }
 
 impl ImportForm {
-    pub fn running(&self) -> bool {
-        self.running.is_some()
-    }
-
     /// Fills in the checkpoint and, when empty, an output folder named after it under the data
     /// folder (`~/.local/share/mbtscope/models/NAME`).
     pub fn set_checkpoint(&mut self, path: &Path) {
@@ -260,58 +216,12 @@ impl ImportForm {
         }
     }
 
-    /// Starts the import on a thread; a missing field is reported in the form.
-    pub fn start(&mut self, ctx: &egui::Context) {
-        if self.running.is_some() {
-            return;
-        }
+    fn paths(&self) -> Result<ImportPaths, String> {
         let field = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
         let (Some(checkpoint), Some(config), Some(out)) = (field(&self.checkpoint), field(&self.config), field(&self.out)) else {
-            self.message = Some("give the checkpoint, its config and the output folder".into());
-            return;
+            return Err("give the checkpoint, its config and the output folder".into());
         };
-        let labels = field(&self.labels);
-        let replace = self.replace;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new().name("import".into()).spawn(move || {
-            let result =
-                crate::weights::import_scenic(&checkpoint, &config, labels.as_deref(), &out, replace).map_err(|e| format!("{e:#}"));
-            let _ = tx.send(result);
-            ctx.request_repaint();
-        });
-        match spawned {
-            Ok(_) => {
-                self.running = Some(rx);
-                self.message = Some("importing…".into());
-            }
-            Err(e) => self.message = Some(format!("cannot start the import: {e}")),
-        }
-    }
-
-    /// The finished import's output folder, once, when it succeeded.
-    fn poll(&mut self) -> Option<PathBuf> {
-        let result = match self.running.as_ref()?.try_recv() {
-            Ok(result) => result,
-            Err(std::sync::mpsc::TryRecvError::Empty) => return None,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err("the import thread stopped".into()),
-        };
-        self.running = None;
-        match result {
-            Ok(report) => {
-                let out = PathBuf::from(self.out.trim());
-                let mut lines =
-                    vec![format!("imported {} tensors ({} parameters) into {}", report.tensors, report.parameters, out.display())];
-                lines.extend(report.notes.iter().map(|n| format!("note: {n}")));
-                lines.extend(report.ignored_fields.iter().map(|f| format!("ignored config field `{f}`")));
-                self.message = Some(lines.join("\n"));
-                Some(out)
-            }
-            Err(e) => {
-                self.message = Some(format!("import failed: {e}"));
-                None
-            }
-        }
+        Ok(ImportPaths { checkpoint, config, labels: field(&self.labels), out, replace: self.replace })
     }
 }
 
@@ -332,6 +242,14 @@ impl Default for ViewRects {
     }
 }
 
+/// What one frame's layout measured, for the next frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Layout {
+    pub rects: ViewRects,
+    /// The size (pixels) of one frame view; (0, 0) before the first layout.
+    pub view_pixels: (u32, u32),
+}
+
 /// The selected bottleneck token: fusion-layer position and token index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenPick {
@@ -339,37 +257,123 @@ pub struct TokenPick {
     pub token: usize,
 }
 
-pub struct MbtApp {
-    pub settings: Settings,
-    pub options: AppOptions,
-    pub clip: Option<PathBuf>,
-    pub player: Option<Player>,
-    pub message: Option<String>,
+/// The open clip: its playback, what is known of it, and what of it is shown.
+pub struct Session {
+    pub clip: PathBuf,
+    pub player: Player,
+    /// The ground truth, for clips made by `mbtscope synth`.
     pub truth: Option<crate::synth::ClipTruth>,
     pub spectrogram: Option<Arc<ClipSpectrogram>>,
-    spectrogram_rx: Option<std::sync::mpsc::Receiver<Option<ClipSpectrogram>>>,
-    pub models: Vec<ModelResults>,
-    worker: Worker,
-    generation: u64,
-    pub analysis_status: String,
-    pub device_description: String,
-    pub token: Option<TokenPick>,
-    pub frame_key: u64,
+    spectrogram_task: Option<Task<Option<ClipSpectrogram>>>,
+    /// The frame on screen, and a key that changes with it.
     pub current_frame: Option<Arc<crate::media::video::VideoFrame>>,
-    screenshot_rx: Option<std::sync::mpsc::Receiver<Arc<egui::ColorImage>>>,
-    pub first_result_after: Option<f64>,
+    pub frame_key: u64,
+    /// The bottleneck token whose maps are shown instead of the classification tokens'.
+    pub token: Option<TokenPick>,
     opened_at: std::time::Instant,
+    /// Seconds from opening to the first analysed window.
+    pub first_result_after: Option<f64>,
+}
+
+impl Session {
+    /// Whether the spectrogram is still being computed.
+    pub fn spectrogram_pending(&self) -> bool {
+        self.spectrogram_task.is_some()
+    }
+}
+
+/// The models' analysis of the open clip, and the worker that runs it.
+pub struct Analysis {
+    worker: Worker,
+    /// The worker request whose results are shown (older ones' events are ignored).
+    generation: u64,
+    /// Models A and B, as the settings list them.
+    pub models: Vec<ModelResults>,
+    pub status: String,
+    /// Where the models run, in words.
+    pub device_description: String,
+    /// Windows received since the app started (for the probes).
+    pub received: usize,
+}
+
+impl Analysis {
+    /// `(analysed, all)` windows over the models.
+    pub fn progress(&self) -> (usize, usize) {
+        self.models.iter().fold((0, 0), |(d, t), m| (d + m.done(), t + m.results.len()))
+    }
+
+    /// Applies the worker's events (a window's first result also times the session's first).
+    fn poll(&mut self, session: Option<&mut Session>) {
+        let mut session = session;
+        while let Ok(event) = self.worker.events.try_recv() {
+            match event {
+                Event::Ready { generation, model, labels, config, windows, crop, adjusted } if generation == self.generation => {
+                    if let Some(m) = self.models.get_mut(model) {
+                        m.adjusted = adjusted;
+                        m.results = vec![None; windows.len()];
+                        m.windows = windows;
+                        m.labels = labels;
+                        m.config = Some(*config);
+                        m.crop = Some(crop);
+                    }
+                }
+                Event::Window { generation, model, result } if generation == self.generation => {
+                    self.received += 1;
+                    if let Some(s) = session.as_deref_mut().filter(|s| s.first_result_after.is_none()) {
+                        s.first_result_after = Some(s.opened_at.elapsed().as_secs_f64());
+                    }
+                    if let Some(m) = self.models.get_mut(model)
+                        && let Some(slot) = m.results.get_mut(result.index)
+                    {
+                        *slot = Some(*result);
+                    }
+                }
+                Event::Done { generation, cached, seconds } if generation == self.generation => {
+                    self.status = if cached { "analysis read from the cache".into() } else { format!("analysed in {seconds:.1} s") };
+                }
+                Event::Failed { generation, message } if generation == self.generation => {
+                    self.status = format!("analysis failed: {message}");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Background jobs that outlive a frame (the spectrogram's belongs to the [`Session`]).
+#[derive(Default)]
+pub struct Tasks {
+    /// A one-frame or JSON export.
+    pub save: Option<export::SaveTask>,
+    pub clip_export: Option<export::ClipExportTask>,
+    /// A checkpoint import, and the folder it writes.
+    pub import: Option<(PathBuf, Task<Result<crate::weights::ImportReport, String>>)>,
+}
+
+/// What the window shows besides the data: messages, dialogs, the import form, the layout.
+#[derive(Default)]
+pub struct UiState {
+    /// About the clip and its sound.
+    pub message: Option<String>,
+    /// About the last export or model folder.
     pub export_message: Option<String>,
-    pub export_task: Option<ExportTask>,
-    play_bench: PlayBench,
+    pub dialogs: dialog::Dialogs,
+    pub import: ImportForm,
+    pub layout: Layout,
+}
+
+pub struct MbtApp {
+    /// What persists between runs.
+    pub settings: Settings,
+    /// How the app was started.
+    pub options: AppOptions,
+    pub session: Option<Session>,
+    pub analysis: Analysis,
+    pub tasks: Tasks,
+    pub ui: UiState,
     /// What a repaint takes from reading the clock to the screen: frames go up this far ahead
     /// of the clock, so that they are on screen at their time.
     paint_latency: latency::PaintLatency,
-    pub dialogs: dialog::Dialogs,
-    pub import: ImportForm,
-    /// The size (pixels) of one frame view in the last layout; (0, 0) before the first.
-    pub view_pixels: (u32, u32),
-    pub view_rects: ViewRects,
 }
 
 /// Picks the burn device for the app: the GUI's own wgpu device when it is a real GPU (shared
@@ -407,6 +411,9 @@ fn model_device(cc: &eframe::CreationContext<'_>, choice: DeviceChoice) -> (burn
     }
 }
 
+/// How long quitting waits for background jobs to stop.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl MbtApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Self {
         let settings = if options.fresh { None } else { cc.storage.and_then(|s| eframe::get_value::<Settings>(s, eframe::APP_KEY)) };
@@ -431,75 +438,225 @@ impl MbtApp {
         let mut app = Self {
             settings,
             options: options.clone(),
-            clip: None,
-            player: None,
-            message: None,
-            truth: None,
-            spectrogram: None,
-            spectrogram_rx: None,
-            models: Vec::new(),
-            worker,
-            generation: 0,
-            analysis_status: String::new(),
-            device_description,
-            token: None,
-            frame_key: 0,
-            current_frame: None,
-            screenshot_rx: None,
-            first_result_after: None,
-            opened_at: std::time::Instant::now(),
-            export_message: None,
-            export_task: None,
-            play_bench: PlayBench::default(),
+            session: None,
+            analysis: Analysis { worker, generation: 0, models: Vec::new(), status: String::new(), device_description, received: 0 },
+            tasks: Tasks::default(),
+            ui: UiState::default(),
             paint_latency: latency::PaintLatency::default(),
-            dialogs: dialog::Dialogs::default(),
-            import: ImportForm::default(),
-            view_rects: ViewRects::default(),
-            view_pixels: (0, 0),
         };
         let clip = options.clip.clone().unwrap_or_else(demo_clip);
-        app.open(&clip);
+        app.open(&clip, &cc.egui_ctx);
         app
     }
 
-    /// Picks up the end of a background clip export.
-    fn poll_export(&mut self, ctx: &egui::Context) {
-        let Some(task) = &self.export_task else { return };
-        match task.done.try_recv() {
-            Ok(Ok(summary)) => {
-                let mut wrote = Vec::new();
-                if let Some(dir) = summary.images.first().and_then(|p| p.parent()) {
-                    wrote.push(format!("{} frames in {}", summary.images.len(), dir.display()));
-                }
-                if let Some(video) = &summary.video {
-                    wrote.push(video.display().to_string());
-                }
-                let lost = if summary.lost.is_empty() {
-                    String::new()
+    pub fn clip(&self) -> Option<&Path> {
+        self.session.as_ref().map(|s| s.clip.as_path())
+    }
+
+    pub fn player(&self) -> Option<&Player> {
+        self.session.as_ref().map(|s| &s.player)
+    }
+
+    pub fn current_frame(&self) -> Option<&Arc<crate::media::video::VideoFrame>> {
+        self.session.as_ref()?.current_frame.as_ref()
+    }
+
+    pub fn token(&self) -> Option<TokenPick> {
+        self.session.as_ref()?.token
+    }
+
+    pub fn position(&self) -> f64 {
+        self.player().map_or(0.0, |p| p.position().secs())
+    }
+
+    pub fn duration(&self) -> f64 {
+        self.player().map_or(0.0, |p| p.info().duration.secs())
+    }
+
+    /// Whether a checkpoint import is running.
+    pub fn importing(&self) -> bool {
+        self.tasks.import.is_some()
+    }
+
+    /// The paint latency the player uses now and the measurements behind it (milliseconds).
+    pub fn paint_latency_ms(&self) -> (f64, Vec<f64>) {
+        (self.paint_latency.seconds() * 1000.0, self.paint_latency.samples().map(|s| s * 1000.0).collect())
+    }
+
+    /// Does what a command asks.
+    pub fn apply(&mut self, command: Command, ctx: &egui::Context) {
+        let wake = {
+            let ctx = ctx.clone();
+            move || ctx.request_repaint()
+        };
+        match command {
+            Command::OpenClip(path) => self.open(&path, ctx),
+            Command::PickPath(purpose, start) => self.ui.dialogs.request(purpose, start.as_deref(), ctx),
+            Command::MakeModelA(dir) => self.make_model_a(dir),
+            Command::LoadModelFolder(dir) => {
+                if dir.join(crate::weights::native::WEIGHTS_FILE).exists() {
+                    self.make_model_a(dir);
                 } else {
-                    format!(" ({} frames could not be decoded: {:?})", summary.lost.len(), summary.lost.iter().take(5).collect::<Vec<_>>())
-                };
-                self.export_message = Some(format!("wrote {}{lost}", wrote.join(" and ")));
-                self.export_task = None;
+                    self.ui.export_message =
+                        Some(format!("{} is not a model folder (no {})", dir.display(), crate::weights::native::WEIGHTS_FILE));
+                }
             }
-            Ok(Err(e)) => {
-                self.export_message = Some(format!("export failed: {e}"));
-                self.export_task = None;
+            Command::SetExportFolder(dir) => {
+                self.ui.export_message = Some(format!("exports go to {}", dir.display()));
+                self.settings.export_dir = Some(dir);
             }
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                self.export_message = Some("export failed: the export thread stopped".into());
-                self.export_task = None;
+            Command::SetView(view) => self.settings.view = view,
+            Command::ShowOverlay(shown) => self.settings.show_overlay = shown,
+            Command::SetStyle(style) => self.settings.style = style,
+            Command::SetAnalysis(analysis) => {
+                if analysis != self.settings.analysis {
+                    self.settings.analysis = analysis;
+                    self.reanalyze();
+                }
             }
-            Err(std::sync::mpsc::TryRecvError::Empty) => ctx.request_repaint_after(std::time::Duration::from_millis(200)),
+            Command::TogglePlay => {
+                if let Some(s) = &mut self.session {
+                    if s.player.is_playing() {
+                        s.player.pause();
+                    } else {
+                        // At the end of the clip this starts over from the beginning.
+                        s.player.play();
+                    }
+                }
+            }
+            Command::Seek(secs) => self.seek(secs),
+            Command::Step(frames) => {
+                let Some(s) = &mut self.session else { return };
+                s.player.pause();
+                let fps = s.player.info().frame_rate.max(1.0);
+                let t = s.player.position().secs() + f64::from(frames) / fps;
+                self.seek(t);
+            }
+            Command::SetSpeed(speed) => {
+                self.settings.speed = speed;
+                if let Some(s) = &mut self.session {
+                    s.player.set_speed(speed);
+                }
+            }
+            Command::SetVolume { volume, muted } => {
+                self.settings.volume = volume;
+                self.settings.muted = muted;
+                if let Some(s) = &mut self.session {
+                    s.player.set_volume(if muted { 0.0 } else { volume });
+                }
+            }
+            Command::PickToken(token) => {
+                if let Some(s) = &mut self.session {
+                    s.token = token;
+                }
+            }
+            Command::ExportFrame | Command::ExportJson => {
+                if self.tasks.save.is_some() {
+                    self.ui.export_message = Some("export failed: an export is already being written".into());
+                    return;
+                }
+                let started =
+                    if command == Command::ExportFrame { export::start_frame(self, wake) } else { export::start_json(self, wake) };
+                match started {
+                    Ok(task) => self.tasks.save = Some(task),
+                    Err(e) => self.ui.export_message = Some(format!("export failed: {e:#}")),
+                }
+            }
+            Command::ExportClip { frames, format, images, video } => match crate::export::FrameSelection::parse(&frames)
+                .map_err(anyhow::Error::msg)
+                .and_then(|frames| export::start_clip(self, frames, format, [images, video], wake))
+            {
+                Ok(task) => {
+                    self.tasks.clip_export = Some(task);
+                    self.ui.export_message = Some("exporting the clip...".into());
+                }
+                Err(e) => self.ui.export_message = Some(format!("export failed: {e:#}")),
+            },
+            Command::CancelExport => {
+                if let Some(task) = &self.tasks.clip_export {
+                    task.cancel();
+                }
+            }
+            Command::EditImport(form) => self.ui.import = form,
+            Command::StartImport => self.start_import(wake),
+        }
+    }
+
+    fn start_import(&mut self, wake: impl Fn() + Send + 'static) {
+        if self.tasks.import.is_some() {
+            return;
+        }
+        let paths = match self.ui.import.paths() {
+            Ok(paths) => paths,
+            Err(message) => {
+                self.ui.import.message = Some(message);
+                return;
+            }
+        };
+        let out = paths.out.clone();
+        let started = Task::spawn("import", wake, move |_| {
+            crate::weights::import_scenic(&paths.checkpoint, &paths.config, paths.labels.as_deref(), &paths.out, paths.replace)
+                .map_err(|e| format!("{e:#}"))
+        });
+        match started {
+            Ok(task) => {
+                self.tasks.import = Some((out, task));
+                self.ui.import.message = Some("importing…".into());
+            }
+            Err(e) => self.ui.import.message = Some(format!("cannot start the import: {e}")),
+        }
+    }
+
+    /// Picks up finished background jobs.
+    fn poll_tasks(&mut self, ctx: &egui::Context) {
+        if let Some(answer) = self.tasks.save.as_mut().and_then(Task::poll) {
+            self.tasks.save = None;
+            self.ui.export_message = Some(match answer.and_then(|r| r) {
+                Ok(path) => format!("wrote {}", path.display()),
+                Err(e) => format!("export failed: {e}"),
+            });
+        }
+        if let Some(task) = &mut self.tasks.clip_export {
+            match task.poll() {
+                Some(answer) => {
+                    self.tasks.clip_export = None;
+                    self.ui.export_message = Some(match answer.and_then(|r| r) {
+                        Ok(summary) => export::clip_outcome(&summary),
+                        Err(e) => format!("export failed: {e}"),
+                    });
+                }
+                // For the progress bar.
+                None => ctx.request_repaint_after(std::time::Duration::from_millis(200)),
+            }
+        }
+        if let Some(answer) = self.tasks.import.as_mut().and_then(|(_, task)| task.poll()) {
+            let Some((out, _)) = self.tasks.import.take() else { return };
+            match answer.and_then(|r| r) {
+                Ok(report) => {
+                    let mut lines =
+                        vec![format!("imported {} tensors ({} parameters) into {}", report.tensors, report.parameters, out.display())];
+                    lines.extend(report.notes.iter().map(|n| format!("note: {n}")));
+                    lines.extend(report.ignored_fields.iter().map(|f| format!("ignored config field `{f}`")));
+                    self.ui.import.message = Some(lines.join("\n"));
+                    self.make_model_a(out);
+                }
+                Err(e) => self.ui.import.message = Some(format!("import failed: {e}")),
+            }
+        }
+        if let Some(s) = &mut self.session
+            && let Some(answer) = s.spectrogram_task.as_mut().and_then(Task::poll)
+        {
+            s.spectrogram = answer.ok().flatten().map(Arc::new);
+            s.spectrogram_task = None;
         }
     }
 
     /// Opens a clip: starts playback (paused) and its analysis. Errors are shown, not fatal: a
     /// clip that cannot be opened leaves the one that was open as it was.
-    pub fn open(&mut self, path: &Path) {
-        let keep = if self.player.is_some() { " The clip that was open stays open." } else { "" };
+    fn open(&mut self, path: &Path, ctx: &egui::Context) {
+        let keep = if self.session.is_some() { " The clip that was open stays open." } else { "" };
         if !path.exists() {
-            self.message =
+            self.ui.message =
                 Some(format!("{} does not exist. Open a clip with File > Open or drop one on the window.{keep}", path.display()));
             return;
         }
@@ -510,35 +667,38 @@ impl MbtApp {
             Ok(player) => player,
             Err(e) => {
                 // The error names the file already.
-                self.message = Some(format!("Cannot play the clip: {e}.{keep}"));
+                self.ui.message = Some(format!("Cannot play the clip: {e}.{keep}"));
                 return;
             }
         };
-        self.current_frame = None;
-        self.truth = None;
-        self.spectrogram = None;
-        self.token = None;
-        self.clip = Some(path.to_owned());
-        self.opened_at = std::time::Instant::now();
-        self.first_result_after = None;
-        self.export_message = None;
+        self.ui.export_message = None;
         player.set_volume(if self.settings.muted { 0.0 } else { self.settings.volume });
         player.set_speed(self.settings.speed);
-        self.message = match player.clock_source() {
+        self.ui.message = match player.clock_source() {
             ClockSource::Wall { reason } => Some(format!("No sound: {reason}. Playing on a wall clock.")),
             ClockSource::Audio { .. } => None,
         };
-        self.player = Some(player);
         let sidecar = path.with_extension("json");
         // Clips made by `mbtscope synth` carry their ground truth; for other clips a sidecar
         // that is not one is simply not shown.
-        self.truth = sidecar.exists().then(|| crate::synth::read_truth(&sidecar)).and_then(|r| r.inspect_err(|e| log::info!("{e:#}")).ok());
-        let (tx, rx) = std::sync::mpsc::channel();
+        let truth = sidecar.exists().then(|| crate::synth::read_truth(&sidecar)).and_then(|r| r.inspect_err(|e| log::info!("{e:#}")).ok());
         let audio_path = path.to_owned();
-        std::thread::spawn(move || {
-            let _ = tx.send(clip_spectrogram(&audio_path));
+        let waker = ctx.clone();
+        let spectrogram_task = Task::spawn("spectrogram", move || waker.request_repaint(), move |_| clip_spectrogram(&audio_path))
+            .inspect_err(|e| log::warn!("no spectrogram: {e}"))
+            .ok();
+        self.session = Some(Session {
+            clip: path.to_owned(),
+            player,
+            truth,
+            spectrogram: None,
+            spectrogram_task,
+            current_frame: None,
+            frame_key: 0,
+            token: None,
+            opened_at: std::time::Instant::now(),
+            first_result_after: None,
         });
-        self.spectrogram_rx = Some(rx);
         self.settings.recent.retain(|p| p != path);
         self.settings.recent.insert(0, path.to_owned());
         self.settings.recent.truncate(10);
@@ -546,142 +706,29 @@ impl MbtApp {
     }
 
     /// (Re)starts the background analysis with the current models and settings.
-    pub fn reanalyze(&mut self) {
-        let Some(clip) = self.clip.clone().filter(|_| self.player.is_some()) else { return };
+    fn reanalyze(&mut self) {
+        let Some(clip) = self.clip().map(Path::to_owned) else { return };
         let models: Vec<PathBuf> = self.settings.models.iter().take(2).cloned().collect();
-        self.models = models.iter().map(|d| ModelResults::new(d)).collect();
+        self.analysis.models = models.iter().map(|d| ModelResults::new(d)).collect();
         if models.is_empty() {
-            self.analysis_status =
+            self.analysis.status =
                 format!("No models: none found in {}. Load a model folder from the Models menu.", assets_dir().join("models").display());
             return;
         }
-        self.generation = self.worker.request(Request { clip, models, settings: self.settings.analysis });
-        self.analysis_status = "analysing...".into();
+        self.analysis.generation = self.analysis.worker.request(Request { clip, models, settings: self.settings.analysis });
+        self.analysis.status = "analysing...".into();
     }
 
-    pub fn position(&self) -> f64 {
-        self.player.as_ref().map_or(0.0, |p| p.position().secs())
-    }
-
-    pub fn duration(&self) -> f64 {
-        self.player.as_ref().map_or(0.0, |p| p.info().duration.secs())
-    }
-
-    fn poll_worker(&mut self) {
-        while let Ok(event) = self.worker.events.try_recv() {
-            match event {
-                Event::Ready { generation, model, labels, config, windows, crop, adjusted } if generation == self.generation => {
-                    if let Some(m) = self.models.get_mut(model) {
-                        m.adjusted = adjusted;
-                        m.results = vec![None; windows.len()];
-                        m.windows = windows;
-                        m.labels = labels;
-                        m.config = Some(*config);
-                        m.crop = Some(crop);
-                    }
-                }
-                Event::Window { generation, model, result } if generation == self.generation => {
-                    if let Some(started) = self.play_bench.started {
-                        self.play_bench.results.push(started.elapsed().as_secs_f64());
-                    }
-                    if self.first_result_after.is_none() {
-                        self.first_result_after = Some(self.opened_at.elapsed().as_secs_f64());
-                    }
-                    if let Some(m) = self.models.get_mut(model)
-                        && let Some(slot) = m.results.get_mut(result.index)
-                    {
-                        *slot = Some(*result);
-                    }
-                }
-                Event::Done { generation, cached, seconds } if generation == self.generation => {
-                    self.analysis_status =
-                        if cached { "analysis read from the cache".into() } else { format!("analysed in {seconds:.1} s") };
-                }
-                Event::Failed { generation, message } if generation == self.generation => {
-                    self.analysis_status = format!("analysis failed: {message}");
-                }
-                _ => {}
-            }
-        }
-        if let Some(rx) = &self.spectrogram_rx
-            && let Ok(s) = rx.try_recv()
-        {
-            self.spectrogram = s.map(Arc::new);
-            self.spectrogram_rx = None;
-        }
-    }
-
-    pub fn progress(&self) -> (usize, usize) {
-        self.models.iter().fold((0, 0), |(d, t), m| (d + m.done(), t + m.results.len()))
-    }
-
-    pub fn toggle_play(&mut self) {
-        if let Some(p) = &mut self.player {
-            if p.is_playing() {
-                p.pause();
-            } else {
-                // At the end of the clip this starts over from the beginning.
-                p.play();
-            }
-        }
+    fn make_model_a(&mut self, dir: PathBuf) {
+        self.settings.models.retain(|m| m != &dir);
+        self.settings.models.insert(0, dir);
+        self.reanalyze();
     }
 
     pub fn seek(&mut self, secs: f64) {
         let d = self.duration();
-        if let Some(p) = &mut self.player {
-            p.seek(Timestamp::from_secs(secs.clamp(0.0, d)));
-        }
-    }
-
-    /// Steps `frames` frames (negative: back), pausing.
-    pub fn step(&mut self, frames: i32) {
-        let Some(p) = &mut self.player else { return };
-        p.pause();
-        let fps = p.info().frame_rate.max(1.0);
-        let t = p.position().secs() + f64::from(frames) / fps;
-        self.seek(t);
-    }
-
-    fn handle_keys(&mut self, ctx: &egui::Context) {
-        if ctx.egui_wants_keyboard_input() {
-            return;
-        }
-        if ctx.input_mut(|i| i.consume_shortcut(&view::OPEN_SHORTCUT)) {
-            let start = self.clip.clone();
-            self.dialogs.request(dialog::Purpose::OpenClip, start.as_deref(), ctx);
-        }
-        let pressed = |k| ctx.input(|i| i.key_pressed(k));
-        if pressed(egui::Key::Space) {
-            self.toggle_play();
-        }
-        if pressed(egui::Key::ArrowLeft) {
-            self.seek(self.position() - 5.0);
-        }
-        if pressed(egui::Key::ArrowRight) {
-            self.seek(self.position() + 5.0);
-        }
-        if pressed(egui::Key::Comma) {
-            self.step(-1);
-        }
-        if pressed(egui::Key::Period) {
-            self.step(1);
-        }
-        if pressed(egui::Key::Home) {
-            self.seek(0.0);
-        }
-        if pressed(egui::Key::End) {
-            self.seek(self.duration());
-        }
-    }
-
-    fn handle_drops(&mut self, ctx: &egui::Context) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_owned()).collect());
-        if let Some(path) = dropped.into_iter().next() {
-            if path.is_dir() && path.join(crate::weights::native::WEIGHTS_FILE).exists() {
-                self.add_model(path);
-            } else {
-                self.open(&path);
-            }
+        if let Some(s) = &mut self.session {
+            s.player.seek(Timestamp::from_secs(secs.clamp(0.0, d)));
         }
     }
 
@@ -689,168 +736,58 @@ impl MbtApp {
     /// up (to a multiple of 128, so that resizing the window by a few pixels changes nothing),
     /// 1280x720 before the first layout.
     fn display_size(&self) -> (u32, u32) {
-        match self.view_pixels {
+        match self.ui.layout.view_pixels {
             (0, _) | (_, 0) => (1280, 720),
             (w, h) => (w.div_ceil(128) * 128, h.div_ceil(128) * 128),
         }
     }
 
-    /// Loads a model folder as model A, or says why it is not one.
-    pub fn load_model_folder(&mut self, dir: PathBuf) {
-        if dir.join(crate::weights::native::WEIGHTS_FILE).exists() {
-            self.add_model(dir);
-        } else {
-            self.export_message = Some(format!("{} is not a model folder (no {})", dir.display(), crate::weights::native::WEIGHTS_FILE));
-        }
-    }
-
-    /// Acts on a path picked in a file dialog, and on a finished checkpoint import.
-    fn poll_dialogs(&mut self, ctx: &egui::Context) {
+    /// A path picked in a file dialog, as the command it asks for.
+    fn picked(&self, purpose: dialog::Purpose, path: PathBuf) -> Command {
         use dialog::Purpose;
-        if let Some((purpose, path)) = self.dialogs.poll(ctx) {
-            match purpose {
-                Purpose::OpenClip => self.open(&path),
-                Purpose::ModelFolder => self.load_model_folder(path),
-                Purpose::ImportCheckpoint => self.import.set_checkpoint(&path),
-                Purpose::ImportConfig => self.import.config = path.display().to_string(),
-                Purpose::ImportLabels => self.import.labels = path.display().to_string(),
-                Purpose::ImportOut => self.import.out = path.display().to_string(),
-                Purpose::ExportFolder => {
-                    self.export_message = Some(format!("exports go to {}", path.display()));
-                    self.settings.export_dir = Some(path);
-                }
-            }
+        let mut form = self.ui.import.clone();
+        match purpose {
+            Purpose::OpenClip => return Command::OpenClip(path),
+            Purpose::ModelFolder => return Command::LoadModelFolder(path),
+            Purpose::ExportFolder => return Command::SetExportFolder(path),
+            Purpose::ImportCheckpoint => form.set_checkpoint(&path),
+            Purpose::ImportConfig => form.config = path.display().to_string(),
+            Purpose::ImportLabels => form.labels = path.display().to_string(),
+            Purpose::ImportOut => form.out = path.display().to_string(),
         }
-        if let Some(dir) = self.import.poll() {
-            self.add_model(dir);
-        }
+        Command::EditImport(form)
     }
 
-    pub fn add_model(&mut self, dir: PathBuf) {
-        self.settings.models.retain(|m| m != &dir);
-        self.settings.models.insert(0, dir);
-        self.reanalyze();
-    }
-
-    /// `--play-report`: start playing at the first heatmap (or, with `--play-still`, repaint the
-    /// paused window continuously), measure, report, quit.
-    fn play_bench(&mut self, ctx: &egui::Context) {
-        let Some(seconds) = self.options.play_report.as_ref().map(|r| r.0) else { return };
-        if self.play_bench.done {
-            return;
-        }
+    /// Advances playback and picks the frame to show at this repaint.
+    fn advance_playback(&mut self, ctx: &egui::Context, frame: &eframe::Frame) {
         let now = std::time::Instant::now();
-        let Some(started) = self.play_bench.started else {
-            let ready = self.models.first().is_some_and(|m| m.window_at(self.position()).is_some());
-            if ready && self.player.is_some() {
-                if !self.options.play_still {
-                    self.toggle_play();
-                }
-                self.play_bench.started = Some(now);
-                self.play_bench.last = Some(now);
+        let measured = self.paint_latency.begin_repaint(now, egui_wgpu::winit::last_present(), frame.info().cpu_usage);
+        let latency = self.paint_latency.seconds();
+        let Some(s) = &mut self.session else { return };
+        let p = &mut s.player;
+        match p.poll() {
+            Some(crate::media::PlayerEvent::AudioFailed(reason)) => {
+                self.ui.message = Some(format!("No sound: {reason}. Playing on a wall clock."));
             }
-            ctx.request_repaint();
-            return;
-        };
-        if let Some(last) = self.play_bench.last.replace(now) {
-            self.play_bench.intervals.push(((now - started).as_secs_f64(), (now - last).as_secs_f64() * 1000.0));
+            Some(crate::media::PlayerEvent::AudioReopened(reason)) => {
+                self.ui.message = Some(format!("Sound: {reason}; it was reopened."));
+            }
+            Some(crate::media::PlayerEvent::Ended) | None => {}
         }
-        if self.options.play_still {
-            ctx.request_repaint();
-        }
-        let played = (now - started).as_secs_f64();
-        let at_end = self.player.as_ref().is_none_or(|p| p.at_end());
-        if played < seconds && !at_end {
-            return;
-        }
-        self.play_bench.done = true;
-        let mut slowest = self.play_bench.intervals.clone();
-        slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
-        slowest.truncate(5);
-        let mut sorted: Vec<f64> = self.play_bench.intervals.iter().map(|i| i.1).collect();
-        sorted.sort_by(f64::total_cmp);
-        let pct = |q: f64| sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
-        let mut report = PlayReport {
-            clip: self.clip.clone(),
-            model_device: self.device_description.clone(),
-            first_heatmap_s: self.first_result_after.unwrap_or(f64::NAN),
-            played_s: played,
-            ui_frames: sorted.len() as u64,
-            ui_fps: sorted.len() as f64 / played.max(1e-9),
-            ui_interval_p50_ms: pct(0.5),
-            ui_interval_p99_ms: pct(0.99),
-            ui_interval_max_ms: sorted.last().copied().unwrap_or(0.0),
-            ui_interval_slowest: slowest,
-            windows_received_s: self.play_bench.results.clone(),
-            windows_analysed: self.models.iter().map(ModelResults::done).sum(),
-            paint_latency_ms: self.paint_latency.seconds() * 1000.0,
-            paint_latency_measured_ms: {
-                let mut m: Vec<f64> = self.paint_latency.samples().map(|s| s * 1000.0).collect();
-                m.sort_by(f64::total_cmp);
-                m
-            },
-            ..PlayReport::default()
-        };
-        if let Some(p) = &self.player {
-            let s = p.stats();
-            let info = p.info();
-            report.video = format!("{}x{} {} at {:.2} fps", info.width, info.height, info.codec, info.frame_rate);
-            report.clock = match p.clock_source() {
-                crate::media::player::ClockSource::Audio { device, .. } => format!("audio ({device})"),
-                crate::media::player::ClockSource::Wall { reason } => format!("wall clock ({reason})"),
-            };
-            report.video_frames_shown = s.shown_frames;
-            report.video_frames_dropped = s.dropped_frames;
-            report.av_offset_mean_ms = s.mean_av_offset_ms;
-            report.av_offset_max_ms = s.max_av_offset_ms;
-            report.av_offset_over_20ms = s.off_by_over_20ms;
-            report.audio_underruns = s.audio_underruns;
-            report.audio_latency_ms = s.audio_latency_ms;
-        }
-        let path = self.options.play_report.as_ref().map_or_else(PathBuf::new, |r| r.1.clone());
-        match serde_json::to_vec_pretty(&report)
-            .map_err(|e| e.to_string())
-            .and_then(|b| crate::fsutil::write_atomic(&path, &b, true).map_err(|e| e.to_string()))
+        p.presented(measured);
+        if let Some(frame) = p.frame_for_display(p.position(), latency)
+            && s.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame))
         {
-            Ok(()) => crate::outln!("play report: {}", path.display()),
-            Err(e) => eprintln!("error: cannot write the play report {}: {e}", path.display()),
+            s.frame_key = s.frame_key.wrapping_add(1);
+            s.current_frame = Some(frame);
         }
-        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-    }
-
-    fn screenshot(&mut self, ctx: &egui::Context) {
-        let Some(path) = self.options.screenshot.clone() else { return };
-        let ready = self.models.first().is_some_and(|m| m.window_at(self.position()).is_some()) && self.spectrogram.is_some();
-        if ready && self.screenshot_rx.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let waker = ctx.clone();
-            self.screenshot_rx = Some(rx);
-            ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::ScreenshotCallback::new(move |image| {
-                let _ = tx.send(image);
-                waker.request_repaint();
-            })));
+        if p.is_playing() {
+            // Repaint when the next frame falls due rather than as often as possible: a
+            // repaint that starts just after a frame's time leaves a whole frame period
+            // before the following one, so a slow repaint delays a frame instead of
+            // skipping it. With no frame decoded yet, poll again soon.
+            ctx.request_repaint_after(p.until_next_frame(latency).unwrap_or(std::time::Duration::from_millis(4)));
         }
-        let shot = self.screenshot_rx.as_ref().and_then(|rx| rx.try_recv().ok());
-        if let Some(image) = shot {
-            let [w, h] = image.size;
-            let rgba: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
-            let result =
-                image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or_else(|| "bad screenshot size".to_owned()).and_then(|img| {
-                    let mut bytes = Vec::new();
-                    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).map_err(|e| e.to_string())?;
-                    crate::fsutil::write_atomic(&path, &bytes, true).map_err(|e| e.to_string())
-                });
-            match result {
-                Ok(()) => crate::outln!(
-                    "screenshot: {} after {:.2} s to the first analysed window",
-                    path.display(),
-                    self.first_result_after.unwrap_or(0.0)
-                ),
-                Err(e) => eprintln!("error: cannot write the screenshot {}: {e}", path.display()),
-            }
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-        }
-        ctx.request_repaint();
     }
 }
 
@@ -867,54 +804,47 @@ impl eframe::App for MbtApp {
         eframe::set_value(storage, eframe::APP_KEY, &self.settings);
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
-        self.poll_export(ui.ctx());
-        let ctx = ui.ctx().clone();
-        self.poll_worker();
-        self.poll_dialogs(&ctx);
-        self.handle_keys(&ctx);
-        self.handle_drops(&ctx);
-        let t = self.position();
-        self.worker.set_playhead(t, self.player.as_ref().is_some_and(Player::is_playing));
-        let now = std::time::Instant::now();
-        let measured = self.paint_latency.begin_repaint(now, egui_wgpu::winit::last_present(), frame.info().cpu_usage);
-        let latency = self.paint_latency.seconds();
-        if let Some(p) = &mut self.player {
-            match p.poll() {
-                Some(crate::media::PlayerEvent::AudioFailed(reason)) => {
-                    self.message = Some(format!("No sound: {reason}. Playing on a wall clock."));
-                }
-                Some(crate::media::PlayerEvent::AudioReopened(reason)) => {
-                    self.message = Some(format!("Sound: {reason}; it was reopened."));
-                }
-                Some(crate::media::PlayerEvent::Ended) | None => {}
-            }
-            p.presented(measured);
-            if let Some(frame) = p.frame_for_display(p.position(), latency)
-                && self.current_frame.as_ref().is_none_or(|f| !Arc::ptr_eq(f, &frame))
-            {
-                self.frame_key = self.frame_key.wrapping_add(1);
-                self.current_frame = Some(frame);
-            }
-            if p.is_playing() {
-                // Repaint when the next frame falls due rather than as often as possible: a
-                // repaint that starts just after a frame's time leaves a whole frame period
-                // before the following one, so a slow repaint delays a frame instead of
-                // skipping it. With no frame decoded yet, poll again soon.
-                ctx.request_repaint_after(p.until_next_frame(latency).unwrap_or(std::time::Duration::from_millis(4)));
-            }
+    /// Stops the background jobs, waiting a little for each (the analysis worker joins when the
+    /// app is dropped).
+    fn on_exit(&mut self) {
+        if let Some(task) = self.tasks.clip_export.take() {
+            task.join(EXIT_WAIT);
         }
-        let (done, total) = self.progress();
+        if let Some(task) = self.tasks.save.take() {
+            task.join(EXIT_WAIT);
+        }
+        if let Some((_, task)) = self.tasks.import.take() {
+            task.join(EXIT_WAIT);
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.poll_tasks(&ctx);
+        self.analysis.poll(self.session.as_mut());
+        let mut commands = Vec::new();
+        if let Some((purpose, path)) = self.ui.dialogs.poll(&ctx) {
+            commands.push(self.picked(purpose, path));
+        }
+        view::input(self, &ctx, &mut commands);
+        for command in commands.drain(..) {
+            self.apply(command, &ctx);
+        }
+        let playing = self.player().is_some_and(Player::is_playing);
+        self.analysis.worker.set_playhead(self.position(), playing);
+        self.advance_playback(&ctx, frame);
+        let (done, total) = self.analysis.progress();
         if total > 0 && done < total {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
-        view::draw(self, ui);
-        let display = self.display_size();
-        if let Some(p) = &mut self.player {
-            p.set_max_frame_size(display.0, display.1);
+        self.ui.layout = view::draw(self, ui, &mut commands);
+        for command in commands {
+            self.apply(command, &ctx);
         }
-        self.screenshot(&ctx);
-        self.play_bench(&ctx);
+        let display = self.display_size();
+        if let Some(s) = &mut self.session {
+            s.player.set_max_frame_size(display.0, display.1);
+        }
     }
 }
 
@@ -976,6 +906,18 @@ fn run_native(mut native: eframe::NativeOptions, options: AppOptions) -> anyhow:
             ..Default::default()
         });
     }
-    eframe::run_native("mbtscope", native, Box::new(move |cc| Ok(Box::new(MbtApp::new(cc, options)))))
-        .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+    eframe::run_native(
+        "mbtscope",
+        native,
+        Box::new(move |cc| {
+            let app = MbtApp::new(cc, options.clone());
+            // Only a measuring or screenshot run is wrapped in its probe.
+            Ok(if options.play_report.is_some() || options.screenshot.is_some() {
+                Box::new(probe::Probe::new(app, &options)) as Box<dyn eframe::App>
+            } else {
+                Box::new(app)
+            })
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }

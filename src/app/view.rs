@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use egui::{Color32, Rect, Sense, Stroke, Ui, Vec2};
 
+use super::command::Command;
 use super::dialog::Purpose;
-use super::{MbtApp, ModelResults, TokenPick, ViewMode};
+use super::{Layout, MbtApp, ModelResults, TokenPick, ViewMode};
 use crate::analysis::{Method, WindowResult, fnv1a};
 use crate::explain::maps::{RgbMap, SpectrogramMap};
 use crate::media::video::VideoFrame;
@@ -16,32 +17,73 @@ use crate::render::{
     Colormap, Heat, MapSpan, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices,
 };
 
-pub fn draw(app: &mut MbtApp, ui: &mut Ui) {
+/// Draws the window from `app` and pushes what the user asked for onto `commands`; returns what
+/// the layout measured.
+pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
     // Panels leave their background to the window's clear colour (the same panel colour): on a
     // software rasteriser every full-window fill costs frame rate.
     let side = egui::Frame::side_top_panel(ui.style()).fill(Color32::TRANSPARENT);
     let central = egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT);
-    egui::Panel::top("menu").frame(side).show(ui, |ui| menu_bar(app, ui));
-    egui::Panel::bottom("status").frame(side).show(ui, |ui| status_bar(app, ui));
+    egui::Panel::top("menu").frame(side).show(ui, |ui| menu_bar(app, ui, commands));
+    egui::Panel::bottom("status").frame(side).show(ui, |ui| status_bar(app, ui, commands));
     let inspector = egui::Panel::right("inspector").frame(side).default_size(380.0).show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
-            explanation_settings(app, ui);
+            explanation_settings(app, ui, commands);
             ui.separator();
             labels_panel(app, ui);
             ui.separator();
-            bottleneck_panel(app, ui);
+            bottleneck_panel(app, ui, commands);
         });
     });
     let transport_panel = egui::Panel::bottom("transport").frame(side).show(ui, |ui| {
-        transport(app, ui);
+        transport(app, ui, commands);
         label_strip(app, ui);
         spectrogram_panel(app, ui);
     });
     let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
-    app.view_rects =
-        super::ViewRects { frames: frames.response.rect, transport: transport_panel.response.rect, inspector: inspector.response.rect };
     let ctx = ui.ctx().clone();
-    import_window(app, &ctx);
+    import_window(app, &ctx, commands);
+    Layout {
+        rects: super::ViewRects {
+            frames: frames.response.rect,
+            transport: transport_panel.response.rect,
+            inspector: inspector.response.rect,
+        },
+        view_pixels: frames.inner,
+    }
+}
+
+/// Keyboard shortcuts and dropped files, as commands.
+pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
+    let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_owned()).collect());
+    if let Some(path) = dropped.into_iter().next() {
+        commands.push(if path.is_dir() && path.join(crate::weights::native::WEIGHTS_FILE).exists() {
+            Command::MakeModelA(path)
+        } else {
+            Command::OpenClip(path)
+        });
+    }
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    if ctx.input_mut(|i| i.consume_shortcut(&OPEN_SHORTCUT)) {
+        commands.push(Command::PickPath(Purpose::OpenClip, app.clip().map(std::path::Path::to_owned)));
+    }
+    let t = app.position();
+    let keys = [
+        (egui::Key::Space, Command::TogglePlay),
+        (egui::Key::ArrowLeft, Command::Seek(t - 5.0)),
+        (egui::Key::ArrowRight, Command::Seek(t + 5.0)),
+        (egui::Key::Comma, Command::Step(-1)),
+        (egui::Key::Period, Command::Step(1)),
+        (egui::Key::Home, Command::Seek(0.0)),
+        (egui::Key::End, Command::Seek(app.duration())),
+    ];
+    for (key, command) in keys {
+        if ctx.input(|i| i.key_pressed(key)) {
+            commands.push(command);
+        }
+    }
 }
 
 /// File > Open a clip.
@@ -53,12 +95,13 @@ type FormField = fn(&mut crate::app::ImportForm) -> &mut String;
 /// Models > Import a Scenic checkpoint: the checkpoint, its config, optional class names and
 /// the folder to write, each typed or picked; the import runs in the background and the model
 /// becomes A when it succeeds.
-fn import_window(app: &mut MbtApp, ctx: &egui::Context) {
-    let mut shown = app.import.shown;
+fn import_window(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
+    let mut form = app.ui.import.clone();
+    let mut shown = form.shown;
     egui::Window::new("Import a Scenic checkpoint").open(&mut shown).collapsible(false).resizable(true).default_width(560.0).show(
         ctx,
         |ui| {
-            let running = app.import.running();
+            let running = app.importing();
             egui::Grid::new("import-fields").num_columns(3).show(ui, |ui| {
                 let rows: [(&str, Purpose, FormField); 4] = [
                     ("checkpoint", Purpose::ImportCheckpoint, |f| &mut f.checkpoint),
@@ -68,49 +111,52 @@ fn import_window(app: &mut MbtApp, ctx: &egui::Context) {
                 ];
                 for (label, purpose, field) in rows {
                     ui.label(label);
-                    let before = field(&mut app.import).clone();
+                    let before = field(&mut form).clone();
                     let mut text = before.clone();
                     ui.add_enabled_ui(!running, |ui| ui.add_sized([380.0, 20.0], egui::TextEdit::singleline(&mut text)));
                     if text != before {
                         if purpose == Purpose::ImportCheckpoint {
-                            app.import.set_checkpoint(std::path::Path::new(&text));
+                            form.set_checkpoint(std::path::Path::new(&text));
                         } else {
-                            *field(&mut app.import) = text;
+                            *field(&mut form) = text;
                         }
                     }
-                    if ui.add_enabled(!running && app.dialogs.open().is_none(), egui::Button::new("Browse…")).clicked() {
-                        let start = PathBuf::from(field(&mut app.import).trim());
-                        app.dialogs.request(purpose, (!start.as_os_str().is_empty()).then_some(start.as_path()), ctx);
+                    if ui.add_enabled(!running && app.ui.dialogs.open().is_none(), egui::Button::new("Browse…")).clicked() {
+                        let start = PathBuf::from(field(&mut form).trim());
+                        commands.push(Command::PickPath(purpose, (!start.as_os_str().is_empty()).then_some(start)));
                     }
                     ui.end_row();
                 }
             });
-            ui.checkbox(&mut app.import.replace, "replace a model already in that folder");
+            ui.checkbox(&mut form.replace, "replace a model already in that folder");
             ui.horizontal(|ui| {
                 if ui.add_enabled(!running, egui::Button::new("Import")).clicked() {
-                    app.import.start(ctx);
+                    commands.push(Command::StartImport);
                 }
                 if running {
                     ui.spinner();
                 }
             });
-            if let Some(message) = &app.import.message {
+            if let Some(message) = &form.message {
                 ui.label(message);
             }
         },
     );
-    app.import.shown = shown;
+    form.shown = shown;
+    if form != app.ui.import {
+        // Before the import starts, so that it reads the fields as edited.
+        commands.insert(0, Command::EditImport(form));
+    }
 }
 
-fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
+fn menu_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     // Menus hold text fields and option controls, so a click inside one keeps it open (egui's
     // default closes it on any click); every action button closes its menu itself.
     let config = egui::containers::menu::MenuConfig::new().close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
     egui::MenuBar::new().config(config).ui(ui, |ui| {
         ui.menu_button("File", |ui| {
             if ui.add(egui::Button::new("Open a clip…").shortcut_text(ui.ctx().format_shortcut(&OPEN_SHORTCUT))).clicked() {
-                let start = app.clip.clone();
-                app.dialogs.request(Purpose::OpenClip, start.as_deref(), ui.ctx());
+                commands.push(Command::PickPath(Purpose::OpenClip, app.clip().map(std::path::Path::to_owned)));
                 ui.close();
             }
             ui.label("or type its path:");
@@ -120,36 +166,35 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
             let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             ui.data_mut(|d| d.insert_temp(id, text.clone()));
             if (ui.button("Open").clicked() || enter) && !text.trim().is_empty() {
-                app.open(&PathBuf::from(text.trim()));
+                commands.push(Command::OpenClip(PathBuf::from(text.trim())));
                 ui.close();
             }
             if ui.button("Open the demo clip").clicked() {
-                app.open(&super::demo_clip());
+                commands.push(Command::OpenClip(super::demo_clip()));
                 ui.close();
             }
             ui.separator();
             ui.label("Recent:");
-            let recent = app.settings.recent.clone();
-            for path in recent {
+            for path in &app.settings.recent {
                 if ui.button(path.display().to_string()).clicked() {
-                    app.open(&path);
+                    commands.push(Command::OpenClip(path.clone()));
                     ui.close();
                 }
             }
             ui.separator();
-            let dir = export_dir(app);
+            let dir = super::export::export_dir(app);
             if ui.button("Export folder…").on_hover_text(format!("now {}", dir.display())).clicked() {
-                app.dialogs.request(Purpose::ExportFolder, Some(&dir), ui.ctx());
+                commands.push(Command::PickPath(Purpose::ExportFolder, Some(dir)));
                 ui.close();
             }
             if ui.button("Export the current frame (PNG)").clicked() {
-                app.export_message = Some(export_outcome(export_frame(app)));
+                commands.push(Command::ExportFrame);
                 ui.close();
             }
-            clip_export_menu(app, ui);
+            clip_export_menu(app, ui, commands);
             ui.separator();
             if ui.button("Export predictions and maps (JSON)").clicked() {
-                app.export_message = Some(export_outcome(export_json(app)));
+                commands.push(Command::ExportJson);
                 ui.close();
             }
         });
@@ -164,14 +209,13 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
                     _ => " ",
                 };
                 if ui.button(format!("[{tag}] {}", dir.display())).on_hover_text("make this model A").clicked() {
-                    app.add_model(dir);
+                    commands.push(Command::MakeModelA(dir));
                     ui.close();
                 }
             }
             ui.separator();
             if ui.button("Load a model folder…").clicked() {
-                let start = app.settings.models.first().cloned();
-                app.dialogs.request(Purpose::ModelFolder, start.as_deref(), ui.ctx());
+                commands.push(Command::PickPath(Purpose::ModelFolder, app.settings.models.first().cloned()));
                 ui.close();
             }
             ui.label("or type its path:");
@@ -181,12 +225,12 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
             let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             ui.data_mut(|d| d.insert_temp(id, text.clone()));
             if (ui.button("Load").clicked() || enter) && !text.trim().is_empty() {
-                app.load_model_folder(PathBuf::from(text.trim()));
+                commands.push(Command::LoadModelFolder(PathBuf::from(text.trim())));
                 ui.close();
             }
             ui.separator();
             if ui.button("Import a Scenic checkpoint…").clicked() {
-                app.import.shown = true;
+                commands.push(Command::EditImport(super::ImportForm { shown: true, ..app.ui.import.clone() }));
                 ui.close();
             }
         });
@@ -194,27 +238,32 @@ fn menu_bar(app: &mut MbtApp, ui: &mut Ui) {
             for (mode, name) in
                 [(ViewMode::Single, "model A"), (ViewMode::SideBySide, "A and B side by side"), (ViewMode::Difference, "difference B - A")]
             {
-                ui.radio_value(&mut app.settings.view, mode, name);
+                if ui.radio(app.settings.view == mode, name).clicked() {
+                    commands.push(Command::SetView(mode));
+                }
             }
-            ui.checkbox(&mut app.settings.show_overlay, "heatmap overlay");
+            let mut shown = app.settings.show_overlay;
+            if ui.checkbox(&mut shown, "heatmap overlay").changed() {
+                commands.push(Command::ShowOverlay(shown));
+            }
         });
-        if let Some(clip) = &app.clip {
+        if let Some(clip) = app.clip() {
             let name = clip.file_name().map_or_else(|| clip.display().to_string(), |n| n.to_string_lossy().into_owned());
             ui.label(egui::RichText::new(name).weak()).on_hover_text(clip.display().to_string());
         }
     });
 }
 
-fn status_bar(app: &mut MbtApp, ui: &mut Ui) {
+fn status_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
-        let (done, total) = app.progress();
+        let (done, total) = app.analysis.progress();
         if total > 0 && done < total {
             ui.add(egui::ProgressBar::new(done as f32 / total as f32).desired_width(160.0).text(format!("{done}/{total} windows")));
         }
-        ui.label(&app.analysis_status);
+        ui.label(&app.analysis.status);
         ui.separator();
-        ui.label(format!("model device: {}", app.device_description));
-        if let Some(p) = &app.player {
+        ui.label(format!("model device: {}", app.analysis.device_description));
+        if let Some(p) = app.player() {
             ui.separator();
             match p.clock_source() {
                 crate::media::player::ClockSource::Audio { device, .. } => ui.label(format!("sound: {device}")),
@@ -224,96 +273,98 @@ fn status_bar(app: &mut MbtApp, ui: &mut Ui) {
             ui.label(format!("A/V {:+.1} ms, dropped {}", s.av_offset_ms, s.dropped_frames));
         }
     });
-    if let Some(m) = &app.message {
+    if let Some(m) = &app.ui.message {
         ui.colored_label(Color32::YELLOW, m);
     }
-    if let Some(task) = &app.export_task {
-        let (done, total) = *task.progress.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(task) = &app.tasks.clip_export {
+        let (done, total) = task.progress();
         ui.horizontal(|ui| {
             let fraction = done as f32 / total.max(1) as f32;
             ui.add(egui::ProgressBar::new(fraction).desired_width(160.0).text(format!("exporting: {done} of {total} frames")));
             if ui.button("Cancel").clicked() {
-                task.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                commands.push(Command::CancelExport);
             }
         });
     }
-    if let Some(m) = &app.export_message {
+    if let Some(m) = &app.ui.export_message {
         ui.label(m);
     }
 }
 
-fn explanation_settings(app: &mut MbtApp, ui: &mut Ui) {
+fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     ui.heading("Explanation");
-    let before = app.settings.analysis;
-    let s = &mut app.settings;
-    egui::ComboBox::from_label("method").selected_text(super::method_name(s.analysis.method)).show_ui(ui, |ui| {
-        ui.selectable_value(&mut s.analysis.method, Method::Rollout, super::method_name(Method::Rollout));
-        ui.selectable_value(&mut s.analysis.method, Method::Relevance, super::method_name(Method::Relevance));
+    let mut analysis = app.settings.analysis;
+    egui::ComboBox::from_label("method").selected_text(super::method_name(analysis.method)).show_ui(ui, |ui| {
+        ui.selectable_value(&mut analysis.method, Method::Rollout, super::method_name(Method::Rollout));
+        ui.selectable_value(&mut analysis.method, Method::Relevance, super::method_name(Method::Relevance));
     });
-    if s.analysis.method == Method::Relevance {
-        let labels = app.models.first().map(|m| m.labels.clone()).unwrap_or_default();
+    if analysis.method == Method::Relevance {
+        let labels = app.analysis.models.first().map(|m| m.labels.clone()).unwrap_or_default();
         let name =
             |c: Option<usize>| c.map_or_else(|| "top prediction".to_owned(), |c| labels.get(c).cloned().unwrap_or_else(|| c.to_string()));
-        egui::ComboBox::from_label("class").selected_text(name(s.analysis.class)).show_ui(ui, |ui| {
-            ui.selectable_value(&mut s.analysis.class, None, "top prediction");
+        egui::ComboBox::from_label("class").selected_text(name(analysis.class)).show_ui(ui, |ui| {
+            ui.selectable_value(&mut analysis.class, None, "top prediction");
             for c in 0..labels.len().min(64) {
-                ui.selectable_value(&mut s.analysis.class, Some(c), name(Some(c)));
+                ui.selectable_value(&mut analysis.class, Some(c), name(Some(c)));
             }
         });
     }
     use crate::model::mbt::HeadFusion;
-    egui::ComboBox::from_label("head fusion").selected_text(format!("{:?}", s.analysis.rollout.head_fusion).to_lowercase()).show_ui(
+    egui::ComboBox::from_label("head fusion").selected_text(format!("{:?}", analysis.rollout.head_fusion).to_lowercase()).show_ui(
         ui,
         |ui| {
             for f in [HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min] {
-                ui.selectable_value(&mut s.analysis.rollout.head_fusion, f, format!("{f:?}").to_lowercase());
+                ui.selectable_value(&mut analysis.rollout.head_fusion, f, format!("{f:?}").to_lowercase());
             }
         },
     );
-    ui.add(egui::Slider::new(&mut s.analysis.rollout.discard_ratio, 0.0..=0.95).text("discard ratio"));
+    ui.add(egui::Slider::new(&mut analysis.rollout.discard_ratio, 0.0..=0.95).text("discard ratio"));
     // The deepest open model sets the range; a model with fewer layers starts at its last layer
     // instead (the worker fits the settings to each model and says so below), and the setting
     // itself stays as chosen.
-    let layers = app.models.iter().filter_map(|m| m.config.as_ref()).map(|c| c.num_layers).max().unwrap_or(12);
-    let top = layers.max(s.analysis.rollout.start_layer + 1) - 1;
-    ui.add(egui::Slider::new(&mut s.analysis.rollout.start_layer, 0..=top).text("start layer"));
-    if s.analysis != before {
-        app.reanalyze();
+    let layers = app.analysis.models.iter().filter_map(|m| m.config.as_ref()).map(|c| c.num_layers).max().unwrap_or(12);
+    let top = layers.max(analysis.rollout.start_layer + 1) - 1;
+    ui.add(egui::Slider::new(&mut analysis.rollout.start_layer, 0..=top).text("start layer"));
+    if analysis != app.settings.analysis {
+        commands.push(Command::SetAnalysis(analysis));
     }
-    for m in app.models.iter().filter(|m| !m.adjusted.is_empty()) {
+    for m in app.analysis.models.iter().filter(|m| !m.adjusted.is_empty()) {
         ui.colored_label(Color32::YELLOW, format!("{}: {}; fitted for this model only", m.name, m.adjusted.join("; ").replace('_', " ")))
             .on_hover_text("This model cannot use the setting as chosen; the nearest setting it has is used for it, and the other models keep the chosen one.");
     }
     ui.separator();
-    let s = &mut app.settings;
-    egui::ComboBox::from_label("colormap").selected_text(s.style.colormap.name()).show_ui(ui, |ui| {
+    let mut style = app.settings.style;
+    egui::ComboBox::from_label("colormap").selected_text(style.colormap.name()).show_ui(ui, |ui| {
         for c in Colormap::ALL {
-            ui.selectable_value(&mut s.style.colormap, c, c.name());
+            ui.selectable_value(&mut style.colormap, c, c.name());
         }
     });
-    egui::ComboBox::from_label("normalise").selected_text(super::normalisation_name(s.style.normalisation)).show_ui(ui, |ui| {
+    egui::ComboBox::from_label("normalise").selected_text(super::normalisation_name(style.normalisation)).show_ui(ui, |ui| {
         for n in [Normalisation::Frame, Normalisation::Clip, Normalisation::Smooth] {
-            ui.selectable_value(&mut s.style.normalisation, n, super::normalisation_name(n));
+            ui.selectable_value(&mut style.normalisation, n, super::normalisation_name(n));
         }
     });
     egui::ComboBox::from_label("time span")
-        .selected_text(super::span_name(s.style.span))
+        .selected_text(super::span_name(style.span))
         .show_ui(ui, |ui| {
             for span in [MapSpan::Slice, MapSpan::Window] {
-                ui.selectable_value(&mut s.style.span, span, super::span_name(span));
+                ui.selectable_value(&mut style.span, span, super::span_name(span));
             }
         })
         .response
         .on_hover_text("The map of the tubelet the frame falls in, or of the whole model window (its tubelets summed)");
-    ui.add(egui::Slider::new(&mut s.style.opacity, 0.0..=1.0).text("opacity"));
-    ui.add(egui::Slider::new(&mut s.style.threshold, 0.0..=1.0).text("threshold"));
-    ui.checkbox(&mut s.style.smooth, "smooth upsampling");
+    ui.add(egui::Slider::new(&mut style.opacity, 0.0..=1.0).text("opacity"));
+    ui.add(egui::Slider::new(&mut style.threshold, 0.0..=1.0).text("threshold"));
+    ui.checkbox(&mut style.smooth, "smooth upsampling");
+    if style != app.settings.style {
+        commands.push(Command::SetStyle(style));
+    }
 }
 
 /// The rgb heatmap of model `m` at `t` (or of the selected bottleneck token).
 fn rgb_heat(app: &MbtApp, m: &ModelResults, t: f64) -> Option<Heat> {
     let frames = m.config.as_ref()?.dataset_configs.num_frames;
-    let token = app.token;
+    let token = app.token();
     fn pick(token: Option<TokenPick>, r: &WindowResult) -> Option<&RgbMap> {
         match token {
             Some(TokenPick { layer, token }) => r.bottleneck.get(layer)?.rgb_maps.get(token)?.as_ref(),
@@ -361,28 +412,29 @@ fn heat_key(h: &Heat) -> u64 {
     fnv1a(&bytes) ^ (h.width as u64) << 48
 }
 
-fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
-    let Some(frame) = app.current_frame.clone() else {
+/// The frame views; returns the pixel size of one ((0, 0) with no frame yet).
+fn frame_views(app: &MbtApp, ui: &mut Ui) -> (u32, u32) {
+    let Some((session, frame)) = app.session.as_ref().and_then(|s| Some((s, s.current_frame.clone()?))) else {
         ui.centered_and_justified(|ui| {
-            ui.label(app.message.clone().unwrap_or_else(|| "Opening...".into()));
+            ui.label(app.ui.message.clone().unwrap_or_else(|| "Opening...".into()));
         });
-        return;
+        return app.ui.layout.view_pixels;
     };
     let t = app.position();
     // The frame may be scaled for the screen; crops and boxes are in the clip's own pixels.
-    let (native_w, native_h) = app.player.as_ref().map_or((frame.width, frame.height), |p| (p.info().width, p.info().height));
+    let (native_w, native_h) = (session.player.info().width, session.player.info().height);
     let mut views: Vec<(String, Option<Heat>, Option<[f32; 4]>)> = Vec::new();
     let heat_for = |i: usize| {
-        app.models.get(i).and_then(|m| {
+        app.analysis.models.get(i).and_then(|m| {
             let heat = rgb_heat(app, m, t)?;
             let crop = crop_rect(m.crop.as_ref()?, native_w, native_h);
             Some((heat, crop))
         })
     };
     let name = |i: usize| {
-        let Some(m) = app.models.get(i) else { return "no model".to_owned() };
+        let Some(m) = app.analysis.models.get(i) else { return "no model".to_owned() };
         let layer = |p: TokenPick| m.results.iter().flatten().next().and_then(|r| r.bottleneck.get(p.layer)).map(|l| l.layer);
-        match (app.token, m.config.as_ref().is_some_and(|c| c.use_bottleneck)) {
+        match (session.token, m.config.as_ref().is_some_and(|c| c.use_bottleneck)) {
             (Some(p), true) => format!("{} - bottleneck token {} of layer {}", m.name, p.token, layer(p).unwrap_or(p.layer)),
             (Some(_), false) => format!("{} (no bottleneck tokens)", m.name),
             (None, _) => m.name.clone(),
@@ -394,7 +446,7 @@ fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
             views.push((format!("A: {}", name(0)), h.as_ref().map(|x| x.0.clone()), h.map(|x| x.1)));
         }
         ViewMode::SideBySide => {
-            for i in 0..app.models.len().clamp(1, 2) {
+            for i in 0..app.analysis.models.len().clamp(1, 2) {
                 let h = heat_for(i);
                 views.push((format!("{}: {}", ["A", "B"][i], name(i)), h.as_ref().map(|x| x.0.clone()), h.map(|x| x.1)));
             }
@@ -411,7 +463,6 @@ fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
     let width = ((available.x - 8.0 * (count - 1.0)) / count).min((available.y - 24.0) * aspect).max(16.0);
     let size = Vec2::new(width, width / aspect);
     let pixels = size * ui.ctx().pixels_per_point();
-    app.view_pixels = (pixels.x.ceil() as u32, pixels.y.ceil() as u32);
     let mut style = app.settings.style;
     if app.settings.view == ViewMode::Difference {
         style.threshold = 0.0;
@@ -428,18 +479,19 @@ fn frame_views(app: &mut MbtApp, ui: &mut Ui) {
                 let callback = OverlayCallback {
                     id: i as u64,
                     frame: frame.clone(),
-                    frame_key: app.frame_key,
+                    frame_key: session.frame_key,
                     heat,
                     crop: crop.unwrap_or([0.0, 0.0, 1.0, 1.0]),
                     style,
                 };
                 ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, callback));
-                if let Some(truth) = &app.truth {
+                if let Some(truth) = &session.truth {
                     draw_truth_box(ui, rect, truth, t, native_w, native_h);
                 }
             });
         }
     });
+    (pixels.x.ceil() as u32, pixels.y.ceil() as u32)
 }
 
 /// The sounding object's ground-truth box, when the clip has a sidecar.
@@ -455,25 +507,25 @@ fn fmt_time(t: f64) -> String {
     format!("{}:{:05.2}", (t / 60.0).floor() as u64, t % 60.0)
 }
 
-fn transport(app: &mut MbtApp, ui: &mut Ui) {
+fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     let duration = app.duration();
     ui.horizontal(|ui| {
-        let playing = app.player.as_ref().is_some_and(|p| p.is_playing());
+        let playing = app.player().is_some_and(|p| p.is_playing());
         if ui.button(if playing { "Pause" } else { "Play" }).on_hover_text("Space").clicked() {
-            app.toggle_play();
+            commands.push(Command::TogglePlay);
         }
         if ui.button("<").on_hover_text("one frame back (,)").clicked() {
-            app.step(-1);
+            commands.push(Command::Step(-1));
         }
         if ui.button(">").on_hover_text("one frame on (.)").clicked() {
-            app.step(1);
+            commands.push(Command::Step(1));
         }
         let mut t = app.position();
         ui.label(format!("{} / {}", fmt_time(t), fmt_time(duration)));
         ui.style_mut().spacing.slider_width = (ui.available_width() - 420.0).max(100.0);
         let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false)).on_hover_text("playback position");
         if response.changed() {
-            app.seek(t);
+            commands.push(Command::Seek(t));
         }
         ui.style_mut().spacing.slider_width = 80.0;
         let mut speed = app.settings.speed;
@@ -483,21 +535,14 @@ fn transport(app: &mut MbtApp, ui: &mut Ui) {
             }
         });
         if speed != app.settings.speed {
-            app.settings.speed = speed;
-            if let Some(p) = &mut app.player {
-                p.set_speed(speed);
-            }
+            commands.push(Command::SetSpeed(speed));
         }
         let mut volume = app.settings.volume;
         let mut muted = app.settings.muted;
         ui.checkbox(&mut muted, "mute");
         ui.add(egui::Slider::new(&mut volume, 0.0..=2.0).text("volume"));
         if volume != app.settings.volume || muted != app.settings.muted {
-            app.settings.volume = volume;
-            app.settings.muted = muted;
-            if let Some(p) = &mut app.player {
-                p.set_volume(if muted { 0.0 } else { volume });
-            }
+            commands.push(Command::SetVolume { volume, muted });
         }
     });
 }
@@ -517,10 +562,10 @@ fn class_colour(c: usize) -> Color32 {
 }
 
 /// The top label of each window along the clip, per model, with the playhead.
-fn label_strip(app: &mut MbtApp, ui: &mut Ui) {
+fn label_strip(app: &MbtApp, ui: &mut Ui) {
     let duration = app.duration().max(1e-3);
     let t = app.position();
-    for m in &app.models {
+    for m in &app.analysis.models {
         ui.horizontal(|ui| {
             ui.add_sized([90.0, 14.0], egui::Label::new(egui::RichText::new(&m.name).small()).truncate());
             let (rect, response) = ui.allocate_exact_size(Vec2::new(ui.available_width(), 14.0), Sense::click());
@@ -547,24 +592,33 @@ fn label_strip(app: &mut MbtApp, ui: &mut Ui) {
 
 /// The clip's spectrogram over model A's window at the playhead, with that window's
 /// spectrogram map (or the selected token's) and the playhead.
-fn spectrogram_panel(app: &mut MbtApp, ui: &mut Ui) {
-    let Some(spec) = app.spectrogram.clone() else {
-        // Only while a clip is open is its audio being decoded.
-        if app.clip.is_some() {
-            ui.label("spectrogram: decoding audio...");
-        }
+fn spectrogram_panel(app: &MbtApp, ui: &mut Ui) {
+    // Only while a clip is open is its audio being decoded.
+    let Some(session) = &app.session else { return };
+    let Some(spec) = session.spectrogram.clone() else {
+        ui.label(if session.spectrogram_pending() {
+            "spectrogram: decoding audio..."
+        } else {
+            "spectrogram: the clip has no sound to show"
+        });
         return;
     };
     let t = app.position();
-    let window = app.models.first().and_then(|m| m.window_at(t).cloned());
+    let window = app.analysis.models.first().and_then(|m| m.window_at(t).cloned());
     let (start, end) = window.as_ref().map_or((t - 1.0, t + 1.0), |w| (w.audio_start, w.audio_end));
-    let map: Option<SpectrogramMap> = window.as_ref().and_then(|w| match app.token {
+    let map: Option<SpectrogramMap> = window.as_ref().and_then(|w| match session.token {
         Some(p) => w.bottleneck.get(p.layer)?.spectrogram_maps.get(p.token)?.clone(),
         None => w.spectrogram.clone(),
     });
     let key = fnv1a(
-        format!("{start}{end}{:?}{:?}{}{:?}", app.settings.style, app.token, app.settings.show_overlay, window.as_ref().map(|w| w.index))
-            .as_bytes(),
+        format!(
+            "{start}{end}{:?}{:?}{}{:?}",
+            app.settings.style,
+            session.token,
+            app.settings.show_overlay,
+            window.as_ref().map(|w| w.index)
+        )
+        .as_bytes(),
     ) ^ (map.is_some() as u64);
     let id = egui::Id::unique("spectrogram-texture");
     let cached: Option<(u64, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
@@ -625,13 +679,13 @@ fn spectrogram_image(
     egui::ColorImage::new([frames, mel], pixels)
 }
 
-fn labels_panel(app: &mut MbtApp, ui: &mut Ui) {
+fn labels_panel(app: &MbtApp, ui: &mut Ui) {
     ui.heading("Labels");
     let t = app.position();
-    if let Some(truth) = &app.truth {
+    if let Some(truth) = app.session.as_ref().and_then(|s| s.truth.as_ref()) {
         ui.label(format!("ground truth: {} (white box: the sounding object)", truth.label_name));
     }
-    for m in &app.models {
+    for m in &app.analysis.models {
         ui.label(egui::RichText::new(&m.name).strong());
         match m.window_at(t) {
             Some(r) => {
@@ -655,10 +709,10 @@ fn labels_panel(app: &mut MbtApp, ui: &mut Ui) {
     }
 }
 
-fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
+fn bottleneck_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     ui.heading("Bottleneck tokens");
     let t = app.position();
-    let Some((mi, m)) = app.models.iter().enumerate().find(|(_, m)| m.config.as_ref().is_some_and(|c| c.use_bottleneck)) else {
+    let Some((mi, m)) = app.analysis.models.iter().enumerate().find(|(_, m)| m.config.as_ref().is_some_and(|c| c.use_bottleneck)) else {
         ui.label("No loaded model has bottleneck tokens.");
         return;
     };
@@ -667,7 +721,8 @@ fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
         return;
     };
     ui.label(format!("{} (model {}): token norm now; click one to see its attention", m.name, ["A", "B"][mi.min(1)]));
-    let mut picked = app.token;
+    let token = app.token();
+    let mut picked = token;
     for (li, layer) in r.bottleneck.iter().enumerate() {
         ui.horizontal(|ui| {
             ui.label(format!("layer {}", layer.layer));
@@ -689,14 +744,14 @@ fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
             }
         });
     }
-    if picked != app.token {
-        app.token = picked;
+    if token.is_some() && ui.button("show the classification maps again").clicked() {
+        picked = None;
     }
-    if app.token.is_some() && ui.button("show the classification maps again").clicked() {
-        app.token = None;
+    if picked != token {
+        commands.push(Command::PickToken(picked));
     }
     // Token norms over the clip for the selected (or first) fusion layer.
-    let layer_index = app.token.map_or(0, |p| p.layer);
+    let layer_index = token.map_or(0, |p| p.layer);
     let series: Vec<Vec<[f64; 2]>> = {
         let n = r.bottleneck.get(layer_index).map_or(0, |l| l.norm.len());
         (0..n)
@@ -719,125 +774,9 @@ fn bottleneck_panel(app: &mut MbtApp, ui: &mut Ui) {
     });
 }
 
-/// The status line for a finished export.
-fn export_outcome(result: anyhow::Result<PathBuf>) -> String {
-    match result {
-        Ok(p) => format!("wrote {}", p.display()),
-        Err(e) => format!("export failed: {e:#}"),
-    }
-}
-
-/// The folder exports go to: the app's option, the folder picked in File > Export folder…,
-/// `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`.
-fn export_dir(app: &MbtApp) -> PathBuf {
-    if let Some(dir) = app.options.export_dir.as_ref().or(app.settings.export_dir.as_ref()) {
-        return dir.clone();
-    }
-    if let Some(dir) = std::env::var_os("MBTSCOPE_EXPORT_DIR") {
-        return PathBuf::from(dir);
-    }
-    std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from).join("mbtscope-exports")
-}
-
-/// A path under `dir` that does not exist yet (never overwrite): `stem.ext`, or `stem-N.ext`; a
-/// folder name without extension when `ext` is empty.
-fn fresh_path(dir: &std::path::Path, stem: &str, ext: &str) -> PathBuf {
-    let name = |suffix: String| if ext.is_empty() { format!("{stem}{suffix}") } else { format!("{stem}{suffix}.{ext}") };
-    let mut path = dir.join(name(String::new()));
-    let mut n = 1;
-    while path.exists() {
-        path = dir.join(name(format!("-{n}")));
-        n += 1;
-    }
-    path
-}
-
-/// The models an export draws: A, or A and B side by side when the view shows both.
-fn export_runs(app: &MbtApp) -> anyhow::Result<Vec<crate::export::ModelRun>> {
-    let count = if app.settings.view == ViewMode::SideBySide { 2 } else { 1 };
-    let runs: Vec<_> = app.models.iter().take(count).filter_map(ModelResults::run).collect();
-    anyhow::ensure!(!runs.is_empty(), "no analysed model to draw");
-    Ok(runs)
-}
-
-/// The export look: the view's overlay settings, with titles, top-3 labels and the time, as
-/// `mbtscope export` draws by default.
-fn export_style(app: &MbtApp) -> crate::annotate::AnnotateStyle {
-    crate::annotate::AnnotateStyle { overlay: app.settings.style, labels: true, time: true }
-}
-
-const EXPORT_TOP_K: usize = 3;
-
-/// The current frame annotated as `mbtscope export` draws it (model A, or A and B side by side;
-/// the classification-token maps, whatever token is picked), as a PNG.
-fn export_frame(app: &MbtApp) -> anyhow::Result<PathBuf> {
-    let shown = app.current_frame.clone().ok_or_else(|| anyhow::anyhow!("no frame to export"))?;
-    let clip = app.clip.clone().ok_or_else(|| anyhow::anyhow!("no clip open"))?;
-    let runs = export_runs(app)?;
-    let refs: Vec<&crate::export::ModelRun> = runs.iter().collect();
-    // The frame on screen may be scaled down for display: export the clip's own pixels.
-    let native = app.player.as_ref().map(|p| (p.info().width, p.info().height));
-    let frame = if native == Some((shown.width, shown.height)) {
-        (*shown).clone()
-    } else {
-        crate::media::video::VideoDecoder::open(&clip)?.frame_at(shown.pts)?
-    };
-    let t = frame.pts.secs();
-    let annotated = crate::export::annotate(&frame.rgb, frame.width, frame.height, t, &refs, &export_style(app), EXPORT_TOP_K);
-    let dir = export_dir(app);
-    std::fs::create_dir_all(&dir)?;
-    let stem = app.clip.as_ref().and_then(|c| c.file_stem()).map_or("frame".into(), |s| s.to_string_lossy().into_owned());
-    let path = fresh_path(&dir, &format!("{stem}_{:.3}s", t), "png");
-    let bytes = crate::export::encode_image(&annotated, crate::export::ImageFormat::Png, 92)?;
-    crate::fsutil::write_atomic(&path, &bytes, false)?;
-    Ok(path)
-}
-
-/// Starts exporting `frames` of the clip in the background: images into a new folder under the
-/// export folder and, with `video`, an annotated MP4 beside it.
-pub fn start_clip_export(
-    app: &mut MbtApp,
-    frames: crate::export::FrameSelection,
-    format: crate::export::ImageFormat,
-    images: bool,
-    video: bool,
-) -> anyhow::Result<()> {
-    anyhow::ensure!(app.export_task.is_none(), "an export is already running");
-    anyhow::ensure!(images || video, "choose images, a video or both");
-    let clip = app.clip.clone().ok_or_else(|| anyhow::anyhow!("no clip open"))?;
-    let runs = export_runs(app)?;
-    let dir = export_dir(app);
-    std::fs::create_dir_all(&dir)?;
-    let stem = clip.file_stem().map_or("clip".into(), |s| s.to_string_lossy().into_owned());
-    let job = crate::export::ExportJob {
-        clip,
-        frames,
-        style: export_style(app),
-        top_k: EXPORT_TOP_K,
-        out_dir: images.then(|| fresh_path(&dir, &format!("{stem}_frames"), "")),
-        format,
-        jpeg_quality: 92,
-        video: video.then(|| fresh_path(&dir, &format!("{stem}_annotated"), "mp4")),
-        force: false,
-    };
-    let settings = app.settings.analysis;
-    let progress = Arc::new(std::sync::Mutex::new((0, 0)));
-    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (p, c) = (progress.clone(), cancel.clone());
-    std::thread::Builder::new().name("export".into()).spawn(move || {
-        let refs: Vec<&crate::export::ModelRun> = runs.iter().collect();
-        let result =
-            crate::export::export(&job, &refs, &settings, |done, total| *p.lock().unwrap_or_else(|e| e.into_inner()) = (done, total), &c);
-        let _ = tx.send(result.map_err(|e| format!("{e:#}")));
-    })?;
-    app.export_task = Some(super::ExportTask { progress, cancel, done: rx });
-    Ok(())
-}
-
 /// File > Export the clip: which frames, as what, then a progress bar with Cancel.
-fn clip_export_menu(app: &mut MbtApp, ui: &mut Ui) {
-    if app.export_task.is_some() {
+fn clip_export_menu(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
+    if app.tasks.clip_export.is_some() {
         ui.label("An export is running (progress and Cancel in the status bar).");
         return;
     }
@@ -858,43 +797,7 @@ fn clip_export_menu(app: &mut MbtApp, ui: &mut Ui) {
     ui.data_mut(|d| d.insert_temp(id, (frames.clone(), jpg, images, video)));
     if ui.button("Export the clip").clicked() {
         let format = if jpg { crate::export::ImageFormat::Jpg } else { crate::export::ImageFormat::Png };
-        let started = crate::export::FrameSelection::parse(&frames)
-            .map_err(anyhow::Error::msg)
-            .and_then(|selection| start_clip_export(app, selection, format, images, video));
-        app.export_message = Some(match started {
-            Ok(()) => "exporting the clip...".into(),
-            Err(e) => format!("export failed: {e:#}"),
-        });
+        commands.push(Command::ExportClip { frames, format, images, video });
         ui.close();
     }
-}
-
-fn export_json(app: &MbtApp) -> anyhow::Result<PathBuf> {
-    #[derive(serde::Serialize)]
-    struct Export<'a> {
-        clip: Option<&'a std::path::Path>,
-        settings: &'a crate::analysis::AnalysisSettings,
-        models: Vec<ModelExport<'a>>,
-    }
-    #[derive(serde::Serialize)]
-    struct ModelExport<'a> {
-        model: &'a std::path::Path,
-        labels: &'a [String],
-        windows: Vec<&'a WindowResult>,
-    }
-    let export = Export {
-        clip: app.clip.as_deref(),
-        settings: &app.settings.analysis,
-        models: app
-            .models
-            .iter()
-            .map(|m| ModelExport { model: &m.dir, labels: &m.labels, windows: m.results.iter().flatten().collect() })
-            .collect(),
-    };
-    let dir = export_dir(app);
-    std::fs::create_dir_all(&dir)?;
-    let stem = app.clip.as_ref().and_then(|c| c.file_stem()).map_or("clip".into(), |s| s.to_string_lossy().into_owned());
-    let path = fresh_path(&dir, &format!("{stem}_analysis"), "json");
-    crate::fsutil::write_atomic(&path, &serde_json::to_vec_pretty(&export)?, false)?;
-    Ok(path)
 }

@@ -1,0 +1,60 @@
+//! What the user asked for in one frame. Panels read the app and push commands; the app applies
+//! them after drawing ([`super::MbtApp::apply`]), so that no drawing code changes the app or starts
+//! work itself.
+
+use std::path::PathBuf;
+
+use super::dialog::Purpose;
+use super::{ImportForm, TokenPick, ViewMode};
+use crate::analysis::AnalysisSettings;
+use crate::export::ImageFormat;
+use crate::render::OverlayStyle;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Open a clip (a failure leaves the open one as it was, and says why).
+    OpenClip(PathBuf),
+    /// Open a file dialog for `purpose`, starting near the path.
+    PickPath(Purpose, Option<PathBuf>),
+    /// Make the model in this folder A (and the one that was A, B), and analyse again.
+    MakeModelA(PathBuf),
+    /// A typed model folder: as [`Command::MakeModelA`], or a message when it is not one.
+    LoadModelFolder(PathBuf),
+    /// Exports go to this folder from now on.
+    SetExportFolder(PathBuf),
+    SetView(ViewMode),
+    ShowOverlay(bool),
+    /// How maps are drawn (no new analysis).
+    SetStyle(OverlayStyle),
+    /// What the models explain (a new analysis).
+    SetAnalysis(AnalysisSettings),
+    /// Play, or pause when playing (at the end, play starts over).
+    TogglePlay,
+    /// Seek to this many seconds (clamped to the clip).
+    Seek(f64),
+    /// Pause and step this many frames (negative: back).
+    Step(i32),
+    SetSpeed(f64),
+    SetVolume {
+        volume: f32,
+        muted: bool,
+    },
+    /// Show a bottleneck token's maps, or (`None`) the classification tokens' again.
+    PickToken(Option<TokenPick>),
+    /// The frame on screen, annotated, as a PNG in the export folder.
+    ExportFrame,
+    /// The predictions and maps of the analysed windows as JSON in the export folder.
+    ExportJson,
+    /// The clip as the view shows it: `frames` as typed (`all`, `START:END`, `1.5s:3s`, `N,M,...`),
+    /// as images, an annotated MP4, or both.
+    ExportClip {
+        frames: String,
+        format: ImageFormat,
+        images: bool,
+        video: bool,
+    },
+    CancelExport,
+    /// The import form as edited (its fields, whether it is shown).
+    EditImport(ImportForm),
+    StartImport,
+}
