@@ -9,6 +9,8 @@
 //! on lavapipe GPU buffers live in host memory too) is its own. Results go to stdout as a
 //! Markdown table for BENCHMARKS.md.
 
+#![expect(clippy::print_stdout, reason = "a benchmark prints its report on stdout")]
+
 use std::process::Command;
 use std::time::Instant;
 

@@ -4,6 +4,8 @@
 //! `cargo bench --bench media -- [--seconds N]`. The clip is made with the ffmpeg CLI
 //! (testsrc2, 1920x1080, 25 fps, libx264) in the target directory.
 
+#![expect(clippy::print_stdout, reason = "a benchmark prints its report on stdout")]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;

@@ -10,6 +10,8 @@
 //! threads. Before timing, the peer's logits and rollout row are checked against mbtscope's.
 //! Prints a Markdown table for BENCHMARKS.md.
 
+#![expect(clippy::print_stdout, reason = "a benchmark prints its report on stdout")]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

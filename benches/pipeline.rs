@@ -9,6 +9,8 @@
 //! CRF 20 + AAC, the two models side by side, analysis already done) and as PNG frames; the peer is
 //! `ffmpeg -i CLIP -c:v libx264 -preset veryfast -crf 20 -c:a aac` (no annotation) on the same clip.
 
+#![expect(clippy::print_stdout, reason = "a benchmark prints its report on stdout")]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;

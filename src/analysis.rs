@@ -321,13 +321,13 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     exp.iter().map(|v| v / sum).collect()
 }
 
+/// One explanation's maps over the frames and the spectrogram, and each modality's cross-modal
+/// share.
+type ExplainedMaps = (Option<RgbMap>, Option<SpectrogramMap>, Vec<(Modality, f32)>);
+
 /// The maps of one explanation, from its explained rows (`[1, N]` each, named as
 /// [`explained_rows`] names them).
-fn maps(
-    config: &MbtConfig,
-    layout: &TokenLayout,
-    rows: Vec<(Row, Tensor<2>)>,
-) -> anyhow::Result<(Option<RgbMap>, Option<SpectrogramMap>, Vec<(Modality, f32)>)> {
+fn maps(config: &MbtConfig, layout: &TokenLayout, rows: Vec<(Row, Tensor<2>)>) -> anyhow::Result<ExplainedMaps> {
     let mut rgb = None;
     let mut spectrogram = None;
     let mut cross = Vec::new();

@@ -132,9 +132,9 @@ impl Canvas<'_> {
             return;
         }
         let i = ((y as u32 * self.width + x as u32) * 3) as usize;
-        for c in 0..3 {
-            let v = f32::from(self.rgb[i + c]) * (1.0 - alpha) + f32::from(colour[c]) * alpha;
-            self.rgb[i + c] = v.round().clamp(0.0, 255.0) as u8;
+        for (dst, &src) in self.rgb[i..i + 3].iter_mut().zip(&colour) {
+            let v = f32::from(*dst) * (1.0 - alpha) + f32::from(src) * alpha;
+            *dst = v.round().clamp(0.0, 255.0) as u8;
         }
     }
 

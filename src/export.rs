@@ -253,7 +253,7 @@ struct ManifestKey<'a> {
     clip: &'a Path,
     models: Vec<(&'a Path, &'a str)>,
     settings: String,
-    style: crate::annotate::AnnotateStyle,
+    style: AnnotateStyle,
     top_k: usize,
     format: ImageFormat,
     jpeg_quality: u8,

@@ -114,7 +114,7 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     step_until(&mut harness, "the frame export", |app| app.tasks.save.is_none());
     let exported: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("test_00000_"))
         .collect();

@@ -40,9 +40,9 @@ fn make_clip(name: &str, count: usize, pre: &[&str], extra: &[&str]) -> PathBuf 
     let dir = crate::scratch(&format!("media-{name}"));
     let path = dir.join(name);
     let mut args: Vec<String> = vec!["-y".into(), "-loglevel".into(), "error".into()];
-    args.extend(pre.iter().map(|s| s.to_string()));
-    args.extend(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{W}x{H}"), "-r", "25", "-i", "-"].iter().map(|s| s.to_string()));
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(pre.iter().map(ToString::to_string));
+    args.extend(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{W}x{H}"), "-r", "25", "-i", "-"].iter().map(ToString::to_string));
+    args.extend(extra.iter().map(ToString::to_string));
     args.push(path.to_string_lossy().into_owned());
     let mut child = Command::new("ffmpeg")
         .args(&args)

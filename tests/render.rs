@@ -14,7 +14,7 @@ fn device() -> (wgpu::Device, wgpu::Queue) {
     pollster(adapter.request_device(&wgpu::DeviceDescriptor::default())).expect("no wgpu device")
 }
 
-fn pollster<F: std::future::Future>(future: F) -> F::Output {
+fn pollster<F: Future>(future: F) -> F::Output {
     use std::task::{Context, Poll, Waker};
     let mut future = std::pin::pin!(future);
     let mut context = Context::from_waker(Waker::noop());
@@ -72,7 +72,7 @@ fn the_overlay_shader_has_no_control_flow() {
     use wgpu::naga::{Block, Statement};
     fn branches(block: &Block) -> Vec<String> {
         let mut found = Vec::new();
-        for statement in block.iter() {
+        for statement in block {
             match statement {
                 Statement::If { accept, reject, .. } => {
                     found.push("if".to_owned());

@@ -284,6 +284,10 @@ fn sync_clips_pose_correspondence_only() {
         // The sound plays in the sounding object's on slots, and only there.
         let events = synth::sound_events(&config, &objects[sounding]);
         let slot_of = |t: f64| (t / synth::SLOT_SECS).floor() as usize;
+        #[expect(
+            clippy::needless_range_loop,
+            reason = "the slot is a time index, compared with the events' slots, not only an index into `lit`"
+        )]
         for slot in 0..windows * synth::SLOTS_PER_WINDOW {
             let sounds = events.iter().filter(|&&t| slot_of(t) == slot && slot_of(t + synth::sound::SOUND_LENGTH - 1e-9) == slot).count();
             let inside = events.iter().filter(|&&t| slot_of(t) == slot).count();
@@ -291,7 +295,7 @@ fn sync_clips_pose_correspondence_only() {
             assert_eq!(inside > 0, lit[sounding][slot], "seed {seed}: slot {slot} sound {inside}, lit {}", lit[sounding][slot]);
         }
         let kind = synth::timbre(&config, &objects, sounding, seed);
-        timbres[label][mbtscope::synth::scene::Sound::ALL.iter().position(|&s| s == kind).unwrap()] += 1;
+        timbres[label][synth::scene::Sound::ALL.iter().position(|&s| s == kind).unwrap()] += 1;
         let other = synth::twin_sounding(&objects, sounding, seed);
         assert_ne!(other, sounding);
         // Twins keep the timbre: only the correspondence changes.

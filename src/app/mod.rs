@@ -39,7 +39,7 @@ pub fn demo_clip() -> PathBuf {
 /// Model folders under `assets/models`, sorted (bottleneck before vanilla).
 pub fn shipped_models() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(assets_dir().join("models"))
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join(crate::weights::native::WEIGHTS_FILE).exists()).collect())
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join(crate::weights::native::WEIGHTS_FILE).exists()).collect())
         .unwrap_or_default();
     dirs.sort();
     dirs

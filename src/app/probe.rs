@@ -130,7 +130,7 @@ impl PlayBench {
             ctx.request_repaint();
         }
         let played = (now - started).as_secs_f64();
-        let at_end = app.player().is_none_or(|p| p.at_end());
+        let at_end = app.player().is_none_or(super::super::media::player::Player::at_end);
         if played < self.seconds && !at_end {
             return;
         }
@@ -209,7 +209,7 @@ impl Screenshot {
         let shot = self.rx.as_ref().and_then(|rx| rx.try_recv().ok());
         if let Some(image) = shot {
             let [w, h] = image.size;
-            let rgba: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let rgba: Vec<u8> = image.pixels.iter().flat_map(egui::Color32::to_array).collect();
             let result =
                 image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or_else(|| "bad screenshot size".to_owned()).and_then(|img| {
                     let mut bytes = Vec::new();

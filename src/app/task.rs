@@ -27,7 +27,7 @@ impl TaskContext {
 
     /// `done` of `total` steps.
     pub fn set_progress(&self, done: usize, total: usize) {
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = (done, total);
+        *self.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (done, total);
     }
 }
 
@@ -80,7 +80,7 @@ impl<T> Task<T> {
 
     /// `(done, total)` as the job last said.
     pub fn progress(&self) -> (usize, usize) {
-        *self.context.progress.lock().unwrap_or_else(|e| e.into_inner())
+        *self.context.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn cancel(&self) {

@@ -510,7 +510,7 @@ fn fmt_time(t: f64) -> String {
 fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     let duration = app.duration();
     ui.horizontal(|ui| {
-        let playing = app.player().is_some_and(|p| p.is_playing());
+        let playing = app.player().is_some_and(super::super::media::player::Player::is_playing);
         if ui.button(if playing { "Pause" } else { "Play" }).on_hover_text("Space").clicked() {
             commands.push(Command::TogglePlay);
         }

@@ -110,7 +110,7 @@ impl Worker {
         let own_events = events_tx.clone();
         let started = std::thread::Builder::new().name(ANALYSIS_THREAD.into()).spawn(move || {
             lower_priority();
-            run(device, cache_dir, requests_rx, events_tx, shared, wake)
+            run(device, cache_dir, requests_rx, events_tx, shared, wake);
         });
         let (thread, start_error) = match started {
             Ok(handle) => (Some(handle), None),
@@ -412,7 +412,9 @@ mod tests {
 
     #[test]
     fn the_analysis_threads_run_at_idle_priority_while_playing() {
+        // SAFETY: reads a thread's scheduling policy; no memory is passed.
         let policy = |tid: libc::pid_t| unsafe { libc::sched_getscheduler(tid) };
+        // SAFETY: gettid takes no arguments.
         let tid = || unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();

@@ -20,7 +20,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     }
     let config = SynthConfig { width: args.size, height: args.size, duration: args.duration, task: args.task, ..SynthConfig::default() };
     let split = args.split.name();
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let skipped = AtomicUsize::new(0);

@@ -187,7 +187,7 @@ impl Mp4Writer {
             for (k, s) in self.audio_samples[self.audio_written..self.audio_written + n].iter().enumerate() {
                 plane[k * 4..k * 4 + 4].copy_from_slice(&s.to_le_bytes());
             }
-            for b in plane[n * 4..frame_size * 4].iter_mut() {
+            for b in &mut plane[n * 4..frame_size * 4] {
                 *b = 0;
             }
             frame.set_pts(Some(self.audio_written as i64));

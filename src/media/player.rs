@@ -643,7 +643,7 @@ impl Player {
     /// paused or when the decoder has no frame ready yet. A display that repaints at these
     /// moments reads the clock just after each frame falls due, so that one slow repaint
     /// makes the next frame late instead of skipping it.
-    pub fn until_next_frame(&self, latency: f64) -> Option<std::time::Duration> {
+    pub fn until_next_frame(&self, latency: f64) -> Option<Duration> {
         if !self.playing {
             return None;
         }
@@ -656,7 +656,7 @@ impl Player {
             q.frames.front()?.pts
         };
         let ahead = (next - self.position()).secs() - self.display_lead(latency);
-        Some(std::time::Duration::from_secs_f64((ahead / self.speed.max(1e-6)).max(0.0)))
+        Some(Duration::from_secs_f64((ahead / self.speed.max(1e-6)).max(0.0)))
     }
 
     /// Whether the video decoder has reached the end of the clip and every frame was handed out.

@@ -40,7 +40,7 @@ pub fn probe_adapter() -> Option<wgpu::AdapterInfo> {
 }
 
 /// Minimal executor for wgpu's adapter request (which resolves immediately on native).
-fn pollster_block_on<F: std::future::Future>(future: F) -> F::Output {
+fn pollster_block_on<F: Future>(future: F) -> F::Output {
     use std::task::{Context, Poll, Wake, Waker};
     struct Thread(std::thread::Thread);
     impl Wake for Thread {

@@ -69,7 +69,7 @@ impl MbtInput {
 
     /// The same inputs, tracked by autodiff.
     pub fn autodiff(self) -> Self {
-        Self { rgb: self.rgb.map(|t| t.autodiff()), spectrogram: self.spectrogram.map(|t| t.autodiff()) }
+        Self { rgb: self.rgb.map(Tensor::autodiff), spectrogram: self.spectrogram.map(Tensor::autodiff) }
     }
 }
 

@@ -187,6 +187,10 @@ impl OverlayRenderer {
 
     /// Uploads what changed for view `id`: the frame (by `frame.key`; one texture serves every
     /// view), the heatmap (by `heat_key`; `None` draws the frame alone) and the style.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the paint callback's wgpu handles plus what one view draws; a struct would only rename them"
+    )]
     pub fn update(
         &mut self,
         device: &wgpu::Device,

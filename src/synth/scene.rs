@@ -151,10 +151,7 @@ pub fn render(objects: &[Object], background: &Background, t: f64, width: u32, h
     for y in 0..height {
         let f = y as f32 / height.max(1) as f32;
         for x in 0..width {
-            let mut px = [0f32; 3];
-            for c in 0..3 {
-                px[c] = f32::from(background.top[c]) * (1.0 - f) + f32::from(background.bottom[c]) * f;
-            }
+            let mut px: [f32; 3] = std::array::from_fn(|c| f32::from(background.top[c]) * (1.0 - f) + f32::from(background.bottom[c]) * f);
             for b in &background.blobs {
                 let bx = (b[0] + b[3] * t as f32).rem_euclid(width as f32);
                 let by = (b[1] + b[4] * t as f32).rem_euclid(height as f32);
@@ -170,9 +167,7 @@ pub fn render(objects: &[Object], background: &Background, t: f64, width: u32, h
                 let (dx, dy) = ((x as f32 + 0.5 - cx) / r, (y as f32 + 0.5 - cy) / r);
                 if dx.abs() <= 1.0 && dy.abs() <= 1.0 && o.covers(dx, dy) {
                     let glow = 1.0 + 0.5 * o.pulse(t);
-                    for c in 0..3 {
-                        px[c] = f32::from(o.colour[c]) * glow;
-                    }
+                    px = o.colour.map(|v| f32::from(v) * glow);
                 }
             }
             out.extend(px.map(|v| v.clamp(0.0, 255.0) as u8));

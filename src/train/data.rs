@@ -65,7 +65,7 @@ pub fn input_for(config: &MbtConfig, examples: &[&Example], device: &burn::prelu
 pub fn clip_names(dir: &Path, prefix: &str) -> anyhow::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the data folder {}", dir.display()))?
-        .filter_map(|e| e.ok())
+        .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(prefix) && n.ends_with(".json"))
         .map(|n| n.trim_end_matches(".json").to_owned())
@@ -94,7 +94,7 @@ pub fn load_examples_with(
     let names = clip_names(dir, prefix)?;
     let slots: Vec<Mutex<Option<anyhow::Result<Example>>>> = names.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(names.len());
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(names.len());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -103,7 +103,7 @@ pub fn load_examples_with(
                     let Some(name) = names.get(i) else { break };
                     let result = load_example(dir, name, config, counterfactual);
                     let failed = result.is_err();
-                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                    *slots[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
                     if failed {
                         next.store(names.len(), Ordering::Relaxed);
                     }
@@ -111,7 +111,7 @@ pub fn load_examples_with(
             });
         }
     });
-    slots.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
+    slots.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)).collect()
 }
 
 fn load_example(

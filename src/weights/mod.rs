@@ -141,7 +141,7 @@ pub fn import_scenic(checkpoint: &Path, config: &Path, labels: Option<&Path>, ou
         ignored_fields: parsed.ignored,
         notes,
         tensors: params.tensors.len(),
-        parameters: params.tensors.values().map(|t| t.numel()).sum(),
+        parameters: params.tensors.values().map(params::HostTensor::numel).sum(),
     })
 }
 
