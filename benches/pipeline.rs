@@ -17,8 +17,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use mbtscope::analysis::AnalysisSettings;
+use mbtscope::analysis::{ModelRun, analyze_cached};
 use mbtscope::annotate::AnnotateStyle;
-use mbtscope::export::{ExportJob, FrameSelection, ImageFormat, ModelRun, analyze_clip, export};
+use mbtscope::export::{ExportJob, FrameSelection, ImageFormat, export};
 use mbtscope::model::device::{DeviceChoice, select};
 use mbtscope::runner;
 
@@ -58,7 +59,7 @@ fn main() {
         for run in 0..=runs {
             let start = Instant::now();
             let done: Vec<ModelRun> =
-                models.iter().zip(&loaded).map(|(d, m)| analyze_clip(clip, d, m, &settings, None, |_, _| {}).unwrap()).collect();
+                models.iter().zip(&loaded).map(|(d, m)| analyze_cached(clip, d, m, &settings, None, |_, _| {}).unwrap()).collect();
             if run > 0 {
                 best = best.min(start.elapsed().as_secs_f64());
             }

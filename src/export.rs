@@ -14,44 +14,13 @@ use anyhow::Context as _;
 use image::ImageEncoder as _;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{AnalysisSettings, ClipAnalysis, WindowResult};
+use crate::analysis::{AnalysisSettings, ModelRun};
 use crate::annotate::{AnnotateStyle, Panel, RgbFrame, compose};
-use crate::features::input::CropMapping;
 use crate::media::encode::{EncodeOptions, Mp4Writer};
 use crate::media::{Timestamp, VideoDecoder, decode_audio};
-use crate::render::{Heat, crop_rect, heat_at, rgb_slices};
-use crate::runner::LoadedModel;
-
-/// One model's analysis of a clip: every window's result, in window order.
-#[derive(Debug, Clone)]
-pub struct ModelRun {
-    pub name: String,
-    pub dir: PathBuf,
-    pub labels: Vec<String>,
-    pub num_frames: usize,
-    pub crop: CropMapping,
-    pub results: Vec<WindowResult>,
-}
+use crate::render::crop_rect;
 
 impl ModelRun {
-    /// The rgb map to draw at `t` seconds, over the span and normalised as `style` says.
-    pub fn heat(&self, t: f64, style: &crate::render::OverlayStyle) -> Option<Heat> {
-        let slices = rgb_slices(self.results.iter().filter_map(|r| Some(r.timed(r.rgb.as_ref()?))), self.num_frames, style.span);
-        heat_at(&slices, t, style.normalisation)
-    }
-
-    /// The window whose centre is nearest to `t`.
-    pub fn window_at(&self, t: f64) -> Option<&WindowResult> {
-        self.results.iter().min_by(|a, b| (a.centre - t).abs().total_cmp(&(b.centre - t).abs()))
-    }
-
-    /// The top `k` labels (name, probability) of the window nearest to `t`.
-    pub fn top_at(&self, t: f64, k: usize) -> Vec<(String, f32)> {
-        self.window_at(t).map_or_else(Vec::new, |r| {
-            r.top(k).into_iter().map(|(c, p)| (self.labels.get(c).cloned().unwrap_or_else(|| format!("class {c}")), p)).collect()
-        })
-    }
-
     /// The panel to draw for this model at `t` on a `width x height` frame.
     pub fn panel(&self, t: f64, width: u32, height: u32, style: &AnnotateStyle, top_k: usize) -> Panel {
         Panel {
@@ -61,52 +30,6 @@ impl ModelRun {
             labels: self.top_at(t, top_k),
         }
     }
-}
-
-/// A model folder's display name (its last path component).
-pub fn model_name(dir: &Path) -> String {
-    dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
-}
-
-/// Analyses every window of `clip` with `model`, reading and filling the analysis cache in
-/// `cache` (shared with the app) when given. `progress(done, total)` is called per window.
-pub fn analyze_clip(
-    clip: &Path,
-    model_dir: &Path,
-    model: &LoadedModel,
-    settings: &AnalysisSettings,
-    cache: Option<&Path>,
-    mut progress: impl FnMut(usize, usize),
-) -> anyhow::Result<ModelRun> {
-    let mut analysis = ClipAnalysis::open(clip, model.config())?;
-    let total = analysis.windows.len();
-    let classes = model.config().num_classes;
-    let cached = cache.and_then(|c| crate::analysis::read_cache(c, clip, model_dir, settings, total, classes));
-    let results = match cached {
-        Some(results) => {
-            progress(total, total);
-            results
-        }
-        None => {
-            let mut results = Vec::with_capacity(total);
-            for i in 0..total {
-                results.push(analysis.analyze(&model.model, i, settings).with_context(|| format!("{}: window {i}", clip.display()))?);
-                progress(i + 1, total);
-            }
-            if let Some(c) = cache {
-                crate::analysis::write_cache(c, clip, model_dir, settings, &results);
-            }
-            results
-        }
-    };
-    Ok(ModelRun {
-        name: model_name(model_dir),
-        dir: model_dir.to_owned(),
-        labels: model.labels.clone(),
-        num_frames: model.config().dataset_configs.num_frames,
-        crop: analysis.features.crop_mapping(),
-        results,
-    })
 }
 
 /// Which frames to export.

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use super::task::Task;
 use super::{MbtApp, ModelResults, ViewMode};
+use crate::analysis::ModelRun;
 use crate::analysis::{AnalysisSettings, WindowResult};
 use crate::annotate::AnnotateStyle;
-use crate::export::{ExportJob, ExportSummary, FrameSelection, ImageFormat, ModelRun};
+use crate::export::{ExportJob, ExportSummary, FrameSelection, ImageFormat};
 use crate::media::video::VideoFrame;
 
 /// Top labels drawn per model, as `mbtscope export` draws by default.

@@ -141,8 +141,9 @@ impl ModelResults {
 
     /// The analysed window nearest to `t`.
     pub fn window_at(&self, t: f64) -> Option<&WindowResult> {
-        let i = self.windows.iter().enumerate().min_by(|a, b| (a.1.centre - t).abs().total_cmp(&(b.1.centre - t).abs()))?.0;
-        self.results.get(i)?.as_ref()
+        // Nearest among all the windows, analysed or not: a window still being analysed shows as
+        // such rather than as its neighbour's result.
+        self.results.get(crate::analysis::nearest_window(self.windows.iter().map(|w| w.centre), t)?)?.as_ref()
     }
 
     pub fn done(&self) -> usize {
@@ -150,8 +151,8 @@ impl ModelResults {
     }
 
     /// The analysed windows as an export's model run (what `mbtscope export` draws).
-    pub fn run(&self) -> Option<crate::export::ModelRun> {
-        Some(crate::export::ModelRun {
+    pub fn run(&self) -> Option<crate::analysis::ModelRun> {
+        Some(crate::analysis::ModelRun {
             name: self.name.clone(),
             dir: self.dir.clone(),
             labels: self.labels.clone(),

@@ -9,7 +9,7 @@ use egui::{Color32, Rect, Sense, Stroke, Ui, Vec2};
 use super::command::Command;
 use super::dialog::Purpose;
 use super::{Layout, MbtApp, ModelResults, TokenPick, ViewMode};
-use crate::analysis::{Method, WindowResult, fnv1a};
+use crate::analysis::{Method, WindowResult, fnv1a, label_name};
 use crate::explain::maps::{RgbMap, SpectrogramMap};
 use crate::media::video::VideoFrame;
 use crate::render::gpu::{FrameRef, OverlayRenderer};
@@ -579,7 +579,7 @@ fn label_strip(app: &MbtApp, ui: &mut Ui) {
                 let cell = Rect::from_x_y_ranges(x(r.audio_start.max(0.0))..=x(r.audio_end), rect.y_range());
                 painter.rect_filled(cell.shrink(0.5), 0.0, class_colour(c).gamma_multiply(0.4 + 0.6 * p));
                 if response.hovered() && ui.input(|i| i.pointer.hover_pos()).is_some_and(|pos| cell.contains(pos)) {
-                    hover = Some(format!("{:.1} s: {} ({:.0}%)", span.centre, m.labels.get(c).map_or("?", String::as_str), p * 100.0));
+                    hover = Some(format!("{:.1} s: {} ({:.0}%)", span.centre, label_name(&m.labels, c), p * 100.0));
                 }
             }
             painter.vline(x(t), rect.y_range(), Stroke::new(2.0, Color32::WHITE));
@@ -692,14 +692,14 @@ fn labels_panel(app: &MbtApp, ui: &mut Ui) {
                 for (c, p) in r.top(5) {
                     ui.horizontal(|ui| {
                         ui.add(egui::ProgressBar::new(p).desired_width(120.0).fill(class_colour(c)).text(format!("{:.1}%", p * 100.0)));
-                        ui.label(m.labels.get(c).map_or("?", String::as_str));
+                        ui.label(label_name(&m.labels, c));
                     });
                 }
                 let shares: Vec<String> =
                     r.cross_modal.iter().map(|(m, s)| format!("{m}: {:.0}% from the other modality", s * 100.0)).collect();
                 ui.label(egui::RichText::new(shares.join("; ")).small());
                 if let Some(c) = r.explained_class {
-                    ui.label(egui::RichText::new(format!("relevance explains: {}", m.labels.get(c).map_or("?", String::as_str))).small());
+                    ui.label(egui::RichText::new(format!("relevance explains: {}", label_name(&m.labels, c))).small());
                 }
             }
             None => {

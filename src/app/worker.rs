@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use burn::prelude::Device;
 
-use crate::analysis::{AnalysisSettings, ClipAnalysis, WindowResult};
+use crate::analysis::{AnalysisSettings, CacheEntry, ClipAnalysis, WindowResult};
 use crate::runner::LoadedModel;
 
 pub struct Request {
@@ -67,6 +67,14 @@ struct Job {
     clip: ClipAnalysis,
     /// The request's settings, fitted to this model.
     settings: AnalysisSettings,
+    /// Each window's result, once analysed or read from the cache.
+    done: Vec<Option<WindowResult>>,
+}
+
+impl Job {
+    fn cache_entry<'a>(&'a self, dir: &'a std::path::Path, clip: &'a std::path::Path) -> CacheEntry<'a> {
+        CacheEntry { dir, clip, model_dir: &self.dir, settings: &self.settings }
+    }
 }
 
 pub struct Worker {
@@ -222,6 +230,16 @@ fn set_analysis_policy(playing: bool) -> usize {
     switched
 }
 
+/// Why a request stopped before its end.
+enum Stop {
+    /// A newer request arrived (handled next).
+    Superseded((u64, Request)),
+    /// A window failed (already reported).
+    Failed,
+    /// The app has gone.
+    Disconnected,
+}
+
 fn run(
     device: Device,
     cache_dir: Option<PathBuf>,
@@ -242,148 +260,158 @@ fn run(
             }
         };
         let started = std::time::Instant::now();
-        // Load the models and open the clip for each.
-        let mut jobs = Vec::new();
-        let mut failed = false;
-        for (i, dir) in request.models.iter().enumerate() {
-            let loaded = match models.get(dir) {
-                Some(m) => Ok(m.clone()),
-                None => crate::runner::load_model_dir(dir, &device).map(Arc::new),
-            };
-            let opened = loaded.and_then(|m| {
-                models.insert(dir.clone(), m.clone());
-                ClipAnalysis::open(&request.clip, m.config()).map(|c| (m, c))
-            });
-            match opened {
-                Ok((model, clip)) => {
-                    let (settings, adjusted) = request.settings.fitted_to(model.config());
-                    let windows = clip
-                        .windows
-                        .iter()
-                        .map(|w| WindowSpan {
-                            centre: w.centre.secs(),
-                            first_frame: w.frame_times.first().map_or(0.0, |t| t.secs()),
-                            last_frame: w.frame_times.last().map_or(0.0, |t| t.secs()),
-                        })
-                        .collect();
-                    send(Event::Ready {
-                        generation,
-                        model: i,
-                        labels: model.labels.clone(),
-                        config: Box::new(model.config().clone()),
-                        windows,
-                        crop: clip.features.crop_mapping(),
-                        adjusted,
-                    });
-                    jobs.push(Job { model_index: i, dir: dir.clone(), model, clip, settings });
-                }
-                Err(e) => {
-                    send(Event::Failed { generation, message: format!("{}: {e:#}", dir.display()) });
-                    failed = true;
-                }
-            }
-        }
-        if failed || jobs.is_empty() {
+        let Some(mut jobs) = prepare(&request, generation, &device, &mut models, &send) else {
             next = requests.recv().ok();
             continue;
-        }
+        };
         // Cached results, all or nothing per model.
-        let mut done: Vec<Vec<Option<WindowResult>>> = jobs.iter().map(|j| vec![None; j.clip.windows.len()]).collect();
         let mut all_cached = true;
-        for (k, job) in jobs.iter().enumerate() {
-            let cached = cache_dir.as_ref().and_then(|c| {
-                crate::analysis::read_cache(c, &request.clip, &job.dir, &job.settings, done[k].len(), job.model.config().num_classes)
-            });
-            match cached {
+        for job in &mut jobs {
+            let entry = cache_dir.as_deref().map(|dir| job.cache_entry(dir, &request.clip));
+            match entry.and_then(|e| e.read(job.done.len(), job.model.config().num_classes)) {
                 Some(results) => {
                     for r in results {
                         let index = r.index;
                         send(Event::Window { generation, model: job.model_index, result: Box::new(r.clone()) });
-                        done[k][index] = Some(r);
+                        job.done[index] = Some(r);
                     }
                 }
                 None => all_cached = false,
             }
         }
-        // The rest, nearest the playhead first.
-        let mut superseded = false;
-        loop {
-            match requests.try_recv() {
-                Ok(newer) => {
-                    next = Some(newer);
-                    superseded = true;
-                    break;
-                }
-                Err(TryRecvError::Disconnected) => return,
-                Err(TryRecvError::Empty) => {}
-            }
-            let t = f64::from_bits(playhead.secs.load(Ordering::Relaxed));
-            let playing = playhead.playing.load(Ordering::Relaxed);
-            // While playing: only the windows from the playhead to the lookahead.
-            let wanted = |win: &crate::features::Window| {
-                !playing || (win.frame_times.last().is_some_and(|&end| end.secs() >= t) && win.centre.secs() - t <= PLAYING_LOOKAHEAD_SECS)
-            };
-            let remaining = jobs.iter().enumerate().flat_map(|(k, j)| j.clip.windows.iter().enumerate().map(move |(w, win)| (k, w, win)));
-            let mut any_left = false;
-            let pick = remaining
-                .filter(|&(k, w, _)| done[k][w].is_none())
-                .inspect(|_| any_left = true)
-                .filter(|&(_, _, win)| wanted(win))
-                .map(|(k, w, win)| (k, w, (win.centre.secs() - t).abs()))
-                .min_by(|a, b| a.2.total_cmp(&b.2));
-            let Some((k, w, _)) = pick else {
-                if !any_left {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+        match analyze_rest(&request, generation, &mut jobs, &requests, &playhead, &send) {
+            Ok(()) => {}
+            Err(Stop::Superseded(newer)) => {
+                next = Some(newer);
                 continue;
-            };
-            // Models that read the same input (same dataset settings, hence the same windows)
-            // share one decode of it: at 1080p decoding costs far more than the models.
-            let dataset = &jobs[k].model.config().dataset_configs;
-            let sharing: Vec<usize> = (0..jobs.len())
-                .filter(|&j| jobs[j].model.config().dataset_configs == *dataset && done[j].get(w).is_some_and(Option::is_none))
-                .collect();
-            let input = match jobs[k].clip.input(w) {
-                Ok(input) => input,
-                Err(e) => {
-                    send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
-                    superseded = true;
-                    break;
-                }
-            };
-            for j in sharing {
-                let job = &jobs[j];
-                match job.clip.analyze_input(&job.model.model, w, &input, &job.settings) {
-                    Ok(result) => {
-                        done[j][w] = Some(result.clone());
-                        send(Event::Window { generation, model: job.model_index, result: Box::new(result) });
-                    }
-                    Err(e) => {
-                        send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
-                        superseded = true;
-                        break;
-                    }
-                }
             }
-            if superseded {
-                break;
-            }
-        }
-        if superseded {
-            if next.is_none() {
+            Err(Stop::Failed) => {
                 next = requests.recv().ok();
+                continue;
             }
-            continue;
+            Err(Stop::Disconnected) => return,
         }
-        if let Some(cache) = &cache_dir {
-            for (k, job) in jobs.iter().enumerate() {
-                let results: Vec<WindowResult> = done[k].iter().flatten().cloned().collect();
-                crate::analysis::write_cache(cache, &request.clip, &job.dir, &job.settings, &results);
+        if let Some(dir) = &cache_dir {
+            for job in &jobs {
+                let results: Vec<WindowResult> = job.done.iter().flatten().cloned().collect();
+                job.cache_entry(dir, &request.clip).write(&results);
             }
         }
         send(Event::Done { generation, cached: all_cached, seconds: started.elapsed().as_secs_f64() });
         next = requests.recv().ok();
+    }
+}
+
+/// Loads the request's models (kept in `models` between requests) and opens the clip for each,
+/// saying so with `Ready`; `None` (after a `Failed`) when one of them cannot be.
+fn prepare(
+    request: &Request,
+    generation: u64,
+    device: &Device,
+    models: &mut HashMap<PathBuf, Arc<LoadedModel>>,
+    send: &impl Fn(Event),
+) -> Option<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for (i, dir) in request.models.iter().enumerate() {
+        let loaded = match models.get(dir) {
+            Some(m) => Ok(m.clone()),
+            None => crate::runner::load_model_dir(dir, device).map(Arc::new),
+        };
+        let opened = loaded.and_then(|m| {
+            models.insert(dir.clone(), m.clone());
+            ClipAnalysis::open(&request.clip, m.config()).map(|c| (m, c))
+        });
+        let (model, clip) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                send(Event::Failed { generation, message: format!("{}: {e:#}", dir.display()) });
+                return None;
+            }
+        };
+        let (settings, adjusted) = request.settings.fitted_to(model.config());
+        let windows = clip
+            .windows
+            .iter()
+            .map(|w| WindowSpan {
+                centre: w.centre.secs(),
+                first_frame: w.frame_times.first().map_or(0.0, |t| t.secs()),
+                last_frame: w.frame_times.last().map_or(0.0, |t| t.secs()),
+            })
+            .collect();
+        send(Event::Ready {
+            generation,
+            model: i,
+            labels: model.labels.clone(),
+            config: Box::new(model.config().clone()),
+            windows,
+            crop: clip.features.crop_mapping(),
+            adjusted,
+        });
+        let done = vec![None; clip.windows.len()];
+        jobs.push(Job { model_index: i, dir: dir.clone(), model, clip, settings, done });
+    }
+    (!jobs.is_empty()).then_some(jobs)
+}
+
+/// A window still to analyse: the job, the window, and its distance from the playhead.
+struct Pick {
+    job: usize,
+    window: usize,
+    distance: f64,
+}
+
+/// Analyses the windows not done yet, the one nearest the playhead first (while playing, only
+/// those up to [`PLAYING_LOOKAHEAD_SECS`] ahead), until all are done or the request stops.
+fn analyze_rest(
+    request: &Request,
+    generation: u64,
+    jobs: &mut [Job],
+    requests: &Receiver<(u64, Request)>,
+    playhead: &Playhead,
+    send: &impl Fn(Event),
+) -> Result<(), Stop> {
+    loop {
+        match requests.try_recv() {
+            Ok(newer) => return Err(Stop::Superseded(newer)),
+            Err(TryRecvError::Disconnected) => return Err(Stop::Disconnected),
+            Err(TryRecvError::Empty) => {}
+        }
+        let t = f64::from_bits(playhead.secs.load(Ordering::Relaxed));
+        let playing = playhead.playing.load(Ordering::Relaxed);
+        // While playing: only the windows from the playhead to the lookahead.
+        let wanted = |win: &crate::features::Window| {
+            !playing || (win.frame_times.last().is_some_and(|&end| end.secs() >= t) && win.centre.secs() - t <= PLAYING_LOOKAHEAD_SECS)
+        };
+        let mut any_left = false;
+        let pick = jobs
+            .iter()
+            .enumerate()
+            .flat_map(|(k, j)| j.clip.windows.iter().enumerate().map(move |(w, win)| (k, w, win)))
+            .filter(|&(k, w, _)| jobs[k].done[w].is_none())
+            .inspect(|_| any_left = true)
+            .filter(|&(_, _, win)| wanted(win))
+            .map(|(job, window, win)| Pick { job, window, distance: (win.centre.secs() - t).abs() })
+            .min_by(|a, b| a.distance.total_cmp(&b.distance));
+        let Some(Pick { job: k, window: w, .. }) = pick else {
+            if !any_left {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        };
+        let failed = |e: anyhow::Error| {
+            send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
+            Stop::Failed
+        };
+        // Models that read the same input (same dataset settings, hence the same windows)
+        // share one decode of it: at 1080p decoding costs far more than the models.
+        let dataset = jobs[k].model.config().dataset_configs.clone();
+        let input = jobs[k].clip.input(w).map_err(failed)?;
+        for job in jobs.iter_mut().filter(|j| j.model.config().dataset_configs == dataset && j.done.get(w).is_some_and(Option::is_none)) {
+            let result = job.clip.analyze_input(&job.model.model, w, &input, &job.settings).map_err(failed)?;
+            job.done[w] = Some(result.clone());
+            send(Event::Window { generation, model: job.model_index, result: Box::new(result) });
+        }
     }
 }
 

@@ -1,128 +1,14 @@
 //! `mbtscope analyze`: clips in, one JSON results file out.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
-
 use super::{AnalyzeArgs, PartialFailure};
-use mbtscope::analysis::{AnalysisSettings, CompactMap, WindowResult};
-use mbtscope::export::{ModelRun, analyze_clip, model_name};
+use anyhow::Context as _;
+use mbtscope::analysis::report::{ClipResult, FORMAT, Failure, ModelInfo, Results, window_out};
+use mbtscope::analysis::{ModelRun, analyze_cached, model_name};
 use mbtscope::model::device;
 use mbtscope::runner;
-
-pub const FORMAT: &str = "mbtscope-analysis/1";
-
-/// The results file.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Results {
-    pub format: String,
-    pub settings: AnalysisSettings,
-    pub top_k: usize,
-    pub maps: bool,
-    pub models: Vec<ModelInfo>,
-    pub clips: Vec<ClipResult>,
-    pub failures: Vec<Failure>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelInfo {
-    pub name: String,
-    pub dir: PathBuf,
-    pub labels: Vec<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ClipResult {
-    pub clip: PathBuf,
-    pub duration: f64,
-    /// Seconds spent analysing (all models).
-    pub seconds: f64,
-    /// One entry per model, in the order of `models`.
-    pub models: Vec<Vec<WindowOut>>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Failure {
-    pub clip: PathBuf,
-    pub error: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct WindowOut {
-    pub index: usize,
-    pub centre: f64,
-    pub first_frame: f64,
-    pub last_frame: f64,
-    pub audio_start: f64,
-    pub audio_end: f64,
-    pub top: Vec<Label>,
-    pub explained_class: Option<usize>,
-    /// Per modality, the share of its explanation that comes from the other modality.
-    pub cross_modal: BTreeMap<String, f32>,
-    pub bottleneck: Vec<BottleneckOut>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub maps: Option<Maps>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Label {
-    pub label: String,
-    pub class: usize,
-    pub probability: f32,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct BottleneckOut {
-    pub layer: usize,
-    /// Each token's L2 norm after the layer.
-    pub norm: Vec<f32>,
-    /// Per modality, the mean attention its tokens pay each bottleneck token.
-    pub received: BTreeMap<String, Vec<f32>>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Maps {
-    /// `[slices, rows, cols]`, with the window frames each slice covers.
-    pub rgb: Option<CompactMap>,
-    pub rgb_frames: Vec<[usize; 2]>,
-    /// `[time, mel]` patches.
-    pub spectrogram: Option<CompactMap>,
-}
-
-fn window_out(r: &WindowResult, labels: &[String], top_k: usize, maps: bool) -> WindowOut {
-    WindowOut {
-        index: r.index,
-        centre: r.centre,
-        first_frame: r.first_frame,
-        last_frame: r.last_frame,
-        audio_start: r.audio_start,
-        audio_end: r.audio_end,
-        top: r
-            .top(top_k)
-            .into_iter()
-            .map(|(c, p)| Label { label: labels.get(c).cloned().unwrap_or_else(|| format!("class {c}")), class: c, probability: p })
-            .collect(),
-        explained_class: r.explained_class,
-        cross_modal: r.cross_modal.iter().map(|(m, s)| (m.to_string(), *s)).collect(),
-        bottleneck: r
-            .bottleneck
-            .iter()
-            .map(|b| BottleneckOut {
-                layer: b.layer,
-                norm: b.norm.clone(),
-                received: b.received.iter().map(|(m, v)| (m.to_string(), v.clone())).collect(),
-            })
-            .collect(),
-        maps: maps.then(|| Maps {
-            rgb: r.rgb.as_ref().map(|m| CompactMap::encode(vec![m.slices, m.height, m.width], &m.values)),
-            rgb_frames: r.rgb.as_ref().map_or_else(Vec::new, |m| m.frames.iter().map(|f| [f.start, f.end]).collect()),
-            spectrogram: r.spectrogram.as_ref().map(|m| CompactMap::encode(vec![m.time, m.mel], &m.values)),
-        }),
-    }
-}
 
 const VIDEO_EXTENSIONS: [&str; 7] = ["mp4", "mkv", "mov", "webm", "avi", "m4v", "mpg"];
 
@@ -235,7 +121,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
                     let _ = std::io::stderr().flush();
                 }
             };
-            match analyze_clip(clip, dir, model, &settings, cache.as_deref(), progress) {
+            match analyze_cached(clip, dir, model, &settings, cache.as_deref(), progress) {
                 Ok(run) => runs.push(run),
                 Err(e) => {
                     failure = Some(format!("{e:#}"));

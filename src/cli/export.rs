@@ -5,8 +5,9 @@ use std::io::{IsTerminal as _, Write as _};
 use anyhow::Context as _;
 
 use super::{ExportArgs, FormatArg};
+use mbtscope::analysis::{ModelRun, analyze_cached, model_name};
 use mbtscope::annotate::AnnotateStyle;
-use mbtscope::export::{ExportJob, ImageFormat, ModelRun, analyze_clip, export, model_name};
+use mbtscope::export::{ExportJob, ImageFormat, export};
 use mbtscope::model::device;
 use mbtscope::runner;
 
@@ -28,7 +29,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let mut runs: Vec<ModelRun> = Vec::new();
     for (dir, model) in models {
         let started = std::time::Instant::now();
-        let run = analyze_clip(&args.clip, dir, &model, &settings, cache.as_deref(), |done, total| {
+        let run = analyze_cached(&args.clip, dir, &model, &settings, cache.as_deref(), |done, total| {
             if terminal {
                 eprint!("\ranalysing with {}: {done}/{total} windows ", model_name(dir));
                 let _ = std::io::stderr().flush();
