@@ -148,41 +148,6 @@ fn default_bottlenecks() -> usize {
     4
 }
 
-/// Fields of Scenic's `config.model` that we read; everything else is reported as ignored.
-const KNOWN_MODEL_FIELDS: &[&str] = &[
-    "hidden_size",
-    "num_layers",
-    "num_heads",
-    "mlp_dim",
-    "num_classes",
-    "patches",
-    "temporal_encoding_config",
-    "representation_size",
-    "classifier",
-    "modality_fusion",
-    "fusion_layer",
-    "use_bottleneck",
-    "n_bottlenecks",
-    "share_encoder",
-    "dataset_configs",
-];
-
-/// Training-only or irrelevant fields of Scenic's config that are dropped without a warning.
-const SILENT_MODEL_FIELDS: &[&str] = &[
-    "model_name",
-    "dropout_rate",
-    "attention_dropout_rate",
-    "stochastic_droplayer_rate",
-    "attention_config",
-    "test_with_bottlenecks",
-    "return_prelogits",
-    "return_preclassifier",
-    "model_dtype_str",
-];
-
-const KNOWN_DATASET_FIELDS: &[&str] =
-    &["num_frames", "stride", "crop_size", "min_resize", "spec_shape", "num_spec_frames", "spec_mean", "spec_stddev", "zero_centering"];
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("not valid JSON: {0}")]
@@ -193,106 +158,7 @@ pub enum ConfigError {
     Invalid { field: String, message: String },
 }
 
-/// A parsed config together with the fields that were not understood.
-pub struct ParsedConfig {
-    pub config: MbtConfig,
-    /// Fields present in the JSON but unknown to mbtscope (the caller warns about them).
-    pub ignored: Vec<String>,
-    /// Whether the JSON carried `dataset_configs`; if not, the caller may derive it.
-    pub has_dataset_configs: bool,
-    /// The `dataset_configs` fields that were given explicitly.
-    pub dataset_fields: Vec<String>,
-}
-
 impl MbtConfig {
-    /// Parses Scenic-style JSON. Accepts either the model fields at the top level or wrapped in
-    /// `{"model": {...}, "dataset_configs": {...}}` as in a dumped Scenic config.
-    pub fn parse_scenic_json(text: &str) -> Result<ParsedConfig, ConfigError> {
-        let root: Value = serde_json::from_str(text)?;
-        let Value::Object(mut root) = root else {
-            return Err(ConfigError::Invalid { field: "<root>".into(), message: "expected a JSON object".into() });
-        };
-        let mut ignored = Vec::new();
-        let mut model = match root.remove("model") {
-            Some(Value::Object(model)) => {
-                for key in root.keys() {
-                    if key != "dataset_configs" {
-                        ignored.push(key.clone());
-                    }
-                }
-                model
-            }
-            Some(_) => {
-                return Err(ConfigError::Invalid { field: "model".into(), message: "expected an object".into() });
-            }
-            None => std::mem::take(&mut root),
-        };
-        let dataset = model.remove("dataset_configs").or_else(|| root.remove("dataset_configs"));
-
-        for key in model.keys() {
-            if !KNOWN_MODEL_FIELDS.contains(&key.as_str()) && !SILENT_MODEL_FIELDS.contains(&key.as_str()) {
-                ignored.push(key.clone());
-            }
-        }
-        for required in ["hidden_size", "num_layers", "num_heads", "mlp_dim", "num_classes", "patches", "classifier"] {
-            if !model.contains_key(required) {
-                return Err(ConfigError::Missing(required));
-            }
-        }
-        // Scenic's defaults for fields a config may leave out.
-        model.entry("modality_fusion").or_insert_with(|| Value::from(vec!["spectrogram"]));
-        if !model.contains_key("temporal_encoding_config") {
-            model.insert("temporal_encoding_config".into(), serde_json::json!({"method": "3d_conv"}));
-        }
-        if let Some(Value::Object(tec)) = model.get_mut("temporal_encoding_config") {
-            tec.retain(|k, _| {
-                let keep = k == "method" || k == "n_sampled_frames";
-                if !keep && k != "kernel_init_method" {
-                    ignored.push(format!("temporal_encoding_config.{k}"));
-                }
-                keep
-            });
-        }
-        if let Some(Value::Object(p)) = model.get_mut("patches") {
-            p.retain(|k, _| {
-                let keep = k == "size";
-                if !keep {
-                    ignored.push(format!("patches.{k}"));
-                }
-                keep
-            });
-        }
-        if model.get("classifier") == Some(&Value::from("0")) {
-            return Err(ConfigError::Invalid {
-                field: "classifier".into(),
-                message: "'0' is not supported (Scenic itself fails on it); use 'token'".into(),
-            });
-        }
-        model.retain(|k, _| KNOWN_MODEL_FIELDS.contains(&k.as_str()));
-
-        let mut dataset_fields = Vec::new();
-        let has_dataset_configs = dataset.is_some();
-        let mut defaults = match serde_json::to_value(DatasetConfig::default())? {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        if let Some(Value::Object(given)) = dataset {
-            for (k, v) in given {
-                if KNOWN_DATASET_FIELDS.contains(&k.as_str()) {
-                    dataset_fields.push(k.clone());
-                    defaults.insert(k, v);
-                } else {
-                    ignored.push(format!("dataset_configs.{k}"));
-                }
-            }
-        }
-        model.insert("dataset_configs".into(), Value::Object(defaults));
-
-        let config: MbtConfig = serde_json::from_value(Value::Object(model))?;
-        config.validate()?;
-        Ok(ParsedConfig { config, ignored, has_dataset_configs, dataset_fields })
-    }
-
     /// Writes the config in the same Scenic-style schema.
     pub fn to_json(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Object(Map::new()));

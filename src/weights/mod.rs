@@ -4,6 +4,7 @@ pub mod flax;
 pub mod msgpack;
 pub mod native;
 pub mod params;
+pub mod scenic_config;
 
 use std::path::Path;
 
