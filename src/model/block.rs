@@ -8,6 +8,7 @@ use burn::tensor::activation::{sigmoid, softmax};
 
 use super::attention::HeadFusion;
 pub use super::attention::{AttentionBlock, AttentionMap, KeepAttention, MAX_ATTENTION_BLOCK_BYTES};
+use super::names::{BlockNames, DenseName, NormName};
 use crate::weights::params::{ParamError, ParamSource};
 
 /// Flax's LayerNorm epsilon.
@@ -36,26 +37,20 @@ pub struct EncoderBlock {
 }
 
 /// Loads a `[..., out]` kernel flattened to 2-D and its bias, as a burn `Linear`.
-pub(crate) fn load_dense(
-    src: &mut dyn ParamSource,
-    prefix: &str,
-    kernel_shape: &[usize],
-    bias_shape: &[usize],
-    in_dims: usize,
-    device: &Device,
-) -> Result<Linear, ParamError> {
-    let kernel = src.take(&format!("{prefix}/kernel"), kernel_shape)?;
-    let bias = src.take(&format!("{prefix}/bias"), bias_shape)?;
-    let rows: usize = kernel_shape[..in_dims].iter().product();
-    let cols: usize = kernel_shape[in_dims..].iter().product();
+pub(crate) fn load_dense(src: &mut dyn ParamSource, name: &DenseName, device: &Device) -> Result<Linear, ParamError> {
+    let kernel = src.take(&format!("{}/kernel", name.prefix), &name.kernel)?;
+    let bias = src.take(&format!("{}/bias", name.prefix), &name.bias)?;
+    let rows: usize = name.kernel[..name.in_dims].iter().product();
+    let cols: usize = name.kernel[name.in_dims..].iter().product();
     let weight = Tensor::<2>::from_data(TensorData::new(kernel.data, [rows, cols]), device);
     let bias = Tensor::<1>::from_data(TensorData::new(bias.data, [cols]), device);
     Ok(Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) })
 }
 
-pub(crate) fn load_layer_norm(src: &mut dyn ParamSource, prefix: &str, dim: usize, device: &Device) -> Result<LayerNorm, ParamError> {
-    let scale = src.take(&format!("{prefix}/scale"), &[dim])?;
-    let bias = src.take(&format!("{prefix}/bias"), &[dim])?;
+pub(crate) fn load_layer_norm(src: &mut dyn ParamSource, name: &NormName, device: &Device) -> Result<LayerNorm, ParamError> {
+    let dim = name.dim;
+    let scale = src.take(&format!("{}/scale", name.prefix), &[dim])?;
+    let bias = src.take(&format!("{}/bias", name.prefix), &[dim])?;
     let mut norm = LayerNormConfig::new(dim).with_epsilon(LAYER_NORM_EPS).init(device);
     norm.gamma = Param::from_tensor(Tensor::from_data(TensorData::new(scale.data, [dim]), device));
     norm.beta = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias.data, [dim]), device)));
@@ -63,32 +58,20 @@ pub(crate) fn load_layer_norm(src: &mut dyn ParamSource, prefix: &str, dim: usiz
 }
 
 impl EncoderBlock {
-    /// Takes the parameters of Scenic's `encoderblock_*` module under `prefix`.
-    pub fn load(
-        src: &mut dyn ParamSource,
-        prefix: &str,
-        hidden: usize,
-        heads: usize,
-        mlp_dim: usize,
-        device: &Device,
-    ) -> Result<Self, ParamError> {
-        let head_dim = hidden / heads;
-        let att = format!("{prefix}/MultiHeadDotProductAttention_0");
-        let qkv = |src: &mut dyn ParamSource, name: &str| {
-            load_dense(src, &format!("{att}/{name}"), &[hidden, heads, head_dim], &[heads, head_dim], 1, device)
-        };
+    /// Takes the parameters of one of Scenic's `encoderblock_*` modules.
+    pub fn load(src: &mut dyn ParamSource, names: &BlockNames, heads: usize, device: &Device) -> Result<Self, ParamError> {
         Ok(Self {
-            norm_attention: load_layer_norm(src, &format!("{prefix}/LayerNorm_0"), hidden, device)?,
+            norm_attention: load_layer_norm(src, &names.norm_attention, device)?,
             attention: Attention {
-                query: qkv(src, "query")?,
-                key: qkv(src, "key")?,
-                value: qkv(src, "value")?,
-                out: load_dense(src, &format!("{att}/out"), &[heads, head_dim, hidden], &[hidden], 2, device)?,
+                query: load_dense(src, &names.query, device)?,
+                key: load_dense(src, &names.key, device)?,
+                value: load_dense(src, &names.value, device)?,
+                out: load_dense(src, &names.out, device)?,
                 num_heads: heads,
             },
-            norm_mlp: load_layer_norm(src, &format!("{prefix}/LayerNorm_1"), hidden, device)?,
-            mlp_in: load_dense(src, &format!("{prefix}/MlpBlock_0/Dense_0"), &[hidden, mlp_dim], &[mlp_dim], 1, device)?,
-            mlp_out: load_dense(src, &format!("{prefix}/MlpBlock_0/Dense_1"), &[mlp_dim, hidden], &[hidden], 1, device)?,
+            norm_mlp: load_layer_norm(src, &names.norm_mlp, device)?,
+            mlp_in: load_dense(src, &names.mlp_in, device)?,
+            mlp_out: load_dense(src, &names.mlp_out, device)?,
         })
     }
 
@@ -218,7 +201,7 @@ mod tests {
     #[test]
     fn blocked_attention_matches_one_block() {
         let device = Device::flex();
-        let block = EncoderBlock::load(&mut RandomInit::new(3), "b", 16, 4, 32, &device).unwrap();
+        let block = EncoderBlock::load(&mut RandomInit::new(3), &BlockNames::new("b", 16, 4, 32), 4, &device).unwrap();
         let x = Tensor::<3>::random([2, 11, 16], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let per_head = 2 * 11 * 11 * 4;
         for keep in [

@@ -4,9 +4,11 @@
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
+use burn::module::Param;
+
 use super::block::EncoderBlock;
-use super::config::{Modality, TemporalMethod};
-use super::mbt::{CHANNELS, Mbt};
+use super::mbt::Mbt;
+use super::names::{BlockNames, DenseName, NormName, ScenicNames, TensorName};
 use crate::weights::params::{HostTensor, ParamMap};
 
 fn host<const D: usize>(t: Tensor<D>, shape: &[usize]) -> Result<HostTensor, String> {
@@ -22,85 +24,86 @@ impl Out {
         Ok(())
     }
 
-    fn dense(&mut self, prefix: &str, d: &Linear, kernel: &[usize], bias: &[usize]) -> Result<(), String> {
-        self.put(&format!("{prefix}/kernel"), d.weight.val(), kernel)?;
+    fn param(&mut self, name: &TensorName, p: &Param<Tensor<3>>) -> Result<(), String> {
+        self.put(&name.name, p.val(), &name.shape)
+    }
+
+    fn dense(&mut self, name: &DenseName, d: &Linear) -> Result<(), String> {
+        self.put(&format!("{}/kernel", name.prefix), d.weight.val(), &name.kernel)?;
         if let Some(b) = &d.bias {
-            self.put(&format!("{prefix}/bias"), b.val(), bias)?;
+            self.put(&format!("{}/bias", name.prefix), b.val(), &name.bias)?;
         }
         Ok(())
     }
 
-    fn norm(&mut self, prefix: &str, n: &LayerNorm, dim: usize) -> Result<(), String> {
-        self.put(&format!("{prefix}/scale"), n.gamma.val(), &[dim])?;
+    fn norm(&mut self, name: &NormName, n: &LayerNorm) -> Result<(), String> {
+        self.put(&format!("{}/scale", name.prefix), n.gamma.val(), &[name.dim])?;
         if let Some(b) = &n.beta {
-            self.put(&format!("{prefix}/bias"), b.val(), &[dim])?;
+            self.put(&format!("{}/bias", name.prefix), b.val(), &[name.dim])?;
         }
         Ok(())
     }
 
-    fn block(&mut self, prefix: &str, b: &EncoderBlock, d: usize, heads: usize, mlp: usize) -> Result<(), String> {
-        let hd = d / heads;
-        let att = format!("{prefix}/MultiHeadDotProductAttention_0");
-        self.norm(&format!("{prefix}/LayerNorm_0"), &b.norm_attention, d)?;
-        for (name, dense) in [("query", &b.attention.query), ("key", &b.attention.key), ("value", &b.attention.value)] {
-            self.dense(&format!("{att}/{name}"), dense, &[d, heads, hd], &[heads, hd])?;
-        }
-        self.dense(&format!("{att}/out"), &b.attention.out, &[heads, hd, d], &[d])?;
-        self.norm(&format!("{prefix}/LayerNorm_1"), &b.norm_mlp, d)?;
-        self.dense(&format!("{prefix}/MlpBlock_0/Dense_0"), &b.mlp_in, &[d, mlp], &[mlp])?;
-        self.dense(&format!("{prefix}/MlpBlock_0/Dense_1"), &b.mlp_out, &[mlp, d], &[d])
+    fn block(&mut self, names: &BlockNames, b: &EncoderBlock) -> Result<(), String> {
+        self.norm(&names.norm_attention, &b.norm_attention)?;
+        self.dense(&names.query, &b.attention.query)?;
+        self.dense(&names.key, &b.attention.key)?;
+        self.dense(&names.value, &b.attention.value)?;
+        self.dense(&names.out, &b.attention.out)?;
+        self.norm(&names.norm_mlp, &b.norm_mlp)?;
+        self.dense(&names.mlp_in, &b.mlp_in)?;
+        self.dense(&names.mlp_out, &b.mlp_out)
+    }
+}
+
+/// A parameter the model has and the config names, or an error when they disagree (a model
+/// built for another config).
+fn both<'a, A, B>(what: &str, model: Option<&'a A>, name: Option<&'a B>) -> Result<Option<(&'a A, &'a B)>, String> {
+    match (model, name) {
+        (Some(m), Some(n)) => Ok(Some((m, n))),
+        (None, None) => Ok(None),
+        _ => Err(format!("the model's {what} does not match its config")),
     }
 }
 
 impl Mbt {
-    /// Every parameter under its Scenic name with Flax's shape: the inverse of [`Mbt::load`].
+    /// Every parameter under its Scenic name with Flax's shape ([`ScenicNames`]): the inverse of
+    /// [`Mbt::load`].
     pub fn export_params(&self) -> Result<ParamMap, String> {
-        let c = &self.config;
-        let d = c.hidden_size;
-        let [fh, fw, ft] = c.patch();
+        let names = ScenicNames::of(&self.config);
         let mut out = Out(ParamMap::default());
-        if let Some(e) = &self.rgb_embedding {
-            let kernel: Vec<usize> = match c.temporal_encoding_config.method {
-                TemporalMethod::Conv3d => vec![ft, fh, fw, CHANNELS, d],
-                TemporalMethod::TemporalSampling => vec![fh, fw, CHANNELS, d],
-            };
-            out.dense("embedding", e, &kernel, &[d])?;
-        }
-        if let Some(e) = &self.spectrogram_embedding {
-            out.dense("embedding_spectrogram", e, &[fh, fw, CHANNELS, d], &[d])?;
-        }
-        let single = c.modality_fusion.len() == 1;
-        if let Some(p) = &self.cls_rgb {
-            out.put("cls", p.val(), &[1, 1, d])?;
-        }
-        if let Some(p) = &self.cls_spectrogram {
-            out.put(if single { "cls" } else { "clsspectrogram" }, p.val(), &[1, 1, d])?;
-        }
-        if let Some(p) = &self.bottleneck {
-            out.put("bottleneck", p.val(), &[1, c.bottleneck_tokens(), d])?;
-        }
-        let cls = usize::from(c.has_cls());
-        if let Some(p) = &self.posembed_rgb {
-            out.put("Transformer/posembed_input/pos_embedding", p.val(), &[1, c.patch_tokens(Modality::Rgb) + cls, d])?;
-        }
-        if let Some(p) = &self.posembed_spectrogram {
-            out.put("Transformer/posembed_input_spectrogram/pos_embedding", p.val(), &[1, c.patch_tokens(Modality::Spectrogram) + cls, d])?;
-        }
-        for (layer, b) in self.blocks.iter().enumerate() {
-            out.block(&format!("Transformer/encoderblock_{layer}"), b, d, c.num_heads, c.mlp_dim)?;
-        }
-        for (layer, b) in self.blocks_spectrogram.iter().enumerate() {
-            out.block(&format!("Transformer/encoderblock_{layer}_spectrogram"), b, d, c.num_heads, c.mlp_dim)?;
-        }
-        out.norm("Transformer/encoder_norm", &self.encoder_norm, d)?;
-        let head_in = match (&self.pre_logits, c.representation_size) {
-            (Some(p), Some(r)) => {
-                out.dense("pre_logits", p, &[d, r], &[r])?;
-                r
+        for (what, model, name) in [
+            ("rgb embedding", &self.rgb_embedding, &names.rgb_embedding),
+            ("spectrogram embedding", &self.spectrogram_embedding, &names.spectrogram_embedding),
+        ] {
+            if let Some((m, n)) = both(what, model.as_ref(), name.as_ref())? {
+                out.dense(n, m)?;
             }
-            _ => d,
-        };
-        out.dense("output_projection", &self.output_projection, &[head_in, c.num_classes], &[c.num_classes])?;
+        }
+        for (what, model, name) in [
+            ("rgb class token", &self.cls_rgb, &names.cls_rgb),
+            ("spectrogram class token", &self.cls_spectrogram, &names.cls_spectrogram),
+            ("bottleneck tokens", &self.bottleneck, &names.bottleneck),
+            ("rgb position embedding", &self.posembed_rgb, &names.posembed_rgb),
+            ("spectrogram position embedding", &self.posembed_spectrogram, &names.posembed_spectrogram),
+        ] {
+            if let Some((m, n)) = both(what, model.as_ref(), name.as_ref())? {
+                out.param(n, m)?;
+            }
+        }
+        for (model, names) in [(&self.blocks, &names.blocks), (&self.blocks_spectrogram, &names.blocks_spectrogram)] {
+            if model.len() != names.len() {
+                return Err(format!("the model has {} encoder blocks where its config names {}", model.len(), names.len()));
+            }
+            for (b, n) in model.iter().zip(names) {
+                out.block(n, b)?;
+            }
+        }
+        out.norm(&names.encoder_norm, &self.encoder_norm)?;
+        if let Some((m, n)) = both("pre-logits layer", self.pre_logits.as_ref(), names.pre_logits.as_ref())? {
+            out.dense(n, m)?;
+        }
+        out.dense(&names.output_projection, &self.output_projection)?;
         Ok(out.0)
     }
 }

@@ -16,6 +16,7 @@ pub use super::attention::{Capture, HeadFusion};
 use super::block::{EncoderBlock, load_dense, load_layer_norm};
 use super::config::{Classifier, MbtConfig, Modality, TemporalMethod};
 use super::layout::{TokenKind, TokenLayout};
+use super::names::{DenseName, ScenicNames, TensorName};
 use crate::weights::params::{ParamError, ParamSource};
 
 /// Input channels of both embeddings: RGB, and spectrograms tiled to 3 channels as in Scenic.
@@ -147,74 +148,39 @@ pub fn tile_mono(spectrogram: Tensor<3>) -> Tensor<4> {
     spectrogram.unsqueeze_dim::<4>(3).repeat_dim(3, CHANNELS)
 }
 
-fn param3(src: &mut dyn ParamSource, name: &str, shape: [usize; 3], device: &Device) -> Result<Param<Tensor<3>>, ParamError> {
-    let t = src.take(name, &shape)?;
-    Ok(Param::from_tensor(Tensor::from_data(TensorData::new(t.data, shape), device)))
+fn param3(src: &mut dyn ParamSource, name: &TensorName, device: &Device) -> Result<Param<Tensor<3>>, ParamError> {
+    let t = src.take(&name.name, &name.shape)?;
+    Ok(Param::from_tensor(Tensor::from_data(TensorData::new(t.data, name.shape), device)))
 }
 
 impl Mbt {
-    /// Builds the model from `src`, taking every parameter under its Scenic name.
+    /// Builds the model from `src`, taking every parameter under its Scenic name
+    /// ([`ScenicNames`]).
     pub fn load(config: &MbtConfig, src: &mut dyn ParamSource, device: &Device) -> Result<Self, ParamError> {
-        let d = config.hidden_size;
-        let [fh, fw, ft] = config.patch();
-        let cls = usize::from(config.has_cls());
-        let mut model_blocks = Vec::new();
-        let mut spec_blocks = Vec::new();
-
-        let rgb_embedding = if config.has(Modality::Rgb) {
-            Some(match config.temporal_encoding_config.method {
-                TemporalMethod::Conv3d => load_dense(src, "embedding", &[ft, fh, fw, CHANNELS, d], &[d], 4, device)?,
-                TemporalMethod::TemporalSampling => load_dense(src, "embedding", &[fh, fw, CHANNELS, d], &[d], 3, device)?,
-            })
-        } else {
-            None
-        };
-        let spectrogram_embedding = if config.has(Modality::Spectrogram) {
-            Some(load_dense(src, "embedding_spectrogram", &[fh, fw, CHANNELS, d], &[d], 3, device)?)
-        } else {
-            None
-        };
-        let single = config.modality_fusion.len() == 1;
-        let cls_rgb = if config.has_cls() && config.has(Modality::Rgb) { Some(param3(src, "cls", [1, 1, d], device)?) } else { None };
-        let cls_spectrogram = if config.has_cls() && config.has(Modality::Spectrogram) {
-            let name = if single { "cls" } else { "clsspectrogram" };
-            Some(param3(src, name, [1, 1, d], device)?)
-        } else {
-            None
-        };
-        let bottleneck =
-            if config.use_bottleneck { Some(param3(src, "bottleneck", [1, config.bottleneck_tokens(), d], device)?) } else { None };
-        let posembed_rgb = if config.has(Modality::Rgb) {
-            let n = config.rgb_tokens() + cls;
-            Some(param3(src, "Transformer/posembed_input/pos_embedding", [1, n, d], device)?)
-        } else {
-            None
-        };
-        let posembed_spectrogram = if config.has(Modality::Spectrogram) {
-            let n = config.spectrogram_tokens() + cls;
-            Some(param3(src, "Transformer/posembed_input_spectrogram/pos_embedding", [1, n, d], device)?)
-        } else {
-            None
-        };
-        let uses_main_blocks = config.has(Modality::Rgb) || config.share_encoder;
-        let uses_spec_blocks = config.has(Modality::Spectrogram) && !config.share_encoder;
+        let names = ScenicNames::of(config);
+        let dense = |src: &mut dyn ParamSource, name: &Option<DenseName>| name.as_ref().map(|n| load_dense(src, n, device)).transpose();
+        let param = |src: &mut dyn ParamSource, name: &Option<TensorName>| name.as_ref().map(|n| param3(src, n, device)).transpose();
+        // Taken in the order the old loader took them, so that the first missing name reported
+        // stays the same.
+        let rgb_embedding = dense(src, &names.rgb_embedding)?;
+        let spectrogram_embedding = dense(src, &names.spectrogram_embedding)?;
+        let cls_rgb = param(src, &names.cls_rgb)?;
+        let cls_spectrogram = param(src, &names.cls_spectrogram)?;
+        let bottleneck = param(src, &names.bottleneck)?;
+        let posembed_rgb = param(src, &names.posembed_rgb)?;
+        let posembed_spectrogram = param(src, &names.posembed_spectrogram)?;
+        let (mut model_blocks, mut spec_blocks) = (Vec::new(), Vec::new());
         for layer in 0..config.num_layers {
-            let (h, m) = (config.num_heads, config.mlp_dim);
-            if uses_main_blocks {
-                let prefix = format!("Transformer/encoderblock_{layer}");
-                model_blocks.push(EncoderBlock::load(src, &prefix, d, h, m, device)?);
+            if let Some(b) = names.blocks.get(layer) {
+                model_blocks.push(EncoderBlock::load(src, b, config.num_heads, device)?);
             }
-            if uses_spec_blocks {
-                let prefix = format!("Transformer/encoderblock_{layer}_spectrogram");
-                spec_blocks.push(EncoderBlock::load(src, &prefix, d, h, m, device)?);
+            if let Some(b) = names.blocks_spectrogram.get(layer) {
+                spec_blocks.push(EncoderBlock::load(src, b, config.num_heads, device)?);
             }
         }
-        let encoder_norm = load_layer_norm(src, "Transformer/encoder_norm", d, device)?;
-        let (pre_logits, head_in) = match config.representation_size {
-            Some(r) => (Some(load_dense(src, "pre_logits", &[d, r], &[r], 1, device)?), r),
-            None => (None, d),
-        };
-        let output_projection = load_dense(src, "output_projection", &[head_in, config.num_classes], &[config.num_classes], 1, device)?;
+        let encoder_norm = load_layer_norm(src, &names.encoder_norm, device)?;
+        let pre_logits = dense(src, &names.pre_logits)?;
+        let output_projection = load_dense(src, &names.output_projection, device)?;
         Ok(Self {
             rgb_embedding,
             spectrogram_embedding,

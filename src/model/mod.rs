@@ -8,6 +8,7 @@ pub mod export;
 pub mod flops;
 pub mod layout;
 pub mod mbt;
+pub mod names;
 
 pub use config::{Classifier, MbtConfig, Modality};
 pub use mbt::{AttentionObserver, AttentionPass, Capture, HeadFusion, Mbt, MbtInput, MbtOutput, PassKind};
