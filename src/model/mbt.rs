@@ -321,11 +321,61 @@ impl Mbt {
     ) -> Result<MbtOutput, InputError> {
         let batch = self.check_input(&input)?;
         let c = &self.config;
-        let [fh, fw, _] = c.patch();
-        let d = c.hidden_size;
-        let fusion = &c.modality_fusion;
+        let (mut tokens, layouts) = self.tokenize(&input, batch)?;
+        let mut bottleneck = self.bottleneck.as_ref().map(|b| b.val().repeat_dim(0, batch));
+        let mut combined: Option<Tensor<3>> = None;
+        let keep = if observer.is_some() { keep } else { KeepAttention::No };
+        for layer in 0..c.num_layers {
+            if !c.is_fusion_layer(layer) {
+                for (i, &m) in c.modality_fusion.iter().enumerate() {
+                    let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep);
+                    tokens[i] = x;
+                    record(&mut observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
+                }
+            } else if let Some(shared) = bottleneck.take().filter(|_| c.use_bottleneck) {
+                bottleneck = Some(self.bottleneck_layer(layer, &mut tokens, &layouts, shared, keep, &mut observer));
+            } else if !c.share_encoder {
+                self.vanilla_layer(layer, &mut tokens, &layouts, keep, &mut observer);
+            } else {
+                let x = combined.take().unwrap_or_else(|| Tensor::cat(tokens.clone(), 1));
+                let mut layout = TokenLayout::default();
+                layouts.iter().for_each(|l| layout.extend(l));
+                let (x, p) = self.blocks[layer].forward(x, keep);
+                combined = Some(x);
+                record(&mut observer, layer, PassKind::Combined, layout, p);
+            }
+            if let Some(observer) = observer.as_deref_mut() {
+                observer.end_layer(layer, bottleneck.as_ref());
+            }
+        }
+        let mut encoded_layout = TokenLayout::default();
+        layouts.iter().for_each(|l| encoded_layout.extend(l));
+        let x = combined.unwrap_or_else(|| Tensor::cat(tokens, 1));
+        let encoded = self.encoder_norm.forward(x); // [batch, tokens, hidden]
+        let logits = self.classify(&encoded, &encoded_layout, batch);
+        Ok(MbtOutput { logits, encoded, encoded_layout, bottleneck, attention: Vec::new() })
+    }
+}
 
-        // Tokenise, prepend CLS, add position embeddings.
+/// Hands one attention pass to the observer, when there is one and the pass kept its map.
+fn record(
+    observer: &mut Option<&mut dyn AttentionObserver>,
+    layer: usize,
+    pass: PassKind,
+    layout: TokenLayout,
+    probs: Option<AttentionMap>,
+) {
+    if let (Some(probs), Some(observer)) = (probs, observer.as_deref_mut()) {
+        observer.pass(AttentionPass { layer, pass, layout, probs });
+    }
+}
+
+impl Mbt {
+    /// Each modality's tokens (`[batch, tokens, hidden]`: patches embedded, CLS prepended,
+    /// position embeddings added) and their layout, in `modality_fusion` order.
+    fn tokenize(&self, input: &MbtInput, batch: usize) -> Result<(Vec<Tensor<3>>, Vec<TokenLayout>), InputError> {
+        let [fh, fw, _] = self.config.patch();
+        let fusion = &self.config.modality_fusion;
         let mut tokens: Vec<Tensor<3>> = Vec::with_capacity(fusion.len());
         let mut layouts: Vec<TokenLayout> = Vec::with_capacity(fusion.len());
         for &m in fusion {
@@ -360,88 +410,79 @@ impl Mbt {
             tokens.push(x);
             layouts.push(layout);
         }
+        Ok((tokens, layouts))
+    }
 
-        let mut bottleneck = self.bottleneck.as_ref().map(|b| b.val().repeat_dim(0, batch));
-        let n_bottleneck = c.bottleneck_tokens();
-        let mut combined: Option<Tensor<3>> = None;
-        let keep = if observer.is_some() { keep } else { KeepAttention::No };
-        let record = |observer: &mut Option<&mut dyn AttentionObserver>,
-                      layer: usize,
-                      pass: PassKind,
-                      layout: TokenLayout,
-                      probs: Option<AttentionMap>| {
-            if let (Some(probs), Some(observer)) = (probs, observer.as_deref_mut()) {
-                observer.pass(AttentionPass { layer, pass, layout, probs });
-            }
-        };
-
-        for layer in 0..c.num_layers {
-            if !c.is_fusion_layer(layer) {
-                for (i, &m) in fusion.iter().enumerate() {
-                    let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep);
-                    tokens[i] = x;
-                    record(&mut observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
-                }
-            } else if let Some(shared_bottleneck) = bottleneck.take().filter(|_| c.use_bottleneck) {
-                let mut updates = Vec::with_capacity(fusion.len());
-                for (i, &m) in fusion.iter().enumerate() {
-                    let own = tokens[i].dims()[1];
-                    let joined = Tensor::cat(vec![tokens[i].clone(), shared_bottleneck.clone()], 1);
-                    let (out, p) = self.block(m, layer).forward(joined, keep);
-                    tokens[i] = out.clone().slice(s![.., 0..own, ..]);
-                    updates.push(out.slice(s![.., own.., ..]));
-                    let mut layout = layouts[i].clone();
-                    layout.push(TokenKind::Bottleneck, n_bottleneck);
-                    record(&mut observer, layer, PassKind::Modality(m), layout, p);
-                }
-                bottleneck = Some(Tensor::stack::<4>(updates, 3).mean_dim(3).squeeze_dim(3));
-            } else if !c.share_encoder {
-                // Vanilla fusion: each modality attends to [other modalities, itself], the others
-                // in Scenic's fixed order, and keeps its own (last) tokens.
-                let mut next = Vec::with_capacity(fusion.len());
-                for (i, &m) in fusion.iter().enumerate() {
-                    let mut parts = Vec::new();
-                    let mut layout = TokenLayout::default();
-                    for other in Modality::SCENIC_ORDER {
-                        if other != m
-                            && let Some(j) = fusion.iter().position(|&f| f == other)
-                        {
-                            parts.push(tokens[j].clone());
-                            layout.extend(&layouts[j]);
-                        }
-                    }
-                    parts.push(tokens[i].clone());
-                    layout.extend(&layouts[i]);
-                    let own = tokens[i].dims()[1];
-                    let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep);
-                    let total = out.dims()[1];
-                    next.push(out.slice(s![.., total - own.., ..]));
-                    record(&mut observer, layer, PassKind::Modality(m), layout, p);
-                }
-                tokens = next;
-            } else {
-                let x = combined.take().unwrap_or_else(|| Tensor::cat(tokens.clone(), 1));
-                let mut layout = TokenLayout::default();
-                layouts.iter().for_each(|l| layout.extend(l));
-                let (x, p) = self.blocks[layer].forward(x, keep);
-                combined = Some(x);
-                record(&mut observer, layer, PassKind::Combined, layout, p);
-            }
-            if let Some(observer) = observer.as_deref_mut() {
-                observer.end_layer(layer, bottleneck.as_ref());
-            }
+    /// A bottleneck fusion layer: each modality attends to [its tokens, the shared bottleneck
+    /// tokens]; the modalities' bottleneck updates are averaged into the next bottleneck.
+    fn bottleneck_layer(
+        &self,
+        layer: usize,
+        tokens: &mut [Tensor<3>],
+        layouts: &[TokenLayout],
+        shared: Tensor<3>,
+        keep: KeepAttention,
+        observer: &mut Option<&mut dyn AttentionObserver>,
+    ) -> Tensor<3> {
+        let fusion = &self.config.modality_fusion;
+        let mut updates = Vec::with_capacity(fusion.len());
+        for (i, &m) in fusion.iter().enumerate() {
+            let own = tokens[i].dims()[1];
+            let joined = Tensor::cat(vec![tokens[i].clone(), shared.clone()], 1);
+            let (out, p) = self.block(m, layer).forward(joined, keep);
+            tokens[i] = out.clone().slice(s![.., 0..own, ..]);
+            updates.push(out.slice(s![.., own.., ..]));
+            let mut layout = layouts[i].clone();
+            layout.push(TokenKind::Bottleneck, self.config.bottleneck_tokens());
+            record(observer, layer, PassKind::Modality(m), layout, p);
         }
+        Tensor::stack::<4>(updates, 3).mean_dim(3).squeeze_dim(3)
+    }
 
-        let mut encoded_layout = TokenLayout::default();
-        layouts.iter().for_each(|l| encoded_layout.extend(l));
-        let x = combined.unwrap_or_else(|| Tensor::cat(tokens, 1));
-        let encoded = self.encoder_norm.forward(x); // [batch, tokens, hidden]
+    /// A vanilla fusion layer: each modality attends to [other modalities, itself], the others
+    /// in Scenic's fixed order, and keeps its own (last) tokens.
+    fn vanilla_layer(
+        &self,
+        layer: usize,
+        tokens: &mut Vec<Tensor<3>>,
+        layouts: &[TokenLayout],
+        keep: KeepAttention,
+        observer: &mut Option<&mut dyn AttentionObserver>,
+    ) {
+        let fusion = &self.config.modality_fusion;
+        let mut next = Vec::with_capacity(fusion.len());
+        for (i, &m) in fusion.iter().enumerate() {
+            let mut parts = Vec::new();
+            let mut layout = TokenLayout::default();
+            for other in Modality::SCENIC_ORDER {
+                if other != m
+                    && let Some(j) = fusion.iter().position(|&f| f == other)
+                {
+                    parts.push(tokens[j].clone());
+                    layout.extend(&layouts[j]);
+                }
+            }
+            parts.push(tokens[i].clone());
+            layout.extend(&layouts[i]);
+            let own = tokens[i].dims()[1];
+            let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep);
+            let total = out.dims()[1];
+            next.push(out.slice(s![.., total - own.., ..]));
+            record(observer, layer, PassKind::Modality(m), layout, p);
+        }
+        *tokens = next;
+    }
 
-        let logits = match c.classifier {
+    /// The logits from the encoded tokens: the mean of the classification tokens' logits
+    /// (`token`), or of the pooled tokens (`gap`, `gmp`, `gsp`).
+    fn classify(&self, encoded: &Tensor<3>, layout: &TokenLayout, batch: usize) -> Tensor<2> {
+        let c = &self.config;
+        let d = c.hidden_size;
+        match c.classifier {
             Classifier::Token => {
                 let mut sum: Option<Tensor<2>> = None;
-                for &m in fusion {
-                    let at = encoded_layout.find(TokenKind::Cls(m)).map_or(0, |s| s.start);
+                for &m in &c.modality_fusion {
+                    let at = layout.find(TokenKind::Cls(m)).map_or(0, |s| s.start);
                     let cls: Tensor<2> = encoded.clone().slice(s![.., at..at + 1, ..]).reshape([batch, d]);
                     let logits = self.output_projection.forward(self.pre_logits_of(cls));
                     sum = Some(match sum {
@@ -449,7 +490,8 @@ impl Mbt {
                         None => logits,
                     });
                 }
-                sum.map(|s| s.div_scalar(fusion.len() as f64)).unwrap_or_else(|| Tensor::zeros([batch, c.num_classes], &encoded.device()))
+                sum.map(|s| s.div_scalar(c.modality_fusion.len() as f64))
+                    .unwrap_or_else(|| Tensor::zeros([batch, c.num_classes], &encoded.device()))
             }
             Classifier::Gap | Classifier::Gmp | Classifier::Gsp => {
                 let pooled = match c.classifier {
@@ -460,9 +502,7 @@ impl Mbt {
                 let pooled: Tensor<2> = pooled.reshape([batch, d]);
                 self.output_projection.forward(self.pre_logits_of(pooled))
             }
-        };
-
-        Ok(MbtOutput { logits, encoded, encoded_layout, bottleneck, attention: Vec::new() })
+        }
     }
 
     fn pre_logits_of(&self, x: Tensor<2>) -> Tensor<2> {
