@@ -8,6 +8,8 @@ pub mod dialog;
 pub mod export;
 mod latency;
 pub mod probe;
+pub mod settings;
+pub mod state;
 pub mod task;
 mod view;
 pub mod worker;
@@ -15,353 +17,17 @@ pub mod worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use crate::analysis::{AnalysisSettings, Method, WindowResult};
 use crate::media::Timestamp;
-use crate::media::output::AudioDevice;
 use crate::media::player::{ClockSource, Player, PlayerOptions};
 use crate::model::device::DeviceChoice;
-use crate::render::{Normalisation, OverlayStyle};
 pub use command::Command;
+pub use settings::{AppOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
+pub use state::{
+    Analysis, ClipSpectrogram, ImportForm, Layout, ModelResults, Session, Tasks, TokenPick, UiState, ViewRects, method_name,
+    normalisation_name, span_name,
+};
 use task::Task;
-use worker::{Event, Request, WindowSpan, Worker};
-
-/// Where the shipped models and demo clips are: `$MBTSCOPE_ASSETS`, else the source tree's.
-pub fn assets_dir() -> PathBuf {
-    std::env::var_os("MBTSCOPE_ASSETS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets"), PathBuf::from)
-}
-
-pub fn demo_clip() -> PathBuf {
-    assets_dir().join("demo/test_00000.mp4")
-}
-
-/// Model folders under `assets/models`, sorted (bottleneck before vanilla).
-pub fn shipped_models() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(assets_dir().join("models"))
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join(crate::weights::native::WEIGHTS_FILE).exists()).collect())
-        .unwrap_or_default();
-    dirs.sort();
-    dirs
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ViewMode {
-    /// The first selected model alone.
-    Single,
-    /// Both models side by side on the same frame.
-    SideBySide,
-    /// The second model's map minus the first's.
-    Difference,
-}
-
-/// What persists between runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    pub recent: Vec<PathBuf>,
-    pub style: OverlayStyle,
-    pub analysis: AnalysisSettings,
-    pub view: ViewMode,
-    pub volume: f32,
-    pub muted: bool,
-    pub speed: f64,
-    /// Model folders, the first two analysed (A and B).
-    pub models: Vec<PathBuf>,
-    pub show_overlay: bool,
-    /// Where File > Export writes, when the user picked a folder.
-    pub export_dir: Option<PathBuf>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            recent: Vec::new(),
-            style: OverlayStyle::default(),
-            analysis: AnalysisSettings::default(),
-            view: ViewMode::SideBySide,
-            volume: 1.0,
-            muted: false,
-            speed: 1.0,
-            models: shipped_models(),
-            show_overlay: true,
-            export_dir: None,
-        }
-    }
-}
-
-/// How the app was started.
-#[derive(Debug, Clone, Default)]
-pub struct AppOptions {
-    pub clip: Option<PathBuf>,
-    pub audio: AudioDevice,
-    pub device: DeviceChoice,
-    /// Save a screenshot here once the first window is analysed, then quit (tests).
-    pub screenshot: Option<PathBuf>,
-    /// Do not read or write the on-disk analysis cache.
-    pub no_cache: bool,
-    /// Ignore persisted settings.
-    pub fresh: bool,
-    /// Where File > Export writes, before any folder the user picked (default
-    /// `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`).
-    pub export_dir: Option<PathBuf>,
-    /// Benchmark: once the first heatmap is shown, play this many seconds, write a JSON report of
-    /// the UI frame rate and the player's statistics to the path, then quit.
-    pub play_report: Option<(f64, PathBuf)>,
-    /// With `play_report`: stay paused and repaint continuously (the cost of a repaint).
-    pub play_still: bool,
-}
-
-/// One model's results on the open clip.
-pub struct ModelResults {
-    pub dir: PathBuf,
-    pub name: String,
-    pub labels: Vec<String>,
-    pub config: Option<crate::model::MbtConfig>,
-    pub windows: Vec<WindowSpan>,
-    pub results: Vec<Option<WindowResult>>,
-    pub crop: Option<crate::features::input::CropMapping>,
-    /// The explanation settings that did not fit this model and were changed for it alone.
-    pub adjusted: Vec<String>,
-}
-
-impl ModelResults {
-    fn new(dir: &Path) -> Self {
-        Self {
-            dir: dir.to_owned(),
-            name: dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
-            labels: Vec::new(),
-            config: None,
-            windows: Vec::new(),
-            results: Vec::new(),
-            crop: None,
-            adjusted: Vec::new(),
-        }
-    }
-
-    /// The analysed window nearest to `t`.
-    pub fn window_at(&self, t: f64) -> Option<&WindowResult> {
-        // Nearest among all the windows, analysed or not: a window still being analysed shows as
-        // such rather than as its neighbour's result.
-        self.results.get(crate::analysis::nearest_window(self.windows.iter().map(|w| w.centre), t)?)?.as_ref()
-    }
-
-    pub fn done(&self) -> usize {
-        self.results.iter().filter(|r| r.is_some()).count()
-    }
-
-    /// The analysed windows as an export's model run (what `mbtscope export` draws).
-    pub fn run(&self) -> Option<crate::analysis::ModelRun> {
-        Some(crate::analysis::ModelRun {
-            name: self.name.clone(),
-            dir: self.dir.clone(),
-            labels: self.labels.clone(),
-            num_frames: self.config.as_ref()?.dataset_configs.num_frames,
-            crop: self.crop?,
-            results: self.results.iter().flatten().cloned().collect(),
-        })
-    }
-}
-
-/// The clip's log-mel spectrogram for display (10 ms frames x 128 mel bins).
-pub struct ClipSpectrogram {
-    pub values: Vec<f32>,
-    pub frames: usize,
-    pub mel: usize,
-    /// The lowest and highest value over the clip (the grey scale's ends).
-    pub range: (f32, f32),
-}
-
-fn clip_spectrogram(path: &Path) -> Option<ClipSpectrogram> {
-    let track = crate::media::audio::decode_audio(path, 16_000, Timestamp::ZERO, None).ok()??;
-    let fbank = crate::features::Fbank::new(crate::features::FbankConfig::default());
-    let values = fbank.compute(&track.samples);
-    let mel = fbank.config().num_mel_bins;
-    let range = crate::explain::maps::value_range(&values);
-    Some(ClipSpectrogram { frames: values.len() / mel.max(1), values, mel, range })
-}
-
-/// Models > Import a Scenic checkpoint: the form's fields as the user left them (the import
-/// itself runs as [`Tasks::import`]).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ImportForm {
-    pub shown: bool,
-    pub checkpoint: String,
-    pub config: String,
-    /// Optional class names, one per line.
-    pub labels: String,
-    /// The model folder to write.
-    pub out: String,
-    /// Replace the files of a model already in `out`.
-    pub replace: bool,
-    pub message: Option<String>,
-}
-
-/// What an import reads and writes, from the form.
-struct ImportPaths {
-    checkpoint: PathBuf,
-    config: PathBuf,
-    labels: Option<PathBuf>,
-    out: PathBuf,
-    replace: bool,
-}
-
-impl ImportForm {
-    /// Fills in the checkpoint and, when empty, an output folder named after it under the data
-    /// folder (`~/.local/share/mbtscope/models/NAME`).
-    pub fn set_checkpoint(&mut self, path: &Path) {
-        self.checkpoint = path.display().to_string();
-        if self.out.trim().is_empty() {
-            let stem = path.file_stem().map_or_else(|| "imported".into(), |s| s.to_string_lossy().into_owned());
-            self.out = crate::fsutil::data_dir().join("models").join(stem).display().to_string();
-        }
-    }
-
-    fn paths(&self) -> Result<ImportPaths, String> {
-        let field = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
-        let (Some(checkpoint), Some(config), Some(out)) = (field(&self.checkpoint), field(&self.config), field(&self.out)) else {
-            return Err("give the checkpoint, its config and the output folder".into());
-        };
-        Ok(ImportPaths { checkpoint, config, labels: field(&self.labels), out, replace: self.replace })
-    }
-}
-
-/// Where the main views were drawn in the last frame (points), for tests and screenshots.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ViewRects {
-    /// The frame views (central panel).
-    pub frames: egui::Rect,
-    /// Transport, label strip and spectrogram (bottom panel).
-    pub transport: egui::Rect,
-    /// Explanation settings, labels and bottleneck tokens (right panel).
-    pub inspector: egui::Rect,
-}
-
-impl Default for ViewRects {
-    fn default() -> Self {
-        Self { frames: egui::Rect::NOTHING, transport: egui::Rect::NOTHING, inspector: egui::Rect::NOTHING }
-    }
-}
-
-/// What one frame's layout measured, for the next frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Layout {
-    pub rects: ViewRects,
-    /// The size (pixels) of one frame view; (0, 0) before the first layout.
-    pub view_pixels: (u32, u32),
-}
-
-/// The selected bottleneck token: fusion-layer position and token index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenPick {
-    pub layer: usize,
-    pub token: usize,
-}
-
-/// The open clip: its playback, what is known of it, and what of it is shown.
-pub struct Session {
-    pub clip: PathBuf,
-    pub player: Player,
-    /// The ground truth, for clips made by `mbtscope synth`.
-    pub truth: Option<crate::synth::ClipTruth>,
-    pub spectrogram: Option<Arc<ClipSpectrogram>>,
-    spectrogram_task: Option<Task<Option<ClipSpectrogram>>>,
-    /// The frame on screen, and a key that changes with it.
-    pub current_frame: Option<Arc<crate::media::video::VideoFrame>>,
-    pub frame_key: u64,
-    /// The bottleneck token whose maps are shown instead of the classification tokens'.
-    pub token: Option<TokenPick>,
-    opened_at: std::time::Instant,
-    /// Seconds from opening to the first analysed window.
-    pub first_result_after: Option<f64>,
-}
-
-impl Session {
-    /// Whether the spectrogram is still being computed.
-    pub fn spectrogram_pending(&self) -> bool {
-        self.spectrogram_task.is_some()
-    }
-}
-
-/// The models' analysis of the open clip, and the worker that runs it.
-pub struct Analysis {
-    worker: Worker,
-    /// The worker request whose results are shown (older ones' events are ignored).
-    generation: u64,
-    /// Models A and B, as the settings list them.
-    pub models: Vec<ModelResults>,
-    pub status: String,
-    /// Where the models run, in words.
-    pub device_description: String,
-    /// Windows received since the app started (for the probes).
-    pub received: usize,
-}
-
-impl Analysis {
-    /// `(analysed, all)` windows over the models.
-    pub fn progress(&self) -> (usize, usize) {
-        self.models.iter().fold((0, 0), |(d, t), m| (d + m.done(), t + m.results.len()))
-    }
-
-    /// Applies the worker's events (a window's first result also times the session's first).
-    fn poll(&mut self, session: Option<&mut Session>) {
-        let mut session = session;
-        while let Ok(event) = self.worker.events.try_recv() {
-            match event {
-                Event::Ready { generation, model, labels, config, windows, crop, adjusted } if generation == self.generation => {
-                    if let Some(m) = self.models.get_mut(model) {
-                        m.adjusted = adjusted;
-                        m.results = vec![None; windows.len()];
-                        m.windows = windows;
-                        m.labels = labels;
-                        m.config = Some(*config);
-                        m.crop = Some(crop);
-                    }
-                }
-                Event::Window { generation, model, result } if generation == self.generation => {
-                    self.received += 1;
-                    if let Some(s) = session.as_deref_mut().filter(|s| s.first_result_after.is_none()) {
-                        s.first_result_after = Some(s.opened_at.elapsed().as_secs_f64());
-                    }
-                    if let Some(m) = self.models.get_mut(model)
-                        && let Some(slot) = m.results.get_mut(result.index)
-                    {
-                        *slot = Some(*result);
-                    }
-                }
-                Event::Done { generation, cached, seconds } if generation == self.generation => {
-                    self.status = if cached { "analysis read from the cache".into() } else { format!("analysed in {seconds:.1} s") };
-                }
-                Event::Failed { generation, message } if generation == self.generation => {
-                    self.status = format!("analysis failed: {message}");
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Background jobs that outlive a frame (the spectrogram's belongs to the [`Session`]).
-#[derive(Default)]
-pub struct Tasks {
-    /// A one-frame or JSON export.
-    pub save: Option<export::SaveTask>,
-    pub clip_export: Option<export::ClipExportTask>,
-    /// A checkpoint import, and the folder it writes.
-    pub import: Option<(PathBuf, Task<Result<crate::weights::ImportReport, String>>)>,
-}
-
-/// What the window shows besides the data: messages, dialogs, the import form, the layout.
-#[derive(Default)]
-pub struct UiState {
-    /// About the clip and its sound.
-    pub message: Option<String>,
-    /// About the last export or model folder.
-    pub export_message: Option<String>,
-    pub dialogs: dialog::Dialogs,
-    pub import: ImportForm,
-    pub layout: Layout,
-}
+use worker::{Request, Worker};
 
 pub struct MbtApp {
     /// What persists between runs.
@@ -685,7 +351,7 @@ impl MbtApp {
         let truth = sidecar.exists().then(|| crate::synth::read_truth(&sidecar)).and_then(|r| r.inspect_err(|e| log::info!("{e:#}")).ok());
         let audio_path = path.to_owned();
         let waker = ctx.clone();
-        let spectrogram_task = Task::spawn("spectrogram", move || waker.request_repaint(), move |_| clip_spectrogram(&audio_path))
+        let spectrogram_task = Task::spawn("spectrogram", move || waker.request_repaint(), move |_| state::clip_spectrogram(&audio_path))
             .inspect_err(|e| log::warn!("no spectrogram: {e}"))
             .ok();
         self.session = Some(Session {
@@ -846,29 +512,6 @@ impl eframe::App for MbtApp {
         if let Some(s) = &mut self.session {
             s.player.set_max_frame_size(display.0, display.1);
         }
-    }
-}
-
-/// Settings of the explanation method as the UI edits them.
-pub fn method_name(m: Method) -> &'static str {
-    match m {
-        Method::Rollout => "attention rollout",
-        Method::Relevance => "gradient-weighted relevance",
-    }
-}
-
-pub fn span_name(s: crate::render::MapSpan) -> &'static str {
-    match s {
-        crate::render::MapSpan::Slice => "this tubelet",
-        crate::render::MapSpan::Window => "whole window",
-    }
-}
-
-pub fn normalisation_name(n: Normalisation) -> &'static str {
-    match n {
-        Normalisation::Frame => "per frame",
-        Normalisation::Clip => "per clip",
-        Normalisation::Smooth => "smoothed over time",
     }
 }
 

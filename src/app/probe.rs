@@ -130,7 +130,7 @@ impl PlayBench {
             ctx.request_repaint();
         }
         let played = (now - started).as_secs_f64();
-        let at_end = app.player().is_none_or(super::super::media::player::Player::at_end);
+        let at_end = app.player().is_none_or(crate::media::player::Player::at_end);
         if played < self.seconds && !at_end {
             return;
         }

@@ -1,0 +1,96 @@
+//! What the app remembers between runs ([`Settings`]), how it was started ([`AppOptions`]),
+//! and where its shipped assets are.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::AnalysisSettings;
+use crate::media::output::AudioDevice;
+use crate::model::device::DeviceChoice;
+use crate::render::OverlayStyle;
+
+/// Where the shipped models and demo clips are: `$MBTSCOPE_ASSETS`, else the source tree's.
+pub fn assets_dir() -> PathBuf {
+    std::env::var_os("MBTSCOPE_ASSETS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets"), PathBuf::from)
+}
+
+pub fn demo_clip() -> PathBuf {
+    assets_dir().join("demo/test_00000.mp4")
+}
+
+/// Model folders under `assets/models`, sorted (bottleneck before vanilla).
+pub fn shipped_models() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(assets_dir().join("models"))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join(crate::weights::native::WEIGHTS_FILE).exists()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewMode {
+    /// The first selected model alone.
+    Single,
+    /// Both models side by side on the same frame.
+    SideBySide,
+    /// The second model's map minus the first's.
+    Difference,
+}
+
+/// What persists between runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub recent: Vec<PathBuf>,
+    pub style: OverlayStyle,
+    pub analysis: AnalysisSettings,
+    pub view: ViewMode,
+    pub volume: f32,
+    pub muted: bool,
+    pub speed: f64,
+    /// Model folders, the first two analysed (A and B).
+    pub models: Vec<PathBuf>,
+    pub show_overlay: bool,
+    /// Where File > Export writes, when the user picked a folder.
+    pub export_dir: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            recent: Vec::new(),
+            style: OverlayStyle::default(),
+            analysis: AnalysisSettings::default(),
+            view: ViewMode::SideBySide,
+            volume: 1.0,
+            muted: false,
+            speed: 1.0,
+            models: shipped_models(),
+            show_overlay: true,
+            export_dir: None,
+        }
+    }
+}
+
+/// How the app was started.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    pub clip: Option<PathBuf>,
+    pub audio: AudioDevice,
+    pub device: DeviceChoice,
+    /// Save a screenshot here once the first window is analysed, then quit (tests).
+    pub screenshot: Option<PathBuf>,
+    /// Do not read or write the on-disk analysis cache.
+    pub no_cache: bool,
+    /// Ignore persisted settings.
+    pub fresh: bool,
+    /// Where File > Export writes, before any folder the user picked (default
+    /// `$MBTSCOPE_EXPORT_DIR`, else `~/mbtscope-exports`).
+    pub export_dir: Option<PathBuf>,
+    /// Benchmark: once the first heatmap is shown, play this many seconds, write a JSON report of
+    /// the UI frame rate and the player's statistics to the path, then quit.
+    pub play_report: Option<(f64, PathBuf)>,
+    /// With `play_report`: stay paused and repaint continuously (the cost of a repaint).
+    pub play_still: bool,
+}

@@ -1,0 +1,288 @@
+//! The app's state besides its settings: the open clip ([`Session`]), the models' analysis of it
+//! ([`Analysis`]), background jobs ([`Tasks`]) and what the window shows besides the data
+//! ([`UiState`]). Panels read all of it; only [`super::MbtApp::apply`] changes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::task::Task;
+use super::worker::{Event, WindowSpan, Worker};
+use super::{dialog, export};
+use crate::analysis::{Method, WindowResult};
+use crate::media::Timestamp;
+use crate::media::player::Player;
+use crate::render::Normalisation;
+
+/// One model's results on the open clip.
+pub struct ModelResults {
+    pub dir: PathBuf,
+    pub name: String,
+    pub labels: Vec<String>,
+    pub config: Option<crate::model::MbtConfig>,
+    pub windows: Vec<WindowSpan>,
+    pub results: Vec<Option<WindowResult>>,
+    pub crop: Option<crate::features::input::CropMapping>,
+    /// The explanation settings that did not fit this model and were changed for it alone.
+    pub adjusted: Vec<String>,
+}
+
+impl ModelResults {
+    pub(super) fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            name: dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            labels: Vec::new(),
+            config: None,
+            windows: Vec::new(),
+            results: Vec::new(),
+            crop: None,
+            adjusted: Vec::new(),
+        }
+    }
+
+    /// The analysed window nearest to `t`.
+    pub fn window_at(&self, t: f64) -> Option<&WindowResult> {
+        // Nearest among all the windows, analysed or not: a window still being analysed shows as
+        // such rather than as its neighbour's result.
+        self.results.get(crate::analysis::nearest_window(self.windows.iter().map(|w| w.centre), t)?)?.as_ref()
+    }
+
+    pub fn done(&self) -> usize {
+        self.results.iter().filter(|r| r.is_some()).count()
+    }
+
+    /// The analysed windows as an export's model run (what `mbtscope export` draws).
+    pub fn run(&self) -> Option<crate::analysis::ModelRun> {
+        Some(crate::analysis::ModelRun {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            labels: self.labels.clone(),
+            num_frames: self.config.as_ref()?.dataset_configs.num_frames,
+            crop: self.crop?,
+            results: self.results.iter().flatten().cloned().collect(),
+        })
+    }
+}
+
+/// The clip's log-mel spectrogram for display (10 ms frames x 128 mel bins).
+pub struct ClipSpectrogram {
+    pub values: Vec<f32>,
+    pub frames: usize,
+    pub mel: usize,
+    /// The lowest and highest value over the clip (the grey scale's ends).
+    pub range: (f32, f32),
+}
+
+pub(super) fn clip_spectrogram(path: &Path) -> Option<ClipSpectrogram> {
+    let track = crate::media::audio::decode_audio(path, 16_000, Timestamp::ZERO, None).ok()??;
+    let fbank = crate::features::Fbank::new(crate::features::FbankConfig::default());
+    let values = fbank.compute(&track.samples);
+    let mel = fbank.config().num_mel_bins;
+    let range = crate::explain::maps::value_range(&values);
+    Some(ClipSpectrogram { frames: values.len() / mel.max(1), values, mel, range })
+}
+
+/// Models > Import a Scenic checkpoint: the form's fields as the user left them (the import
+/// itself runs as [`Tasks::import`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportForm {
+    pub shown: bool,
+    pub checkpoint: String,
+    pub config: String,
+    /// Optional class names, one per line.
+    pub labels: String,
+    /// The model folder to write.
+    pub out: String,
+    /// Replace the files of a model already in `out`.
+    pub replace: bool,
+    pub message: Option<String>,
+}
+
+/// What an import reads and writes, from the form.
+pub(super) struct ImportPaths {
+    pub(super) checkpoint: PathBuf,
+    pub(super) config: PathBuf,
+    pub(super) labels: Option<PathBuf>,
+    pub(super) out: PathBuf,
+    pub(super) replace: bool,
+}
+
+impl ImportForm {
+    /// Fills in the checkpoint and, when empty, an output folder named after it under the data
+    /// folder (`~/.local/share/mbtscope/models/NAME`).
+    pub fn set_checkpoint(&mut self, path: &Path) {
+        self.checkpoint = path.display().to_string();
+        if self.out.trim().is_empty() {
+            let stem = path.file_stem().map_or_else(|| "imported".into(), |s| s.to_string_lossy().into_owned());
+            self.out = crate::fsutil::data_dir().join("models").join(stem).display().to_string();
+        }
+    }
+
+    pub(super) fn paths(&self) -> Result<ImportPaths, String> {
+        let field = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
+        let (Some(checkpoint), Some(config), Some(out)) = (field(&self.checkpoint), field(&self.config), field(&self.out)) else {
+            return Err("give the checkpoint, its config and the output folder".into());
+        };
+        Ok(ImportPaths { checkpoint, config, labels: field(&self.labels), out, replace: self.replace })
+    }
+}
+
+/// Where the main views were drawn in the last frame (points), for tests and screenshots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewRects {
+    /// The frame views (central panel).
+    pub frames: egui::Rect,
+    /// Transport, label strip and spectrogram (bottom panel).
+    pub transport: egui::Rect,
+    /// Explanation settings, labels and bottleneck tokens (right panel).
+    pub inspector: egui::Rect,
+}
+
+impl Default for ViewRects {
+    fn default() -> Self {
+        Self { frames: egui::Rect::NOTHING, transport: egui::Rect::NOTHING, inspector: egui::Rect::NOTHING }
+    }
+}
+
+/// What one frame's layout measured, for the next frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Layout {
+    pub rects: ViewRects,
+    /// The size (pixels) of one frame view; (0, 0) before the first layout.
+    pub view_pixels: (u32, u32),
+}
+
+/// The selected bottleneck token: fusion-layer position and token index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPick {
+    pub layer: usize,
+    pub token: usize,
+}
+
+/// The open clip: its playback, what is known of it, and what of it is shown.
+pub struct Session {
+    pub clip: PathBuf,
+    pub player: Player,
+    /// The ground truth, for clips made by `mbtscope synth`.
+    pub truth: Option<crate::synth::ClipTruth>,
+    pub spectrogram: Option<Arc<ClipSpectrogram>>,
+    pub(super) spectrogram_task: Option<Task<Option<ClipSpectrogram>>>,
+    /// The frame on screen, and a key that changes with it.
+    pub current_frame: Option<Arc<crate::media::video::VideoFrame>>,
+    pub frame_key: u64,
+    /// The bottleneck token whose maps are shown instead of the classification tokens'.
+    pub token: Option<TokenPick>,
+    pub(super) opened_at: std::time::Instant,
+    /// Seconds from opening to the first analysed window.
+    pub first_result_after: Option<f64>,
+}
+
+impl Session {
+    /// Whether the spectrogram is still being computed.
+    pub fn spectrogram_pending(&self) -> bool {
+        self.spectrogram_task.is_some()
+    }
+}
+
+/// The models' analysis of the open clip, and the worker that runs it.
+pub struct Analysis {
+    pub(super) worker: Worker,
+    /// The worker request whose results are shown (older ones' events are ignored).
+    pub(super) generation: u64,
+    /// Models A and B, as the settings list them.
+    pub models: Vec<ModelResults>,
+    pub status: String,
+    /// Where the models run, in words.
+    pub device_description: String,
+    /// Windows received since the app started (for the probes).
+    pub received: usize,
+}
+
+impl Analysis {
+    /// `(analysed, all)` windows over the models.
+    pub fn progress(&self) -> (usize, usize) {
+        self.models.iter().fold((0, 0), |(d, t), m| (d + m.done(), t + m.results.len()))
+    }
+
+    /// Applies the worker's events (a window's first result also times the session's first).
+    pub(super) fn poll(&mut self, session: Option<&mut Session>) {
+        let mut session = session;
+        while let Ok(event) = self.worker.events.try_recv() {
+            match event {
+                Event::Ready { generation, model, labels, config, windows, crop, adjusted } if generation == self.generation => {
+                    if let Some(m) = self.models.get_mut(model) {
+                        m.adjusted = adjusted;
+                        m.results = vec![None; windows.len()];
+                        m.windows = windows;
+                        m.labels = labels;
+                        m.config = Some(*config);
+                        m.crop = Some(crop);
+                    }
+                }
+                Event::Window { generation, model, result } if generation == self.generation => {
+                    self.received += 1;
+                    if let Some(s) = session.as_deref_mut().filter(|s| s.first_result_after.is_none()) {
+                        s.first_result_after = Some(s.opened_at.elapsed().as_secs_f64());
+                    }
+                    if let Some(m) = self.models.get_mut(model)
+                        && let Some(slot) = m.results.get_mut(result.index)
+                    {
+                        *slot = Some(*result);
+                    }
+                }
+                Event::Done { generation, cached, seconds } if generation == self.generation => {
+                    self.status = if cached { "analysis read from the cache".into() } else { format!("analysed in {seconds:.1} s") };
+                }
+                Event::Failed { generation, message } if generation == self.generation => {
+                    self.status = format!("analysis failed: {message}");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Background jobs that outlive a frame (the spectrogram's belongs to the [`Session`]).
+#[derive(Default)]
+pub struct Tasks {
+    /// A one-frame or JSON export.
+    pub save: Option<export::SaveTask>,
+    pub clip_export: Option<export::ClipExportTask>,
+    /// A checkpoint import, and the folder it writes.
+    pub import: Option<(PathBuf, Task<Result<crate::weights::ImportReport, String>>)>,
+}
+
+/// What the window shows besides the data: messages, dialogs, the import form, the layout.
+#[derive(Default)]
+pub struct UiState {
+    /// About the clip and its sound.
+    pub message: Option<String>,
+    /// About the last export or model folder.
+    pub export_message: Option<String>,
+    pub dialogs: dialog::Dialogs,
+    pub import: ImportForm,
+    pub layout: Layout,
+}
+
+/// Settings of the explanation method as the UI edits them.
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Rollout => "attention rollout",
+        Method::Relevance => "gradient-weighted relevance",
+    }
+}
+
+pub fn span_name(s: crate::render::MapSpan) -> &'static str {
+    match s {
+        crate::render::MapSpan::Slice => "this tubelet",
+        crate::render::MapSpan::Window => "whole window",
+    }
+}
+
+pub fn normalisation_name(n: Normalisation) -> &'static str {
+    match n {
+        Normalisation::Frame => "per frame",
+        Normalisation::Clip => "per clip",
+        Normalisation::Smooth => "smoothed over time",
+    }
+}

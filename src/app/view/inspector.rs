@@ -1,0 +1,168 @@
+//! The right-hand panel: the explanation settings, the labels, and the bottleneck tokens.
+
+use super::*;
+
+pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
+    ui.heading("Explanation");
+    let mut analysis = app.settings.analysis;
+    egui::ComboBox::from_label("method").selected_text(crate::app::method_name(analysis.method)).show_ui(ui, |ui| {
+        ui.selectable_value(&mut analysis.method, Method::Rollout, crate::app::method_name(Method::Rollout));
+        ui.selectable_value(&mut analysis.method, Method::Relevance, crate::app::method_name(Method::Relevance));
+    });
+    if analysis.method == Method::Relevance {
+        let labels = app.analysis.models.first().map(|m| m.labels.clone()).unwrap_or_default();
+        let name =
+            |c: Option<usize>| c.map_or_else(|| "top prediction".to_owned(), |c| labels.get(c).cloned().unwrap_or_else(|| c.to_string()));
+        egui::ComboBox::from_label("class").selected_text(name(analysis.class)).show_ui(ui, |ui| {
+            ui.selectable_value(&mut analysis.class, None, "top prediction");
+            for c in 0..labels.len().min(64) {
+                ui.selectable_value(&mut analysis.class, Some(c), name(Some(c)));
+            }
+        });
+    }
+    use crate::model::mbt::HeadFusion;
+    egui::ComboBox::from_label("head fusion").selected_text(format!("{:?}", analysis.rollout.head_fusion).to_lowercase()).show_ui(
+        ui,
+        |ui| {
+            for f in [HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min] {
+                ui.selectable_value(&mut analysis.rollout.head_fusion, f, format!("{f:?}").to_lowercase());
+            }
+        },
+    );
+    ui.add(egui::Slider::new(&mut analysis.rollout.discard_ratio, 0.0..=0.95).text("discard ratio"));
+    // The deepest open model sets the range; a model with fewer layers starts at its last layer
+    // instead (the worker fits the settings to each model and says so below), and the setting
+    // itself stays as chosen.
+    let layers = app.analysis.models.iter().filter_map(|m| m.config.as_ref()).map(|c| c.num_layers).max().unwrap_or(12);
+    let top = layers.max(analysis.rollout.start_layer + 1) - 1;
+    ui.add(egui::Slider::new(&mut analysis.rollout.start_layer, 0..=top).text("start layer"));
+    if analysis != app.settings.analysis {
+        commands.push(Command::SetAnalysis(analysis));
+    }
+    for m in app.analysis.models.iter().filter(|m| !m.adjusted.is_empty()) {
+        ui.colored_label(Color32::YELLOW, format!("{}: {}; fitted for this model only", m.name, m.adjusted.join("; ").replace('_', " ")))
+            .on_hover_text("This model cannot use the setting as chosen; the nearest setting it has is used for it, and the other models keep the chosen one.");
+    }
+    ui.separator();
+    let mut style = app.settings.style;
+    egui::ComboBox::from_label("colormap").selected_text(style.colormap.name()).show_ui(ui, |ui| {
+        for c in Colormap::ALL {
+            ui.selectable_value(&mut style.colormap, c, c.name());
+        }
+    });
+    egui::ComboBox::from_label("normalise").selected_text(crate::app::normalisation_name(style.normalisation)).show_ui(ui, |ui| {
+        for n in [Normalisation::Frame, Normalisation::Clip, Normalisation::Smooth] {
+            ui.selectable_value(&mut style.normalisation, n, crate::app::normalisation_name(n));
+        }
+    });
+    egui::ComboBox::from_label("time span")
+        .selected_text(crate::app::span_name(style.span))
+        .show_ui(ui, |ui| {
+            for span in [MapSpan::Slice, MapSpan::Window] {
+                ui.selectable_value(&mut style.span, span, crate::app::span_name(span));
+            }
+        })
+        .response
+        .on_hover_text("The map of the tubelet the frame falls in, or of the whole model window (its tubelets summed)");
+    ui.add(egui::Slider::new(&mut style.opacity, 0.0..=1.0).text("opacity"));
+    ui.add(egui::Slider::new(&mut style.threshold, 0.0..=1.0).text("threshold"));
+    ui.checkbox(&mut style.smooth, "smooth upsampling");
+    if style != app.settings.style {
+        commands.push(Command::SetStyle(style));
+    }
+}
+
+pub(super) fn labels_panel(app: &MbtApp, ui: &mut Ui) {
+    ui.heading("Labels");
+    let t = app.position();
+    if let Some(truth) = app.session.as_ref().and_then(|s| s.truth.as_ref()) {
+        ui.label(format!("ground truth: {} (white box: the sounding object)", truth.label_name));
+    }
+    for m in &app.analysis.models {
+        ui.label(egui::RichText::new(&m.name).strong());
+        match m.window_at(t) {
+            Some(r) => {
+                for (c, p) in r.top(5) {
+                    ui.horizontal(|ui| {
+                        ui.add(egui::ProgressBar::new(p).desired_width(120.0).fill(class_colour(c)).text(format!("{:.1}%", p * 100.0)));
+                        ui.label(label_name(&m.labels, c));
+                    });
+                }
+                let shares: Vec<String> =
+                    r.cross_modal.iter().map(|(m, s)| format!("{m}: {:.0}% from the other modality", s * 100.0)).collect();
+                ui.label(egui::RichText::new(shares.join("; ")).small());
+                if let Some(c) = r.explained_class {
+                    ui.label(egui::RichText::new(format!("relevance explains: {}", label_name(&m.labels, c))).small());
+                }
+            }
+            None => {
+                ui.label("analysing this window...");
+            }
+        }
+    }
+}
+
+pub(super) fn bottleneck_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
+    ui.heading("Bottleneck tokens");
+    let t = app.position();
+    let Some((mi, m)) = app.analysis.models.iter().enumerate().find(|(_, m)| m.config.as_ref().is_some_and(|c| c.use_bottleneck)) else {
+        ui.label("No loaded model has bottleneck tokens.");
+        return;
+    };
+    let Some(r) = m.window_at(t) else {
+        ui.label("analysing this window...");
+        return;
+    };
+    ui.label(format!("{} (model {}): token norm now; click one to see its attention", m.name, ["A", "B"][mi.min(1)]));
+    let token = app.token();
+    let mut picked = token;
+    for (li, layer) in r.bottleneck.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(format!("layer {}", layer.layer));
+            let max = layer.norm.iter().copied().fold(1e-6, f32::max);
+            for (k, &n) in layer.norm.iter().enumerate() {
+                let v = (n / max).clamp(0.0, 1.0);
+                let [cr, cg, cb] = Colormap::Viridis.eval(v);
+                let selected = picked == Some(TokenPick { layer: li, token: k });
+                let button =
+                    egui::Button::new(egui::RichText::new(format!("{k}")).color(if v > 0.6 { Color32::BLACK } else { Color32::WHITE }))
+                        .fill(Color32::from_rgb(cr, cg, cb))
+                        .stroke(if selected { Stroke::new(2.0, Color32::WHITE) } else { Stroke::NONE })
+                        .min_size(Vec2::new(26.0, 22.0));
+                let received: Vec<String> =
+                    layer.received.iter().map(|(m, v)| format!("{m}: {:.3}", v.get(k).copied().unwrap_or(0.0))).collect();
+                if ui.add(button).on_hover_text(format!("norm {n:.2}; attention received {}", received.join(", "))).clicked() {
+                    picked = if selected { None } else { Some(TokenPick { layer: li, token: k }) };
+                }
+            }
+        });
+    }
+    if token.is_some() && ui.button("show the classification maps again").clicked() {
+        picked = None;
+    }
+    if picked != token {
+        commands.push(Command::PickToken(picked));
+    }
+    // Token norms over the clip for the selected (or first) fusion layer.
+    let layer_index = token.map_or(0, |p| p.layer);
+    let series: Vec<Vec<[f64; 2]>> = {
+        let n = r.bottleneck.get(layer_index).map_or(0, |l| l.norm.len());
+        (0..n)
+            .map(|k| {
+                m.results
+                    .iter()
+                    .flatten()
+                    .filter_map(|w| Some([w.centre, f64::from(*w.bottleneck.get(layer_index)?.norm.get(k)?)]))
+                    .collect()
+            })
+            .collect()
+    };
+    let layer_name = r.bottleneck.get(layer_index).map_or(0, |l| l.layer);
+    ui.label(format!("token norms over the clip, layer {layer_name}"));
+    egui_plot::Plot::new("bottleneck-plot").height(140.0).allow_scroll(false).show(ui, |plot| {
+        for (k, points) in series.into_iter().enumerate() {
+            plot.line(egui_plot::Line::new(format!("token {k}"), egui_plot::PlotPoints::from(points)));
+        }
+        plot.vline(egui_plot::VLine::new("playhead", t));
+    });
+}

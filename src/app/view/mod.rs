@@ -1,0 +1,100 @@
+//! Drawing the app: panels read the app and push [`Command`]s, and never change it.
+//! [`draw`] lays out the menu and status bars ([`menu`]), the inspector on the right
+//! ([`inspector`]), the transport, label strip and spectrogram below ([`timeline`]) and the frame
+//! views ([`frames`]); [`input`] turns keys and dropped files into commands.
+
+mod frames;
+mod inspector;
+mod menu;
+mod timeline;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::{Color32, Rect, Sense, Stroke, Ui, Vec2};
+
+use super::command::Command;
+use super::dialog::Purpose;
+use super::{Layout, MbtApp, ModelResults, TokenPick, ViewMode};
+use crate::analysis::{Method, WindowResult, fnv1a, label_name};
+use crate::explain::maps::{RgbMap, SpectrogramMap};
+use crate::media::video::VideoFrame;
+use crate::render::gpu::{FrameRef, OverlayRenderer};
+use crate::render::{
+    Colormap, Heat, MapSpan, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices,
+};
+
+use frames::frame_views;
+use inspector::{bottleneck_panel, explanation_settings, labels_panel};
+pub use menu::OPEN_SHORTCUT;
+use menu::{import_window, menu_bar, status_bar};
+use timeline::{class_colour, label_strip, spectrogram_panel, transport};
+
+/// Draws the window from `app` and pushes what the user asked for onto `commands`; returns what
+/// the layout measured.
+pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
+    // Panels leave their background to the window's clear colour (the same panel colour): on a
+    // software rasteriser every full-window fill costs frame rate.
+    let side = egui::Frame::side_top_panel(ui.style()).fill(Color32::TRANSPARENT);
+    let central = egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT);
+    egui::Panel::top("menu").frame(side).show(ui, |ui| menu_bar(app, ui, commands));
+    egui::Panel::bottom("status").frame(side).show(ui, |ui| status_bar(app, ui, commands));
+    let inspector = egui::Panel::right("inspector").frame(side).default_size(380.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            explanation_settings(app, ui, commands);
+            ui.separator();
+            labels_panel(app, ui);
+            ui.separator();
+            bottleneck_panel(app, ui, commands);
+        });
+    });
+    let transport_panel = egui::Panel::bottom("transport").frame(side).show(ui, |ui| {
+        transport(app, ui, commands);
+        label_strip(app, ui);
+        spectrogram_panel(app, ui);
+    });
+    let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
+    let ctx = ui.ctx().clone();
+    import_window(app, &ctx, commands);
+    Layout {
+        rects: super::ViewRects {
+            frames: frames.response.rect,
+            transport: transport_panel.response.rect,
+            inspector: inspector.response.rect,
+        },
+        view_pixels: frames.inner,
+    }
+}
+
+/// Keyboard shortcuts and dropped files, as commands.
+pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
+    let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_owned()).collect());
+    if let Some(path) = dropped.into_iter().next() {
+        commands.push(if path.is_dir() && path.join(crate::weights::native::WEIGHTS_FILE).exists() {
+            Command::MakeModelA(path)
+        } else {
+            Command::OpenClip(path)
+        });
+    }
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    if ctx.input_mut(|i| i.consume_shortcut(&OPEN_SHORTCUT)) {
+        commands.push(Command::PickPath(Purpose::OpenClip, app.clip().map(std::path::Path::to_owned)));
+    }
+    let t = app.position();
+    let keys = [
+        (egui::Key::Space, Command::TogglePlay),
+        (egui::Key::ArrowLeft, Command::Seek(t - 5.0)),
+        (egui::Key::ArrowRight, Command::Seek(t + 5.0)),
+        (egui::Key::Comma, Command::Step(-1)),
+        (egui::Key::Period, Command::Step(1)),
+        (egui::Key::Home, Command::Seek(0.0)),
+        (egui::Key::End, Command::Seek(app.duration())),
+    ];
+    for (key, command) in keys {
+        if ctx.input(|i| i.key_pressed(key)) {
+            commands.push(command);
+        }
+    }
+}
