@@ -10,16 +10,21 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::audio::AudioStream;
+mod audio;
+mod video;
+
 use super::error::MediaError;
-use super::output::{AudioDevice, AudioOutput, OutputShared, Tap};
+use super::output::{AudioDevice, AudioOutput, Tap};
 use super::time::Timestamp;
 use super::video::{VideoDecoder, VideoFrame, VideoInfo};
+use audio::{AudioCommand, AudioParts, start_audio};
+pub use video::fit_within;
+use video::{FrameQueue, VideoCommand, set_error, video_worker};
 
 /// Decoded frames kept ahead of the playhead.
 const VIDEO_QUEUE: usize = 8;
@@ -100,25 +105,6 @@ pub struct PlayerStats {
     pub audio_underruns: u64,
     /// The output device's reported latency, in milliseconds.
     pub audio_latency_ms: f64,
-}
-
-enum VideoCommand {
-    Seek(Timestamp),
-    /// Scale the frames decoded from now on to this size (None: the clip's own).
-    Resize(Option<(u32, u32)>),
-    Stop,
-}
-
-enum AudioCommand {
-    Seek { at: Timestamp, speed: f64 },
-    Stop,
-}
-
-struct FrameQueue {
-    frames: VecDeque<Arc<VideoFrame>>,
-    generation: u64,
-    ended: bool,
-    error: Option<String>,
 }
 
 pub struct Player {
@@ -690,285 +676,6 @@ impl Drop for Player {
         }
         if let Some(h) = self.audio_thread.take() {
             let _ = h.join();
-        }
-    }
-}
-
-/// `width x height` scaled down to fit within `max_width x max_height` (even sides, aspect
-/// kept), or None when it already fits.
-pub fn fit_within(width: u32, height: u32, max_width: u32, max_height: u32) -> Option<(u32, u32)> {
-    let scale = (f64::from(max_width) / f64::from(width.max(1))).min(f64::from(max_height) / f64::from(height.max(1)));
-    if scale >= 1.0 {
-        return None;
-    }
-    let even = |v: u32| ((f64::from(v) * scale / 2.0).round() as u32 * 2).max(2);
-    Some((even(width), even(height)))
-}
-
-fn video_worker(
-    mut decoder: VideoDecoder,
-    size: Option<(u32, u32)>,
-    commands: Receiver<VideoCommand>,
-    queue: &(Mutex<FrameQueue>, Condvar),
-) {
-    if let Some((w, h)) = size {
-        decoder.set_display_size(w, h);
-    }
-    let (lock, cvar) = queue;
-    let mut generation = 0u64;
-    let mut decoding = false;
-    loop {
-        // Commands first; block on them while idle.
-        let command = if decoding { commands.try_recv().ok() } else { commands.recv().ok().or(Some(VideoCommand::Stop)) };
-        match command {
-            Some(VideoCommand::Stop) => return,
-            Some(VideoCommand::Resize(size)) => {
-                match size {
-                    Some((w, h)) => decoder.set_display_size(w, h),
-                    None => decoder.clear_output_size(),
-                }
-                // The frames already queued were decoded at the old size. Bring them to the new
-                // one here, off the UI thread: at start-up the queue holds frames decoded before
-                // the first layout (at 1280x720), and uploading and drawing those made the first
-                // repaints of playback up to 150 ms long.
-                let info = decoder.info();
-                rescale_queue(lock, size.unwrap_or((info.width, info.height)));
-                continue;
-            }
-            Some(VideoCommand::Seek(t)) => {
-                generation += 1;
-                // Decode from the keyframe before t; frames before t are skipped below.
-                if let Err(e) = decoder.seek_keyframe(t) {
-                    set_error(lock, e.to_string());
-                    decoding = false;
-                    continue;
-                }
-                decoding = true;
-                // Skip to the frame shown at t (the last one at or before it).
-                let mut held: Option<VideoFrame> = None;
-                loop {
-                    match decoder.next_frame() {
-                        Ok(Some(f)) if f.pts <= t => held = Some(f),
-                        Ok(Some(f)) => {
-                            if let Some(h) = held.take() {
-                                push(lock, cvar, h, generation);
-                            }
-                            push(lock, cvar, f, generation);
-                            break;
-                        }
-                        Ok(None) => {
-                            if let Some(h) = held.take() {
-                                push(lock, cvar, h, generation);
-                            }
-                            mark_ended(lock);
-                            decoding = false;
-                            break;
-                        }
-                        Err(e) => {
-                            set_error(lock, e.to_string());
-                            decoding = false;
-                            break;
-                        }
-                    }
-                }
-                continue;
-            }
-            None => {}
-        }
-        if !decoding {
-            continue;
-        }
-        // Wait for room in the queue (or a new command).
-        {
-            let Ok(mut q) = lock.lock() else { return };
-            while q.frames.len() >= VIDEO_QUEUE && q.generation == generation {
-                let Ok((guard, _)) = cvar.wait_timeout(q, Duration::from_millis(20)) else { return };
-                q = guard;
-                if q.frames.len() >= VIDEO_QUEUE {
-                    break;
-                }
-            }
-            if q.generation == u64::MAX {
-                return;
-            }
-            if q.frames.len() >= VIDEO_QUEUE {
-                continue;
-            }
-        }
-        match decoder.next_frame() {
-            Ok(Some(f)) => push(lock, cvar, f, generation),
-            Ok(None) => {
-                mark_ended(lock);
-                decoding = false;
-            }
-            Err(e) => {
-                set_error(lock, e.to_string());
-                decoding = false;
-            }
-        }
-    }
-}
-
-/// Scales the queued frames that are not `size` to it. The scaling runs outside the lock; a
-/// frame the display took meanwhile is left as it was.
-fn rescale_queue(lock: &Mutex<FrameQueue>, size: (u32, u32)) {
-    let stale: Vec<Arc<VideoFrame>> = match lock.lock() {
-        Ok(q) => q.frames.iter().filter(|f| (f.width, f.height) != size).cloned().collect(),
-        Err(_) => return,
-    };
-    let scaled: Vec<(Arc<VideoFrame>, Arc<VideoFrame>)> = stale
-        .into_iter()
-        .filter_map(|old| match crate::media::video::scale_frame(&old, size.0, size.1) {
-            Ok(new) => Some((old, Arc::new(new))),
-            // Keep the frame as it is: the display copes with any size, only more slowly.
-            Err(e) => {
-                log::debug!("could not rescale a queued frame: {e}");
-                None
-            }
-        })
-        .collect();
-    let Ok(mut q) = lock.lock() else { return };
-    for (old, new) in scaled {
-        if let Some(slot) = q.frames.iter_mut().find(|f| Arc::ptr_eq(f, &old)) {
-            *slot = new;
-        }
-    }
-}
-
-fn push(lock: &Mutex<FrameQueue>, cvar: &Condvar, frame: VideoFrame, generation: u64) {
-    if let Ok(mut q) = lock.lock() {
-        if q.generation == generation {
-            q.frames.push_back(Arc::new(frame));
-        }
-        cvar.notify_all();
-    }
-}
-
-fn mark_ended(lock: &Mutex<FrameQueue>) {
-    if let Ok(mut q) = lock.lock() {
-        q.ended = true;
-    }
-}
-
-fn set_error(lock: &Mutex<FrameQueue>, error: String) {
-    if let Ok(mut q) = lock.lock() {
-        q.error = Some(error);
-        q.ended = true;
-    }
-}
-
-/// An audio output with its decoding worker.
-struct AudioParts {
-    output: AudioOutput,
-    tx: SyncSender<AudioCommand>,
-    thread: JoinHandle<()>,
-}
-
-impl AudioParts {
-    fn clock_source(&self) -> ClockSource {
-        ClockSource::Audio { device: self.output.device_name.clone(), rate: self.output.rate, channels: self.output.channels }
-    }
-}
-
-/// Opens `device` (paused) and starts the worker that decodes `path`'s audio into its ring;
-/// the worker waits for its first seek. Errs with why there is no sound.
-fn start_audio(path: &Path, device: &AudioDevice, tap: Option<Tap>) -> Result<AudioParts, String> {
-    let (tx, rx) = sync_channel(4);
-    let mut worker_parts = None;
-    let output = AudioOutput::open(
-        device,
-        |rate, channels| {
-            let capacity = (f64::from(rate) * AUDIO_AHEAD_SECS) as usize * usize::from(channels);
-            let (producer, consumer) = rtrb::RingBuffer::new(capacity.max(1024));
-            worker_parts = Some((producer, rate, channels));
-            consumer
-        },
-        tap,
-    )
-    .map_err(|reason| format!("no audio output: {reason}"))?;
-    output.shared.paused.store(true, Ordering::Release);
-    let (producer, rate, channels) = worker_parts.ok_or("the audio output did not start")?;
-    let shared = Arc::clone(&output.shared);
-    let path = path.to_owned();
-    let thread = std::thread::Builder::new()
-        .name("mbtscope-audio".into())
-        .spawn(move || audio_worker(&path, rate, channels, producer, &shared, rx))
-        .map_err(|e| format!("cannot start the audio thread: {e}"))?;
-    Ok(AudioParts { output, tx, thread })
-}
-
-fn audio_worker(
-    path: &Path,
-    rate: u32,
-    channels: u16,
-    mut producer: rtrb::Producer<f32>,
-    shared: &OutputShared,
-    commands: Receiver<AudioCommand>,
-) {
-    let mut stream: Option<AudioStream> = None;
-    let mut pending: VecDeque<f32> = VecDeque::new();
-    loop {
-        let command = if stream.is_some() || !pending.is_empty() {
-            match commands.try_recv() {
-                Ok(c) => Some(c),
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => return,
-            }
-        } else {
-            match commands.recv() {
-                Ok(c) => Some(c),
-                Err(_) => return,
-            }
-        };
-        match command {
-            Some(AudioCommand::Stop) => return,
-            Some(AudioCommand::Seek { at, speed }) => {
-                pending.clear();
-                // Decoding at rate / speed and playing at rate plays `speed` times faster.
-                let decode_rate = (f64::from(rate) / speed).round() as u32;
-                stream = match AudioStream::open(path, decode_rate, channels, at) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        log::warn!("{e}");
-                        None
-                    }
-                };
-                // Wait until the callback has dropped the old samples before queueing new ones.
-                let deadline = Instant::now() + Duration::from_millis(500);
-                while shared.flush.load(Ordering::Acquire) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                continue;
-            }
-            None => {}
-        }
-        if pending.is_empty() {
-            match stream.as_mut().map(AudioStream::next_chunk) {
-                Some(Ok(Some(chunk))) => pending.extend(chunk),
-                Some(Ok(None)) | None => {
-                    stream = None;
-                    shared.ended.store(true, Ordering::Release);
-                    continue;
-                }
-                Some(Err(e)) => {
-                    log::warn!("{e}");
-                    stream = None;
-                    shared.ended.store(true, Ordering::Release);
-                    continue;
-                }
-            }
-        }
-        // Push what fits; wait a little when the ring is full.
-        let mut pushed = false;
-        while let Some(&s) = pending.front() {
-            if producer.push(s).is_err() {
-                break;
-            }
-            pending.pop_front();
-            pushed = true;
-        }
-        if !pushed {
-            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
