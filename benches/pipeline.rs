@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use mbtscope::analysis::AnalysisSettings;
 use mbtscope::analysis::{ModelRun, analyze_cached};
-use mbtscope::annotate::AnnotateStyle;
+use mbtscope::export::annotate::AnnotateStyle;
 use mbtscope::export::{ExportJob, FrameSelection, ImageFormat, export};
 use mbtscope::model::device::{DeviceChoice, select};
 use mbtscope::runner;

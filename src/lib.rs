@@ -10,7 +10,7 @@
 //! - [`explain`]: attention rollout, gradient-weighted relevance and bottleneck activity, as maps;
 //! - [`analysis`]: one model over one clip, window by window, cached on disk;
 //! - [`render`]: heatmap overlays (the CPU twin of `shaders/heatmap.wgsl`) and the GPU renderer;
-//!   [`annotate`] and [`export`]: annotated frames and videos;
+//!   [`export`]: annotated frames ([`export::annotate`]) and videos;
 //! - [`synth`], [`train`], [`eval`]: the generated benchmark, training, and evaluation against
 //!   its ground truth;
 //! - [`app`]: the desktop app; the command line is in `main.rs` and its `cli` modules;
@@ -18,7 +18,6 @@
 //!   survives a closed pipe.
 
 pub mod analysis;
-pub mod annotate;
 pub mod app;
 pub mod console;
 pub mod eval;

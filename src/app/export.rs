@@ -9,7 +9,7 @@ use super::task::Task;
 use super::{MbtApp, ModelResults, ViewMode};
 use crate::analysis::ModelRun;
 use crate::analysis::{AnalysisSettings, WindowResult};
-use crate::annotate::AnnotateStyle;
+use crate::export::annotate::AnnotateStyle;
 use crate::export::{ExportJob, ExportSummary, FrameSelection, ImageFormat};
 use crate::media::video::VideoFrame;
 

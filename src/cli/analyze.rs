@@ -71,23 +71,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         failures: Vec::new(),
     };
     // One writer of OUT at a time: a second run refuses rather than losing one run's results.
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let out_name = args.out.file_name().map_or_else(|| "results".into(), |n| n.to_string_lossy().into_owned());
-    let _lock =
-        mbtscope::fsutil::FileLock::acquire(&args.out.with_file_name(format!(".{out_name}.lock")), &args.out.display().to_string())?;
+    let _lock = lock_out(&args.out)?;
     if args.out.exists() && !args.force {
-        let bytes = std::fs::read(&args.out).with_context(|| format!("cannot read {}", args.out.display()))?;
-        let previous: Results = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not an mbtscope analysis file (use --force to replace it)", args.out.display()))?;
-        let same = previous.format == FORMAT
-            && previous.settings == settings
-            && previous.top_k == args.top_k
-            && previous.maps != args.no_maps
-            && previous.models == models;
-        anyhow::ensure!(same, "{} holds results of other models or settings (use --force to replace it)", args.out.display());
-        results.clips = previous.clips;
+        results.clips = previous_clips(&args, &results)?;
     }
     let cache = (!args.no_cache).then(|| mbtscope::fsutil::cache_dir().join("analysis"));
     let terminal = std::io::stderr().is_terminal() && !args.json;
@@ -103,38 +89,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         }
         let started = std::time::Instant::now();
         let name = clip.file_name().map_or_else(|| clip.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let mut runs: Vec<ModelRun> = Vec::new();
-        let mut failure = None;
-        for (dir, model) in args.model.iter().zip(&loaded) {
-            let progress = |done: usize, windows: usize| {
-                if terminal {
-                    let width = 24;
-                    let filled = (done * width).checked_div(windows).unwrap_or(width);
-                    eprint!(
-                        "\r[{}/{}] {name} {}: [{}{}] {done}/{windows} windows ",
-                        n + 1,
-                        total,
-                        model_name(dir),
-                        "#".repeat(filled),
-                        ".".repeat(width - filled)
-                    );
-                    let _ = std::io::stderr().flush();
-                }
-            };
-            match analyze_cached(clip, dir, model, &settings, cache.as_deref(), progress) {
-                Ok(run) => runs.push(run),
-                Err(e) => {
-                    failure = Some(format!("{e:#}"));
-                    break;
-                }
-            }
-        }
+        let analysed = analyze_clip_with_models(clip, &args, &loaded, &settings, cache.as_deref(), terminal, (n, total, &name));
         if terminal {
             eprint!("\r\x1b[2K");
         }
         let seconds = started.elapsed().as_secs_f64();
-        match failure {
-            Some(error) => {
+        match analysed {
+            Err(error) => {
                 if args.json {
                     event(serde_json::json!({"event": "failed", "clip": clip, "index": n, "total": total, "error": error}));
                 } else {
@@ -142,7 +103,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
                 }
                 results.failures.push(Failure { clip: clip.clone(), error });
             }
-            None => {
+            Ok(runs) => {
                 let duration = mbtscope::media::VideoDecoder::open(clip).map_or(0.0, |d| d.info().duration.secs());
                 let windows = runs.first().map_or(0, |r| r.results.len());
                 // Each model's top label in the middle of the clip.
@@ -185,4 +146,61 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         return Err(PartialFailure { failed, total }.into());
     }
     Ok(())
+}
+
+/// Takes OUT's lock (`.OUT.lock` beside it), creating its folder.
+fn lock_out(out: &Path) -> anyhow::Result<mbtscope::fsutil::FileLock> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let out_name = out.file_name().map_or_else(|| "results".into(), |n| n.to_string_lossy().into_owned());
+    mbtscope::fsutil::FileLock::acquire(&out.with_file_name(format!(".{out_name}.lock")), &out.display().to_string())
+}
+
+/// The clips already in OUT, when it holds results of the same models and settings as
+/// `results` (so that they are kept and skipped); an error when it holds anything else.
+fn previous_clips(args: &AnalyzeArgs, results: &Results) -> anyhow::Result<Vec<ClipResult>> {
+    let bytes = std::fs::read(&args.out).with_context(|| format!("cannot read {}", args.out.display()))?;
+    let previous: Results = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an mbtscope analysis file (use --force to replace it)", args.out.display()))?;
+    let same = previous.format == FORMAT
+        && previous.settings == results.settings
+        && previous.top_k == args.top_k
+        && previous.maps != args.no_maps
+        && previous.models == results.models;
+    anyhow::ensure!(same, "{} holds results of other models or settings (use --force to replace it)", args.out.display());
+    Ok(previous.clips)
+}
+
+/// Every model's analysis of `clip`, with a progress bar on a terminal; the first failure as
+/// text. `at` is (index, total, name) for the progress line.
+fn analyze_clip_with_models(
+    clip: &Path,
+    args: &AnalyzeArgs,
+    loaded: &[runner::LoadedModel],
+    settings: &mbtscope::analysis::AnalysisSettings,
+    cache: Option<&Path>,
+    terminal: bool,
+    (n, total, name): (usize, usize, &str),
+) -> Result<Vec<ModelRun>, String> {
+    let mut runs = Vec::new();
+    for (dir, model) in args.model.iter().zip(loaded) {
+        let progress = |done: usize, windows: usize| {
+            if terminal {
+                let width = 24;
+                let filled = (done * width).checked_div(windows).unwrap_or(width);
+                eprint!(
+                    "\r[{}/{}] {name} {}: [{}{}] {done}/{windows} windows ",
+                    n + 1,
+                    total,
+                    model_name(dir),
+                    "#".repeat(filled),
+                    ".".repeat(width - filled)
+                );
+                let _ = std::io::stderr().flush();
+            }
+        };
+        runs.push(analyze_cached(clip, dir, model, settings, cache, progress).map_err(|e| format!("{e:#}"))?);
+    }
+    Ok(runs)
 }

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use super::{ExportArgs, FormatArg};
 use mbtscope::analysis::{ModelRun, analyze_cached, model_name};
-use mbtscope::annotate::AnnotateStyle;
+use mbtscope::export::annotate::AnnotateStyle;
 use mbtscope::export::{ExportJob, ImageFormat, export};
 use mbtscope::model::device;
 use mbtscope::runner;

@@ -4,11 +4,11 @@ pub mod attention;
 pub mod block;
 pub mod config;
 pub mod device;
-pub mod export;
 pub mod flops;
 pub mod layout;
 pub mod mbt;
 pub mod names;
+mod save;
 
 pub use config::{Classifier, MbtConfig, Modality};
 pub use mbt::{AttentionObserver, AttentionPass, Capture, HeadFusion, Mbt, MbtInput, MbtOutput, PassKind};

@@ -1,5 +1,5 @@
 //! Exporting annotated frames and videos: analyse a clip with one or two models, then draw each
-//! chosen frame with its heatmap and labels ([`crate::annotate`]) into PNG/JPEG files and
+//! chosen frame with its heatmap and labels ([`crate::export::annotate`]) into PNG/JPEG files and
 //! optionally an MP4 with the clip's audio. `mbtscope export` and the app's export both run
 //! through [`export`], so the same settings give the same pixels.
 //!
@@ -8,6 +8,8 @@
 //! (frames already written are kept), and a different export into the same folder refuses to
 //! replace existing files unless `force` is set.
 
+pub mod annotate;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -15,7 +17,7 @@ use image::ImageEncoder as _;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisSettings, ModelRun};
-use crate::annotate::{AnnotateStyle, Panel, RgbFrame, compose};
+use crate::export::annotate::{AnnotateStyle, Panel, RgbFrame, compose};
 use crate::media::encode::{EncodeOptions, Mp4Writer};
 use crate::media::{Timestamp, VideoDecoder, decode_audio};
 use crate::render::crop_rect;
@@ -276,71 +278,19 @@ pub fn export(
     let fps = info.frame_rate;
     let expected = (info.duration.secs() * fps).round().max(1.0) as usize;
 
-    // Images: check what is there and whether this export may resume over it. One export of a
-    // clip in a format at a time writes into a folder (another waits for none: it refuses).
-    let mut resume = false;
+    // One export of a clip in a format at a time writes into a folder, and one into a video
+    // file (another waits for none: it refuses); the locks are held until the end.
     let mut locks = Vec::new();
+    let mut resume = false;
     if let Some(dir) = &job.out_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
-        let lock = dir.join(format!(".mbtscope-export-{stem}.{}.lock", job.format.extension()));
-        locks.push(crate::fsutil::FileLock::acquire(&lock, &format!("frames of {} in {}", clip.display(), dir.display()))?);
-        remove_stale_temporaries(dir);
-        let key = ManifestKey {
-            clip,
-            models: runs.iter().map(|r| (r.dir.as_path(), r.name.as_str())).collect(),
-            settings: settings.key(),
-            style: job.style,
-            top_k: job.top_k,
-            format: job.format,
-            jpeg_quality: job.jpeg_quality,
-        };
-        let key = format!("{:016x}", crate::analysis::fnv1a(serde_json::to_string(&key)?.as_bytes()));
-        let manifest = manifest_path(dir, &stem, job.format);
-        let previous: Option<Manifest> = std::fs::read(&manifest).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        resume = previous.is_some_and(|m| m.key == key);
-        if !resume {
-            let frames: Vec<PathBuf> = std::fs::read_dir(dir)
-                .with_context(|| format!("cannot read {}", dir.display()))?
-                .flatten()
-                .filter(|e| is_frame_image(&e.file_name().to_string_lossy(), &stem, job.format))
-                .map(|e| e.path())
-                .collect();
-            if let Some(clash) = frames.first() {
-                anyhow::ensure!(
-                    job.force,
-                    "{} already holds frames of another export of {} (for example {}); use --force to replace them",
-                    dir.display(),
-                    clip.display(),
-                    clash.file_name().unwrap_or_default().to_string_lossy()
-                );
-                // Replaced means gone: frames of the other export that this one does not
-                // write again must not pass for this export's when it is resumed later.
-                for frame in &frames {
-                    std::fs::remove_file(frame).with_context(|| format!("cannot remove {} (--force)", frame.display()))?;
-                }
-            }
-        }
-        let bytes = serde_json::to_vec_pretty(&Manifest { key, clip: clip.clone() })?;
-        crate::fsutil::write_atomic(&manifest, &bytes, true).with_context(|| format!("cannot write {}", manifest.display()))?;
+        let (lock, resuming) = prepare_image_folder(job, dir, runs, settings, &stem)?;
+        locks.push(lock);
+        resume = resuming;
     }
     if let Some(video) = &job.video {
-        anyhow::ensure!(job.frames.is_contiguous(), "a video needs consecutive frames (all, START:END), not a list");
-        if let Some(dir) = video.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let name = video.file_name().map_or_else(|| "video".into(), |s| s.to_string_lossy().into_owned());
-        locks.push(crate::fsutil::FileLock::acquire(&video.with_file_name(format!(".{name}.lock")), &video.display().to_string())?);
-        anyhow::ensure!(job.force || !video.exists(), "{} already exists (use --force to replace it)", video.display());
-        let dir = video.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        remove_stale_temporaries(dir);
+        locks.push(prepare_video(job, video)?);
     }
-
-    let total = match &job.frames {
-        FrameSelection::All => expected,
-        FrameSelection::Range { start, end } => end.unwrap_or(expected).min(expected).saturating_sub(*start),
-        FrameSelection::Times { start, end } => ((end.unwrap_or(info.duration.secs()) - start) * fps).round().max(0.0) as usize,
-        FrameSelection::List(list) => list.len(),
-    };
+    let total = selected_frames(&job.frames, expected, info.duration.secs(), fps);
     let mut summary = ExportSummary::default();
     let mut writer: Option<Mp4Writer> = None;
     let mut done = 0;
@@ -408,6 +358,86 @@ pub fn export(
         summary.video = Some(writer.finish()?);
     }
     Ok(summary)
+}
+
+/// Readies the image folder `dir`: takes its lock, removes stale temporaries, and decides
+/// whether this export resumes one with the same settings (its manifest's key) or replaces
+/// another's frames (only with `force`). Returns the lock and whether it resumes.
+fn prepare_image_folder(
+    job: &ExportJob,
+    dir: &Path,
+    runs: &[&ModelRun],
+    settings: &AnalysisSettings,
+    stem: &str,
+) -> anyhow::Result<(crate::fsutil::FileLock, bool)> {
+    let clip = &job.clip;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    let lock = dir.join(format!(".mbtscope-export-{stem}.{}.lock", job.format.extension()));
+    let lock = crate::fsutil::FileLock::acquire(&lock, &format!("frames of {} in {}", clip.display(), dir.display()))?;
+    remove_stale_temporaries(dir);
+    let key = ManifestKey {
+        clip,
+        models: runs.iter().map(|r| (r.dir.as_path(), r.name.as_str())).collect(),
+        settings: settings.key(),
+        style: job.style,
+        top_k: job.top_k,
+        format: job.format,
+        jpeg_quality: job.jpeg_quality,
+    };
+    let key = format!("{:016x}", crate::analysis::fnv1a(serde_json::to_string(&key)?.as_bytes()));
+    let manifest = manifest_path(dir, stem, job.format);
+    let previous: Option<Manifest> = std::fs::read(&manifest).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let resume = previous.is_some_and(|m| m.key == key);
+    if !resume {
+        let frames: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .flatten()
+            .filter(|e| is_frame_image(&e.file_name().to_string_lossy(), stem, job.format))
+            .map(|e| e.path())
+            .collect();
+        if let Some(clash) = frames.first() {
+            anyhow::ensure!(
+                job.force,
+                "{} already holds frames of another export of {} (for example {}); use --force to replace them",
+                dir.display(),
+                clip.display(),
+                clash.file_name().unwrap_or_default().to_string_lossy()
+            );
+            // Replaced means gone: frames of the other export that this one does not
+            // write again must not pass for this export's when it is resumed later.
+            for frame in &frames {
+                std::fs::remove_file(frame).with_context(|| format!("cannot remove {} (--force)", frame.display()))?;
+            }
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(&Manifest { key, clip: clip.clone() })?;
+    crate::fsutil::write_atomic(&manifest, &bytes, true).with_context(|| format!("cannot write {}", manifest.display()))?;
+    Ok((lock, resume))
+}
+
+/// Readies the annotated video's path: consecutive frames only, its folder, its lock, and no
+/// file there already (unless `force`).
+fn prepare_video(job: &ExportJob, video: &Path) -> anyhow::Result<crate::fsutil::FileLock> {
+    anyhow::ensure!(job.frames.is_contiguous(), "a video needs consecutive frames (all, START:END), not a list");
+    if let Some(dir) = video.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let name = video.file_name().map_or_else(|| "video".into(), |s| s.to_string_lossy().into_owned());
+    let lock = crate::fsutil::FileLock::acquire(&video.with_file_name(format!(".{name}.lock")), &video.display().to_string())?;
+    anyhow::ensure!(job.force || !video.exists(), "{} already exists (use --force to replace it)", video.display());
+    let dir = video.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    remove_stale_temporaries(dir);
+    Ok(lock)
+}
+
+/// How many frames `frames` selects of a clip of `expected` frames and `duration` seconds.
+fn selected_frames(frames: &FrameSelection, expected: usize, duration: f64, fps: f64) -> usize {
+    match frames {
+        FrameSelection::All => expected,
+        FrameSelection::Range { start, end } => end.unwrap_or(expected).min(expected).saturating_sub(*start),
+        FrameSelection::Times { start, end } => ((end.unwrap_or(duration) - start) * fps).round().max(0.0) as usize,
+        FrameSelection::List(list) => list.len(),
+    }
 }
 
 /// Starts the annotated video (`w x h`, the clip's frame rate) with the clip's audio from `t`, the
