@@ -76,13 +76,8 @@ pub(super) fn menu_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
                 ui.close();
             }
             ui.label("or type its path:");
-            let id = egui::Id::unique("open-path");
-            let mut text: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
-            let response = ui.text_edit_singleline(&mut text);
-            let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            ui.data_mut(|d| d.insert_temp(id, text.clone()));
-            if (ui.button("Open").clicked() || enter) && !text.trim().is_empty() {
-                commands.push(Command::OpenClip(PathBuf::from(text.trim())));
+            if let Some(path) = typed_path(ui, "open-path", "Open") {
+                commands.push(Command::OpenClip(path));
                 ui.close();
             }
             if ui.button("Open the demo clip").clicked() {
@@ -135,13 +130,8 @@ pub(super) fn menu_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
                 ui.close();
             }
             ui.label("or type its path:");
-            let id = egui::Id::unique("model-path");
-            let mut text: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
-            let response = ui.text_edit_singleline(&mut text);
-            let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            ui.data_mut(|d| d.insert_temp(id, text.clone()));
-            if (ui.button("Load").clicked() || enter) && !text.trim().is_empty() {
-                commands.push(Command::LoadModelFolder(PathBuf::from(text.trim())));
+            if let Some(path) = typed_path(ui, "model-path", "Load") {
+                commands.push(Command::LoadModelFolder(path));
                 ui.close();
             }
             ui.separator();
@@ -233,4 +223,15 @@ pub(super) fn clip_export_menu(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Com
         commands.push(Command::ExportClip { frames, format, images, video });
         ui.close();
     }
+}
+
+/// A menu's path field (kept between frames under `id`) with its `button`: the path typed, once
+/// the button is clicked or Enter pressed.
+fn typed_path(ui: &mut Ui, id: &str, button: &str) -> Option<PathBuf> {
+    let id = egui::Id::unique(id);
+    let mut text: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
+    let response = ui.text_edit_singleline(&mut text);
+    let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    ui.data_mut(|d| d.insert_temp(id, text.clone()));
+    ((ui.button(button).clicked() || enter) && !text.trim().is_empty()).then(|| PathBuf::from(text.trim()))
 }
