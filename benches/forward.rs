@@ -3,8 +3,10 @@
 //! activity, and with gradient-weighted relevance.
 //!
 //! `cargo bench --bench forward -- [--configs small,mbt-b-bottleneck,mbt-b-vanilla]
-//! [--devices cpu,gpu] [--modes forward,fused,rollout,rollout-joint,relevance] [--runs N]`
-//! (`rollout`: the explained rows, as the app takes them; `rollout-joint`: the dense matrix). Each
+//! [--devices cpu,gpu] [--modes forward,fused,rollout,rollout-joint,relevance] [--runs N]
+//! [--cpu-blocks fused,burn]` (`rollout`: the explained rows, as the app takes them;
+//! `rollout-joint`: the dense matrix; `--cpu-blocks`: on the CPU, the encoder block fused on host
+//! buffers, as the app runs it, and/or as burn's ops, for a side-by-side ratio). Each
 //! (config, device, mode) runs in its own child process so that its peak resident memory (VmHWM;
 //! on lavapipe GPU buffers live in host memory too) is its own. Results go to stdout as a
 //! Markdown table for BENCHMARKS.md.
@@ -65,7 +67,8 @@ fn input(c: &MbtConfig, device: &Device) -> MbtInput {
 }
 
 /// Runs one measurement in this process and prints one result line.
-fn child(name: &str, device_name: &str, mode: &str, runs: usize) {
+fn child(name: &str, device_name: &str, mode: &str, blocks: &str, runs: usize) {
+    mbtscope::model::cpu_block::set_enabled(blocks == "fused");
     let c = config(name);
     let choice = if device_name == "gpu" { DeviceChoice::Gpu } else { DeviceChoice::Cpu };
     let selected = select(choice);
@@ -113,6 +116,7 @@ fn child(name: &str, device_name: &str, mode: &str, runs: usize) {
         }
     }
     let gflops = flops::count(&c).total() / 1e9;
+    let device_name = if device_name == "cpu" { format!("cpu, {blocks} blocks") } else { device_name.to_owned() };
     println!("RESULT|{name}|{device_name}|{mode}|{gflops:.1}|{best:.3}|{:.0}|{}", peak_rss_mib(), selected.description);
 }
 
@@ -124,17 +128,25 @@ fn main() {
     let runs: usize = value("--runs", "3").parse().unwrap();
     if let Ok(job) = std::env::var("MBTSCOPE_BENCH_CHILD") {
         let parts: Vec<&str> = job.split(':').collect();
-        child(parts[0], parts[1], parts[2], runs);
+        child(parts[0], parts[1], parts[2], parts[3], runs);
         return;
     }
     println!("| config | device | mode | model GFLOPs | time per window (s) | peak RSS (MiB) |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for name in value("--configs", "small,mbt-b-bottleneck,mbt-b-vanilla").split(',') {
-        for device in value("--devices", "cpu,gpu").split(',') {
+        let cpu_blocks = value("--cpu-blocks", "fused");
+        let jobs = value("--devices", "cpu,gpu")
+            .split(',')
+            .flat_map(|d| {
+                let blocks: Vec<&str> = if d == "cpu" { cpu_blocks.split(',').collect() } else { vec!["burn"] };
+                blocks.into_iter().map(move |b| (d.to_owned(), b.to_owned()))
+            })
+            .collect::<Vec<_>>();
+        for (device, blocks) in &jobs {
             for mode in value("--modes", "forward,fused,rollout,relevance").split(',') {
                 let output = Command::new(&args[0])
                     .args(["--runs", &runs.to_string()])
-                    .env("MBTSCOPE_BENCH_CHILD", format!("{name}:{device}:{mode}"))
+                    .env("MBTSCOPE_BENCH_CHILD", format!("{name}:{device}:{mode}:{blocks}"))
                     .output()
                     .expect("re-running the benchmark binary");
                 let stdout = String::from_utf8_lossy(&output.stdout);

@@ -64,6 +64,19 @@ fn check_all_cases(device: &Device) {
         assert_eq!(got_attention, expected_attention, "{name}: number of attention maps");
         assert!(compared >= 3, "{name}: compared only {compared} arrays");
         eprintln!("{name}: {compared} arrays within {worst:.1e} of the reference");
+
+        // Without attention kept, Flex runs the fused CPU block (model::cpu_block) instead of
+        // burn's ops: the same outputs, to the same tolerance.
+        let input = runner::input_from_arrays(&model.config, &expected, device).unwrap();
+        let plain = runner::infer_arrays(&model, input, Capture::None).unwrap().unwrap();
+        let mut compared = 0;
+        for (key, want) in expected.iter().filter(|(k, _)| !k.starts_with("attn") && *k != "rgb" && *k != "spectrogram") {
+            let have = plain.get(key).unwrap_or_else(|| panic!("{name}: output without attention lacks `{key}`"));
+            let diff = max_abs_diff(have, want);
+            assert!(diff <= TOLERANCE, "{name}, no attention kept: `{key}` differs by {diff:e}");
+            compared += 1;
+        }
+        assert!(compared >= 2, "{name}: compared only {compared} arrays without attention");
     }
 }
 

@@ -17,7 +17,7 @@ use burn::module::Module as _;
 use burn::prelude::*;
 
 use super::joint::joint_layout;
-use super::rollout::{IdleBottleneck, joint_matrix};
+use super::rollout::{IdleBottleneck, joint_matrix, joint_matrix_host};
 use crate::model::block::{AttentionBlock, AttentionMap, KeepAttention};
 use crate::model::layout::TokenLayout;
 use crate::model::mbt::{AttentionPass, InputError, Mbt, MbtInput};
@@ -88,7 +88,13 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
         if layer_passes.is_empty() {
             return;
         }
-        layers.push(joint_matrix(&layout, batch, &device, layer_passes, IdleBottleneck::Zero).without_autodiff());
+        let host = crate::model::cpu_block::host_device(&device)
+            .then(|| joint_matrix_host(&layout, batch, layer_passes, IdleBottleneck::Zero))
+            .flatten();
+        layers.push(match host {
+            Some(host) => Tensor::from_data(TensorData::new(host, [batch, layout.len(), layout.len()]), &device),
+            None => joint_matrix(&layout, batch, &device, layer_passes, IdleBottleneck::Zero).without_autodiff(),
+        });
         layer_passes.clear();
     };
     for pass in passes {

@@ -191,25 +191,51 @@ impl Explainer {
         if passes.is_empty() {
             return;
         }
+        let n = self.layout.len();
+        let bottleneck_layer = self.config.use_bottleneck && self.config.is_fusion_layer(layer);
+        // On the CPU (and without a discard, which sorts) the joint matrix is built, and A'
+        // made, in one host buffer instead of a zeroed N x N and a slice assignment per block.
+        let host = (self.options.discard_ratio <= 0.0 && crate::model::cpu_block::host_device(&self.device))
+            .then(|| joint_matrix_host(&self.layout, self.batch, &passes, IdleBottleneck::Identity))
+            .flatten();
+        if let Some(mut host) = host {
+            let b = self.batch;
+            if self.options.raw_layer == Some(layer) {
+                self.raw = Some(Tensor::from_data(TensorData::new(host.clone(), [b, n, n]), &self.device));
+            }
+            if bottleneck_layer && let Some(jb) = start_of(&self.layout, TokenKind::Bottleneck) {
+                let mut rows = Vec::with_capacity(b * (n - jb) * n);
+                for bi in 0..b {
+                    rows.extend_from_slice(&host[(bi * n + jb) * n..(bi + 1) * n * n]);
+                }
+                let rows = Tensor::from_data(TensorData::new(rows, [b, n - jb, n]), &self.device);
+                self.record_activity(layer, &passes, rows, bottleneck);
+            }
+            if layer < self.options.start_layer {
+                return;
+            }
+            with_residual_host(&mut host, n);
+            self.layers.push(Tensor::from_data(TensorData::new(host, [b, n, n]), &self.device));
+            return;
+        }
         let a = self.joint_matrix(&passes);
         if self.options.raw_layer == Some(layer) {
             self.raw = Some(a.clone());
         }
-        let bottleneck_layer = self.config.use_bottleneck && self.config.is_fusion_layer(layer);
-        if bottleneck_layer {
-            self.record_activity(layer, &passes, &a, bottleneck);
+        if bottleneck_layer && let Some(jb) = start_of(&self.layout, TokenKind::Bottleneck) {
+            self.record_activity(layer, &passes, a.clone().slice(s![.., jb..n, ..]), bottleneck);
         }
         if layer < self.options.start_layer {
             return;
         }
-        let n = self.layout.len();
         let a = self.discard(a);
         let a = a.mul_scalar(0.5) + identity(self.batch, n, &self.device).mul_scalar(0.5);
         let a = a.clone() / a.sum_dim(2);
         self.layers.push(a);
     }
 
-    fn record_activity(&mut self, layer: usize, passes: &[AttentionPass], a: &Tensor<3>, bottleneck: Option<&Tensor<3>>) {
+    /// `rows`: the joint matrix's bottleneck rows `[batch, n, joint]`.
+    fn record_activity(&mut self, layer: usize, passes: &[AttentionPass], rows: Tensor<3>, bottleneck: Option<&Tensor<3>>) {
         let Some(jb) = start_of(&self.layout, TokenKind::Bottleneck) else { return };
         let n = self.layout.len();
         let nb = n - jb;
@@ -233,7 +259,6 @@ impl Explainer {
             let mean: Tensor<3> = Tensor::cat(rows, 1).mean_dim(1);
             received.push((m, mean.reshape([b, nb])));
         }
-        let rows = a.clone().slice(s![.., jb..n, ..]);
         self.activity.push(LayerActivity { layer, norm, received, rows });
     }
 }
@@ -326,4 +351,99 @@ pub fn joint_matrix(layout: &TokenLayout, b: usize, device: &Device, passes: &[A
         a = a.slice_assign(s![.., jb..n, ..], rows);
     }
     a
+}
+
+/// [`joint_matrix`] on the host, `[batch, joint, joint]` row-major; None where a map cannot be
+/// read back.
+pub fn joint_matrix_host(layout: &TokenLayout, b: usize, passes: &[AttentionPass], idle: IdleBottleneck) -> Option<Vec<f32>> {
+    let n = layout.len();
+    let jb = start_of(layout, TokenKind::Bottleneck);
+    let nb = jb.map_or(0, |jb| n - jb);
+    let mut a = vec![0.0f32; b * n * n];
+    let mut bottleneck = vec![0.0f32; b * nb * n];
+    let mut updates = 0usize;
+    for pass in passes {
+        let [_, heads, q, k] = pass.probs.shape;
+        let probs = head_mean(pass.probs.to_host().ok()?, b, heads, q * k);
+        for row_seg in &pass.layout.segments {
+            let keep = match (pass.pass, row_seg.kind) {
+                (PassKind::Combined, _) => true,
+                (_, TokenKind::Bottleneck) => true,
+                (PassKind::Modality(m), kind) => modality_of(kind) == Some(m),
+            };
+            if !keep {
+                continue;
+            }
+            let into_bottleneck = row_seg.kind == TokenKind::Bottleneck;
+            if into_bottleneck {
+                if row_seg.len != nb {
+                    return None;
+                }
+                updates += 1;
+            }
+            let Some(jr) = (if into_bottleneck { Some(0) } else { start_of(layout, row_seg.kind) }) else { continue };
+            for col_seg in &pass.layout.segments {
+                let Some(jc) = start_of(layout, col_seg.kind) else { continue };
+                for bi in 0..b {
+                    for r in 0..row_seg.len {
+                        let src = &probs[(bi * q + row_seg.start + r) * k + col_seg.start..][..col_seg.len];
+                        if into_bottleneck {
+                            let dst = &mut bottleneck[(bi * nb + r) * n + jc..][..col_seg.len];
+                            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                        } else {
+                            a[(bi * n + jr + r) * n + jc..][..col_seg.len].copy_from_slice(src);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(jb) = jb {
+        let scale = if updates == 0 { 0.0 } else { 1.0 / updates as f32 };
+        for bi in 0..b {
+            for r in 0..nb {
+                let row = &mut a[(bi * n + jb + r) * n..][..n];
+                if updates == 0 {
+                    row.fill(0.0);
+                    if idle == IdleBottleneck::Identity {
+                        row[jb + r] = 1.0;
+                    }
+                } else {
+                    let src = &bottleneck[(bi * nb + r) * n..][..n];
+                    row.iter_mut().zip(src).for_each(|(d, s)| *d = s * scale);
+                }
+            }
+        }
+    }
+    Some(a)
+}
+
+/// `[batch, heads, rows]` values averaged over heads into `[batch, rows]` (unchanged for one
+/// head).
+fn head_mean(values: Vec<f32>, b: usize, heads: usize, len: usize) -> Vec<f32> {
+    if heads <= 1 {
+        return values;
+    }
+    let mut out = vec![0.0f32; b * len];
+    for bi in 0..b {
+        for h in 0..heads {
+            let src = &values[(bi * heads + h) * len..][..len];
+            out[bi * len..][..len].iter_mut().zip(src).for_each(|(d, s)| *d += s);
+        }
+    }
+    let inv = 1.0 / heads as f32;
+    out.iter_mut().for_each(|v| *v *= inv);
+    out
+}
+
+/// A' = (0.5 A + 0.5 I) with each row normalised, in place over `[batch, n, n]`.
+fn with_residual_host(a: &mut [f32], n: usize) {
+    for (i, row) in a.chunks_exact_mut(n).enumerate() {
+        let r = i % n;
+        row.iter_mut().for_each(|v| *v *= 0.5);
+        row[r] += 0.5;
+        let sum: f32 = row.iter().sum();
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|v| *v *= inv);
+    }
 }

@@ -79,7 +79,21 @@ impl EncoderBlock {
     /// - input: `[batch, tokens, hidden]`
     /// - output: `[batch, tokens, hidden]` and, when `keep`, the attention probabilities
     ///   `[batch, heads, tokens, tokens]` (heads reduced to 1 by `reduce`).
+    ///
+    /// On the Flex device without autodiff this runs fused on host buffers
+    /// ([`super::cpu_block`]); elsewhere, and where that path cannot read a tensor, it runs as
+    /// burn ops ([`Self::forward_burn`]).
     pub fn forward(&self, input: Tensor<3>, keep: KeepAttention) -> (Tensor<3>, Option<AttentionMap>) {
+        if super::cpu_block::applies(&input, keep)
+            && let Some(out) = super::cpu_block::forward(self, input.clone(), keep)
+        {
+            return out;
+        }
+        self.forward_burn(input, keep)
+    }
+
+    /// [`Self::forward`] as burn ops, on any device.
+    pub fn forward_burn(&self, input: Tensor<3>, keep: KeepAttention) -> (Tensor<3>, Option<AttentionMap>) {
         let (attended, probs) = self.attention.forward(self.norm_attention.forward(input.clone()), keep);
         let x = attended + input;
         let y = self.mlp_in.forward(self.norm_mlp.forward(x.clone()));

@@ -3,6 +3,7 @@
 pub mod attention;
 pub mod block;
 pub mod config;
+pub mod cpu_block;
 pub mod device;
 pub mod flops;
 pub mod layout;
