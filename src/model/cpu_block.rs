@@ -168,7 +168,7 @@ pub fn forward(block: &EncoderBlock, input: Tensor<3>, keep: KeepAttention) -> O
         }
         // Flax scales the query, not the logits.
         let scale = 1.0 / ((inner / heads) as f32).sqrt();
-        qkv.par_chunks_mut(3 * inner).for_each(|row| {
+        for_rows(qkv, 3 * inner, |_, row| {
             let (q, kv) = row.split_at_mut(inner);
             for (q, b) in q.iter_mut().zip(&query.bias) {
                 *q = (*q + b) * scale;
@@ -186,8 +186,8 @@ pub fn forward(block: &EncoderBlock, input: Tensor<3>, keep: KeepAttention) -> O
             attention(qkv, tokens, heads, inner, maps, context, map);
         }
         // y = x + bias, then y += context W_out.
-        y.par_chunks_mut(width).zip(x.par_chunks(width)).for_each(|(y, x)| {
-            for ((y, x), b) in y.iter_mut().zip(x).zip(&out.bias) {
+        for_rows(&mut y, width, |i, y| {
+            for ((y, x), b) in y.iter_mut().zip(&x[i * width..]).zip(&out.bias) {
                 *y = x + b;
             }
         });
@@ -197,8 +197,8 @@ pub fn forward(block: &EncoderBlock, input: Tensor<3>, keep: KeepAttention) -> O
         layer_norm(&y, width, &norm_mlp, normed);
         let hidden = resize(&mut s.hidden, rows * mlp_in.output);
         matmul(rows, mlp_in.output, width, normed, width, &mlp_in.weight, mlp_in.output, hidden, mlp_in.output, false);
-        hidden.par_chunks_mut(mlp_in.output).for_each(|row| bias_gelu(row, &mlp_in.bias));
-        y.par_chunks_mut(width).for_each(|row| add(row, &mlp_out.bias));
+        for_rows(hidden, mlp_in.output, |_, row| bias_gelu(row, &mlp_in.bias));
+        for_rows(&mut y, width, |_, row| add(row, &mlp_out.bias));
         matmul(rows, width, mlp_out.input, hidden, mlp_out.input, &mlp_out.weight, width, &mut y, width, true);
     });
 
@@ -211,6 +211,21 @@ pub fn forward(block: &EncoderBlock, input: Tensor<3>, keep: KeepAttention) -> O
         }
     });
     Some((y, map))
+}
+
+/// Least work (elements touched, or multiply-adds) for which a pass is split over the thread
+/// pool: below it, the hand-off and the wait cost more than the pass (the shipped models' blocks
+/// are all below it).
+const PARALLEL_WORK: usize = 1 << 21;
+
+/// `f(row index, row)` for each `width`-long row of `data`, over the thread pool when there is
+/// enough of it.
+fn for_rows(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if data.len() >= PARALLEL_WORK {
+        data.par_chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
+    } else {
+        data.chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
+    }
 }
 
 fn add(x: &mut [f32], b: &[f32]) {
@@ -238,7 +253,8 @@ fn matmul(
         return;
     }
     assert!(lhs.len() >= (m - 1) * lhs_rs + k && rhs.len() >= k.saturating_sub(1) * rhs_rs + n && dst.len() >= (m - 1) * dst_rs + n);
-    let parallelism = if m * n * k >= 1 << 18 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    // Flex's own threshold for a parallel GEMM (about 192^3 multiply-adds).
+    let parallelism = if m * n * k >= 192 * 192 * 192 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
     // SAFETY: the assert above keeps every row the strides reach inside the slices.
     unsafe {
         gemm_raw(
@@ -310,7 +326,8 @@ unsafe fn gemm_raw(
 /// LayerNorm computes them).
 fn layer_norm(x: &[f32], width: usize, norm: &HostNorm, out: &mut [f32]) {
     let eps = LAYER_NORM_EPS as f32;
-    out.par_chunks_mut(width).zip(x.par_chunks(width)).for_each(|(out, x)| {
+    for_rows(out, width, |i, out| {
+        let x = &x[i * width..(i + 1) * width];
         let mean = x.iter().sum::<f32>() / width as f32;
         let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
         let inv = 1.0 / (var + eps).sqrt();
@@ -404,7 +421,9 @@ fn attention(qkv: &[f32], tokens: usize, heads: usize, inner: usize, maps: Maps,
             map.iter_mut().for_each(|v| *v *= inv);
         }
     };
-    let contexts = context.par_chunks_mut(TILE * inner).enumerate();
+    // Small passes run on the calling thread: handing them to the thread pool and waiting costs
+    // more than they do.
+    let parallel = tokens * tokens * inner >= PARALLEL_WORK;
     let target = match (tiled.as_deref_mut(), map) {
         (Some(tiled), Some(map)) => Some((tiled, Some(map))),
         (None, map) => map.map(|m| (m, None)),
@@ -412,9 +431,14 @@ fn attention(qkv: &[f32], tokens: usize, heads: usize, inner: usize, maps: Maps,
     };
     match target {
         Some((chunks, reorder)) => {
-            contexts
-                .zip(chunks.par_chunks_mut(TILE * map_heads * tokens))
-                .for_each_init(Vec::new, |scores, ((tile, context), map)| run(tile, context, Some(map), scores));
+            let tiles = context.chunks_mut(TILE * inner).zip(chunks.chunks_mut(TILE * map_heads * tokens));
+            if parallel {
+                let tiles: Vec<_> = tiles.enumerate().collect();
+                tiles.into_par_iter().for_each_init(Vec::new, |scores, (tile, (context, map))| run(tile, context, Some(map), scores));
+            } else {
+                let mut scores = Vec::new();
+                tiles.enumerate().for_each(|(tile, (context, map))| run(tile, context, Some(map), &mut scores));
+            }
             if let Some(map) = reorder {
                 for (tile, chunk) in chunks.chunks(TILE * heads * tokens).enumerate() {
                     let rows = chunk.len() / (heads * tokens);
@@ -425,7 +449,14 @@ fn attention(qkv: &[f32], tokens: usize, heads: usize, inner: usize, maps: Maps,
                 }
             }
         }
-        None => contexts.for_each_init(Vec::new, |scores, (tile, context)| run(tile, context, None, scores)),
+        None if parallel => context
+            .par_chunks_mut(TILE * inner)
+            .enumerate()
+            .for_each_init(Vec::new, |scores, (tile, context)| run(tile, context, None, scores)),
+        None => {
+            let mut scores = Vec::new();
+            context.chunks_mut(TILE * inner).enumerate().for_each(|(tile, context)| run(tile, context, None, &mut scores));
+        }
     }
 }
 
