@@ -4,6 +4,7 @@ pub mod attention;
 pub mod block;
 pub mod config;
 pub mod cpu_block;
+mod cpu_kernels;
 pub mod device;
 pub mod flops;
 pub mod layout;
