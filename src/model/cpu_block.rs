@@ -142,10 +142,20 @@ pub fn forward(block: &EncoderBlock, input: Tensor<3>, keep: KeepAttention) -> O
     let mlp_out = HostLinear::of(&block.mlp_out)?;
     let norm_attention = HostNorm::of(&block.norm_attention)?;
     let norm_mlp = HostNorm::of(&block.norm_mlp)?;
-    if x.len() != rows * width || query.input != width || mlp_out.output != width || heads == 0 || query.output % heads != 0 {
+    let inner = query.output;
+    let shapes_agree = x.len() == rows * width
+        && [&query, &key, &value].iter().all(|l| l.input == width && l.output == inner)
+        && out.input == inner
+        && out.output == width
+        && mlp_in.input == width
+        && mlp_out.input == mlp_in.output
+        && mlp_out.output == width
+        && [&norm_attention, &norm_mlp].iter().all(|n| n.gamma.len() == width && n.beta.len() == width)
+        && heads > 0
+        && inner % heads == 0;
+    if !shapes_agree {
         return None;
     }
-    let inner = query.output;
     let maps = match keep {
         KeepAttention::Fused(f) => Maps::Fused(f),
         KeepAttention::AllHeads => Maps::AllHeads,
