@@ -299,6 +299,15 @@ pub enum IdleBottleneck {
     Zero,
 }
 
+/// Whether a pass's rows of `kind` go into the joint matrix: all of a shared-encoder pass, a
+/// modality pass's own tokens, and the bottleneck rows of every pass that updates them.
+fn writes_rows(pass: PassKind, kind: TokenKind) -> bool {
+    match (pass, kind) {
+        (PassKind::Combined, _) | (_, TokenKind::Bottleneck) => true,
+        (PassKind::Modality(m), kind) => modality_of(kind) == Some(m),
+    }
+}
+
 /// Places one layer's (head-fused) passes into the joint matrix `[batch, joint, joint]`: each
 /// modality's rows from its own pass, bottleneck rows averaged over the passes that update them.
 pub fn joint_matrix(layout: &TokenLayout, b: usize, device: &Device, passes: &[AttentionPass], idle: IdleBottleneck) -> Tensor<3> {
@@ -308,12 +317,7 @@ pub fn joint_matrix(layout: &TokenLayout, b: usize, device: &Device, passes: &[A
     for pass in passes {
         let probs = fused_rows(&pass.probs); // [batch, q, k]
         for row_seg in &pass.layout.segments {
-            let keep = match (pass.pass, row_seg.kind) {
-                (PassKind::Combined, _) => true,
-                (_, TokenKind::Bottleneck) => true,
-                (PassKind::Modality(m), kind) => modality_of(kind) == Some(m),
-            };
-            if !keep {
+            if !writes_rows(pass.pass, row_seg.kind) {
                 continue;
             }
             let rows = probs.clone().slice(s![.., row_seg.start..row_seg.start + row_seg.len, ..]);
@@ -366,12 +370,7 @@ pub fn joint_matrix_host(layout: &TokenLayout, b: usize, passes: &[AttentionPass
         let [_, heads, q, k] = pass.probs.shape;
         let probs = head_mean(pass.probs.to_host().ok()?, b, heads, q * k);
         for row_seg in &pass.layout.segments {
-            let keep = match (pass.pass, row_seg.kind) {
-                (PassKind::Combined, _) => true,
-                (_, TokenKind::Bottleneck) => true,
-                (PassKind::Modality(m), kind) => modality_of(kind) == Some(m),
-            };
-            if !keep {
+            if !writes_rows(pass.pass, row_seg.kind) {
                 continue;
             }
             let into_bottleneck = row_seg.kind == TokenKind::Bottleneck;

@@ -50,11 +50,9 @@ pub fn enabled() -> bool {
 /// Whether [`forward`] serves this input: f32 on the Flex device without autodiff, keeping no
 /// attention, head-fused attention or every head's.
 pub fn applies(x: &Tensor<3>, keep: KeepAttention) -> bool {
-    enabled()
-        && matches!(keep, KeepAttention::No | KeepAttention::Fused(_) | KeepAttention::AllHeads)
+    matches!(keep, KeepAttention::No | KeepAttention::Fused(_) | KeepAttention::AllHeads)
         && x.dtype() == DType::F32
-        && !x.is_autodiff()
-        && x.device() == Device::flex()
+        && host_device(&x.device())
 }
 
 /// Whether explanation code should build its matrices on the host for tensors on `device`: the
