@@ -235,73 +235,21 @@ fn eval_scores_generated_clips_consistently() {
 /// slots of each model window, whole slots on the model's frame grid; the objects' patterns are
 /// distinct (so any two differ in at least two slots of every window); the sound plays only in
 /// the sounding object's on slots; and the timbre says nothing about the class.
+///
+/// The same holds with the number of objects fixed (`synth --objects`), from two to six.
 #[test]
 fn sync_clips_pose_correspondence_only() {
     let config = SynthConfig { task: synth::Task::Sync, ..SynthConfig::default() };
-    let fps = f64::from(config.fps);
-    let frames = (config.duration * fps).round() as usize;
-    let windows = 2; // a 4 s clip holds two 1.92 s windows
     let mut timbres = vec![[0usize; 4]; CLASSES.len()];
-    let mut counts = [0usize; 5];
+    let mut counts = [0usize; 7];
     for seed in 0..2000 {
-        let (objects, _, sounding, label) = synth::design(&config, seed);
+        let (objects, label) = assert_sync_design(&config, seed);
         counts[objects.len()] += 1;
-        assert_eq!(objects[sounding].class, label);
-        let mut classes: Vec<usize> = objects.iter().map(|o| o.class).collect();
-        classes.sort_unstable();
-        classes.dedup();
-        assert_eq!(classes.len(), objects.len(), "seed {seed}: two objects of one class");
-        // Lit or not on each sampled slot, read from the frames as drawn: every frame of a slot
-        // (12 video frames, one tubelet) agrees.
-        let lit: Vec<Vec<bool>> = objects
-            .iter()
-            .map(|o| {
-                (0..windows * synth::SLOTS_PER_WINDOW)
-                    .map(|slot| {
-                        let states: Vec<bool> =
-                            (0..synth::SLOT_FRAMES).map(|f| o.pulse((slot * synth::SLOT_FRAMES + f) as f64 / fps) == 1.0).collect();
-                        assert!(states.iter().all(|&s| s == states[0]), "seed {seed}: slot {slot} is lit only in part: {states:?}");
-                        states[0]
-                    })
-                    .collect()
-            })
-            .collect();
-        for o in &objects {
-            // Nothing is lit past the last whole window.
-            let past = (windows * synth::SLOTS_PER_WINDOW * synth::SLOT_FRAMES..frames).any(|f| o.pulse(f as f64 / fps) > 0.0);
-            assert!(!past, "seed {seed}: lit after the last window");
-        }
-        for w in 0..windows {
-            let slots = w * synth::SLOTS_PER_WINDOW..(w + 1) * synth::SLOTS_PER_WINDOW;
-            for (k, a) in lit.iter().enumerate() {
-                assert_eq!(a[slots.clone()].iter().filter(|&&on| on).count(), 2, "seed {seed}: object {k} in window {w}");
-                for (j, b) in lit.iter().enumerate().skip(k + 1) {
-                    let differ = slots.clone().filter(|&s| a[s] != b[s]).count();
-                    assert!(differ >= 2, "seed {seed}: objects {k} and {j} differ in {differ} slots of window {w}");
-                }
-            }
-        }
-        // The sound plays in the sounding object's on slots, and only there.
-        let events = synth::sound_events(&config, &objects[sounding]);
-        let slot_of = |t: f64| (t / synth::SLOT_SECS).floor() as usize;
-        #[expect(
-            clippy::needless_range_loop,
-            reason = "the slot is a time index, compared with the events' slots, not only an index into `lit`"
-        )]
-        for slot in 0..windows * synth::SLOTS_PER_WINDOW {
-            let sounds = events.iter().filter(|&&t| slot_of(t) == slot && slot_of(t + synth::sound::SOUND_LENGTH - 1e-9) == slot).count();
-            let inside = events.iter().filter(|&&t| slot_of(t) == slot).count();
-            assert_eq!(inside, sounds, "seed {seed}: a sound crosses the end of slot {slot}");
-            assert_eq!(inside > 0, lit[sounding][slot], "seed {seed}: slot {slot} sound {inside}, lit {}", lit[sounding][slot]);
-        }
+        let sounding = objects.iter().position(|o| o.class == label).unwrap();
         let kind = synth::timbre(&config, &objects, sounding, seed);
         timbres[label][synth::scene::Sound::ALL.iter().position(|&s| s == kind).unwrap()] += 1;
-        let other = synth::twin_sounding(&objects, sounding, seed);
-        assert_ne!(other, sounding);
-        // Twins keep the timbre: only the correspondence changes.
-        assert_eq!(synth::timbre(&config, &objects, other, seed), kind);
     }
-    assert!(counts[3] > 700 && counts[4] > 700, "object counts {counts:?}");
+    assert!(counts[3] > 700 && counts[4] > 700 && counts[3] + counts[4] == 2000, "object counts {counts:?}");
     // Independence of timbre and class: each timbre's share within every class is near 1/4
     // (about 250 clips per class: one standard deviation is 0.027).
     for (class, row) in timbres.iter().enumerate() {
@@ -311,6 +259,75 @@ fn sync_clips_pose_correspondence_only() {
             assert!((0.15..0.35).contains(&share), "class {class}: timbre shares {row:?}");
         }
     }
+    for n in 2..=synth::MAX_SYNC_OBJECTS {
+        let fixed = SynthConfig { objects: Some(n), ..config.clone() };
+        for seed in 0..200 {
+            assert_eq!(assert_sync_design(&fixed, seed).0.len(), n, "seed {seed}");
+        }
+    }
+}
+
+/// Checks one `sync` design (see [`sync_clips_pose_correspondence_only`]); returns its objects
+/// and label.
+fn assert_sync_design(config: &SynthConfig, seed: u64) -> (Vec<synth::scene::Object>, usize) {
+    let fps = f64::from(config.fps);
+    let frames = (config.duration * fps).round() as usize;
+    let windows = 2; // a 4 s clip holds two 1.92 s windows
+    let (objects, _, sounding, label) = synth::design(config, seed);
+    assert_eq!(objects[sounding].class, label);
+    let mut classes: Vec<usize> = objects.iter().map(|o| o.class).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    assert_eq!(classes.len(), objects.len(), "seed {seed}: two objects of one class");
+    // Lit or not on each sampled slot, read from the frames as drawn: every frame of a slot
+    // (12 video frames, one tubelet) agrees.
+    let lit: Vec<Vec<bool>> = objects
+        .iter()
+        .map(|o| {
+            (0..windows * synth::SLOTS_PER_WINDOW)
+                .map(|slot| {
+                    let states: Vec<bool> =
+                        (0..synth::SLOT_FRAMES).map(|f| o.pulse((slot * synth::SLOT_FRAMES + f) as f64 / fps) == 1.0).collect();
+                    assert!(states.iter().all(|&s| s == states[0]), "seed {seed}: slot {slot} is lit only in part: {states:?}");
+                    states[0]
+                })
+                .collect()
+        })
+        .collect();
+    for o in &objects {
+        // Nothing is lit past the last whole window.
+        let past = (windows * synth::SLOTS_PER_WINDOW * synth::SLOT_FRAMES..frames).any(|f| o.pulse(f as f64 / fps) > 0.0);
+        assert!(!past, "seed {seed}: lit after the last window");
+    }
+    for w in 0..windows {
+        let slots = w * synth::SLOTS_PER_WINDOW..(w + 1) * synth::SLOTS_PER_WINDOW;
+        for (k, a) in lit.iter().enumerate() {
+            assert_eq!(a[slots.clone()].iter().filter(|&&on| on).count(), 2, "seed {seed}: object {k} in window {w}");
+            for (j, b) in lit.iter().enumerate().skip(k + 1) {
+                let differ = slots.clone().filter(|&s| a[s] != b[s]).count();
+                assert!(differ >= 2, "seed {seed}: objects {k} and {j} differ in {differ} slots of window {w}");
+            }
+        }
+    }
+    // The sound plays in the sounding object's on slots, and only there.
+    let events = synth::sound_events(config, &objects[sounding]);
+    let slot_of = |t: f64| (t / synth::SLOT_SECS).floor() as usize;
+    #[expect(
+        clippy::needless_range_loop,
+        reason = "the slot is a time index, compared with the events' slots, not only an index into `lit`"
+    )]
+    for slot in 0..windows * synth::SLOTS_PER_WINDOW {
+        let sounds = events.iter().filter(|&&t| slot_of(t) == slot && slot_of(t + synth::sound::SOUND_LENGTH - 1e-9) == slot).count();
+        let inside = events.iter().filter(|&&t| slot_of(t) == slot).count();
+        assert_eq!(inside, sounds, "seed {seed}: a sound crosses the end of slot {slot}");
+        assert_eq!(inside > 0, lit[sounding][slot], "seed {seed}: slot {slot} sound {inside}, lit {}", lit[sounding][slot]);
+    }
+    let kind = synth::timbre(config, &objects, sounding, seed);
+    let other = synth::twin_sounding(&objects, sounding, seed);
+    assert_ne!(other, sounding);
+    // Twins keep the timbre: only the correspondence changes.
+    assert_eq!(synth::timbre(config, &objects, other, seed), kind);
+    (objects, label)
 }
 
 /// A `sync` clip and its twin, as written and decoded: the sidecars name each other; the

@@ -118,6 +118,10 @@ pub struct SynthArgs {
     /// with another object sounding. Each sidecar names the other clip under `twin`.
     #[arg(long)]
     pub twins: bool,
+    /// How many objects each `sync` clip shows, 2 to 6 (default: three or four, drawn per
+    /// clip). Two make the easier first stage of a curriculum.
+    #[arg(long)]
+    pub objects: Option<usize>,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -154,6 +158,11 @@ pub struct TrainArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Put each clip and its counterfactual twin (`NAME_twin`, from `synth --twins`) in the
+    /// same batch, flipped alike, so that every batch holds pairs of clips with the same
+    /// pictures and different labels.
+    #[arg(long)]
+    pub pair_twins: bool,
     /// Continue from the last checkpoint in OUT, at the step it reached (the optimizer state
     /// starts afresh; data order and schedule continue).
     #[arg(long)]

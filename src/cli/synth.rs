@@ -11,6 +11,15 @@ use mbtscope::synth::{self, SynthConfig};
 pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.size >= 32 && args.size <= 1024, "--size must be between 32 and 1024");
     anyhow::ensure!(args.duration >= 1.0 && args.duration <= 60.0, "--duration must be between 1 and 60 seconds");
+    if let Some(n) = args.objects {
+        if args.task != synth::Task::Sync {
+            return Err(super::BadArgument("--objects applies only to --task sync".into()).into());
+        }
+        if !(2..=synth::MAX_SYNC_OBJECTS).contains(&n) {
+            let max = synth::MAX_SYNC_OBJECTS;
+            return Err(super::BadArgument(format!("--objects {n}: must be 2 to {max}, one per distinct on/off pattern")).into());
+        }
+    }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let labels = synth::labels().join("\n") + "\n";
     let labels_path = args.out.join("labels.txt");
@@ -18,7 +27,14 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         mbtscope::fsutil::write_atomic(&labels_path, labels.as_bytes(), false)
             .with_context(|| format!("cannot write {}", labels_path.display()))?;
     }
-    let config = SynthConfig { width: args.size, height: args.size, duration: args.duration, task: args.task, ..SynthConfig::default() };
+    let config = SynthConfig {
+        width: args.size,
+        height: args.size,
+        duration: args.duration,
+        task: args.task,
+        objects: args.objects,
+        ..SynthConfig::default()
+    };
     let split = args.split.name();
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1);
     let next = AtomicUsize::new(0);

@@ -58,6 +58,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         flip: true,
         checkpoint_every: args.checkpoint_every,
         start_step: 0,
+        pair_twins: args.pair_twins,
     };
     let state = if args.resume && existing { read_state(&args.out)? } else { None };
     if let Some(state) = &state {

@@ -11,7 +11,8 @@
 //! `infer --relevance`'s `relevance/joint`).
 //!
 //! The gradient comes from burn's autodiff: each attention block is multiplied by a ones tensor
-//! that requires a gradient, whose gradient is then exactly A ⊙ ∂y_c/∂A.
+//! that requires a gradient, whose gradient is then exactly A ⊙ ∂y_c/∂A. The backward pass is
+//! checkpointed by layer (see [`relevance`]), so memory peaks at one layer's graph.
 
 use burn::module::Module as _;
 use burn::prelude::*;
@@ -20,7 +21,8 @@ use super::joint::joint_layout;
 use super::rollout::{IdleBottleneck, joint_matrix, joint_matrix_host};
 use crate::model::block::{AttentionBlock, AttentionMap, KeepAttention};
 use crate::model::layout::TokenLayout;
-use crate::model::mbt::{AttentionPass, InputError, Mbt, MbtInput};
+use crate::model::mbt::{AttentionObserver, AttentionPass, InputError, Mbt, MbtInput};
+use burn::tensor::Gradients;
 
 #[derive(Debug, Clone)]
 pub struct Relevance {
@@ -46,6 +48,14 @@ pub enum RelevanceError {
 }
 
 /// Explains `class` (per example; the top prediction where `None`).
+///
+/// The backward pass is checkpointed by layer, so that the peak memory is one layer's autodiff
+/// graph instead of the whole model's (MBT-B's twelve layers of 3540 x 3540 attention do not fit
+/// in 24 GiB at once): a forward pass without autodiff keeps what enters each layer (a few
+/// megabytes), the gradient of y_c is taken through the head, and then, from the top layer
+/// down, each layer is run again under autodiff and the incoming gradient is carried through it
+/// by the chain rule (the gradient of `Σ out ⊙ ∂y_c/∂out`), which gives the layer's A ⊙ ∂y_c/∂A
+/// and the gradient for the layer below.
 pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<Relevance, RelevanceError> {
     let config = &model.config;
     if let Some(c) = class.filter(|&c| c >= config.num_classes) {
@@ -53,13 +63,19 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
     }
     let batch = model.check_input(&input)?;
     let device = model.output_projection.weight.val().device();
-    // Autodiff for this pass only: a tracked copy of the model and of the inputs.
-    let tracked = model.clone().train();
-    let input = input.autodiff();
-    let mut passes: Vec<AttentionPass> = Vec::new();
-    let output = tracked.forward_observed(input, KeepAttention::Probed, Some(&mut passes))?;
 
-    let logits = output.logits;
+    // What enters each layer, from a pass without autodiff (the fused block where it applies).
+    let (mut state, layouts) = model.embed(&input)?;
+    let mut entering = Vec::with_capacity(config.num_layers);
+    for layer in 0..config.num_layers {
+        entering.push(state.clone());
+        model.layer_forward(layer, &mut state, &layouts, KeepAttention::No, &mut None);
+    }
+
+    // The head under autodiff: the logits, the classes explained, and ∂y_c/∂(last state).
+    let tracked = model.clone().train();
+    let last = state.map(|t| t.autodiff().require_grad());
+    let logits = tracked.head(last.clone(), &layouts).logits;
     let top: Vec<usize> = match class {
         Some(c) => vec![c; batch],
         None => logits
@@ -77,38 +93,53 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
         onehot[b * config.num_classes + c] = 1.0;
     }
     let mask = Tensor::<2>::from_data(TensorData::new(onehot, [batch, config.num_classes]), &device);
-    let target = (logits.clone() * mask).sum();
-    let grads = target.backward();
+    let grads = (logits.clone() * mask).sum().backward();
+    let mut upstream: Vec<Option<Tensor<3>>> = last.tensors().into_iter().map(|t| t.grad(&grads)).collect();
 
     let layout = joint_layout(config);
-    let mut layers: Vec<Tensor<3>> = Vec::new();
-    let mut layer_passes: Vec<AttentionPass> = Vec::new();
-    let mut current = 0;
-    let flush = |layers: &mut Vec<Tensor<3>>, layer_passes: &mut Vec<AttentionPass>| {
-        if layer_passes.is_empty() {
-            return;
+    let mut layers: Vec<Tensor<3>> = Vec::with_capacity(config.num_layers); // top first
+    for layer in (0..config.num_layers).rev() {
+        let Some(input) = entering.pop() else { break };
+        let input = input.map(|t| t.autodiff().require_grad());
+        let mut out = input.clone();
+        let mut passes: Vec<AttentionPass> = Vec::new();
+        tracked.layer_forward(layer, &mut out, &layouts, KeepAttention::Probed, &mut Some(&mut passes as &mut dyn AttentionObserver));
+        // The chain rule through this layer: ∂y_c/∂x = ∂(Σ out ⊙ ∂y_c/∂out)/∂x.
+        let carried = out
+            .tensors()
+            .into_iter()
+            .zip(&upstream)
+            .filter_map(|(o, g)| Some((o.clone() * g.clone()?.autodiff()).sum()))
+            .reduce(|a, b| a + b);
+        let grads = carried.map(|c| c.backward());
+        upstream = input.tensors().into_iter().map(|t| grads.as_ref().and_then(|g| t.grad(g))).collect();
+        if !passes.is_empty() {
+            layers.push(layer_relevance(&layout, batch, &device, passes, grads.as_ref()));
         }
-        let host = crate::model::cpu_block::host_device(&device)
-            .then(|| joint_matrix_host(&layout, batch, layer_passes, IdleBottleneck::Zero))
-            .flatten();
-        layers.push(match host {
-            Some(host) => Tensor::from_data(TensorData::new(host, [batch, layout.len(), layout.len()]), &device),
-            None => joint_matrix(&layout, batch, &device, layer_passes, IdleBottleneck::Zero).without_autodiff(),
-        });
-        layer_passes.clear();
-    };
+    }
+    layers.reverse();
+    Ok(Relevance { layout, layers, batch, device: device.clone(), classes: top, logits: logits.without_autodiff() })
+}
+
+/// One layer's Ā `[batch, joint, joint]` from its probed passes: per pass, the mean over heads
+/// of max(0, A ⊙ ∂y_c/∂A), placed into the joint matrix as rollout places attention.
+fn layer_relevance(
+    layout: &TokenLayout,
+    batch: usize,
+    device: &Device,
+    passes: Vec<AttentionPass>,
+    grads: Option<&Gradients>,
+) -> Tensor<3> {
+    let mut layer_passes = Vec::with_capacity(passes.len());
     for pass in passes {
-        if pass.layer != current {
-            flush(&mut layers, &mut layer_passes);
-            current = pass.layer;
-        }
         let [b, heads, q, k] = pass.probs.shape;
         let mut fused: Option<Tensor<4>> = None;
         let mut blocks = Vec::new();
         let mut query = usize::MAX;
         for block in &pass.probs.blocks {
             let Some(probe) = &block.probe else { continue };
-            let cam = probe.grad(&grads).unwrap_or_else(|| Tensor::zeros(block.probs.dims(), &device)).clamp_min(0.0).sum_dim(1); // [batch, 1, q block, k]
+            let cam =
+                grads.and_then(|g| probe.grad(g)).unwrap_or_else(|| Tensor::zeros(block.probs.dims(), device)).clamp_min(0.0).sum_dim(1); // [batch, 1, q block, k]
             if block.query_start != query {
                 if let Some(f) = fused.take() {
                     blocks.push(AttentionBlock { head_start: 0, query_start: query, probs: f.div_scalar(heads as f64), probe: None });
@@ -130,8 +161,13 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
             probs: AttentionMap { shape: [b, 1, q, k], blocks },
         });
     }
-    flush(&mut layers, &mut layer_passes);
-    Ok(Relevance { layout, layers, batch, device: device.clone(), classes: top, logits: logits.without_autodiff() })
+    let host = crate::model::cpu_block::host_device(device)
+        .then(|| joint_matrix_host(layout, batch, &layer_passes, IdleBottleneck::Zero))
+        .flatten();
+    match host {
+        Some(host) => Tensor::from_data(TensorData::new(host, [batch, layout.len(), layout.len()]), device),
+        None => joint_matrix(layout, batch, device, &layer_passes, IdleBottleneck::Zero).without_autodiff(),
+    }
 }
 
 impl Relevance {

@@ -319,41 +319,93 @@ impl Mbt {
         keep: KeepAttention,
         mut observer: Option<&mut dyn AttentionObserver>,
     ) -> Result<MbtOutput, InputError> {
-        let batch = self.check_input(&input)?;
-        let c = &self.config;
-        let (mut tokens, layouts) = self.tokenize(&input, batch)?;
-        let mut bottleneck = self.bottleneck.as_ref().map(|b| b.val().repeat_dim(0, batch));
-        let mut combined: Option<Tensor<3>> = None;
+        let (mut state, layouts) = self.embed(&input)?;
         let keep = if observer.is_some() { keep } else { KeepAttention::No };
-        for layer in 0..c.num_layers {
-            if !c.is_fusion_layer(layer) {
-                for (i, &m) in c.modality_fusion.iter().enumerate() {
-                    let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep);
-                    tokens[i] = x;
-                    record(&mut observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
-                }
-            } else if let Some(shared) = bottleneck.take().filter(|_| c.use_bottleneck) {
-                bottleneck = Some(self.bottleneck_layer(layer, &mut tokens, &layouts, shared, keep, &mut observer));
-            } else if !c.share_encoder {
-                self.vanilla_layer(layer, &mut tokens, &layouts, keep, &mut observer);
-            } else {
-                let x = combined.take().unwrap_or_else(|| Tensor::cat(tokens.clone(), 1));
-                let mut layout = TokenLayout::default();
-                layouts.iter().for_each(|l| layout.extend(l));
-                let (x, p) = self.blocks[layer].forward(x, keep);
-                combined = Some(x);
-                record(&mut observer, layer, PassKind::Combined, layout, p);
-            }
+        for layer in 0..self.config.num_layers {
+            self.layer_forward(layer, &mut state, &layouts, keep, &mut observer);
             if let Some(observer) = observer.as_deref_mut() {
-                observer.end_layer(layer, bottleneck.as_ref());
+                observer.end_layer(layer, state.bottleneck.as_ref());
             }
         }
+        Ok(self.head(state, &layouts))
+    }
+
+    /// The tokens that enter the first encoder layer, and each modality's layout.
+    pub fn embed(&self, input: &MbtInput) -> Result<(LayerState, Vec<TokenLayout>), InputError> {
+        let batch = self.check_input(input)?;
+        let (tokens, layouts) = self.tokenize(input, batch)?;
+        let bottleneck = self.bottleneck.as_ref().map(|b| b.val().repeat_dim(0, batch));
+        Ok((LayerState { tokens, bottleneck, combined: None }, layouts))
+    }
+
+    /// Runs encoder layer `layer` on `state`, handing its attention passes to `observer`.
+    pub fn layer_forward(
+        &self,
+        layer: usize,
+        state: &mut LayerState,
+        layouts: &[TokenLayout],
+        keep: KeepAttention,
+        observer: &mut Option<&mut dyn AttentionObserver>,
+    ) {
+        let c = &self.config;
+        let tokens = &mut state.tokens;
+        if !c.is_fusion_layer(layer) {
+            for (i, &m) in c.modality_fusion.iter().enumerate() {
+                let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep);
+                tokens[i] = x;
+                record(observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
+            }
+        } else if let Some(shared) = state.bottleneck.take().filter(|_| c.use_bottleneck) {
+            state.bottleneck = Some(self.bottleneck_layer(layer, tokens, layouts, shared, keep, observer));
+        } else if !c.share_encoder {
+            self.vanilla_layer(layer, tokens, layouts, keep, observer);
+        } else {
+            let x = state.combined.take().unwrap_or_else(|| Tensor::cat(tokens.clone(), 1));
+            let mut layout = TokenLayout::default();
+            layouts.iter().for_each(|l| layout.extend(l));
+            let (x, p) = self.blocks[layer].forward(x, keep);
+            state.combined = Some(x);
+            record(observer, layer, PassKind::Combined, layout, p);
+        }
+    }
+
+    /// The final LayerNorm and the classifier, on the tokens that leave the last layer.
+    pub fn head(&self, state: LayerState, layouts: &[TokenLayout]) -> MbtOutput {
         let mut encoded_layout = TokenLayout::default();
         layouts.iter().for_each(|l| encoded_layout.extend(l));
-        let x = combined.unwrap_or_else(|| Tensor::cat(tokens, 1));
+        let x = state.combined.unwrap_or_else(|| Tensor::cat(state.tokens, 1));
+        let batch = x.dims()[0];
         let encoded = self.encoder_norm.forward(x); // [batch, tokens, hidden]
         let logits = self.classify(&encoded, &encoded_layout, batch);
-        Ok(MbtOutput { logits, encoded, encoded_layout, bottleneck, attention: Vec::new() })
+        MbtOutput { logits, encoded, encoded_layout, bottleneck: state.bottleneck, attention: Vec::new() }
+    }
+}
+
+/// What passes from one encoder layer to the next: each modality's tokens (`[batch, tokens,
+/// hidden]`, in `modality_fusion` order), the bottleneck tokens of bottleneck models, and, in a
+/// shared encoder from its first fusion layer on, all tokens joined (the per-modality tokens are
+/// then no longer read).
+#[derive(Debug, Clone)]
+pub struct LayerState {
+    pub tokens: Vec<Tensor<3>>,
+    pub bottleneck: Option<Tensor<3>>,
+    pub combined: Option<Tensor<3>>,
+}
+
+impl LayerState {
+    /// Every tensor of the state, in a fixed order: the tokens, then the bottleneck and the
+    /// joined tokens where present.
+    pub fn tensors(&self) -> Vec<&Tensor<3>> {
+        self.tokens.iter().chain(&self.bottleneck).chain(&self.combined).collect()
+    }
+
+    /// The state with `f` applied to each tensor (in [`Self::tensors`]'s order).
+    pub fn map(self, mut f: impl FnMut(Tensor<3>) -> Tensor<3>) -> Self {
+        Self {
+            tokens: self.tokens.into_iter().map(&mut f).collect(),
+            bottleneck: self.bottleneck.map(&mut f),
+            combined: self.combined.map(&mut f),
+        }
     }
 }
 

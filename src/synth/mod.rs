@@ -90,13 +90,20 @@ pub struct SynthConfig {
     pub audio_rate: u32,
     #[serde(default)]
     pub task: Task,
+    /// How many objects a `sync` clip shows (2 to [`MAX_SYNC_OBJECTS`]); `None` draws three or
+    /// four per clip. A curriculum starts from two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<usize>,
 }
 
 impl Default for SynthConfig {
     fn default() -> Self {
-        Self { width: 112, height: 112, fps: 25, duration: 4.0, audio_rate: 16_000, task: Task::Pairs }
+        Self { width: 112, height: 112, fps: 25, duration: 4.0, audio_rate: 16_000, task: Task::Pairs, objects: None }
     }
 }
+
+/// The most objects a `sync` clip can show: one per distinct on/off pattern of a window.
+pub const MAX_SYNC_OBJECTS: usize = SYNC_PATTERNS.len();
 
 /// The JSON sidecar of one clip, written by [`write_clip`] and read back by [`read_truth`].
 /// Fields added since the first sidecars default when missing, so older clips still read.
@@ -284,7 +291,7 @@ fn design_pairs(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, us
 fn design_sync(config: &SynthConfig, seed: u64) -> (Vec<Object>, Background, usize, usize) {
     let mut rng = Rng::new(seed ^ 0x5EC0_0000);
     let (w, h) = (config.width as f64, config.height as f64);
-    let count = 3 + rng.below(2);
+    let count = config.objects.unwrap_or_else(|| 3 + rng.below(2)).clamp(2, MAX_SYNC_OBJECTS);
     let mut classes: Vec<usize> = (0..CLASSES.len()).collect();
     let classes: Vec<usize> = (0..count).map(|_| classes.remove(rng.below(classes.len()))).collect();
     let slot = SLOT_FRAMES as f64 / f64::from(config.fps);

@@ -27,11 +27,27 @@ pub struct TrainOptions {
     pub checkpoint_every: usize,
     /// The first step to run (a resumed run continues its schedule and its data order).
     pub start_step: usize,
+    /// Keep each clip and its counterfactual twin (`NAME` and `NAME_twin`) in the same batch,
+    /// flipped alike: the two show the same pictures with different labels, so the part of
+    /// the gradient that the pictures alone explain cancels within the pair and what is left
+    /// is the part that depends on the sound.
+    #[serde(default)]
+    pub pair_twins: bool,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { steps: 1000, batch_size: 16, learning_rate: 3e-4, warmup_steps: 50, seed: 0, flip: true, checkpoint_every: 0, start_step: 0 }
+        Self {
+            steps: 1000,
+            batch_size: 16,
+            learning_rate: 3e-4,
+            warmup_steps: 50,
+            seed: 0,
+            flip: true,
+            checkpoint_every: 0,
+            start_step: 0,
+            pair_twins: false,
+        }
     }
 }
 
@@ -53,6 +69,27 @@ pub fn learning_rate(options: &TrainOptions, step: usize) -> f64 {
     let span = options.steps.saturating_sub(options.warmup_steps).max(1) as f64;
     let progress = (step - options.warmup_steps) as f64 / span;
     peak * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
+}
+
+/// The units batches are drawn in: single examples, or with `pair_twins` each clip together
+/// with its twin (`NAME_twin`) where both are in `examples`.
+fn batch_groups(examples: &[Example], pair_twins: bool) -> Vec<Vec<usize>> {
+    if !pair_twins {
+        return (0..examples.len()).map(|i| vec![i]).collect();
+    }
+    let index: std::collections::HashMap<&str, usize> = examples.iter().enumerate().map(|(i, e)| (e.name.as_str(), i)).collect();
+    let mut grouped = vec![false; examples.len()];
+    let mut groups = Vec::with_capacity(examples.len());
+    for (i, e) in examples.iter().enumerate() {
+        if grouped[i] {
+            continue;
+        }
+        let twin = index.get(crate::synth::twin_name(&e.name).as_str()).copied().filter(|&j| j != i && !grouped[j]);
+        let group: Vec<usize> = std::iter::once(i).chain(twin).collect();
+        group.iter().for_each(|&g| grouped[g] = true);
+        groups.push(group);
+    }
+    groups
 }
 
 /// Builds a batch on `device` (autodiff-enabled).
@@ -80,22 +117,37 @@ pub fn train(
     let mut model = Mbt::load(config, init, device)?.train();
     let mut optim = AdamConfig::new().init();
     let mut rng = Rng::new(options.seed);
-    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let groups = batch_groups(examples, options.pair_twins);
+    let mut order: Vec<usize> = (0..groups.len()).collect();
     let mut cursor = order.len();
+    let batch_size = options.batch_size.min(examples.len()).max(1);
     for step in 0..options.steps {
         let resuming = step < options.start_step;
-        let mut picked = Vec::with_capacity(options.batch_size);
-        while picked.len() < options.batch_size.min(examples.len()) {
+        let mut picked_groups = Vec::new();
+        let mut picked_len = 0;
+        while picked_len < batch_size {
             if cursor >= order.len() {
                 for i in (1..order.len()).rev() {
                     order.swap(i, rng.below(i + 1));
                 }
                 cursor = 0;
             }
-            picked.push(&examples[order[cursor]]);
+            let group = &groups[order[cursor]];
             cursor += 1;
+            picked_len += group.len();
+            picked_groups.push(group);
         }
-        let flips: Vec<bool> = picked.iter().map(|_| options.flip && rng.unit() < 0.5).collect();
+        // One flip per group, drawn after the picks (for single examples, the order of draws
+        // that runs before pairing had).
+        let mut picked = Vec::with_capacity(picked_len);
+        let mut flips = Vec::with_capacity(picked_len);
+        for group in picked_groups {
+            let flip = options.flip && rng.unit() < 0.5;
+            for &i in group {
+                picked.push(&examples[i]);
+                flips.push(flip);
+            }
+        }
         if resuming {
             continue;
         }
@@ -118,4 +170,32 @@ pub fn train(
         }
     }
     Ok(model.valid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> Example {
+        Example {
+            rgb: Vec::new(),
+            spectrogram: Vec::new(),
+            label: 0,
+            name: name.to_owned(),
+            centre: crate::media::Timestamp::ZERO,
+            crop: crate::features::input::CropMapping { scale: [1.0; 2], offset: [0.0; 2], crop: 1 },
+        }
+    }
+
+    /// With pairing, each clip goes with its twin when both are there, every example is in
+    /// exactly one group, and a twin without its clip (or a clip without its twin) stands alone.
+    #[test]
+    fn twins_are_grouped_with_their_clips() {
+        let names = ["a", "a_twin", "b", "c_twin", "d", "d_twin"];
+        let examples: Vec<Example> = names.iter().map(|n| example(n)).collect();
+        let groups = batch_groups(&examples, true);
+        assert_eq!(groups, vec![vec![0, 1], vec![2], vec![3], vec![4, 5]]);
+        let single = batch_groups(&examples, false);
+        assert_eq!(single, (0..names.len()).map(|i| vec![i]).collect::<Vec<_>>());
+    }
 }
