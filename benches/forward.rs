@@ -3,10 +3,14 @@
 //! activity, and with gradient-weighted relevance.
 //!
 //! `cargo bench --bench forward -- [--configs small,mbt-b-bottleneck,mbt-b-vanilla]
-//! [--devices cpu,gpu] [--modes forward,fused,rollout,rollout-joint,relevance] [--runs N]
-//! [--cpu-blocks fused,burn]` (`rollout`: the explained rows, as the app takes them;
-//! `rollout-joint`: the dense matrix; `--cpu-blocks`: on the CPU, the encoder block fused on host
-//! buffers, as the app runs it, and/or as burn's ops, for a side-by-side ratio). Each
+//! [--devices cpu,gpu] [--modes forward,fused,rollout,rollout-joint,relevance,train-step] [--runs N]
+//! [--cpu-blocks fused,burn] [--freed-memory kept,returned]` (configs also `shipped-bottleneck`,
+//! `shipped-vanilla`: assets/configs/synth_*.json; `rollout`: the explained rows, as the app takes
+//! them; `rollout-joint`: the dense matrix; `train-step`: one step of `mbtscope train`, a batch of
+//! 24 forward and backward and an Adam update; `--cpu-blocks`: on the CPU, the encoder block fused
+//! on host buffers, as the app runs it, and/or as burn's ops, for a side-by-side ratio;
+//! `--freed-memory`: with [`mbtscope::runner::keep_freed_memory`], as `mbtscope` runs, and/or
+//! without). Each
 //! (config, device, mode) runs in its own child process so that its peak resident memory (VmHWM;
 //! on lavapipe GPU buffers live in host memory too) is its own. Results go to stdout as a
 //! Markdown table for BENCHMARKS.md.
@@ -16,6 +20,7 @@
 use std::process::Command;
 use std::time::Instant;
 
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use mbtscope::explain::RolloutOptions;
 use mbtscope::explain::relevance::relevance;
@@ -26,6 +31,10 @@ use mbtscope::runner;
 use mbtscope::weights::params::RandomInit;
 
 fn config(name: &str) -> MbtConfig {
+    if let Some(kind) = name.strip_prefix("shipped-") {
+        let path = format!("{}/assets/configs/synth_{kind}.json", env!("CARGO_MANIFEST_DIR"));
+        return MbtConfig::parse_scenic_json(&std::fs::read_to_string(path).unwrap()).unwrap().config;
+    }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/configs/mbt_b_bottleneck_audioset.json");
     let mut c = MbtConfig::parse_scenic_json(&std::fs::read_to_string(path).unwrap()).unwrap().config;
     match name {
@@ -58,26 +67,52 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn input(c: &MbtConfig, device: &Device) -> MbtInput {
+    batch_input(c, 1, device)
+}
+
+fn batch_input(c: &MbtConfig, b: usize, device: &Device) -> MbtInput {
     let d = &c.dataset_configs;
     let [t, m] = d.spectrogram_shape();
     MbtInput {
-        rgb: Some(Tensor::random([1, d.num_frames, d.crop_size, d.crop_size, 3], burn::tensor::Distribution::Uniform(-1.0, 1.0), device)),
-        spectrogram: Some(Tensor::random([1, t, m, 3], burn::tensor::Distribution::Normal(0.0, 1.0), device)),
+        rgb: Some(Tensor::random([b, d.num_frames, d.crop_size, d.crop_size, 3], burn::tensor::Distribution::Uniform(-1.0, 1.0), device)),
+        spectrogram: Some(Tensor::random([b, t, m, 3], burn::tensor::Distribution::Normal(0.0, 1.0), device)),
     }
 }
 
+const TRAIN_BATCH: usize = 24;
+
+/// One training step as `mbtscope train` takes it: a batch of 24 windows forward and backward
+/// under autodiff, and an Adam update. Returns the loss.
+fn train_step(model: Mbt, optim: &mut ModuleOptimizer, c: &MbtConfig, x: MbtInput, device: &Device) -> (Mbt, Tensor<1>) {
+    let b = TRAIN_BATCH;
+    let x = x.autodiff();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new((0..b as i64).map(|i| i % c.num_classes as i64).collect(), [b]), device);
+    let logits = model.forward(x, Capture::None).unwrap().logits;
+    let picked: Tensor<2> = burn::tensor::activation::log_softmax(logits, 1).gather(1, labels.reshape([b, 1]));
+    let loss = picked.mean().neg();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optim.step(1e-4, model, grads), loss.without_autodiff())
+}
+
 /// Runs one measurement in this process and prints one result line.
-fn child(name: &str, device_name: &str, mode: &str, blocks: &str, runs: usize) {
+fn child(name: &str, device_name: &str, mode: &str, blocks: &str, memory: &str, runs: usize) {
+    if memory == "kept" {
+        runner::keep_freed_memory();
+    }
     mbtscope::model::cpu_block::set_enabled(blocks == "fused");
     let c = config(name);
     let choice = if device_name == "gpu" { DeviceChoice::Gpu } else { DeviceChoice::Cpu };
     let selected = select(choice);
     let device = selected.device;
-    let model = Mbt::load(&c, &mut RandomInit::new(1), &device).unwrap();
+    let mut model = Mbt::load(&c, &mut RandomInit::new(1), &device).unwrap();
+    let mut optim = AdamConfig::new().init();
+    if mode == "train-step" {
+        model = model.train();
+    }
     // One warm-up (kernel compilation, autotune), then the best of the timed runs.
     let mut best = f64::INFINITY;
     for run in 0..=runs {
-        let x = input(&c, &device);
+        let x = if mode == "train-step" { batch_input(&c, TRAIN_BATCH, &device) } else { input(&c, &device) };
         let _ = x.rgb.as_ref().unwrap().clone().sum().into_scalar::<f32>();
         let start = Instant::now();
         let sync: Tensor<1> = match mode {
@@ -108,6 +143,11 @@ fn child(name: &str, device_name: &str, mode: &str, blocks: &str, runs: usize) {
                 let rows = mbtscope::explain::maps::explained_relevance_rows(&model.config, &result);
                 rows.into_iter().fold(result.logits.sum(), |s, (_, r)| s + r.sum())
             }
+            "train-step" => {
+                let (trained, loss) = train_step(model, &mut optim, &c, x, &device);
+                model = trained;
+                loss
+            }
             other => panic!("unknown mode {other}"),
         };
         let _ = sync.into_scalar::<f32>();
@@ -117,6 +157,7 @@ fn child(name: &str, device_name: &str, mode: &str, blocks: &str, runs: usize) {
     }
     let gflops = flops::count(&c).total() / 1e9;
     let device_name = if device_name == "cpu" { format!("cpu, {blocks} blocks") } else { device_name.to_owned() };
+    let device_name = if memory == "kept" { device_name } else { format!("{device_name}, freed memory returned") };
     println!("RESULT|{name}|{device_name}|{mode}|{gflops:.1}|{best:.3}|{:.0}|{}", peak_rss_mib(), selected.description);
 }
 
@@ -128,7 +169,7 @@ fn main() {
     let runs: usize = value("--runs", "3").parse().unwrap();
     if let Ok(job) = std::env::var("MBTSCOPE_BENCH_CHILD") {
         let parts: Vec<&str> = job.split(':').collect();
-        child(parts[0], parts[1], parts[2], parts[3], runs);
+        child(parts[0], parts[1], parts[2], parts[3], parts[4], runs);
         return;
     }
     println!("| config | device | mode | model GFLOPs | time per window (s) | peak RSS (MiB) |");
@@ -143,10 +184,14 @@ fn main() {
             })
             .collect::<Vec<_>>();
         for (device, blocks) in &jobs {
-            for mode in value("--modes", "forward,fused,rollout,relevance").split(',') {
+            for (mode, memory) in value("--modes", "forward,fused,rollout,relevance")
+                .split(',')
+                .flat_map(|mode| value("--freed-memory", "kept").split(',').map(|m| (mode.to_owned(), m.to_owned())).collect::<Vec<_>>())
+            {
+                let mode = mode.as_str();
                 let output = Command::new(&args[0])
                     .args(["--runs", &runs.to_string()])
-                    .env("MBTSCOPE_BENCH_CHILD", format!("{name}:{device}:{mode}:{blocks}"))
+                    .env("MBTSCOPE_BENCH_CHILD", format!("{name}:{device}:{mode}:{blocks}:{memory}"))
                     .output()
                     .expect("re-running the benchmark binary");
                 let stdout = String::from_utf8_lossy(&output.stdout);

@@ -7,6 +7,7 @@ use clap::Parser as _;
 mod cli;
 
 fn main() -> ExitCode {
+    mbtscope::runner::keep_freed_memory();
     quiet_vulkan_device_select();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = cli::Args::parse();

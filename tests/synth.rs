@@ -445,6 +445,22 @@ fn the_cli_writes_sync_twins_and_refuses_an_unknown_task() {
     let bad = Command::new(bin).args(["synth", "--clips", "1", "--task", "chords", "--out"]).arg(&dir).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("pairs or sync"), "{}", String::from_utf8_lossy(&bad.stderr));
+    // `--objects`: two objects per clip as asked; out of range, or with `pairs`, a bad argument.
+    let two = dir.join("two");
+    let ok = Command::new(bin).args(["synth", "--clips", "2", "--task", "sync", "--objects", "2", "--out"]).arg(&two).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    for stem in ["train_00000", "train_00001"] {
+        let truth = synth::read_truth(&two.join(format!("{stem}.json"))).unwrap();
+        assert_eq!(truth.objects.len(), 2, "{stem}");
+    }
+    for (task, objects, says) in [("sync", "7", "must be 2 to 6"), ("sync", "1", "must be 2 to 6"), ("pairs", "3", "only to --task sync")] {
+        let out = dir.join(format!("bad-{task}-{objects}"));
+        let bad =
+            Command::new(bin).args(["synth", "--clips", "1", "--task", task, "--objects", objects, "--out"]).arg(&out).output().unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{task} --objects {objects}");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains(says), "{}", String::from_utf8_lossy(&bad.stderr));
+        assert!(!out.exists(), "{task} --objects {objects}: the output folder was made");
+    }
 }
 
 /// `eval` on `sync` twins: the pairs are found through the sidecars, and `follows_sound` is the

@@ -17,6 +17,13 @@ inside), A' = 0.5 A + 0.5 I, rows renormalised, R = A' R.
 
 Prints `PEER|<seconds>|<max |logit diff|>|<max |rollout diff|>` (best of the runs after one
 warm-up run).
+
+    python3 benches/reference/mbt_torch.py --model MODEL_DIR --train-batch 24 --runs 5
+
+times one training step instead, as `mbtscope train` takes it and as `cargo bench --bench forward
+-- --modes train-step` measures it: random inputs of the model's geometry, the forward pass
+(logits only), softmax cross-entropy, backward, and an Adam update of every parameter. Prints
+`PEER_TRAIN|<seconds>`.
 """
 
 import argparse
@@ -87,7 +94,7 @@ def tokens(cfg, p, m, x):
     return out.flatten(2).transpose(1, 2)
 
 
-def forward_rollout(cfg, p, inputs):
+def forward_rollout(cfg, p, inputs, rollout=True):
     fusion = cfg["modality_fusion"]
     token = cfg["classifier"] == "token"
     assert cfg["classifier"] in ("token", "gap") and not cfg.get("share_encoder", False)
@@ -151,13 +158,16 @@ def forward_rollout(cfg, p, inputs):
                 a[:, span[m].start : span[m].stop, span[m].start : span[m].stop] = att
         a = 0.5 * a + 0.5 * eye
         a = a / a.sum(-1, keepdim=True)
-        layers.append(a)
+        if rollout:
+            layers.append(a)
     encoded = layer_norm(torch.cat([x[m] for m in fusion], 1), p, "Transformer/encoder_norm")
     head = lambda v: v @ p["output_projection/kernel"] + p["output_projection/bias"]  # noqa: E731
     if token:
         logits = sum(head(encoded[:, start[m]]) for m in fusion) / len(fusion)
     else:
         logits = head(encoded.mean(1))
+    if not rollout:
+        return logits, None
     # Row 0 of A'_L ... A'_0, as mbtscope takes it: a vector-matrix product per layer from the
     # top down (the dense product would cost N^3 a layer for one row).
     row = torch.zeros(batch, 1, total)
@@ -170,13 +180,17 @@ def forward_rollout(cfg, p, inputs):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
-    parser.add_argument("--io", required=True)
+    parser.add_argument("--io")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--train-batch", type=int, default=0)
     args = parser.parse_args()
     with open(os.path.join(args.model, "model.json")) as f:
         cfg = json.load(f)
     cfg = cfg.get("model", cfg)
     p = read_safetensors(os.path.join(args.model, "model.safetensors"))
+    if args.train_batch:
+        train_step(cfg, p, args.train_batch, args.runs)
+        return
     io = np.load(args.io)
     inputs = {m: torch.from_numpy(io[m].astype(np.float32)) for m in cfg["modality_fusion"]}
     best = float("inf")
@@ -190,6 +204,32 @@ def main():
     dl = float(np.abs(logits.numpy() - io["logits"]).max())
     dr = float(np.abs(row.numpy() - io["rollout_row0"]).max())
     print(f"PEER|{best:.4f}|{dl:.3g}|{dr:.3g}", flush=True)
+
+
+def train_step(cfg, p, batch, runs):
+    d = cfg["dataset_configs"]
+    frames, crop = d["num_frames"], d["crop_size"]
+    time_steps, mel = d["spec_shape"][0] * d["num_spec_frames"], d["spec_shape"][1]
+    torch.manual_seed(0)
+    inputs = {
+        "rgb": torch.rand(batch, frames, crop, crop, 3) * 2 - 1,
+        "spectrogram": torch.randn(batch, time_steps, mel, 3),
+    }
+    params = {k: v.clone().requires_grad_(True) for k, v in p.items()}
+    optim = torch.optim.Adam(params.values(), lr=1e-4)
+    labels = torch.arange(batch) % cfg["num_classes"]
+    best = float("inf")
+    for run in range(runs + 1):
+        t0 = time.perf_counter()
+        optim.zero_grad()
+        logits, _ = forward_rollout(cfg, params, inputs, rollout=False)
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        optim.step()
+        elapsed = time.perf_counter() - t0
+        if run > 0:
+            best = min(best, elapsed)
+    print(f"PEER_TRAIN|{best:.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -97,76 +97,106 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
     let mut upstream: Vec<Option<Tensor<3>>> = last.tensors().into_iter().map(|t| t.grad(&grads)).collect();
 
     let layout = joint_layout(config);
+    let fusion = config.modality_fusion.len();
     let mut layers: Vec<Tensor<3>> = Vec::with_capacity(config.num_layers); // top first
     for layer in (0..config.num_layers).rev() {
         let Some(input) = entering.pop() else { break };
         let input = input.map(|t| t.autodiff().require_grad());
-        let mut out = input.clone();
-        let mut passes: Vec<AttentionPass> = Vec::new();
-        tracked.layer_forward(layer, &mut out, &layouts, KeepAttention::Probed, &mut Some(&mut passes as &mut dyn AttentionObserver));
-        // The chain rule through this layer: ∂y_c/∂x = ∂(Σ out ⊙ ∂y_c/∂out)/∂x.
-        let carried = out
-            .tensors()
-            .into_iter()
-            .zip(&upstream)
-            .filter_map(|(o, g)| Some((o.clone() * g.clone()?.autodiff()).sum()))
-            .reduce(|a, b| a + b);
-        let grads = carried.map(|c| c.backward());
-        upstream = input.tensors().into_iter().map(|t| grads.as_ref().and_then(|g| t.grad(g))).collect();
-        if !passes.is_empty() {
-            layers.push(layer_relevance(&layout, batch, &device, passes, grads.as_ref()));
+        let mut carried: Vec<Option<Tensor<3>>> = vec![None; input.tensors().len()];
+        let mut cams: Vec<AttentionPass> = Vec::new();
+        let mut backward = |terms: Vec<(Tensor<3>, Option<Tensor<3>>)>, passes: Vec<AttentionPass>| {
+            let target = terms.into_iter().filter_map(|(o, g)| Some((o * g?.autodiff()).sum())).reduce(|a, b| a + b);
+            let grads = target.map(|t| t.backward());
+            for (j, t) in input.tensors().into_iter().enumerate() {
+                if let Some(g) = grads.as_ref().and_then(|grads| t.grad(grads)) {
+                    carried[j] = Some(match carried[j].take() {
+                        Some(c) => c + g,
+                        None => g,
+                    });
+                }
+            }
+            cams.extend(passes.into_iter().map(|p| pass_relevance(p, grads.as_ref(), &device)));
+        };
+        if tracked.layer_is_combined(layer) {
+            let mut out = input.clone();
+            let mut passes: Vec<AttentionPass> = Vec::new();
+            tracked.layer_forward(layer, &mut out, &layouts, KeepAttention::Probed, &mut Some(&mut passes as &mut dyn AttentionObserver));
+            backward(out.tensors().into_iter().cloned().zip(upstream.iter().cloned()).collect(), passes);
+        } else {
+            // One pass at a time, so that only one pass's graph is alive (vanilla MBT-B's two
+            // passes each attend over all 3540 tokens). Every pass reads the tokens as they
+            // enter the layer; a bottleneck update counts 1/M towards the next bottleneck.
+            let bottleneck_grad = input.bottleneck.as_ref().and_then(|_| upstream.get(fusion).cloned().flatten());
+            let mut updated = false;
+            for i in 0..fusion {
+                let mut passes: Vec<AttentionPass> = Vec::new();
+                let out = tracked.pass_forward(
+                    layer,
+                    i,
+                    &input,
+                    &layouts,
+                    KeepAttention::Probed,
+                    &mut Some(&mut passes as &mut dyn AttentionObserver),
+                );
+                let mut terms = vec![(out.tokens, upstream.get(i).cloned().flatten())];
+                if let Some(update) = out.bottleneck {
+                    updated = true;
+                    terms.push((update, bottleneck_grad.clone().map(|g| g.div_scalar(fusion as f64))));
+                }
+                backward(terms, passes);
+            }
+            if !updated && let Some(g) = bottleneck_grad {
+                // Outside bottleneck fusion the bottleneck tokens pass through unchanged.
+                carried[fusion] = Some(match carried[fusion].take() {
+                    Some(c) => c + g,
+                    None => g,
+                });
+            }
+        }
+        upstream = carried;
+        if !cams.is_empty() {
+            layers.push(joint_relevance(&layout, batch, &device, &cams));
         }
     }
     layers.reverse();
     Ok(Relevance { layout, layers, batch, device: device.clone(), classes: top, logits: logits.without_autodiff() })
 }
 
-/// One layer's Ā `[batch, joint, joint]` from its probed passes: per pass, the mean over heads
-/// of max(0, A ⊙ ∂y_c/∂A), placed into the joint matrix as rollout places attention.
-fn layer_relevance(
-    layout: &TokenLayout,
-    batch: usize,
-    device: &Device,
-    passes: Vec<AttentionPass>,
-    grads: Option<&Gradients>,
-) -> Tensor<3> {
-    let mut layer_passes = Vec::with_capacity(passes.len());
-    for pass in passes {
-        let [b, heads, q, k] = pass.probs.shape;
-        let mut fused: Option<Tensor<4>> = None;
-        let mut blocks = Vec::new();
-        let mut query = usize::MAX;
-        for block in &pass.probs.blocks {
-            let Some(probe) = &block.probe else { continue };
-            let cam =
-                grads.and_then(|g| probe.grad(g)).unwrap_or_else(|| Tensor::zeros(block.probs.dims(), device)).clamp_min(0.0).sum_dim(1); // [batch, 1, q block, k]
-            if block.query_start != query {
-                if let Some(f) = fused.take() {
-                    blocks.push(AttentionBlock { head_start: 0, query_start: query, probs: f.div_scalar(heads as f64), probe: None });
-                }
-                query = block.query_start;
+/// One pass's relevance, `[batch, 1, q, k]` in blocks: the mean over heads of
+/// max(0, A ⊙ ∂y_c/∂A), from the gradients of the probes (zero without gradients).
+fn pass_relevance(pass: AttentionPass, grads: Option<&Gradients>, device: &Device) -> AttentionPass {
+    let [b, heads, q, k] = pass.probs.shape;
+    let mut fused: Option<Tensor<4>> = None;
+    let mut blocks = Vec::new();
+    let mut query = usize::MAX;
+    for block in &pass.probs.blocks {
+        let Some(probe) = &block.probe else { continue };
+        let cam = grads.and_then(|g| probe.grad(g)).unwrap_or_else(|| Tensor::zeros(block.probs.dims(), device)).clamp_min(0.0).sum_dim(1); // [batch, 1, q block, k]
+        if block.query_start != query {
+            if let Some(f) = fused.take() {
+                blocks.push(AttentionBlock { head_start: 0, query_start: query, probs: f.div_scalar(heads as f64), probe: None });
             }
-            fused = Some(match fused {
-                Some(f) => f + cam,
-                None => cam,
-            });
+            query = block.query_start;
         }
-        if let Some(f) = fused.take() {
-            blocks.push(AttentionBlock { head_start: 0, query_start: query, probs: f.div_scalar(heads as f64), probe: None });
-        }
-        layer_passes.push(AttentionPass {
-            layer: pass.layer,
-            pass: pass.pass,
-            layout: pass.layout,
-            probs: AttentionMap { shape: [b, 1, q, k], blocks },
+        fused = Some(match fused {
+            Some(f) => f + cam,
+            None => cam,
         });
     }
-    let host = crate::model::cpu_block::host_device(device)
-        .then(|| joint_matrix_host(layout, batch, &layer_passes, IdleBottleneck::Zero))
-        .flatten();
+    if let Some(f) = fused.take() {
+        blocks.push(AttentionBlock { head_start: 0, query_start: query, probs: f.div_scalar(heads as f64), probe: None });
+    }
+    AttentionPass { layer: pass.layer, pass: pass.pass, layout: pass.layout, probs: AttentionMap { shape: [b, 1, q, k], blocks } }
+}
+
+/// One layer's Ā `[batch, joint, joint]`: its passes' relevance placed into the joint matrix as
+/// rollout places attention (bottleneck rows averaged where it is updated, zero elsewhere).
+fn joint_relevance(layout: &TokenLayout, batch: usize, device: &Device, passes: &[AttentionPass]) -> Tensor<3> {
+    let host =
+        crate::model::cpu_block::host_device(device).then(|| joint_matrix_host(layout, batch, passes, IdleBottleneck::Zero)).flatten();
     match host {
         Some(host) => Tensor::from_data(TensorData::new(host, [batch, layout.len(), layout.len()]), device),
-        None => joint_matrix(layout, batch, device, &layer_passes, IdleBottleneck::Zero).without_autodiff(),
+        None => joint_matrix(layout, batch, device, passes, IdleBottleneck::Zero).without_autodiff(),
     }
 }
 

@@ -348,25 +348,85 @@ impl Mbt {
         observer: &mut Option<&mut dyn AttentionObserver>,
     ) {
         let c = &self.config;
-        let tokens = &mut state.tokens;
-        if !c.is_fusion_layer(layer) {
-            for (i, &m) in c.modality_fusion.iter().enumerate() {
-                let (x, p) = self.block(m, layer).forward(tokens[i].clone(), keep);
-                tokens[i] = x;
-                record(observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
-            }
-        } else if let Some(shared) = state.bottleneck.take().filter(|_| c.use_bottleneck) {
-            state.bottleneck = Some(self.bottleneck_layer(layer, tokens, layouts, shared, keep, observer));
-        } else if !c.share_encoder {
-            self.vanilla_layer(layer, tokens, layouts, keep, observer);
-        } else {
-            let x = state.combined.take().unwrap_or_else(|| Tensor::cat(tokens.clone(), 1));
+        if self.layer_is_combined(layer) {
+            let x = state.combined.take().unwrap_or_else(|| Tensor::cat(state.tokens.clone(), 1));
             let mut layout = TokenLayout::default();
             layouts.iter().for_each(|l| layout.extend(l));
             let (x, p) = self.blocks[layer].forward(x, keep);
             state.combined = Some(x);
             record(observer, layer, PassKind::Combined, layout, p);
+            return;
         }
+        // Every pass reads the tokens as they enter the layer.
+        let passes: Vec<PassOutput> =
+            (0..c.modality_fusion.len()).map(|i| self.pass_forward(layer, i, state, layouts, keep, observer)).collect();
+        let mut updates = Vec::new();
+        for (i, pass) in passes.into_iter().enumerate() {
+            state.tokens[i] = pass.tokens;
+            updates.extend(pass.bottleneck);
+        }
+        if !updates.is_empty() {
+            state.bottleneck = Some(Tensor::stack::<4>(updates, 3).mean_dim(3).squeeze_dim(3));
+        }
+    }
+
+    /// Whether layer `layer` is one pass over all tokens joined (a shared encoder's fusion
+    /// layers) rather than one pass per modality.
+    pub fn layer_is_combined(&self, layer: usize) -> bool {
+        let c = &self.config;
+        c.is_fusion_layer(layer) && c.share_encoder && !(c.use_bottleneck && self.bottleneck.is_some())
+    }
+
+    /// The pass of modality `fusion[i]` in layer `layer` (not a combined layer): the modality's
+    /// tokens as they leave the layer and, in a bottleneck fusion layer, its update of the
+    /// bottleneck tokens (the next bottleneck is the mean of the passes' updates).
+    /// - Outside fusion: the modality attends to its own tokens.
+    /// - Bottleneck fusion: to [its tokens, the shared bottleneck tokens].
+    /// - Vanilla fusion: to [the other modalities in Scenic's fixed order, itself], keeping its
+    ///   own (last) tokens.
+    pub fn pass_forward(
+        &self,
+        layer: usize,
+        i: usize,
+        state: &LayerState,
+        layouts: &[TokenLayout],
+        keep: KeepAttention,
+        observer: &mut Option<&mut dyn AttentionObserver>,
+    ) -> PassOutput {
+        let c = &self.config;
+        let fusion = &c.modality_fusion;
+        let m = fusion[i];
+        let own = state.tokens[i].dims()[1];
+        let shared = state.bottleneck.as_ref().filter(|_| c.use_bottleneck);
+        if !c.is_fusion_layer(layer) {
+            let (x, p) = self.block(m, layer).forward(state.tokens[i].clone(), keep);
+            record(observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
+            return PassOutput { tokens: x, bottleneck: None };
+        }
+        if let Some(shared) = shared {
+            let joined = Tensor::cat(vec![state.tokens[i].clone(), shared.clone()], 1);
+            let (out, p) = self.block(m, layer).forward(joined, keep);
+            let mut layout = layouts[i].clone();
+            layout.push(TokenKind::Bottleneck, c.bottleneck_tokens());
+            record(observer, layer, PassKind::Modality(m), layout, p);
+            return PassOutput { tokens: out.clone().slice(s![.., 0..own, ..]), bottleneck: Some(out.slice(s![.., own.., ..])) };
+        }
+        let mut parts = Vec::new();
+        let mut layout = TokenLayout::default();
+        for other in Modality::SCENIC_ORDER {
+            if other != m
+                && let Some(j) = fusion.iter().position(|&f| f == other)
+            {
+                parts.push(state.tokens[j].clone());
+                layout.extend(&layouts[j]);
+            }
+        }
+        parts.push(state.tokens[i].clone());
+        layout.extend(&layouts[i]);
+        let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep);
+        let total = out.dims()[1];
+        record(observer, layer, PassKind::Modality(m), layout, p);
+        PassOutput { tokens: out.slice(s![.., total - own.., ..]), bottleneck: None }
     }
 
     /// The final LayerNorm and the classifier, on the tokens that leave the last layer.
@@ -379,6 +439,13 @@ impl Mbt {
         let logits = self.classify(&encoded, &encoded_layout, batch);
         MbtOutput { logits, encoded, encoded_layout, bottleneck: state.bottleneck, attention: Vec::new() }
     }
+}
+
+/// What one modality's pass of a layer gives (see [`Mbt::pass_forward`]).
+#[derive(Debug, Clone)]
+pub struct PassOutput {
+    pub tokens: Tensor<3>,
+    pub bottleneck: Option<Tensor<3>>,
 }
 
 /// What passes from one encoder layer to the next: each modality's tokens (`[batch, tokens,
@@ -463,66 +530,6 @@ impl Mbt {
             layouts.push(layout);
         }
         Ok((tokens, layouts))
-    }
-
-    /// A bottleneck fusion layer: each modality attends to [its tokens, the shared bottleneck
-    /// tokens]; the modalities' bottleneck updates are averaged into the next bottleneck.
-    fn bottleneck_layer(
-        &self,
-        layer: usize,
-        tokens: &mut [Tensor<3>],
-        layouts: &[TokenLayout],
-        shared: Tensor<3>,
-        keep: KeepAttention,
-        observer: &mut Option<&mut dyn AttentionObserver>,
-    ) -> Tensor<3> {
-        let fusion = &self.config.modality_fusion;
-        let mut updates = Vec::with_capacity(fusion.len());
-        for (i, &m) in fusion.iter().enumerate() {
-            let own = tokens[i].dims()[1];
-            let joined = Tensor::cat(vec![tokens[i].clone(), shared.clone()], 1);
-            let (out, p) = self.block(m, layer).forward(joined, keep);
-            tokens[i] = out.clone().slice(s![.., 0..own, ..]);
-            updates.push(out.slice(s![.., own.., ..]));
-            let mut layout = layouts[i].clone();
-            layout.push(TokenKind::Bottleneck, self.config.bottleneck_tokens());
-            record(observer, layer, PassKind::Modality(m), layout, p);
-        }
-        Tensor::stack::<4>(updates, 3).mean_dim(3).squeeze_dim(3)
-    }
-
-    /// A vanilla fusion layer: each modality attends to [other modalities, itself], the others
-    /// in Scenic's fixed order, and keeps its own (last) tokens.
-    fn vanilla_layer(
-        &self,
-        layer: usize,
-        tokens: &mut Vec<Tensor<3>>,
-        layouts: &[TokenLayout],
-        keep: KeepAttention,
-        observer: &mut Option<&mut dyn AttentionObserver>,
-    ) {
-        let fusion = &self.config.modality_fusion;
-        let mut next = Vec::with_capacity(fusion.len());
-        for (i, &m) in fusion.iter().enumerate() {
-            let mut parts = Vec::new();
-            let mut layout = TokenLayout::default();
-            for other in Modality::SCENIC_ORDER {
-                if other != m
-                    && let Some(j) = fusion.iter().position(|&f| f == other)
-                {
-                    parts.push(tokens[j].clone());
-                    layout.extend(&layouts[j]);
-                }
-            }
-            parts.push(tokens[i].clone());
-            layout.extend(&layouts[i]);
-            let own = tokens[i].dims()[1];
-            let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep);
-            let total = out.dims()[1];
-            next.push(out.slice(s![.., total - own.., ..]));
-            record(observer, layer, PassKind::Modality(m), layout, p);
-        }
-        *tokens = next;
     }
 
     /// The logits from the encoded tokens: the mean of the classification tokens' logits
