@@ -9,6 +9,7 @@
 //!   [`runner`]: a model folder loaded onto a device;
 //! - [`explain`]: attention rollout, gradient-weighted relevance and bottleneck activity, as maps;
 //! - [`analysis`]: one model over one clip, window by window, cached on disk;
+//!   [`dataset`]: results of many clips (shards merged, ground truth, metrics);
 //! - [`render`]: heatmap overlays (the CPU twin of `shaders/heatmap.wgsl`) and the GPU renderer;
 //!   [`export`]: annotated frames ([`export::annotate`]) and videos;
 //! - [`synth`], [`train`], [`eval`]: the generated benchmark, training, and evaluation against
@@ -20,6 +21,7 @@
 pub mod analysis;
 pub mod app;
 pub mod console;
+pub mod dataset;
 pub mod eval;
 pub mod explain;
 pub mod export;

@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod dataset;
 mod explain_relevance;
 mod explain_rollout;
 mod export;

@@ -21,6 +21,10 @@ pub struct Results {
     pub top_k: usize,
     pub maps: bool,
     pub models: Vec<ModelInfo>,
+    /// The shard of the clip list this file holds (`analyze --shard`); absent for a whole run
+    /// and for merged shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::Shard>,
     pub clips: Vec<ClipResult>,
     pub failures: Vec<Failure>,
 }

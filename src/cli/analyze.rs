@@ -3,17 +3,29 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use super::{AnalyzeArgs, PartialFailure};
+use super::{AnalyzeArgs, BadArgument, PartialFailure};
 use anyhow::Context as _;
 use mbtscope::analysis::report::{ClipResult, FORMAT, Failure, ModelInfo, Results, window_out};
-use mbtscope::analysis::{ModelRun, analyze_cached, model_name};
+use mbtscope::analysis::{ModelRun, Shard, analyze_cached, model_name};
 use mbtscope::model::device;
 use mbtscope::runner;
 
 const VIDEO_EXTENSIONS: [&str; 7] = ["mp4", "mkv", "mov", "webm", "avi", "m4v", "mpg"];
 
-/// The clips to analyse: INPUT itself, or the video files in the folder INPUT, sorted.
+/// The clips to analyse, sorted: INPUT itself, the video files in the folder INPUT, or the
+/// clips a `.txt` list names (relative paths from the list's folder).
 fn clips(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let is_list = input.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
+    if is_list && input.is_file() {
+        let text = std::fs::read_to_string(input).with_context(|| format!("cannot read the clip list {}", input.display()))?;
+        let base = input.parent().unwrap_or(Path::new(""));
+        let mut clips: Vec<PathBuf> =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| base.join(l)).collect();
+        clips.sort();
+        clips.dedup();
+        anyhow::ensure!(!clips.is_empty(), "the clip list {} names no clips", input.display());
+        return Ok(clips);
+    }
     if !input.is_dir() {
         anyhow::ensure!(input.exists(), "{} does not exist", input.display());
         return Ok(vec![input.to_owned()]);
@@ -39,8 +51,20 @@ fn event(value: serde_json::Value) {
     mbtscope::outln!("{value}");
 }
 
+/// The shard `--shard` (and `--shards`) ask for.
+fn shard(args: &AnalyzeArgs) -> Result<Option<Shard>, BadArgument> {
+    let bad = |e: mbtscope::analysis::shard::ShardError| BadArgument(e.to_string());
+    match args.shard.as_deref() {
+        None => Ok(None),
+        Some("from-env") => Shard::from_env(args.shards, |name| std::env::var(name).ok()).map(Some).map_err(bad),
+        Some(_) if args.shards.is_some() => Err(BadArgument("--shards N goes with --shard from-env; --shard K/N already says N".into())),
+        Some(spec) => Shard::parse(spec).map(Some).map_err(bad),
+    }
+}
+
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     args.explain.check()?;
+    let shard = shard(&args)?;
     let settings = args.explain.settings();
     let selected = device::select(args.device);
     if !args.json {
@@ -58,7 +82,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         .zip(&loaded)
         .map(|(dir, m)| ModelInfo { name: model_name(dir), dir: dir.clone(), labels: m.labels.clone() })
         .collect();
-    let clips = clips(&args.input)?;
+    let mut clips = clips(&args.input)?;
+    if let Some(shard) = shard {
+        clips = shard.select(&clips);
+    }
 
     // Earlier results: kept (and their clips skipped) if made with the same models and settings.
     let mut results = Results {
@@ -67,6 +94,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         top_k: args.top_k,
         maps: !args.no_maps,
         models: models.clone(),
+        shard,
         clips: Vec::new(),
         failures: Vec::new(),
     };
@@ -167,7 +195,8 @@ fn previous_clips(args: &AnalyzeArgs, results: &Results) -> anyhow::Result<Vec<C
         && previous.settings == results.settings
         && previous.top_k == args.top_k
         && previous.maps != args.no_maps
-        && previous.models == results.models;
+        && previous.models == results.models
+        && previous.shard == results.shard;
     anyhow::ensure!(same, "{} holds results of other models or settings (use --force to replace it)", args.out.display());
     Ok(previous.clips)
 }

@@ -87,6 +87,38 @@ pub enum Command {
     /// Play a clip without a window: sound through the audio device, the clock and A/V
     /// statistics printed twice a second.
     Play(PlayArgs),
+    /// Combine `analyze` results files (the shards of one run) into one, refusing duplicate
+    /// clips and files of other models or settings; with --labels, print the report.
+    Merge(MergeArgs),
+    /// Print per-model accuracy, mAP (multi-label ground truth), the confusion matrix and the
+    /// clips where the models disagree, for an `analyze` results file.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The results files to combine.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The merged results file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Ground truth, one clip per row: `clip,label` or `clip,"label1,label2"` (clips by path,
+    /// file name or stem; labels by the models' label names). Prints the report after merging.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// An `analyze` (or `merge`) results file.
+    pub file: PathBuf,
+    /// Ground truth (see `merge --labels`); without it only the disagreements are reported.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -306,7 +338,9 @@ impl ExplainArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// A clip, or a folder whose video files (mp4, mkv, mov, webm, avi) are analysed one by one.
+    /// A clip, a folder whose video files (mp4, mkv, mov, webm, avi) are analysed one by one, or
+    /// a `.txt` list of clips, one path per line (relative paths from the list's folder; blank
+    /// lines and lines starting with `#` are skipped).
     pub input: PathBuf,
     /// A model folder; repeat to analyse with several (for example vanilla and bottleneck).
     #[arg(long, required = true)]
@@ -330,6 +364,15 @@ pub struct AnalyzeArgs {
     /// Neither read nor write the analysis cache the app shares (~/.cache/mbtscope/analysis).
     #[arg(long)]
     pub no_cache: bool,
+    /// Analyse only shard K of N (from 0) of the clips sorted by path: clip i belongs to shard
+    /// i mod N. `from-env` takes K and N from a Slurm job array (SLURM_ARRAY_TASK_ID less
+    /// SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job
+    /// (JOB_COMPLETION_INDEX, with --shards N). Combine the shards' files with `mbtscope merge`.
+    #[arg(long, value_name = "K/N|from-env")]
+    pub shard: Option<String>,
+    /// The number of shards, for `--shard from-env` (required with JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "N", requires = "shard")]
+    pub shards: Option<usize>,
     #[command(flatten)]
     pub explain: ExplainArgs,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]

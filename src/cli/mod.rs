@@ -1,6 +1,7 @@
 //! Argument parsing in one place (clap), the work of each command in its own module.
 
 mod analyze;
+mod dataset;
 mod eval;
 mod export;
 mod flops;
@@ -87,5 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Play(a) => media::play(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Export(a) => export::run(a),
+        Command::Merge(a) => dataset::merge(a),
+        Command::Report(a) => dataset::report(a),
     }
 }
