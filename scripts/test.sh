@@ -11,6 +11,11 @@ if ! pactl info >/dev/null 2>&1; then
     --load="module-null-sink sink_name=mbtscope_null" \
     --load="module-native-protocol-unix" 2>/dev/null || echo "warning: could not start PulseAudio" >&2
 fi
+# The Slurm test (tests/slurm.rs) submits a job array to a single-node cluster on this machine.
+# Starting one needs root; elsewhere the test says it was skipped (and fails under CI).
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/slurm.sh || echo "warning: could not start a Slurm cluster (see above)" >&2
+fi
 # The tree stays formatted (rustfmt.toml); checked first, it costs a second.
 if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --check || { echo "error: the tree is not formatted: run cargo fmt" >&2; exit 1; }

@@ -35,9 +35,10 @@ fn analyze(input: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ou
     command.envs(env.iter().copied()).arg("--out").arg(out).args(extra).arg(input).output().unwrap()
 }
 
-/// The clips of a results file with the time spent taken out (it differs between runs).
+/// The clips of a results file (JSON or Parquet) with the time spent taken out (it differs
+/// between runs).
 fn clips_of(path: &Path) -> Vec<serde_json::Value> {
-    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let results = serde_json::to_value(mbtscope::dataset::read_results(path).unwrap()).unwrap();
     results["clips"]
         .as_array()
         .unwrap()
@@ -97,6 +98,32 @@ fn shards_merge_into_the_unsharded_result_and_report_scores_them() {
     let merged = dir.join("merged.json");
     ok(&mbtscope().arg("merge").arg(&s1).arg(&s0).arg("--out").arg(&merged).output().unwrap());
     assert_eq!(clips_of(&merged), whole_clips);
+
+    // The same as Parquet: shards written as Parquet merge into Parquet (or JSON) equal to the
+    // unsharded run, and a JSON shard merges with a Parquet one.
+    let p0 = dir.join("s0.parquet");
+    let p1 = dir.join("s1.parquet");
+    ok(&analyze(&list, &p0, &["--shard", "0/2"], &[]));
+    ok(&analyze(&list, &p1, &["--shard", "1/2"], &[]));
+    assert_eq!(clips_of(&p0), clips_of(&s0));
+    let merged_parquet = dir.join("merged.parquet");
+    ok(&mbtscope().arg("merge").arg(&p0).arg(&p1).arg("--out").arg(&merged_parquet).output().unwrap());
+    assert_eq!(clips_of(&merged_parquet), whole_clips);
+    let mixed = dir.join("mixed.json");
+    ok(&mbtscope().arg("merge").arg(&p0).arg(&s1).arg("--out").arg(&mixed).output().unwrap());
+    assert_eq!(clips_of(&mixed), whole_clips);
+    // Resuming a Parquet shard skips its clips.
+    let again = analyze(&list, &p0, &["--shard", "0/2", "--json"], &[]);
+    let kinds: Vec<String> =
+        ok(&again).lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["skipped", "skipped", "skipped", "done"]);
+    // A truncated or foreign Parquet file is refused, naming it.
+    let cut = dir.join("cut.parquet");
+    let bytes = std::fs::read(&p1).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let output = mbtscope().arg("report").arg(&cut).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cut.parquet is not an mbtscope Parquet results file"), "{}", stderr(&output));
 
     // Ground truth from the sidecars, by stem; the report scores both models.
     let mut csv = String::from("clip,label\n");

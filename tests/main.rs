@@ -13,6 +13,7 @@ mod model_reference;
 mod player;
 mod reliability;
 mod render;
+mod slurm;
 mod synth;
 mod train;
 mod weights_import;

@@ -42,8 +42,7 @@ fn clips(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn write_results(path: &Path, results: &Results) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec(results)?;
-    mbtscope::fsutil::write_atomic(path, &bytes, true).with_context(|| format!("cannot write {}", path.display()))
+    mbtscope::dataset::write_results(path, results, true)
 }
 
 /// One line of `--json` output.
@@ -188,9 +187,7 @@ fn lock_out(out: &Path) -> anyhow::Result<mbtscope::fsutil::FileLock> {
 /// The clips already in OUT, when it holds results of the same models and settings as
 /// `results` (so that they are kept and skipped); an error when it holds anything else.
 fn previous_clips(args: &AnalyzeArgs, results: &Results) -> anyhow::Result<Vec<ClipResult>> {
-    let bytes = std::fs::read(&args.out).with_context(|| format!("cannot read {}", args.out.display()))?;
-    let previous: Results = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not an mbtscope analysis file (use --force to replace it)", args.out.display()))?;
+    let previous = mbtscope::dataset::read_results(&args.out).map_err(|e| anyhow::anyhow!("{e:#} (use --force to replace it)"))?;
     let same = previous.format == FORMAT
         && previous.settings == results.settings
         && previous.top_k == args.top_k

@@ -2,20 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-
 use super::{BadArgument, MergeArgs, ReportArgs};
-use mbtscope::analysis::report::{FORMAT, Results};
-use mbtscope::dataset::{labels, merge as merging, metrics};
-
-/// Reads an `analyze` results file, with an error that names it.
-pub fn read_results(path: &Path) -> anyhow::Result<Results> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let results: Results = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not an mbtscope analysis file (or it was cut short)", path.display()))?;
-    anyhow::ensure!(results.format == FORMAT, "{} has format {} (expected {FORMAT})", path.display(), results.format);
-    Ok(results)
-}
+use mbtscope::analysis::report::Results;
+use mbtscope::dataset::{labels, merge as merging, metrics, read_results, write_results};
 
 /// The ground truth in `path` for `results` (every model must have the same labels).
 fn ground_truth(path: &Path, results: &Results) -> anyhow::Result<labels::GroundTruth> {
@@ -44,8 +33,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
     // The report's ground truth is read before anything is written, so that a bad CSV leaves
     // no output behind.
     let truth = args.labels.as_deref().map(|p| ground_truth(p, &merged.results)).transpose()?;
-    let bytes = serde_json::to_vec(&merged.results)?;
-    mbtscope::fsutil::write_atomic(&args.out, &bytes, args.force).with_context(|| format!("cannot write {}", args.out.display()))?;
+    write_results(&args.out, &merged.results, args.force)?;
     if !merged.missing_shards.is_empty() {
         eprintln!("warning: shards {} were not among the inputs", merged.missing_shards.join(", "));
     }
