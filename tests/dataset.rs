@@ -35,22 +35,6 @@ fn analyze(input: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ou
     command.envs(env.iter().copied()).arg("--out").arg(out).args(extra).arg(input).output().unwrap()
 }
 
-/// The clips of a results file (JSON or Parquet) with the time spent taken out (it differs
-/// between runs).
-fn clips_of(path: &Path) -> Vec<serde_json::Value> {
-    let results = serde_json::to_value(mbtscope::dataset::read_results(path).unwrap()).unwrap();
-    results["clips"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .cloned()
-        .map(|mut c| {
-            c.as_object_mut().unwrap().remove("seconds");
-            c
-        })
-        .collect()
-}
-
 #[test]
 fn shards_merge_into_the_unsharded_result_and_report_scores_them() {
     let dir = crate::scratch("dataset-shards");
@@ -66,7 +50,7 @@ fn shards_merge_into_the_unsharded_result_and_report_scores_them() {
 
     let whole = dir.join("whole.json");
     ok(&analyze(&list, &whole, &[], &[]));
-    let whole_clips = clips_of(&whole);
+    let whole_clips = crate::result_clips(&whole);
     assert_eq!(whole_clips.len(), 5);
 
     // Shard 0 of 2 given, shard 1 from a Slurm array numbered from 1 (task 2 of 2).
@@ -80,7 +64,7 @@ fn shards_merge_into_the_unsharded_result_and_report_scores_them() {
         &[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "2")],
     ));
     let names = |p: &Path| {
-        clips_of(p)
+        crate::result_clips(p)
             .iter()
             .map(|c| PathBuf::from(c["clip"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
@@ -92,12 +76,12 @@ fn shards_merge_into_the_unsharded_result_and_report_scores_them() {
     // A Kubernetes Indexed Job's shard is the same as the one given.
     let k0 = dir.join("k0.json");
     ok(&analyze(&list, &k0, &["--shard", "from-env", "--shards", "2"], &[("JOB_COMPLETION_INDEX", "0")]));
-    assert_eq!(clips_of(&k0), clips_of(&s0));
+    assert_eq!(crate::result_clips(&k0), crate::result_clips(&s0));
 
     // Merged, the shards equal the unsharded run clip for clip and window for window.
     let merged = dir.join("merged.json");
     ok(&mbtscope().arg("merge").arg(&s1).arg(&s0).arg("--out").arg(&merged).output().unwrap());
-    assert_eq!(clips_of(&merged), whole_clips);
+    assert_eq!(crate::result_clips(&merged), whole_clips);
 
     // The same as Parquet: shards written as Parquet merge into Parquet (or JSON) equal to the
     // unsharded run, and a JSON shard merges with a Parquet one.
@@ -105,13 +89,13 @@ fn shards_merge_into_the_unsharded_result_and_report_scores_them() {
     let p1 = dir.join("s1.parquet");
     ok(&analyze(&list, &p0, &["--shard", "0/2"], &[]));
     ok(&analyze(&list, &p1, &["--shard", "1/2"], &[]));
-    assert_eq!(clips_of(&p0), clips_of(&s0));
+    assert_eq!(crate::result_clips(&p0), crate::result_clips(&s0));
     let merged_parquet = dir.join("merged.parquet");
     ok(&mbtscope().arg("merge").arg(&p0).arg(&p1).arg("--out").arg(&merged_parquet).output().unwrap());
-    assert_eq!(clips_of(&merged_parquet), whole_clips);
+    assert_eq!(crate::result_clips(&merged_parquet), whole_clips);
     let mixed = dir.join("mixed.json");
     ok(&mbtscope().arg("merge").arg(&p0).arg(&s1).arg("--out").arg(&mixed).output().unwrap());
-    assert_eq!(clips_of(&mixed), whole_clips);
+    assert_eq!(crate::result_clips(&mixed), whole_clips);
     // Resuming a Parquet shard skips its clips.
     let again = analyze(&list, &p0, &["--shard", "0/2", "--json"], &[]);
     let kinds: Vec<String> =
@@ -211,5 +195,5 @@ fn shards_merge_into_the_unsharded_result_and_report_scores_them() {
     refused(&[os("report"), merged.clone().into(), os("--labels"), bad_labels.clone().into()], 1, "not in the results", None);
     // An existing OUT is kept without --force.
     refused(&[os("merge"), s0.clone().into(), s1.clone().into(), os("--out"), merged.clone().into()], 1, "already exists", None);
-    assert_eq!(clips_of(&merged), whole_clips);
+    assert_eq!(crate::result_clips(&merged), whole_clips);
 }

@@ -25,6 +25,22 @@ pub fn fixtures() -> PathBuf {
 }
 
 /// A fresh scratch directory under the target dir's tmp.
+/// The clips of an `analyze` results file (JSON or Parquet) as JSON values, with the time spent
+/// taken out (it differs between runs), for comparing runs clip for clip.
+pub fn result_clips(path: &Path) -> Vec<serde_json::Value> {
+    let results = serde_json::to_value(mbtscope::dataset::read_results(path).unwrap()).unwrap();
+    results["clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            c.as_object_mut().unwrap().remove("seconds");
+            c
+        })
+        .collect()
+}
+
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -13,20 +13,6 @@ fn cluster_is_up() -> bool {
     })
 }
 
-fn clips_of(path: &Path) -> Vec<serde_json::Value> {
-    let results = serde_json::to_value(mbtscope::dataset::read_results(path).unwrap()).unwrap();
-    results["clips"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .cloned()
-        .map(|mut c| {
-            c.as_object_mut().unwrap().remove("seconds");
-            c
-        })
-        .collect()
-}
-
 #[test]
 fn a_slurm_job_array_of_shards_merges_into_the_unsharded_result() {
     if !cluster_is_up() {
@@ -88,6 +74,6 @@ fn a_slurm_job_array_of_shards_merges_into_the_unsharded_result() {
     let merge = Command::new(bin).arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
     assert!(merge.status.success(), "{}", String::from_utf8_lossy(&merge.stderr));
     assert!(!String::from_utf8_lossy(&merge.stderr).contains("were not among the inputs"), "{}", String::from_utf8_lossy(&merge.stderr));
-    assert_eq!(clips_of(&merged), clips_of(&whole));
-    assert_eq!(clips_of(&merged).len(), 4);
+    assert_eq!(crate::result_clips(&merged), crate::result_clips(&whole));
+    assert_eq!(crate::result_clips(&merged).len(), 4);
 }

@@ -108,12 +108,7 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
             let target = terms.into_iter().filter_map(|(o, g)| Some((o * g?.autodiff()).sum())).reduce(|a, b| a + b);
             let grads = target.map(|t| t.backward());
             for (j, t) in input.tensors().into_iter().enumerate() {
-                if let Some(g) = grads.as_ref().and_then(|grads| t.grad(grads)) {
-                    carried[j] = Some(match carried[j].take() {
-                        Some(c) => c + g,
-                        None => g,
-                    });
-                }
+                accumulate(&mut carried[j], grads.as_ref().and_then(|grads| t.grad(grads)));
             }
             cams.extend(passes.into_iter().map(|p| pass_relevance(p, grads.as_ref(), &device)));
         };
@@ -147,10 +142,7 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
             }
             if !updated && let Some(g) = bottleneck_grad {
                 // Outside bottleneck fusion the bottleneck tokens pass through unchanged.
-                carried[fusion] = Some(match carried[fusion].take() {
-                    Some(c) => c + g,
-                    None => g,
-                });
+                accumulate(&mut carried[fusion], Some(g));
             }
         }
         upstream = carried;
@@ -160,6 +152,16 @@ pub fn relevance(model: &Mbt, input: MbtInput, class: Option<usize>) -> Result<R
     }
     layers.reverse();
     Ok(Relevance { layout, layers, batch, device: device.clone(), classes: top, logits: logits.without_autodiff() })
+}
+
+/// Adds `grad` (when there is one) to the gradient gathered so far in `sum`.
+fn accumulate(sum: &mut Option<Tensor<3>>, grad: Option<Tensor<3>>) {
+    if let Some(g) = grad {
+        *sum = Some(match sum.take() {
+            Some(s) => s + g,
+            None => g,
+        });
+    }
 }
 
 /// One pass's relevance, `[batch, 1, q, k]` in blocks: the mean over heads of
