@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod app;
+mod browser;
 mod cli;
 mod dataset;
 mod explain_relevance;

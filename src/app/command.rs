@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use super::dialog::Purpose;
-use super::{ImportForm, TokenPick, ViewMode};
+use super::{ImportForm, Page, TokenPick, ViewMode};
 use crate::analysis::AnalysisSettings;
+use crate::dataset::table::Query;
 use crate::export::ImageFormat;
 use crate::render::OverlayStyle;
 
@@ -57,4 +58,17 @@ pub enum Command {
     /// The import form as edited (its fields, whether it is shown).
     EditImport(ImportForm),
     StartImport,
+    /// Read an `analyze` results file (JSON or Parquet) into the dataset browser.
+    OpenResults(PathBuf),
+    /// Read the open results' ground truth from this labels CSV.
+    OpenGroundTruth(PathBuf),
+    /// Sort, filter or search the browser's table.
+    SetResultsQuery(Query),
+    /// Open the clip of the table's row `row` (an index into its clips) with its stored results,
+    /// at `window` (None: the row's telling window, see `ResultsTable::telling_window`).
+    OpenResultRow {
+        row: usize,
+        window: Option<usize>,
+    },
+    ShowPage(Page),
 }

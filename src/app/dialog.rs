@@ -17,6 +17,10 @@ pub enum Purpose {
     ImportLabels,
     ImportOut,
     ExportFolder,
+    /// An `analyze` results file for the dataset browser.
+    OpenResults,
+    /// A labels CSV for the open results.
+    GroundTruth,
 }
 
 impl Purpose {
@@ -29,6 +33,8 @@ impl Purpose {
             Self::ImportLabels => "Class names (one per line)",
             Self::ImportOut => "Folder for the imported model",
             Self::ExportFolder => "Export folder",
+            Self::OpenResults => "Open analysis results (JSON or Parquet)",
+            Self::GroundTruth => "Ground truth (CSV: clip,label)",
         }
     }
 
@@ -115,6 +121,8 @@ impl Dialogs {
                     Purpose::OpenClip => dialog.add_filter("video", CLIP_EXTENSIONS).add_filter("any file", &["*"]),
                     Purpose::ImportConfig => dialog.add_filter("JSON", &["json"]).add_filter("any file", &["*"]),
                     Purpose::ImportLabels => dialog.add_filter("text", &["txt"]).add_filter("any file", &["*"]),
+                    Purpose::OpenResults => dialog.add_filter("results", &["parquet", "json"]).add_filter("any file", &["*"]),
+                    Purpose::GroundTruth => dialog.add_filter("CSV", &["csv"]).add_filter("any file", &["*"]),
                     _ => dialog,
                 };
                 let picked = if purpose.wants_folder() { dialog.pick_folder() } else { dialog.pick_file() };

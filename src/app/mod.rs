@@ -3,6 +3,7 @@
 //! bottleneck tokens, analysed in the background on the GUI's own wgpu device (or the CPU when
 //! that device is a software rasteriser).
 
+pub mod browser;
 pub mod command;
 pub mod dialog;
 pub mod export;
@@ -23,7 +24,7 @@ use crate::model::device::DeviceChoice;
 pub use command::Command;
 pub use settings::{AppOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
 pub use state::{
-    Analysis, ClipSpectrogram, ImportForm, Layout, ModelResults, Session, Tasks, TokenPick, UiState, ViewRects, method_name,
+    Analysis, ClipSpectrogram, ImportForm, Layout, ModelResults, Page, Session, Tasks, TokenPick, UiState, ViewRects, method_name,
     normalisation_name, span_name,
 };
 use task::Task;
@@ -37,6 +38,8 @@ pub struct MbtApp {
     pub session: Option<Session>,
     pub analysis: Analysis,
     pub tasks: Tasks,
+    /// The dataset browser (File > Open results…).
+    pub browser: browser::Browser,
     pub ui: UiState,
     /// What a repaint takes from reading the clock to the screen: frames go up this far ahead
     /// of the clock, so that they are on screen at their time.
@@ -108,11 +111,19 @@ impl MbtApp {
             session: None,
             analysis: Analysis { worker, generation: 0, models: Vec::new(), status: String::new(), device_description, received: 0 },
             tasks: Tasks::default(),
+            browser: browser::Browser::default(),
             ui: UiState::default(),
             paint_latency: latency::PaintLatency::default(),
         };
-        let clip = options.clip.clone().unwrap_or_else(demo_clip);
-        app.open(&clip, &cc.egui_ctx);
+        if let Some((results, labels)) = options.results.clone() {
+            let ctx = cc.egui_ctx.clone();
+            app.browser.load(results, labels, move || ctx.request_repaint());
+            app.ui.page = Page::Results;
+        }
+        // With results to browse, a clip opens when a row is clicked (or when one was given).
+        if let Some(clip) = options.clip.clone().or_else(|| options.results.is_none().then(demo_clip)) {
+            app.open(&clip, &cc.egui_ctx);
+        }
         app
     }
 
@@ -246,7 +257,64 @@ impl MbtApp {
             }
             Command::EditImport(form) => self.ui.import = form,
             Command::StartImport => self.start_import(wake),
+            Command::OpenResults(path) => {
+                self.browser.load(path, None, wake);
+                self.ui.page = Page::Results;
+            }
+            Command::OpenGroundTruth(csv) => match &self.browser.table {
+                Some(table) => {
+                    let path = table.path.clone();
+                    self.browser.load(path, Some(csv), wake);
+                }
+                None => self.browser.message = Some("open a results file first".into()),
+            },
+            Command::SetResultsQuery(query) => self.browser.set_query(query),
+            Command::OpenResultRow { row, window } => self.open_row(row, window, wake),
+            Command::ShowPage(page) => self.ui.page = page,
         }
+    }
+
+    /// Starts reading a row's stored results; the clip opens with them when they are read.
+    fn open_row(&mut self, row: usize, window: Option<usize>, wake: impl Fn() + Send + 'static) {
+        let Some(table) = self.browser.table.clone() else { return };
+        self.browser.selected = Some(row);
+        let mut known = self.settings.models.clone();
+        known.extend(shipped_models());
+        let started =
+            Task::spawn("stored results", wake, move |_| browser::load_stored(&table, row, window, &known).map_err(|e| format!("{e:#}")));
+        match started {
+            // A newer click replaces an older one still being read.
+            Ok(task) => self.browser.opening = Some(task),
+            Err(e) => self.browser.message = Some(e),
+        }
+    }
+
+    /// Shows a row's clip with the results the file stored for it: no model runs.
+    fn show_stored(&mut self, stored: browser::StoredClip, ctx: &egui::Context) {
+        if !self.open_session(&stored.clip, ctx) {
+            self.browser.message = self.ui.message.clone();
+            return;
+        }
+        // What the results were computed with becomes what the app shows (and what a change
+        // of setting re-analyses with).
+        self.settings.analysis = stored.settings;
+        for m in stored.models.iter().rev() {
+            self.settings.models.retain(|d| d != &m.dir);
+            self.settings.models.insert(0, m.dir.clone());
+        }
+        self.analysis.generation = self.analysis.worker.cancel();
+        self.analysis.models = stored.models;
+        let (file, row) = &stored.source;
+        let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let mut status = format!("stored results from {name} (row {}; nothing recomputed)", row + 1);
+        for note in &stored.notes {
+            status.push_str("; ");
+            status.push_str(note);
+        }
+        self.analysis.status = status;
+        self.seek(stored.seek);
+        self.browser.message = None;
+        self.ui.page = Page::Clip;
     }
 
     fn start_import(&mut self, wake: impl Fn() + Send + 'static) {
@@ -310,6 +378,14 @@ impl MbtApp {
                 Err(e) => self.ui.import.message = Some(format!("import failed: {e}")),
             }
         }
+        self.browser.poll();
+        if let Some(answer) = self.browser.opening.as_mut().and_then(Task::poll) {
+            self.browser.opening = None;
+            match answer.and_then(|r| r) {
+                Ok(stored) => self.show_stored(stored, ctx),
+                Err(e) => self.browser.message = Some(format!("cannot open the row: {e}")),
+            }
+        }
         if let Some(s) = &mut self.session
             && let Some(answer) = s.spectrogram_task.as_mut().and_then(Task::poll)
         {
@@ -321,11 +397,20 @@ impl MbtApp {
     /// Opens a clip: starts playback (paused) and its analysis. Errors are shown, not fatal: a
     /// clip that cannot be opened leaves the one that was open as it was.
     fn open(&mut self, path: &Path, ctx: &egui::Context) {
+        if self.open_session(path, ctx) {
+            self.ui.page = Page::Clip;
+            self.reanalyze();
+        }
+    }
+
+    /// Opens a clip's playback (paused) without analysing it; returns whether it opened (if
+    /// not, the message says why and the open clip stays).
+    fn open_session(&mut self, path: &Path, ctx: &egui::Context) -> bool {
         let keep = if self.session.is_some() { " The clip that was open stays open." } else { "" };
         if !path.exists() {
             self.ui.message =
                 Some(format!("{} does not exist. Open a clip with File > Open or drop one on the window.{keep}", path.display()));
-            return;
+            return false;
         }
         // Frames for the screen, not the file: a 4K clip is decoded, converted and uploaded at
         // about the size it is shown at (exports decode their own frames at full size).
@@ -335,7 +420,7 @@ impl MbtApp {
             Err(e) => {
                 // The error names the file already.
                 self.ui.message = Some(format!("Cannot play the clip: {e}.{keep}"));
-                return;
+                return false;
             }
         };
         self.ui.export_message = None;
@@ -369,7 +454,7 @@ impl MbtApp {
         self.settings.recent.retain(|p| p != path);
         self.settings.recent.insert(0, path.to_owned());
         self.settings.recent.truncate(10);
-        self.reanalyze();
+        true
     }
 
     /// (Re)starts the background analysis with the current models and settings.
@@ -417,6 +502,8 @@ impl MbtApp {
             Purpose::OpenClip => return Command::OpenClip(path),
             Purpose::ModelFolder => return Command::LoadModelFolder(path),
             Purpose::ExportFolder => return Command::SetExportFolder(path),
+            Purpose::OpenResults => return Command::OpenResults(path),
+            Purpose::GroundTruth => return Command::OpenGroundTruth(path),
             Purpose::ImportCheckpoint => form.set_checkpoint(&path),
             Purpose::ImportConfig => form.config = path.display().to_string(),
             Purpose::ImportLabels => form.labels = path.display().to_string(),

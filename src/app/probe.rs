@@ -196,7 +196,12 @@ impl Screenshot {
     /// Once model A's first window and the spectrogram are shown, saves the window as a PNG and
     /// quits.
     fn frame(&mut self, app: &MbtApp, ctx: &egui::Context) {
-        let ready = first_heatmap_ready(app) && app.session.as_ref().is_some_and(|s| s.spectrogram.is_some());
+        // On the dataset browser, once the results file is read (or has failed to be).
+        let ready = if app.ui.page == super::Page::Results {
+            !app.browser.loading()
+        } else {
+            first_heatmap_ready(app) && app.session.as_ref().is_some_and(|s| s.spectrogram.is_some())
+        };
         if ready && self.rx.is_none() {
             let (tx, rx) = std::sync::mpsc::channel();
             let waker = ctx.clone();

@@ -93,4 +93,6 @@ pub struct AppOptions {
     pub play_report: Option<(f64, PathBuf)>,
     /// With `play_report`: stay paused and repaint continuously (the cost of a repaint).
     pub play_still: bool,
+    /// Start on the dataset browser with this `analyze` results file (and labels CSV).
+    pub results: Option<(PathBuf, Option<PathBuf>)>,
 }

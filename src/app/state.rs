@@ -252,9 +252,20 @@ pub struct Tasks {
     pub import: Option<(PathBuf, Task<Result<crate::weights::ImportReport, String>>)>,
 }
 
+/// What fills the window below the menu bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Page {
+    /// The open clip, its maps and the inspector.
+    #[default]
+    Clip,
+    /// The dataset browser's table of an `analyze` results file.
+    Results,
+}
+
 /// What the window shows besides the data: messages, dialogs, the import form, the layout.
 #[derive(Default)]
 pub struct UiState {
+    pub page: Page,
     /// About the clip and its sound.
     pub message: Option<String>,
     /// About the last export or model folder.

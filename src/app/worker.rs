@@ -142,6 +142,16 @@ impl Worker {
         self.generation
     }
 
+    /// Stops the running analysis without starting another; returns the generation that
+    /// supersedes it (events of older ones are stale).
+    pub fn cancel(&mut self) -> u64 {
+        self.generation += 1;
+        if let Some(r) = &self.requests {
+            let _ = r.send((self.generation, Request { clip: PathBuf::new(), models: Vec::new(), settings: AnalysisSettings::default() }));
+        }
+        self.generation
+    }
+
     /// Stops the analysis thread and waits up to `wait` for it; returns whether it ended.
     fn shut_down(&mut self, wait: std::time::Duration) -> bool {
         self.requests = None;
@@ -251,6 +261,11 @@ fn run(
     let mut models: HashMap<PathBuf, Arc<LoadedModel>> = HashMap::new();
     let mut next = requests.recv().ok();
     while let Some((generation, request)) = next.take() {
+        // A request for no models only stops the one before it (`Worker::cancel`).
+        if request.models.is_empty() {
+            next = requests.recv().ok();
+            continue;
+        }
         let send = |e: Event| {
             let _ = events.send(e);
             // A playing UI repaints for every video frame and picks the event up then; an

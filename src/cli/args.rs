@@ -57,6 +57,15 @@ pub struct AppArgs {
     /// for --play-seconds, which measures what one repaint of the window costs.
     #[arg(long, requires = "play_report")]
     pub play_still: bool,
+    /// Open the dataset browser on an `analyze` results file (JSON or Parquet): a table of its
+    /// clips with each model's top label, confidence and cross-modal shares; a click opens the
+    /// clip with the stored results. Without CLIP, no clip is opened until then.
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+    /// With --results: ground truth, one clip per row (`clip,label` or `clip,"label1,label2"`),
+    /// as `report --labels` takes it.
+    #[arg(long, requires = "results")]
+    pub labels: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]

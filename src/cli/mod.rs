@@ -65,6 +65,11 @@ impl std::error::Error for PartialFailure {}
 pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(command) = args.command else {
         let a = args.app;
+        for (flag, path) in [("--results", &a.results), ("--labels", &a.labels)] {
+            if let Some(path) = path.as_ref().filter(|p| !p.is_file()) {
+                return Err(BadArgument(format!("{flag} {}: no such file", path.display())).into());
+            }
+        }
         return mbtscope::app::run(mbtscope::app::AppOptions {
             clip: a.clip,
             audio: media::audio_device(a.audio_device.as_deref()),
@@ -75,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             export_dir: None,
             play_report: a.play_report.map(|p| (a.play_seconds, p)),
             play_still: a.play_still,
+            results: a.results.map(|r| (r, a.labels)),
         });
     };
     match command {

@@ -16,16 +16,23 @@ use super::labels::GroundTruth;
 /// A clip's scores for `classes` classes from its windows.
 pub fn clip_scores(windows: &[WindowOut], classes: usize) -> Vec<f64> {
     let mut scores = vec![0.0; classes];
-    for w in windows {
-        for l in &w.top {
-            if let Some(s) = scores.get_mut(l.class) {
-                *s += f64::from(l.probability);
+    let tops: Vec<Vec<(usize, f32)>> = windows.iter().map(|w| w.top.iter().map(|l| (l.class, l.probability)).collect()).collect();
+    accumulate_scores(&mut scores, tops.iter().map(Vec::as_slice));
+    scores
+}
+
+/// Sets `scores` (zeroed, one per class) to the mean over `windows` of each window's top
+/// (class, probability) pairs; a class outside a window's top counts 0 there.
+pub fn accumulate_scores<'a>(scores: &mut [f64], windows: impl ExactSizeIterator<Item = &'a [(usize, f32)]>) {
+    let n = windows.len().max(1) as f64;
+    for top in windows {
+        for &(class, probability) in top {
+            if let Some(s) = scores.get_mut(class) {
+                *s += f64::from(probability);
             }
         }
     }
-    let n = windows.len().max(1) as f64;
     scores.iter_mut().for_each(|s| *s /= n);
-    scores
 }
 
 /// The index of the largest score (the first of equals).

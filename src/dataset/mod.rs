@@ -1,7 +1,8 @@
 //! Whole datasets: `analyze`'s results files in JSON or Parquet ([`read_results`],
 //! [`write_results`], [`parquet`]), the files of shards of a clip list
 //! ([`crate::analysis::Shard`]) merged into one ([`merge`]), ground truth from a CSV file
-//! ([`labels`]), and per-model metrics over the results ([`metrics`]).
+//! ([`labels`]), per-model metrics over the results ([`metrics`]), and the dataset browser's
+//! table of clips ([`table`]).
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ pub mod labels;
 pub mod merge;
 pub mod metrics;
 pub mod parquet;
+pub mod table;
 
 /// Whether `path` names a Parquet file (by its extension); anything else is JSON.
 pub fn is_parquet(path: &Path) -> bool {

@@ -35,6 +35,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use super::table::{ListedClip, ListedWindow, Listing};
 use crate::analysis::report::{BottleneckOut, ClipResult, Failure, Label, Maps, ModelInfo, Results, WindowOut};
 use crate::analysis::{AnalysisSettings, CompactMap, Shard};
 
@@ -331,9 +332,9 @@ fn map_at(batch: &RecordBatch, prefix: &str, i: usize) -> anyhow::Result<Option<
     Ok(Some(CompactMap { shape, min, max, base64: BASE64.encode(bytes.value(i)) }))
 }
 
-/// Reads a Parquet results file written by [`encode`].
-pub fn read(path: &Path) -> anyhow::Result<Results> {
-    let what = || format!("{} is not an mbtscope Parquet results file", path.display());
+/// Opens a Parquet results file: its reader and the header in its metadata.
+fn open(path: &Path) -> anyhow::Result<(ParquetRecordBatchReaderBuilder<std::fs::File>, Header)> {
+    let what = || not_ours(path);
     let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(what)?;
     let header = builder
@@ -344,12 +345,32 @@ pub fn read(path: &Path) -> anyhow::Result<Results> {
         .and_then(|k| k.value.clone())
         .with_context(|| format!("{}: no `{METADATA_KEY}` metadata", what()))?;
     let header: Header = serde_json::from_str(&header).with_context(|| format!("{}: bad `{METADATA_KEY}` metadata", what()))?;
+    Ok((builder, header))
+}
+
+fn not_ours(path: &Path) -> String {
+    format!("{} is not an mbtscope Parquet results file", path.display())
+}
+
+/// Reads the windows of `builder`'s batches, keyed by clip and model.
+fn read_windows(
+    path: &Path,
+    builder: ParquetRecordBatchReaderBuilder<std::fs::File>,
+    header: &Header,
+) -> anyhow::Result<BTreeMap<(String, usize), Vec<WindowOut>>> {
     let model_index: BTreeMap<&str, usize> = header.models.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
     let mut windows: BTreeMap<(String, usize), Vec<WindowOut>> = BTreeMap::new();
-    for batch in builder.build().with_context(what)? {
-        let batch = batch.with_context(what)?;
-        read_batch(&batch, &model_index, &mut windows).with_context(what)?;
+    for batch in builder.build().with_context(|| not_ours(path))? {
+        let batch = batch.with_context(|| not_ours(path))?;
+        read_batch(&batch, &model_index, &mut windows).with_context(|| not_ours(path))?;
     }
+    Ok(windows)
+}
+
+/// Reads a Parquet results file written by [`encode`].
+pub fn read(path: &Path) -> anyhow::Result<Results> {
+    let (builder, header) = open(path)?;
+    let mut windows = read_windows(path, builder, &header)?;
     let clips = header
         .clips
         .into_iter()
@@ -360,7 +381,7 @@ pub fn read(path: &Path) -> anyhow::Result<Results> {
         })
         .collect();
     if let Some(((clip, _), _)) = windows.into_iter().next() {
-        anyhow::bail!("{}: rows for {clip}, which its metadata does not list", what());
+        anyhow::bail!("{}: rows for {clip}, which its metadata does not list", not_ours(path));
     }
     Ok(Results {
         format: header.format,
@@ -369,6 +390,77 @@ pub fn read(path: &Path) -> anyhow::Result<Results> {
         maps: header.maps,
         models: header.models,
         shard: header.shard,
+        clips,
+        failures: header.failures,
+    })
+}
+
+/// Reads `clip`'s windows in full, maps included, from rows `rows` of a Parquet results file
+/// (the first to the last of the clip's rows, as [`read_listing`] found them; other clips' rows
+/// among them are skipped), without reading the rest of the file's maps.
+pub fn read_clip(path: &Path, clip: &Path, rows: std::ops::Range<usize>) -> anyhow::Result<(Vec<ModelInfo>, ClipResult)> {
+    use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+    let (builder, header) = open(path)?;
+    let selection = RowSelection::from(vec![RowSelector::skip(rows.start), RowSelector::select(rows.len())]);
+    let mut windows = read_windows(path, builder.with_row_selection(selection), &header)?;
+    let key = clip.to_string_lossy().into_owned();
+    let info = header.clips.iter().find(|c| c.clip == clip).with_context(|| format!("{}: no clip {key}", path.display()))?;
+    let models: Vec<Vec<WindowOut>> = (0..header.models.len()).map(|m| windows.remove(&(key.clone(), m)).unwrap_or_default()).collect();
+    anyhow::ensure!(
+        models.iter().any(|w| !w.is_empty()),
+        "{}: rows {rows:?} hold no window of {key} (was the file replaced?)",
+        path.display()
+    );
+    Ok((header.models, ClipResult { clip: info.clip.clone(), duration: info.duration, seconds: info.seconds, models }))
+}
+
+/// The columns [`read_listing`] reads.
+const LISTING_COLUMNS: [&str; 8] =
+    ["clip", "model", "window", "centre", "top_classes", "top_probabilities", "cross_modal_rgb", "cross_modal_spectrogram"];
+
+/// Reads what the dataset browser's table shows: the header, and per row the clip, model,
+/// window, top classes and cross-modal shares, without the maps and bottleneck columns.
+pub fn read_listing(path: &Path) -> anyhow::Result<Listing> {
+    let (builder, header) = open(path)?;
+    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), LISTING_COLUMNS);
+    let model_index: BTreeMap<&str, usize> = header.models.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
+    let clip_index: std::collections::HashMap<&str, usize> =
+        header.clips.iter().enumerate().filter_map(|(i, c)| Some((c.clip.to_str()?, i))).collect();
+    let mut clips: Vec<ListedClip> =
+        header.clips.iter().map(|c| ListedClip { clip: c.clip.clone(), duration: c.duration, windows: Vec::new(), rows: None }).collect();
+    let mut row_number = 0usize;
+    for batch in builder.with_projection(mask).build().with_context(|| not_ours(path))? {
+        let batch = batch.with_context(|| not_ours(path))?;
+        let at = |i: usize| format!("{}, row {}", not_ours(path), row_number + i);
+        let (clip, model, window, centre) =
+            (strings(&batch, "clip")?, strings(&batch, "model")?, u32s(&batch, "window")?, f64s(&batch, "centre")?);
+        let (classes, probs) = (lists(&batch, "top_classes")?, lists(&batch, "top_probabilities")?);
+        let (cross_rgb, cross_spec) = (f32s(&batch, "cross_modal_rgb")?, f32s(&batch, "cross_modal_spectrogram")?);
+        for i in 0..batch.num_rows() {
+            let (Some(clip), Some(model)) = (&clip[i], &model[i]) else { anyhow::bail!("{}: no clip or model", at(i)) };
+            let c = *clip_index.get(clip.as_str()).with_context(|| format!("{}: clip {clip} is not in the metadata", at(i)))?;
+            let m = *model_index.get(model.as_str()).with_context(|| format!("{}: model {model} is not in the metadata", at(i)))?;
+            let top_classes = u32_row(classes, i).unwrap_or_default();
+            let top_probs = row(probs, i).and_then(|a| f32_row(&a)).unwrap_or_default();
+            anyhow::ensure!(top_classes.len() == top_probs.len(), "{}: top-k lists of different lengths", at(i));
+            let listed = &mut clips[c];
+            let r = row_number + i;
+            listed.rows = Some(listed.rows.clone().map_or(r..r + 1, |rows| rows.start.min(r)..rows.end.max(r + 1)));
+            listed.windows.push(ListedWindow {
+                model: m,
+                window: window[i].unwrap_or(0) as usize,
+                centre: centre[i].with_context(|| format!("{}: no window centre", at(i)))?,
+                top: top_classes.into_iter().zip(top_probs).collect(),
+                cross_modal: [cross_rgb[i], cross_spec[i]],
+            });
+        }
+        row_number += batch.num_rows();
+    }
+    Ok(Listing {
+        settings: header.settings,
+        top_k: header.top_k,
+        maps: header.maps,
+        models: header.models,
         clips,
         failures: header.failures,
     })

@@ -43,8 +43,9 @@ pub struct ModelFiles {
     pub labels: Vec<String>,
 }
 
-/// Reads `dir/model.json`, `dir/model.safetensors` and (optionally) `dir/labels.txt`.
-pub fn load_dir(dir: &Path) -> Result<ModelFiles, NativeError> {
+/// Reads `dir/model.json` alone (what the app needs to show stored results without running the
+/// model).
+pub fn load_config(dir: &Path) -> Result<MbtConfig, NativeError> {
     let config_path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path).map_err(|source| NativeError::Read { path: config_path.clone(), cause: source })?;
     let parsed =
@@ -52,7 +53,12 @@ pub fn load_dir(dir: &Path) -> Result<ModelFiles, NativeError> {
     for field in &parsed.ignored {
         log::warn!("ignoring unknown config field `{field}` in {}", config_path.display());
     }
-    let config = parsed.config;
+    Ok(parsed.config)
+}
+
+/// Reads `dir/model.json`, `dir/model.safetensors` and (optionally) `dir/labels.txt`.
+pub fn load_dir(dir: &Path) -> Result<ModelFiles, NativeError> {
+    let config = load_config(dir)?;
     let params = read_safetensors(&dir.join(WEIGHTS_FILE))?;
     let labels_path = dir.join(LABELS_FILE);
     let labels = if labels_path.exists() {

@@ -85,6 +85,17 @@ pub(super) fn menu_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
                 ui.close();
             }
             ui.separator();
+            if ui.button("Open results…").on_hover_text("a results file of `mbtscope analyze --out` (JSON or Parquet)").clicked() {
+                let start = app.browser.table.as_ref().and_then(|t| t.path.parent().map(std::path::Path::to_owned));
+                commands.push(Command::PickPath(Purpose::OpenResults, start));
+                ui.close();
+            }
+            ui.label("or type its path:");
+            if let Some(path) = typed_path(ui, "results-path", "Open results") {
+                commands.push(Command::OpenResults(path));
+                ui.close();
+            }
+            ui.separator();
             ui.label("Recent:");
             for path in &app.settings.recent {
                 if ui.button(path.display().to_string()).clicked() {
@@ -153,6 +164,7 @@ pub(super) fn menu_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
                 commands.push(Command::ShowOverlay(shown));
             }
         });
+        browser::page_tabs(app, ui, commands);
         if let Some(clip) = app.clip() {
             let name = clip.file_name().map_or_else(|| clip.display().to_string(), |n| n.to_string_lossy().into_owned());
             ui.label(egui::RichText::new(name).weak()).on_hover_text(clip.display().to_string());

@@ -3,6 +3,7 @@
 //! ([`inspector`]), the transport, label strip and spectrogram below ([`timeline`]) and the frame
 //! views ([`frames`]); [`input`] turns keys and dropped files into commands.
 
+mod browser;
 mod frames;
 mod inspector;
 mod menu;
@@ -39,6 +40,16 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
     let central = egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT);
     egui::Panel::top("menu").frame(side).show(ui, |ui| menu_bar(app, ui, commands));
     egui::Panel::bottom("status").frame(side).show(ui, |ui| status_bar(app, ui, commands));
+    if app.ui.page == super::Page::Results {
+        let page = egui::CentralPanel::default().frame(central).show(ui, |ui| browser::results_page(app, ui, commands));
+        let ctx = ui.ctx().clone();
+        import_window(app, &ctx, commands);
+        // The clip's views are not drawn: the last layout's frame size stays for decoding.
+        return Layout {
+            rects: super::ViewRects { frames: page.response.rect, ..super::ViewRects::default() },
+            view_pixels: app.ui.layout.view_pixels,
+        };
+    }
     let inspector = egui::Panel::right("inspector").frame(side).default_size(380.0).show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             explanation_settings(app, ui, commands);
@@ -81,6 +92,10 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
     }
     if ctx.input_mut(|i| i.consume_shortcut(&OPEN_SHORTCUT)) {
         commands.push(Command::PickPath(Purpose::OpenClip, app.clip().map(std::path::Path::to_owned)));
+    }
+    // The transport's keys belong to the clip's page.
+    if app.ui.page == super::Page::Results {
+        return;
     }
     let t = app.position();
     let keys = [
