@@ -56,7 +56,9 @@ impl Browser {
     /// Picks up a finished read; returns whether a table arrived.
     pub(super) fn poll(&mut self) -> bool {
         let Some(answer) = self.loading.as_mut().and_then(|(_, task)| task.poll()) else { return false };
-        let Some((path, _)) = self.loading.take() else { return false };
+        if self.loading.take().is_none() {
+            return false;
+        }
         match answer.and_then(|r| r) {
             Ok(table) => {
                 let failures = table.failures.len();
@@ -67,7 +69,8 @@ impl Browser {
                 true
             }
             Err(e) => {
-                self.message = Some(format!("cannot open {}: {e}", path.display()));
+                // The error names the file (and the labels CSV, when that is what failed).
+                self.message = Some(e);
                 false
             }
         }

@@ -217,6 +217,9 @@ pub struct ResultsTable {
     pub failures: Vec<Failure>,
     /// The labels CSV the ground truth came from.
     pub truth_file: Option<PathBuf>,
+    /// Each clip's place in the clips sorted by path (sorting and ties go by it, without
+    /// comparing paths again).
+    clip_rank: Vec<usize>,
 }
 
 /// The index of the largest score (the first of equals), as `report` picks it.
@@ -258,7 +261,7 @@ impl ResultsTable {
     fn from_listing(path: &Path, listing: Listing, truth: Option<(&Path, &BTreeMap<PathBuf, Vec<String>>)>) -> Self {
         let models = listing.models;
         let mut scores: Vec<Vec<f64>> = models.iter().map(|m| vec![0.0; m.labels.len()]).collect();
-        let clips = listing
+        let clips: Vec<ClipRow> = listing
             .clips
             .into_iter()
             .map(|c| {
@@ -314,6 +317,12 @@ impl ResultsTable {
                 }
             })
             .collect();
+        let mut by_path: Vec<usize> = (0..clips.len()).collect();
+        by_path.sort_by(|&a, &b| clips[a].clip.cmp(&clips[b].clip));
+        let mut clip_rank = vec![0; clips.len()];
+        for (place, &i) in by_path.iter().enumerate() {
+            clip_rank[i] = place;
+        }
         Self {
             path: path.to_owned(),
             models,
@@ -323,6 +332,7 @@ impl ResultsTable {
             clips,
             failures: listing.failures,
             truth_file: truth.map(|(p, _)| p.to_owned()),
+            clip_rank,
         }
     }
 
@@ -351,28 +361,38 @@ impl ResultsTable {
             })
             .collect();
         let clips = &self.clips;
+        let rank = &self.clip_rank;
         let f32_key = |v: Option<f32>| v.unwrap_or(f32::NEG_INFINITY);
         match query.sort {
-            SortBy::Clip => rows.sort_by(|&a, &b| clips[a].clip.cmp(&clips[b].clip)),
+            SortBy::Clip => rows.sort_by_key(|&i| rank[i]),
             SortBy::Label(m) => {
-                let names: Vec<String> = clips.iter().map(|c| self.label(m, c.models.get(m).and_then(|p| p.class))).collect();
-                rows.sort_by(|&a, &b| names[a].cmp(&names[b]).then(clips[a].clip.cmp(&clips[b].clip)));
+                // Each class's place among the model's label names sorted, so that rows sort by
+                // name without building one per row.
+                let labels = self.models.get(m).map_or(&[][..], |info| info.labels.as_slice());
+                let mut by_name: Vec<usize> = (0..labels.len()).collect();
+                by_name.sort_by(|&a, &b| labels[a].cmp(&labels[b]));
+                let mut label_rank = vec![0usize; labels.len()];
+                for (place, &class) in by_name.iter().enumerate() {
+                    label_rank[class] = place;
+                }
+                let key = |i: usize| clips[i].models.get(m).and_then(|p| p.class).and_then(|k| label_rank.get(k).copied());
+                rows.sort_by(|&a, &b| key(a).cmp(&key(b)).then(rank[a].cmp(&rank[b])));
             }
             SortBy::Confidence(m) => {
                 rows.sort_by(|&a, &b| {
                     f32_key(clips[a].models.get(m).map(|p| p.confidence)).total_cmp(&f32_key(clips[b].models.get(m).map(|p| p.confidence)))
                 });
             }
-            SortBy::Truth => rows.sort_by(|&a, &b| clips[a].truth.cmp(&clips[b].truth).then(clips[a].clip.cmp(&clips[b].clip))),
+            SortBy::Truth => rows.sort_by(|&a, &b| clips[a].truth.cmp(&clips[b].truth).then(rank[a].cmp(&rank[b]))),
             SortBy::Correct(m) => {
                 let key = |i: usize| clips[i].models.get(m).and_then(|p| p.correct);
-                rows.sort_by(|&a, &b| key(a).cmp(&key(b)).then(clips[a].clip.cmp(&clips[b].clip)));
+                rows.sort_by(|&a, &b| key(a).cmp(&key(b)).then(rank[a].cmp(&rank[b])));
             }
             SortBy::CrossModal(m, k) => rows.sort_by(|&a, &b| {
                 let v = |i: usize| f32_key(clips[i].models.get(m).and_then(|p| p.cross_modal.get(k).copied().flatten()));
                 v(a).total_cmp(&v(b))
             }),
-            SortBy::Disagree => rows.sort_by(|&a, &b| clips[a].disagree.cmp(&clips[b].disagree).then(clips[a].clip.cmp(&clips[b].clip))),
+            SortBy::Disagree => rows.sort_by(|&a, &b| clips[a].disagree.cmp(&clips[b].disagree).then(rank[a].cmp(&rank[b]))),
         }
         if query.descending {
             rows.reverse();
