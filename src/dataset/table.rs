@@ -380,7 +380,9 @@ impl ResultsTable {
             }
             SortBy::Confidence(m) => {
                 rows.sort_by(|&a, &b| {
-                    f32_key(clips[a].models.get(m).map(|p| p.confidence)).total_cmp(&f32_key(clips[b].models.get(m).map(|p| p.confidence)))
+                    f32_key(clips[a].models.get(m).map(|p| p.confidence))
+                        .total_cmp(&f32_key(clips[b].models.get(m).map(|p| p.confidence)))
+                        .then(rank[a].cmp(&rank[b]))
                 });
             }
             SortBy::Truth => rows.sort_by(|&a, &b| clips[a].truth.cmp(&clips[b].truth).then(rank[a].cmp(&rank[b]))),
@@ -390,7 +392,7 @@ impl ResultsTable {
             }
             SortBy::CrossModal(m, k) => rows.sort_by(|&a, &b| {
                 let v = |i: usize| f32_key(clips[i].models.get(m).and_then(|p| p.cross_modal.get(k).copied().flatten()));
-                v(a).total_cmp(&v(b))
+                v(a).total_cmp(&v(b)).then(rank[a].cmp(&rank[b]))
             }),
             SortBy::Disagree => rows.sort_by(|&a, &b| clips[a].disagree.cmp(&clips[b].disagree).then(rank[a].cmp(&rank[b]))),
         }
@@ -446,5 +448,92 @@ impl ResultsTable {
                 Ok((results.models, clip))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(model: usize, window: usize, top: &[(usize, f32)]) -> ListedWindow {
+        ListedWindow { model, window, centre: window as f64 + 0.5, top: top.to_vec(), cross_modal: [Some(0.1 * window as f32), None] }
+    }
+
+    /// Three clips, two models with the same labels: `a` both right, `b` where B is wrong in
+    /// window 1 only (and A wrong overall), `c` multi-label with no ground truth row.
+    fn table() -> ResultsTable {
+        let labels: Vec<String> = ["dog", "cat", "bird"].iter().map(|s| (*s).to_owned()).collect();
+        let model = |name: &str| ModelInfo { name: name.into(), dir: PathBuf::from(name), labels: labels.clone() };
+        let clip = |name: &str, windows: Vec<ListedWindow>| ListedClip { clip: PathBuf::from(name), duration: 2.0, windows, rows: None };
+        let listing = Listing {
+            settings: AnalysisSettings::default(),
+            top_k: 2,
+            maps: false,
+            models: vec![model("a"), model("b")],
+            clips: vec![
+                clip("set/c.mp4", vec![window(0, 0, &[(2, 0.9)]), window(1, 0, &[(2, 0.8)])]),
+                clip("set/a.mp4", vec![window(0, 0, &[(0, 0.9), (1, 0.1)]), window(1, 0, &[(0, 0.7)])]),
+                clip(
+                    "set/b.mp4",
+                    vec![
+                        window(0, 0, &[(1, 0.6), (0, 0.4)]),
+                        window(0, 1, &[(1, 0.7), (0, 0.3)]),
+                        window(1, 0, &[(1, 0.9)]),
+                        window(1, 1, &[(0, 0.5), (1, 0.4)]),
+                    ],
+                ),
+            ],
+            failures: Vec::new(),
+        };
+        let truth: BTreeMap<PathBuf, Vec<String>> = [("set/a.mp4", vec!["dog".to_owned()]), ("set/b.mp4", vec!["dog".to_owned()])]
+            .into_iter()
+            .map(|(k, v)| (PathBuf::from(k), v))
+            .collect();
+        ResultsTable::from_listing(Path::new("r.json"), listing, Some((Path::new("labels.csv"), &truth)))
+    }
+
+    #[test]
+    fn clip_predictions_are_the_mean_of_the_windows_top_k() {
+        let t = table();
+        let b = &t.clips[2];
+        // A on b: cat (0.6 + 0.7) / 2 = 0.65 against dog 0.35; B: cat (0.9 + 0.4) / 2 = 0.65.
+        assert_eq!(b.models[0].class, Some(1));
+        assert!((b.models[0].confidence - 0.65).abs() < 1e-6);
+        assert_eq!(b.models[1].class, Some(1));
+        assert_eq!(b.models[0].correct, Some(false));
+        assert_eq!(t.clips[1].models[0].correct, Some(true));
+        assert_eq!(t.clips[0].models[0].correct, None, "no truth row");
+        assert!(!b.disagree, "both say cat over the clip");
+        assert_eq!(b.models[0].cross_modal[0], Some(0.05), "the mean over the windows");
+        assert_eq!(t.accuracy(0), Some((0.5, 2)));
+    }
+
+    #[test]
+    fn views_filter_search_and_sort() {
+        let t = table();
+        let names = |q: Query| t.view(&q).into_iter().map(|i| t.clips[i].name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(Query::default()), ["a.mp4", "b.mp4", "c.mp4"]);
+        assert_eq!(names(Query { descending: true, ..Query::default() }), ["c.mp4", "b.mp4", "a.mp4"]);
+        assert_eq!(names(Query { show: Show::Wrong(0), ..Query::default() }), ["b.mp4"]);
+        assert_eq!(names(Query { show: Show::Right(1), ..Query::default() }), ["a.mp4"]);
+        assert_eq!(names(Query { show: Show::AnyWrong, ..Query::default() }), ["b.mp4"]);
+        // Every word must occur: in the path, a top label or the truth.
+        assert_eq!(names(Query { search: "CAT".into(), ..Query::default() }), ["b.mp4"]);
+        assert_eq!(names(Query { search: "dog set".into(), ..Query::default() }), ["a.mp4", "b.mp4"]);
+        assert_eq!(names(Query { search: "dog bird".into(), ..Query::default() }), Vec::<String>::new());
+        // By label name: bird < cat < dog.
+        assert_eq!(names(Query { sort: SortBy::Label(0), ..Query::default() }), ["c.mp4", "b.mp4", "a.mp4"]);
+        // Ties (a and c at 0.9) go by path.
+        assert_eq!(names(Query { sort: SortBy::Confidence(0), ..Query::default() }), ["b.mp4", "a.mp4", "c.mp4"]);
+        assert_eq!(names(Query { sort: SortBy::Confidence(0), descending: true, ..Query::default() }), ["c.mp4", "a.mp4", "b.mp4"]);
+    }
+
+    #[test]
+    fn a_click_opens_where_the_models_disagree_or_a_model_is_wrong() {
+        let t = table();
+        // b: window 1 has A cat, B dog: they disagree there.
+        assert_eq!(t.telling_window(2), 1);
+        // a: no disagreement, nobody wrong: the first window.
+        assert_eq!(t.telling_window(1), 0);
     }
 }

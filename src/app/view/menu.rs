@@ -90,7 +90,7 @@ pub(super) fn menu_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
                 commands.push(Command::PickPath(Purpose::OpenResults, start));
                 ui.close();
             }
-            ui.label("or type its path:");
+            ui.label("or type the results file's path:");
             if let Some(path) = typed_path(ui, "results-path", "Open results") {
                 commands.push(Command::OpenResults(path));
                 ui.close();
