@@ -311,3 +311,40 @@ fn menus_take_typed_paths_a_bad_clip_keeps_the_open_one_and_the_builtin_dialog_o
     assert_eq!(harness.state().clip(), Some(copy.as_path()));
     assert!(harness.state().ui.dialogs.builtin.is_none());
 }
+
+/// The transport's keys as in mpv and on video sites: Shift+Left/Right 1 s, J/L 10 s (clamped
+/// to the clip), K play/pause; the frame number on screen shows next to the time.
+#[test]
+fn shift_arrows_and_j_k_l_seek_and_play_and_the_frame_number_shows() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-keys"));
+    step_until(&mut harness, "the clip", |app| app.player().is_some() && app.current_frame().is_some());
+    harness.state_mut().seek(4.0);
+    step_until(&mut harness, "the frame at 4 s", |app| app.current_frame().is_some_and(|f| (f.pts.secs() - 4.0).abs() < 0.1));
+    let at = |harness: &Harness<'_, MbtApp>, t: f64| (harness.state().position() - t).abs() < 1e-3;
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowRight);
+    harness.step();
+    assert!(at(&harness, 5.0), "Shift+Right: {}", harness.state().position());
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowLeft);
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowLeft);
+    harness.step();
+    assert!(at(&harness, 3.0), "Shift+Left twice: {}", harness.state().position());
+    harness.key_press(egui::Key::J);
+    harness.step();
+    assert!(at(&harness, 0.0), "J clamps at the start: {}", harness.state().position());
+    harness.key_press(egui::Key::L);
+    harness.step();
+    assert!(at(&harness, harness.state().duration().min(10.0)), "L: {}", harness.state().position());
+    harness.key_press(egui::Key::Home);
+    harness.step();
+    step_until(&mut harness, "the first frame", |app| app.current_frame().is_some_and(|f| f.pts.secs() < 0.05));
+    harness.run_steps(2);
+    let fps = harness.state().player().unwrap().info().frame_rate;
+    let last = (harness.state().duration() * fps).round() as u64 - 1;
+    harness.get_by_label(&format!("frame 0 / {last}"));
+    harness.key_press(egui::Key::K);
+    harness.step();
+    assert!(harness.state().player().unwrap().is_playing(), "K plays");
+    harness.key_press(egui::Key::K);
+    harness.step();
+    assert!(!harness.state().player().unwrap().is_playing(), "K pauses");
+}

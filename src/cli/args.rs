@@ -16,8 +16,8 @@ use super::BadArgument;
     version,
     about = "Look inside the Multimodal Bottleneck Transformer (MBT)",
     long_about = "Look inside the Multimodal Bottleneck Transformer (MBT).\n\nWithout a command, opens the \
-app on CLIP (default: the bundled demo clip). Keys: Space play/pause, Left/Right 5 s, comma/period one \
-frame, Home/End.",
+app on CLIP (default: the bundled demo clip). Keys: Space or K play/pause, Left/Right 5 s, Shift+Left/Right \
+1 s, J/L 10 s, comma/period one frame, Home/End.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Args {

@@ -98,10 +98,23 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
         return;
     }
     let t = app.position();
+    // Shift: finer seeks, as in mpv (Shift+Left/Right 1 s).
+    if ctx.input(|i| i.modifiers.shift) {
+        for (key, step) in [(egui::Key::ArrowLeft, -1.0), (egui::Key::ArrowRight, 1.0)] {
+            if ctx.input(|i| i.key_pressed(key)) {
+                commands.push(Command::Seek(t + step));
+            }
+        }
+        return;
+    }
     let keys = [
         (egui::Key::Space, Command::TogglePlay),
         (egui::Key::ArrowLeft, Command::Seek(t - 5.0)),
         (egui::Key::ArrowRight, Command::Seek(t + 5.0)),
+        // J/K/L as on video sites: 10 s back, play/pause, 10 s on.
+        (egui::Key::J, Command::Seek(t - 10.0)),
+        (egui::Key::K, Command::TogglePlay),
+        (egui::Key::L, Command::Seek(t + 10.0)),
         (egui::Key::Comma, Command::Step(-1)),
         (egui::Key::Period, Command::Step(1)),
         (egui::Key::Home, Command::Seek(0.0)),

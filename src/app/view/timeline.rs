@@ -23,6 +23,13 @@ pub(super) fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) 
         }
         let mut t = app.position();
         ui.label(format!("{} / {}", fmt_time(t), fmt_time(duration)));
+        if let Some(fps) = app.player().map(|p| p.info().frame_rate).filter(|f| *f > 0.0) {
+            // The frame on screen (from its own time, which the position may be between), from 0.
+            let shown = app.current_frame().map_or(t, |f| f.pts.secs());
+            let last = (duration * fps).round().max(1.0) as u64 - 1;
+            ui.label(format!("frame {} / {last}", ((shown * fps).round() as u64).min(last)))
+                .on_hover_text("the frame on screen and the last frame, counted from 0 (as `export --frames` counts them)");
+        }
         ui.style_mut().spacing.slider_width = (ui.available_width() - 420.0).max(100.0);
         let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false)).on_hover_text("playback position");
         if response.changed() {
