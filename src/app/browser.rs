@@ -141,15 +141,7 @@ pub fn load_stored(table: &ResultsTable, row: usize, window: Option<usize>, know
             info.labels.len()
         );
         let analysis = ClipAnalysis::open(&clip, &config)?;
-        let spans: Vec<WindowSpan> = analysis
-            .windows
-            .iter()
-            .map(|w| WindowSpan {
-                centre: w.centre.secs(),
-                first_frame: w.frame_times.first().map_or(0.0, |t| t.secs()),
-                last_frame: w.frame_times.last().map_or(0.0, |t| t.secs()),
-            })
-            .collect();
+        let spans: Vec<WindowSpan> = analysis.windows.iter().map(WindowSpan::of).collect();
         let mut results = vec![None; spans.len()];
         for w in windows {
             let result = w.to_result(&config).with_context(|| format!("{}, {}: window {}", table.path.display(), info.name, w.index))?;

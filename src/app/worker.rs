@@ -28,6 +28,17 @@ pub struct WindowSpan {
     pub last_frame: f64,
 }
 
+impl WindowSpan {
+    /// A planned window's place in the clip.
+    pub fn of(w: &crate::features::window::Window) -> Self {
+        Self {
+            centre: w.centre.secs(),
+            first_frame: w.frame_times.first().map_or(0.0, |t| t.secs()),
+            last_frame: w.frame_times.last().map_or(0.0, |t| t.secs()),
+        }
+    }
+}
+
 pub enum Event {
     /// Model `model` of the request is loaded and the clip split into windows.
     /// `adjusted` says which of the request's settings did not fit this model and were changed
@@ -344,15 +355,7 @@ fn prepare(
             }
         };
         let (settings, adjusted) = request.settings.fitted_to(model.config());
-        let windows = clip
-            .windows
-            .iter()
-            .map(|w| WindowSpan {
-                centre: w.centre.secs(),
-                first_frame: w.frame_times.first().map_or(0.0, |t| t.secs()),
-                last_frame: w.frame_times.last().map_or(0.0, |t| t.secs()),
-            })
-            .collect();
+        let windows = clip.windows.iter().map(WindowSpan::of).collect();
         send(Event::Ready {
             generation,
             model: i,

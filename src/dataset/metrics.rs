@@ -36,7 +36,7 @@ pub fn accumulate_scores<'a>(scores: &mut [f64], windows: impl ExactSizeIterator
 }
 
 /// The index of the largest score (the first of equals).
-fn top1(scores: &[f64]) -> Option<usize> {
+pub fn top1(scores: &[f64]) -> Option<usize> {
     scores
         .iter()
         .enumerate()

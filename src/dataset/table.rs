@@ -222,15 +222,6 @@ pub struct ResultsTable {
     clip_rank: Vec<usize>,
 }
 
-/// The index of the largest score (the first of equals), as `report` picks it.
-fn best(scores: &[f64]) -> Option<usize> {
-    scores
-        .iter()
-        .enumerate()
-        .fold(None, |b: Option<(usize, f64)>, (i, &s)| if b.is_some_and(|(_, v)| v >= s) { b } else { Some((i, s)) })
-        .map(|(i, _)| i)
-}
-
 fn mean(values: impl Iterator<Item = Option<f32>>) -> Option<f32> {
     let (sum, n) = values.flatten().fold((0.0f64, 0usize), |(s, n), v| (s + f64::from(v), n + 1));
     (n > 0).then(|| (sum / n as f64) as f32)
@@ -275,7 +266,7 @@ impl ResultsTable {
                         let s = &mut scores[m];
                         s.iter_mut().for_each(|v| *v = 0.0);
                         super::metrics::accumulate_scores(s, windows.iter().map(|w| w.top.as_slice()));
-                        let class = if windows.is_empty() { None } else { best(s) };
+                        let class = if windows.is_empty() { None } else { super::metrics::top1(s) };
                         Prediction {
                             class,
                             confidence: class.map_or(0.0, |k| s[k] as f32),
