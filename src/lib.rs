@@ -35,3 +35,15 @@ pub mod runner;
 pub mod synth;
 pub mod train;
 pub mod weights;
+
+/// An argument that does not fit the model or the input (exit status 2, like clap's own errors).
+#[derive(Debug)]
+pub struct BadArgument(pub String);
+
+impl std::fmt::Display for BadArgument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadArgument {}

@@ -1,31 +1,28 @@
-//! Integration tests: one binary, one module per area.
+//! Integration tests: one binary, one module per area. The model's own tests (numbers against
+//! the NumPy and JAX references, rollout, relevance, checkpoint import) are the `model` binary
+//! (tests/model.rs), which links no FFmpeg, so that scripts/gpu-check.sh can run it on a lent GPU.
 
 mod app;
 mod browser;
 mod cli;
 mod dataset;
-mod explain_relevance;
-mod explain_rollout;
 mod export;
 mod features;
 mod gui;
 mod media;
-mod model_reference;
 mod player;
 mod reliability;
 mod render;
 mod slurm;
 mod synth;
 mod train;
-mod weights_import;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+#[path = "support.rs"]
+mod support;
+pub use support::{fixtures, scratch};
 
-/// A fresh scratch directory under the target dir's tmp.
 /// The clips of an `analyze` results file (JSON or Parquet) as JSON values, with the time spent
 /// taken out (it differs between runs), for comparing runs clip for clip.
 pub fn result_clips(path: &Path) -> Vec<serde_json::Value> {
@@ -40,13 +37,6 @@ pub fn result_clips(path: &Path) -> Vec<serde_json::Value> {
             c
         })
         .collect()
-}
-
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Tests that play through the sound server take turns: several streams at once into

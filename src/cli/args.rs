@@ -9,6 +9,7 @@ use mbtscope::model::mbt::HeadFusion;
 use mbtscope::render::{Colormap, MapSpan, Normalisation};
 
 use super::BadArgument;
+pub use mbtscope::train::command::TrainArgs;
 
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -166,53 +167,6 @@ pub struct SynthArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct TrainArgs {
-    /// Folder of `train_*.mp4` clips with `.json` sidecars and `labels.txt` (from `synth`).
-    /// Repeat it to train on several folders at once (their labels must agree), for example
-    /// both tasks.
-    #[arg(long, required = true)]
-    pub data: Vec<PathBuf>,
-    /// Start from this model folder's weights instead of a random initialisation (a curriculum:
-    /// the same architecture trained on another task). Ignored when resuming.
-    #[arg(long)]
-    pub init: Option<PathBuf>,
-    /// Scenic-style MODEL.json (its `dataset_configs` set the input geometry).
-    #[arg(long)]
-    pub config: PathBuf,
-    /// Output model folder, written at every checkpoint and when training ends.
-    #[arg(long)]
-    pub out: PathBuf,
-    #[arg(long, default_value_t = 1000)]
-    pub steps: usize,
-    /// Save the model to OUT every this many steps (0: only at the end).
-    #[arg(long, default_value_t = 100)]
-    pub checkpoint_every: usize,
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
-    /// Peak learning rate (Adam), after a linear warm-up, then cosine decay.
-    #[arg(long, default_value_t = 3e-4)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 50)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Put each clip and its counterfactual twin (`NAME_twin`, from `synth --twins`) in the
-    /// same batch, flipped alike, so that every batch holds pairs of clips with the same
-    /// pictures and different labels.
-    #[arg(long)]
-    pub pair_twins: bool,
-    /// Continue from the last checkpoint in OUT, at the step it reached (the optimizer state
-    /// starts afresh; data order and schedule continue).
-    #[arg(long)]
-    pub resume: bool,
-    /// Replace an existing model in OUT.
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
 }
 
 #[derive(Debug, clap::Args)]

@@ -9,23 +9,12 @@ mod import;
 mod infer;
 mod media;
 mod synth;
-mod train;
 
 mod args;
 
 pub use args::*;
 
-/// An argument that does not fit the model or the input (exit status 2, like clap's own errors).
-#[derive(Debug)]
-pub struct BadArgument(pub String);
-
-impl std::fmt::Display for BadArgument {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadArgument {}
+pub use mbtscope::BadArgument;
 
 /// Checks the explanation settings and `top_k` (when given) against a loaded model: anything that
 /// does not fit is a [`BadArgument`] naming the flag and the model.
@@ -90,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Probe(a) => media::probe(a),
         Command::Synth(a) => synth::run(a),
         Command::Eval(a) => eval::run(a),
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => mbtscope::train::command::run(a, |dir, config| mbtscope::train::load_examples(dir, config, "train_")),
         Command::Play(a) => media::play(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Export(a) => export::run(a),

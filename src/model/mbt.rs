@@ -538,20 +538,13 @@ impl Mbt {
         let c = &self.config;
         let d = c.hidden_size;
         match c.classifier {
-            Classifier::Token => {
-                let mut sum: Option<Tensor<2>> = None;
-                for &m in &c.modality_fusion {
-                    let at = layout.find(TokenKind::Cls(m)).map_or(0, |s| s.start);
-                    let cls: Tensor<2> = encoded.clone().slice(s![.., at..at + 1, ..]).reshape([batch, d]);
-                    let logits = self.output_projection.forward(self.pre_logits_of(cls));
-                    sum = Some(match sum {
-                        Some(s) => s + logits,
-                        None => logits,
-                    });
-                }
-                sum.map(|s| s.div_scalar(c.modality_fusion.len() as f64))
-                    .unwrap_or_else(|| Tensor::zeros([batch, c.num_classes], &encoded.device()))
-            }
+            Classifier::Token => self
+                .modality_logits(encoded, layout, batch)
+                .into_iter()
+                .map(|(_, logits)| logits)
+                .reduce(|sum, logits| sum + logits)
+                .map(|s| s.div_scalar(c.modality_fusion.len() as f64))
+                .unwrap_or_else(|| Tensor::zeros([batch, c.num_classes], &encoded.device())),
             Classifier::Gap | Classifier::Gmp | Classifier::Gsp => {
                 let pooled = match c.classifier {
                     Classifier::Gap => encoded.clone().mean_dim(1),
@@ -562,6 +555,25 @@ impl Mbt {
                 self.output_projection.forward(self.pre_logits_of(pooled))
             }
         }
+    }
+
+    /// With the token classifier, each modality's own logits `[batch, classes]` from its
+    /// classification token in `encoded` (the model's prediction is their mean); empty with a
+    /// pooling classifier. Training can supervise them one by one (`train --modality-loss`).
+    pub fn modality_logits(&self, encoded: &Tensor<3>, layout: &TokenLayout, batch: usize) -> Vec<(Modality, Tensor<2>)> {
+        let c = &self.config;
+        if c.classifier != Classifier::Token {
+            return Vec::new();
+        }
+        let d = c.hidden_size;
+        c.modality_fusion
+            .iter()
+            .map(|&m| {
+                let at = layout.find(TokenKind::Cls(m)).map_or(0, |s| s.start);
+                let cls: Tensor<2> = encoded.clone().slice(s![.., at..at + 1, ..]).reshape([batch, d]);
+                (m, self.output_projection.forward(self.pre_logits_of(cls)))
+            })
+            .collect()
     }
 
     fn pre_logits_of(&self, x: Tensor<2>) -> Tensor<2> {

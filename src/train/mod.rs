@@ -1,7 +1,9 @@
 //! Training MBT with burn's autodiff and Adam: softmax cross-entropy, linear warm-up then cosine
 //! decay, horizontal-flip augmentation, fixed seeds.
 
+pub mod command;
 pub mod data;
+pub mod fresh;
 
 use burn::module::Module as _;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -13,6 +15,7 @@ use crate::model::mbt::{Capture, Mbt, MbtInput};
 use crate::synth::Rng;
 use crate::weights::params::ParamSource;
 pub use data::{Example, load_examples, load_examples_with};
+pub use fresh::FreshClips;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainOptions {
@@ -33,6 +36,17 @@ pub struct TrainOptions {
     /// is the part that depends on the sound.
     #[serde(default)]
     pub pair_twins: bool,
+    /// Weight of each modality's own cross-entropy (its classification token's logits, see
+    /// [`Mbt::modality_logits`]), averaged over the modalities and added to the loss of the
+    /// model's prediction (the mean of those logits). 0: the prediction's loss alone, as Scenic
+    /// trains MBT. Above 0 each stream must reach the label itself, so what one modality knows
+    /// has to cross into the other (through the bottleneck tokens, in a bottleneck model).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub modality_loss: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for TrainOptions {
@@ -47,6 +61,7 @@ impl Default for TrainOptions {
             checkpoint_every: 0,
             start_step: 0,
             pair_twins: false,
+            modality_loss: 0.0,
         }
     }
 }
@@ -100,41 +115,48 @@ fn batch(config: &MbtConfig, examples: &[&Example], flips: &[bool], device: &Dev
     (input, Tensor::from_data(TensorData::new(labels, [examples.len()]), device))
 }
 
-/// Trains from `init` for steps `options.start_step..options.steps`, calling `report` after
-/// every step and `checkpoint` every `options.checkpoint_every` steps. The data order
-/// and flips depend only on the seed and the step, so a resumed run sees the same batches as an
-/// uninterrupted one; Adam's moments start afresh on resume.
-pub fn train(
-    config: &MbtConfig,
-    init: &mut dyn ParamSource,
-    examples: &[Example],
-    options: &TrainOptions,
-    device: &Device,
-    mut report: impl FnMut(StepReport),
-    mut checkpoint: impl FnMut(&Mbt, usize) -> anyhow::Result<()>,
-) -> anyhow::Result<Mbt> {
-    anyhow::ensure!(!examples.is_empty(), "no training examples");
-    let mut model = Mbt::load(config, init, device)?.train();
-    let mut optim = AdamConfig::new().init();
-    let mut rng = Rng::new(options.seed);
-    let groups = batch_groups(examples, options.pair_twins);
-    let mut order: Vec<usize> = (0..groups.len()).collect();
-    let mut cursor = order.len();
-    let batch_size = options.batch_size.min(examples.len()).max(1);
-    for step in 0..options.steps {
-        let resuming = step < options.start_step;
+/// Where training batches come from.
+#[derive(Clone, Copy)]
+pub enum TrainData<'a> {
+    /// Clips loaded once (from `synth` folders), reshuffled at every pass over them.
+    Clips(&'a [Example]),
+    /// New clips from the generator at every step, never seen twice.
+    Fresh(&'a FreshClips),
+}
+
+/// Draws the batches of a clip set: the order and flips depend only on the seed and the step.
+struct ClipBatches<'a> {
+    examples: &'a [Example],
+    groups: Vec<Vec<usize>>,
+    order: Vec<usize>,
+    cursor: usize,
+    batch_size: usize,
+    rng: Rng,
+    flip: bool,
+}
+
+impl<'a> ClipBatches<'a> {
+    fn new(examples: &'a [Example], options: &TrainOptions) -> Self {
+        let groups = batch_groups(examples, options.pair_twins);
+        let order: Vec<usize> = (0..groups.len()).collect();
+        let cursor = order.len();
+        let batch_size = options.batch_size.min(examples.len()).max(1);
+        Self { examples, groups, order, cursor, batch_size, rng: Rng::new(options.seed), flip: options.flip }
+    }
+
+    fn next(&mut self) -> (Vec<&'a Example>, Vec<bool>) {
         let mut picked_groups = Vec::new();
         let mut picked_len = 0;
-        while picked_len < batch_size {
-            if cursor >= order.len() {
-                for i in (1..order.len()).rev() {
-                    order.swap(i, rng.below(i + 1));
+        while picked_len < self.batch_size {
+            if self.cursor >= self.order.len() {
+                for i in (1..self.order.len()).rev() {
+                    self.order.swap(i, self.rng.below(i + 1));
                 }
-                cursor = 0;
+                self.cursor = 0;
             }
-            let group = &groups[order[cursor]];
-            cursor += 1;
-            picked_len += group.len();
+            let group = self.order[self.cursor];
+            self.cursor += 1;
+            picked_len += self.groups[group].len();
             picked_groups.push(group);
         }
         // One flip per group, drawn after the picks (for single examples, the order of draws
@@ -142,31 +164,113 @@ pub fn train(
         let mut picked = Vec::with_capacity(picked_len);
         let mut flips = Vec::with_capacity(picked_len);
         for group in picked_groups {
-            let flip = options.flip && rng.unit() < 0.5;
-            for &i in group {
-                picked.push(&examples[i]);
+            let flip = self.flip && self.rng.unit() < 0.5;
+            for &i in &self.groups[group] {
+                picked.push(&self.examples[i]);
                 flips.push(flip);
             }
         }
-        if resuming {
-            continue;
-        }
-        let (input, labels) = batch(config, &picked, &flips, device);
+        (picked, flips)
+    }
+}
+
+/// The fresh batch of `step`: `batch_size` new clips (with `pair_twins`, half as many clips,
+/// each with its twin, flipped alike), made on all cores. It depends only on the seed and the
+/// step, so a resumed run sees the batches an uninterrupted one would have.
+fn fresh_batch(clips: &FreshClips, options: &TrainOptions, step: usize) -> (Vec<Example>, Vec<bool>) {
+    use rayon::prelude::*;
+    let per_group = if options.pair_twins { 2 } else { 1 };
+    let groups = options.batch_size.div_ceil(per_group).max(1);
+    let first = (step * groups) as u64;
+    let mut rng = Rng::new(options.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let group_flips: Vec<bool> = (0..groups).map(|_| options.flip && rng.unit() < 0.5).collect();
+    let made: Vec<Vec<Example>> = (0..groups as u64)
+        .into_par_iter()
+        .map(|k| if options.pair_twins { clips.pair(first + k).into() } else { vec![clips.example(first + k)] })
+        .collect();
+    let flips = made.iter().zip(&group_flips).flat_map(|(group, &flip)| std::iter::repeat_n(flip, group.len())).collect();
+    (made.into_iter().flatten().collect(), flips)
+}
+
+/// Trains from `init` for steps `options.start_step..options.steps`, calling `report` after
+/// every step and `checkpoint` every `options.checkpoint_every` steps. The data order
+/// and flips depend only on the seed and the step, so a resumed run sees the same batches as an
+/// uninterrupted one; Adam's moments start afresh on resume. Fresh clips are made on the other
+/// cores while a step runs.
+pub fn train(
+    config: &MbtConfig,
+    init: &mut dyn ParamSource,
+    data: TrainData<'_>,
+    options: &TrainOptions,
+    device: &Device,
+    mut report: impl FnMut(StepReport),
+    mut checkpoint: impl FnMut(&Mbt, usize) -> anyhow::Result<()>,
+) -> anyhow::Result<Mbt> {
+    if let TrainData::Clips(examples) = data {
+        anyhow::ensure!(!examples.is_empty(), "no training examples");
+    }
+    let mut model = Mbt::load(config, init, device)?.train();
+    let mut optim = AdamConfig::new().init();
+    let mut run_step = |model: Mbt, picked: &[&Example], flips: &[bool], step: usize| -> anyhow::Result<Mbt> {
+        let (input, labels) = batch(config, picked, flips, device);
         let b = picked.len();
-        let logits = model.forward(input, Capture::None)?.logits; // [b, classes]
-        let log_probs = log_softmax(logits.clone(), 1);
-        let picked_log_probs: Tensor<2> = log_probs.gather(1, labels.clone().reshape([b, 1]));
-        let loss = picked_log_probs.mean().neg();
-        let predicted = logits.clone().argmax(1).reshape([b]);
-        let correct = predicted.equal(labels).int().sum().into_scalar::<i64>();
+        let out = model.forward(input, Capture::None)?;
+        let cross_entropy = |logits: Tensor<2>| -> Tensor<1> {
+            let picked_log_probs: Tensor<2> = log_softmax(logits, 1).gather(1, labels.clone().reshape([b, 1]));
+            picked_log_probs.mean().neg()
+        };
+        let predicted = out.logits.clone().argmax(1).reshape([b]);
+        let mut loss = cross_entropy(out.logits.clone());
+        // What is reported is the prediction's loss, comparable between runs with and
+        // without the modality losses.
         let loss_value = loss.clone().into_scalar::<f32>();
-        let grads = loss.backward();
-        let grads = GradientsParams::from_grads(grads, &model);
+        if options.modality_loss > 0.0 {
+            let each = model.modality_logits(&out.encoded, &out.encoded_layout, b);
+            let n = each.len().max(1) as f64;
+            if let Some(sum) = each.into_iter().map(|(_, logits)| cross_entropy(logits)).reduce(|a, b| a + b) {
+                loss = loss + sum.mul_scalar(options.modality_loss / n);
+            }
+        }
+        let correct = predicted.equal(labels).int().sum().into_scalar::<i64>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = learning_rate(options, step);
-        model = optim.step(lr, model, grads);
+        let model = optim.step(lr, model, grads);
         report(StepReport { step, loss: loss_value, accuracy: correct as f32 / b as f32, learning_rate: lr });
-        if options.checkpoint_every > 0 && (step + 1) % options.checkpoint_every == 0 && step + 1 < options.steps {
+        if options.checkpoint_every > 0 && (step + 1).is_multiple_of(options.checkpoint_every) && step + 1 < options.steps {
             checkpoint(&model.valid(), step + 1)?;
+        }
+        Ok(model)
+    };
+    match data {
+        TrainData::Clips(examples) => {
+            let mut batches = ClipBatches::new(examples, options);
+            for step in 0..options.steps {
+                let (picked, flips) = batches.next();
+                if step >= options.start_step {
+                    model = run_step(model, &picked, &flips, step)?;
+                }
+            }
+        }
+        TrainData::Fresh(clips) => {
+            let start = model;
+            model = std::thread::scope(|scope| -> anyhow::Result<Mbt> {
+                let mut model = start;
+                // Two batches ahead; the maker stops when the receiver goes (an error here).
+                let (sender, receiver) = std::sync::mpsc::sync_channel(2);
+                scope.spawn(move || {
+                    for step in options.start_step..options.steps {
+                        if sender.send(fresh_batch(clips, options, step)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for step in options.start_step..options.steps {
+                    let (examples, flips) = receiver.recv().map_err(|_| anyhow::anyhow!("the clip generator stopped"))?;
+                    let picked: Vec<&Example> = examples.iter().collect();
+                    model = run_step(model, &picked, &flips, step)?;
+                }
+                Ok(model)
+            })?;
         }
     }
     Ok(model.valid())
