@@ -348,3 +348,88 @@ fn shift_arrows_and_j_k_l_seek_and_play_and_the_frame_number_shows() {
     harness.step();
     assert!(!harness.state().player().unwrap().is_playing(), "K pauses");
 }
+
+/// The A-B loop as in mpv and VLC: `[` sets A and `]` sets B at the playhead, the transport says
+/// so, playing past B goes on from A (and keeps playing), Backspace clears it.
+#[test]
+fn brackets_set_an_a_b_loop_that_playback_keeps_to() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-loop"));
+    step_until(&mut harness, "the clip", |app| app.player().is_some() && app.current_frame().is_some());
+    harness.state_mut().seek(1.0);
+    harness.step();
+    harness.key_press(egui::Key::OpenBracket);
+    harness.step();
+    harness.state_mut().seek(1.6);
+    harness.step();
+    harness.key_press(egui::Key::CloseBracket);
+    harness.run_steps(2);
+    let span = harness.state().session.as_ref().unwrap().loop_ab.span();
+    assert_eq!(span, Some((1.0, 1.6)), "[ at 1.0 s, ] at 1.6 s");
+    harness.get_by_label("loop 0:01.00 - 0:01.60");
+    harness.key_press(egui::Key::Space);
+    harness.step();
+    // Play for two and a half loops' length (the wall clock: no audio device), then the
+    // playhead must still be inside the loop, and playing.
+    let start = Instant::now();
+    let mut wrapped = false;
+    let mut last = harness.state().position();
+    while start.elapsed() < Duration::from_millis(1500) {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+        let t = harness.state().position();
+        wrapped |= t < last - 0.3;
+        last = t;
+        assert!((0.99..1.7).contains(&t), "the playhead left the loop: {t}");
+    }
+    assert!(wrapped, "playback went back from B to A");
+    assert!(harness.state().player().unwrap().is_playing(), "the loop keeps playing");
+    harness.key_press(egui::Key::Backspace);
+    harness.step();
+    assert_eq!(harness.state().session.as_ref().unwrap().loop_ab, mbtscope::app::LoopAb::default(), "Backspace clears the loop");
+    harness.key_press(egui::Key::Space);
+    harness.step();
+}
+
+/// F1 and ? show the keyboard shortcuts, Escape (or F1 again) hides them.
+#[test]
+fn f1_and_question_mark_show_the_shortcuts() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-help"));
+    step_until(&mut harness, "the clip", |app| app.player().is_some());
+    harness.key_press(egui::Key::F1);
+    harness.run_steps(2);
+    assert!(harness.state().ui.show_shortcuts);
+    harness.get_by_label("Keyboard shortcuts");
+    for (keys, what) in mbtscope::app::SHORTCUTS {
+        harness.get_by_label(keys);
+        harness.get_by_label(what);
+    }
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(2);
+    assert!(!harness.state().ui.show_shortcuts, "Escape hides them");
+    assert!(harness.query_by_label("Keyboard shortcuts").is_none());
+    harness.key_press(egui::Key::Questionmark);
+    harness.run_steps(2);
+    assert!(harness.state().ui.show_shortcuts, "? shows them");
+    harness.key_press(egui::Key::F1);
+    harness.run_steps(2);
+    assert!(!harness.state().ui.show_shortcuts, "F1 again hides them");
+}
+
+/// "Reset to defaults" puts the explanation settings and the map style back as a fresh start
+/// has them.
+#[test]
+fn reset_to_defaults_restores_the_explanation_settings() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-reset"));
+    step_until(&mut harness, "the clip", |app| app.player().is_some());
+    let settings = &mut harness.state_mut().settings;
+    settings.analysis.method = mbtscope::analysis::Method::Relevance;
+    settings.analysis.rollout.discard_ratio = 0.9;
+    settings.analysis.rollout.start_layer = 3;
+    settings.style.opacity = 0.2;
+    settings.style.span = mbtscope::render::MapSpan::Window;
+    harness.run_steps(2);
+    harness.get_by_label("Reset to defaults").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().settings.analysis, mbtscope::analysis::AnalysisSettings::default());
+    assert_eq!(harness.state().settings.style, mbtscope::render::OverlayStyle::default());
+}

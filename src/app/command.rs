@@ -33,6 +33,16 @@ pub enum Command {
     TogglePlay,
     /// Seek to this many seconds (clamped to the clip).
     Seek(f64),
+    /// The A-B loop's start at the playhead (`[`).
+    SetLoopA,
+    /// The A-B loop's end at the playhead (`]`).
+    SetLoopB,
+    /// No A-B loop (Backspace).
+    ClearLoop,
+    /// Show or hide the keyboard shortcuts (F1 or ?).
+    ToggleShortcuts,
+    /// The explanation settings and the map style as a fresh start has them.
+    ResetExplanation,
     /// Pause and step this many frames (negative: back).
     Step(i32),
     SetSpeed(f64),

@@ -18,16 +18,19 @@ pub mod worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::analysis::AnalysisSettings;
 use crate::media::Timestamp;
 use crate::media::player::{ClockSource, Player, PlayerOptions};
 use crate::model::device::DeviceChoice;
+use crate::render::OverlayStyle;
 pub use command::Command;
 pub use settings::{AppOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
 pub use state::{
-    Analysis, ClipSpectrogram, ImportForm, Layout, ModelResults, Page, Session, Tasks, TokenPick, UiState, ViewRects, method_name,
+    Analysis, ClipSpectrogram, ImportForm, Layout, LoopAb, ModelResults, Page, Session, Tasks, TokenPick, UiState, ViewRects, method_name,
     normalisation_name, span_name,
 };
 use task::Task;
+pub use view::SHORTCUTS;
 use worker::{Request, Worker};
 
 pub struct MbtApp {
@@ -203,6 +206,32 @@ impl MbtApp {
                 }
             }
             Command::Seek(secs) => self.seek(secs),
+            Command::SetLoopA | Command::SetLoopB => {
+                let t = self.position();
+                // B stays two frames before the end, where the player stops.
+                let before_end = self.player().map_or(0.0, |p| 2.0 / p.info().frame_rate.max(1.0));
+                let end = (self.duration() - before_end).max(0.0);
+                if let Some(s) = &mut self.session {
+                    if command == Command::SetLoopA {
+                        s.loop_ab.set_a(t.min(end));
+                    } else {
+                        s.loop_ab.set_b(t.min(end));
+                    }
+                }
+            }
+            Command::ClearLoop => {
+                if let Some(s) = &mut self.session {
+                    s.loop_ab = LoopAb::default();
+                }
+            }
+            Command::ToggleShortcuts => self.ui.show_shortcuts = !self.ui.show_shortcuts,
+            Command::ResetExplanation => {
+                self.settings.style = OverlayStyle::default();
+                if self.settings.analysis != AnalysisSettings::default() {
+                    self.settings.analysis = AnalysisSettings::default();
+                    self.reanalyze();
+                }
+            }
             Command::Step(frames) => {
                 let Some(s) = &mut self.session else { return };
                 s.player.pause();
@@ -450,6 +479,7 @@ impl MbtApp {
             token: None,
             opened_at: std::time::Instant::now(),
             first_result_after: None,
+            loop_ab: LoopAb::default(),
         });
         self.settings.recent.retain(|p| p != path);
         self.settings.recent.insert(0, path.to_owned());
@@ -481,6 +511,14 @@ impl MbtApp {
         let d = self.duration();
         if let Some(s) = &mut self.session {
             s.player.seek(Timestamp::from_secs(secs.clamp(0.0, d)));
+        }
+    }
+
+    /// While playing with an A-B loop set, a playhead that has reached B goes back to A.
+    fn keep_in_loop(&mut self, playing: bool) {
+        let Some((a, b)) = self.session.as_ref().and_then(|s| s.loop_ab.span()) else { return };
+        if playing && self.position() >= b {
+            self.seek(a);
         }
     }
 
@@ -585,6 +623,7 @@ impl eframe::App for MbtApp {
             self.apply(command, &ctx);
         }
         let playing = self.player().is_some_and(Player::is_playing);
+        self.keep_in_loop(playing);
         self.analysis.worker.set_playhead(self.position(), playing);
         self.advance_playback(&ctx, frame);
         let (done, total) = self.analysis.progress();

@@ -175,6 +175,39 @@ pub struct Session {
     pub(super) opened_at: std::time::Instant,
     /// Seconds from opening to the first analysed window.
     pub first_result_after: Option<f64>,
+    /// The A-B loop: playing past `b` goes back to `a`.
+    pub loop_ab: LoopAb,
+}
+
+/// An A-B loop as in mpv and VLC (`[` sets A, `]` sets B, Backspace clears): while both are
+/// set, playback that reaches B goes on from A.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoopAb {
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+}
+
+impl LoopAb {
+    /// Both ends, when the loop is set.
+    pub fn span(&self) -> Option<(f64, f64)> {
+        Some((self.a?, self.b?))
+    }
+
+    /// A at `t`; a B that is not after it is dropped.
+    pub fn set_a(&mut self, t: f64) {
+        self.a = Some(t);
+        if self.b.is_some_and(|b| b <= t) {
+            self.b = None;
+        }
+    }
+
+    /// B at `t`; an A that is not before it is dropped.
+    pub fn set_b(&mut self, t: f64) {
+        self.b = Some(t);
+        if self.a.is_some_and(|a| a >= t) {
+            self.a = None;
+        }
+    }
 }
 
 impl Session {
@@ -273,6 +306,8 @@ pub struct UiState {
     pub dialogs: dialog::Dialogs,
     pub import: ImportForm,
     pub layout: Layout,
+    /// The keyboard shortcuts overlay (F1 or ?).
+    pub show_shortcuts: bool,
 }
 
 /// Settings of the explanation method as the UI edits them.
@@ -295,5 +330,27 @@ pub fn normalisation_name(n: Normalisation) -> &'static str {
         Normalisation::Frame => "per frame",
         Normalisation::Clip => "per clip",
         Normalisation::Smooth => "smoothed over time",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoopAb;
+
+    /// Each end is set at the playhead; an end that would leave the loop empty or backwards is
+    /// dropped rather than kept, so a loop is never B before A.
+    #[test]
+    fn a_loop_is_never_backwards() {
+        let mut l = LoopAb::default();
+        l.set_a(1.0);
+        assert_eq!(l.span(), None);
+        l.set_b(2.0);
+        assert_eq!(l.span(), Some((1.0, 2.0)));
+        l.set_a(3.0);
+        assert_eq!((l.a, l.b), (Some(3.0), None), "A after B drops B");
+        l.set_b(3.0);
+        assert_eq!((l.a, l.b), (None, Some(3.0)), "B at A drops A");
+        l.set_a(0.5);
+        assert_eq!(l.span(), Some((0.5, 3.0)));
     }
 }

@@ -18,7 +18,8 @@ pub use mbtscope::train::command::TrainArgs;
     about = "Look inside the Multimodal Bottleneck Transformer (MBT)",
     long_about = "Look inside the Multimodal Bottleneck Transformer (MBT).\n\nWithout a command, opens the \
 app on CLIP (default: the bundled demo clip). Keys: Space or K play/pause, Left/Right 5 s, Shift+Left/Right \
-1 s, J/L 10 s, comma/period one frame, Home/End.",
+1 s, J/L 10 s, comma/period one frame, Home/End, [ and ] an A-B loop (Backspace clears it), F1 or ? \
+all shortcuts.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Args {

@@ -3,7 +3,16 @@
 use super::*;
 
 pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
-    ui.heading("Explanation");
+    ui.horizontal(|ui| {
+        ui.heading("Explanation");
+        if ui
+            .small_button("Reset to defaults")
+            .on_hover_text("method, class, head fusion, discard ratio and start layer, and the map's colours, normalisation, time span, opacity, threshold and smoothing as a fresh start has them")
+            .clicked()
+        {
+            commands.push(Command::ResetExplanation);
+        }
+    });
     let mut analysis = app.settings.analysis;
     egui::ComboBox::from_label("method").selected_text(crate::app::method_name(analysis.method)).show_ui(ui, |ui| {
         ui.selectable_value(&mut analysis.method, Method::Rollout, crate::app::method_name(Method::Rollout));

@@ -44,6 +44,7 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
         let page = egui::CentralPanel::default().frame(central).show(ui, |ui| browser::results_page(app, ui, commands));
         let ctx = ui.ctx().clone();
         import_window(app, &ctx, commands);
+        shortcuts_window(app, &ctx, commands);
         // The clip's views are not drawn: the last layout's frame size stays for decoding.
         return Layout {
             rects: super::ViewRects { frames: page.response.rect, ..super::ViewRects::default() },
@@ -67,6 +68,7 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
     let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
     let ctx = ui.ctx().clone();
     import_window(app, &ctx, commands);
+    shortcuts_window(app, &ctx, commands);
     Layout {
         rects: super::ViewRects {
             frames: frames.response.rect,
@@ -92,6 +94,12 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
     }
     if ctx.input_mut(|i| i.consume_shortcut(&OPEN_SHORTCUT)) {
         commands.push(Command::PickPath(Purpose::OpenClip, app.clip().map(std::path::Path::to_owned)));
+    }
+    if ctx.input(|i| i.key_pressed(egui::Key::F1) || i.key_pressed(egui::Key::Questionmark)) {
+        commands.push(Command::ToggleShortcuts);
+    }
+    if app.ui.show_shortcuts && ctx.input(|i| i.key_pressed(egui::Key::Escape)) {
+        commands.push(Command::ToggleShortcuts);
     }
     // The transport's keys belong to the clip's page.
     if app.ui.page == super::Page::Results {
@@ -119,10 +127,54 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
         (egui::Key::Period, Command::Step(1)),
         (egui::Key::Home, Command::Seek(0.0)),
         (egui::Key::End, Command::Seek(app.duration())),
+        // The A-B loop, as in mpv and VLC.
+        (egui::Key::OpenBracket, Command::SetLoopA),
+        (egui::Key::CloseBracket, Command::SetLoopB),
+        (egui::Key::Backspace, Command::ClearLoop),
     ];
     for (key, command) in keys {
         if ctx.input(|i| i.key_pressed(key)) {
             commands.push(command);
         }
+    }
+}
+
+/// Every keyboard shortcut, in the order they are listed (F1 or ? shows them).
+pub const SHORTCUTS: [(&str, &str); 16] = [
+    ("Space, K", "play / pause (at the end: play from the start)"),
+    ("Left / Right", "5 s back / on"),
+    ("Shift+Left / Right", "1 s back / on"),
+    ("J / L", "10 s back / on"),
+    (", / .", "one frame back / on (pauses)"),
+    ("Home / End", "the start / the end"),
+    ("[", "A-B loop: A at the playhead"),
+    ("]", "A-B loop: B at the playhead"),
+    ("Backspace", "no A-B loop"),
+    ("Ctrl+O", "open a clip"),
+    ("F1, ?", "show / hide these shortcuts"),
+    ("Esc", "hide these shortcuts"),
+    ("drop a file", "open it (a clip, or a model folder as model A)"),
+    ("click a bottleneck token", "its maps instead of the classification tokens'"),
+    ("View menu", "A alone, side by side, or the difference"),
+    ("Explanation > Reset to defaults", "the method, rollout and map settings as a fresh start has them"),
+];
+
+/// The shortcuts overlay.
+fn shortcuts_window(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
+    if !app.ui.show_shortcuts {
+        return;
+    }
+    let mut open = true;
+    egui::Window::new("Keyboard shortcuts").open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
+        egui::Grid::new("shortcuts").num_columns(2).striped(true).show(ui, |ui| {
+            for (keys, what) in SHORTCUTS {
+                ui.strong(keys);
+                ui.label(what);
+                ui.end_row();
+            }
+        });
+    });
+    if !open {
+        commands.push(Command::ToggleShortcuts);
     }
 }

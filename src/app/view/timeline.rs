@@ -30,6 +30,15 @@ pub(super) fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) 
             ui.label(format!("frame {} / {last}", ((shown * fps).round() as u64).min(last)))
                 .on_hover_text("the frame on screen and the last frame, counted from 0 (as `export --frames` counts them)");
         }
+        let loop_ab = app.session.as_ref().map(|s| s.loop_ab).unwrap_or_default();
+        let fmt_end = |t: Option<f64>| t.map_or_else(|| "-".to_owned(), fmt_time);
+        if loop_ab != crate::app::LoopAb::default() {
+            ui.label(format!("loop {} - {}", fmt_end(loop_ab.a), fmt_end(loop_ab.b)))
+                .on_hover_text("A-B loop: [ sets A, ] sets B at the playhead; playing past B goes on from A");
+            if ui.small_button("x").on_hover_text("no A-B loop (Backspace)").clicked() {
+                commands.push(Command::ClearLoop);
+            }
+        }
         ui.style_mut().spacing.slider_width = (ui.available_width() - 420.0).max(100.0);
         let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false)).on_hover_text("playback position");
         if response.changed() {
