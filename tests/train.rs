@@ -16,6 +16,21 @@ fn tiny_config() -> MbtConfig {
     MbtConfig::parse_scenic_json(json).unwrap().config
 }
 
+/// Trains the tiny model 200 steps from a random start and checks that its loss falls from
+/// about ln 8 to under 0.7 of that.
+fn train_tiny(config: &MbtConfig, examples: &[train::Example], device: &Device) -> mbtscope::model::Mbt {
+    let options =
+        TrainOptions { steps: 200, batch_size: 8, learning_rate: 3e-3, warmup_steps: 10, seed: 1, flip: true, ..TrainOptions::default() };
+    let mut losses = Vec::new();
+    let data = train::TrainData::Clips(examples);
+    let model = train::train(config, &mut RandomInit::new(1), data, &options, device, |r| losses.push(r.loss), |_, _| Ok(())).unwrap();
+    let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;
+    let last: f32 = losses[losses.len() - 10..].iter().sum::<f32>() / 10.0;
+    assert!((first - (8.0f32).ln()).abs() < 0.5, "initial loss {first} should be near ln 8");
+    assert!(last < 0.7 * first, "loss did not fall: {first:.3} -> {last:.3} ({losses:?})");
+    model
+}
+
 #[test]
 fn loss_falls_and_the_trained_model_round_trips() {
     let dir = crate::scratch("train-data");
@@ -30,23 +45,7 @@ fn loss_falls_and_the_trained_model_round_trips() {
     assert_eq!(examples[0].spectrogram.len(), 192 * 64);
 
     let device = Device::flex();
-    let options =
-        TrainOptions { steps: 200, batch_size: 8, learning_rate: 3e-3, warmup_steps: 10, seed: 1, flip: true, ..TrainOptions::default() };
-    let mut losses = Vec::new();
-    let model = train::train(
-        &config,
-        &mut RandomInit::new(1),
-        train::TrainData::Clips(&examples),
-        &options,
-        &device,
-        |r| losses.push(r.loss),
-        |_, _| Ok(()),
-    )
-    .unwrap();
-    let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;
-    let last: f32 = losses[losses.len() - 10..].iter().sum::<f32>() / 10.0;
-    assert!((first - (8.0f32).ln()).abs() < 0.5, "initial loss {first} should be near ln 8");
-    assert!(last < 0.7 * first, "loss did not fall: {first:.3} -> {last:.3} ({losses:?})");
+    let model = train_tiny(&config, &examples, &device);
 
     // Save in the native format and load it back: same logits.
     let out = crate::scratch("train-model");
@@ -81,24 +80,7 @@ fn loss_falls_on_the_sync_task() {
     }
     let config = tiny_config();
     let examples = load_examples(&dir, &config, "train_").unwrap();
-    let device = Device::flex();
-    let options =
-        TrainOptions { steps: 200, batch_size: 8, learning_rate: 3e-3, warmup_steps: 10, seed: 1, flip: true, ..TrainOptions::default() };
-    let mut losses = Vec::new();
-    train::train(
-        &config,
-        &mut RandomInit::new(1),
-        train::TrainData::Clips(&examples),
-        &options,
-        &device,
-        |r| losses.push(r.loss),
-        |_, _| Ok(()),
-    )
-    .unwrap();
-    let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;
-    let last: f32 = losses[losses.len() - 10..].iter().sum::<f32>() / 10.0;
-    assert!((first - (8.0f32).ln()).abs() < 0.5, "initial loss {first} should be near ln 8");
-    assert!(last < 0.7 * first, "loss did not fall: {first:.3} -> {last:.3} ({losses:?})");
+    train_tiny(&config, &examples, &Device::flex());
 }
 
 #[test]

@@ -20,14 +20,16 @@ fn main() -> ExitCode {
     mbtscope::runner::keep_freed_memory();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
-    let no_clips: command::ClipLoader = |dir, _| {
-        Err(mbtscope::BadArgument(format!(
+    // Clips on disk need FFmpeg to decode: refused before anything else reads `--data`.
+    let result = match args.train.data.first() {
+        Some(dir) => Err(mbtscope::BadArgument(format!(
             "--data {}: mbtscope-train reads no clips (it links no FFmpeg); use --fresh, or `mbtscope train`",
             dir.display()
         ))
-        .into())
+        .into()),
+        None => command::run(args.train, |dir, _| anyhow::bail!("{}: mbtscope-train reads no clips", dir.display())),
     };
-    match command::run(args.train, no_clips) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
