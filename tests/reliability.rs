@@ -160,6 +160,20 @@ fn arguments_that_do_not_fit_the_model_exit_2_with_a_message() {
         .output()
         .unwrap();
     assert_eq!(eval.status.code(), Some(2), "{}", stderr(&eval));
+    // A loss weight below 0 is refused before anything is trained or written.
+    for flag in ["--modality-loss", "--sync-loss"] {
+        let out = work.join("model");
+        let train = mbtscope()
+            .args(["train", "--device", "cpu", "--fresh", "sync", "--steps", "1", &format!("{flag}=-1"), "--config"])
+            .arg(model("bottleneck").join("model.json"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(train.status.code(), Some(2), "{flag}: {}", stderr(&train));
+        assert!(stderr(&train).contains(&format!("{flag} -1")), "{}", stderr(&train));
+        assert!(!out.exists(), "{flag} wrote {}", out.display());
+    }
 }
 
 /// The analysis cache entry of `clip` in `cache` (the only one there).

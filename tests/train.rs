@@ -137,3 +137,67 @@ fn fresh_examples_match_the_written_clips() {
         }
     }
 }
+
+/// Examples whose audio loudness steps between the video's time slices (a random level per
+/// slice) over noise pictures that say nothing of it: only attention across the modalities can
+/// tell a video token how loud its own slice is.
+fn loudness_examples(config: &MbtConfig, count: usize) -> Vec<train::Example> {
+    let d = &config.dataset_configs;
+    let [rows, mel] = d.spec_shape;
+    let slices = config.rgb_time_slices();
+    let mut rng = synth::Rng::new(11);
+    (0..count)
+        .map(|i| {
+            let levels: Vec<f32> = (0..slices).map(|_| rng.range(-1.5, 1.5) as f32).collect();
+            let spectrogram = (0..rows * mel).map(|k| levels[(k / mel) * slices / rows] + rng.range(-0.3, 0.3) as f32).collect();
+            let rgb = (0..d.num_frames * d.crop_size * d.crop_size * 3).map(|_| rng.range(0.0, 255.0) as u8).collect();
+            train::Example {
+                rgb,
+                spectrogram,
+                label: i % config.num_classes,
+                name: format!("loud_{i}"),
+                centre: mbtscope::media::Timestamp::ZERO,
+                crop: mbtscope::features::input::CropMapping { scale: [1.0; 2], offset: [0.0; 2], crop: d.crop_size as u32 },
+            }
+        })
+        .collect()
+}
+
+/// The time-alignment loss (`train --sync-loss`) can be learnt: in a vanilla model (full
+/// attention across modalities from the first layer) and in a bottleneck model, the video tokens
+/// come to predict their slice's loudness, which only the audio carries.
+#[test]
+fn video_tokens_learn_the_loudness_of_their_time_slice() {
+    for (name, fusion_layer, bottleneck) in [("vanilla", 0, false), ("bottleneck", 1, true)] {
+        let mut config = tiny_config();
+        config.fusion_layer = fusion_layer;
+        config.use_bottleneck = bottleneck;
+        let examples = loudness_examples(&config, 64);
+        let options = TrainOptions {
+            steps: 300,
+            batch_size: 16,
+            learning_rate: 3e-3,
+            warmup_steps: 10,
+            seed: 1,
+            sync_loss: 1.0,
+            ..TrainOptions::default()
+        };
+        let mut losses = Vec::new();
+        let data = train::TrainData::Clips(&examples);
+        train::train(
+            &config,
+            &mut RandomInit::new(2),
+            data,
+            &options,
+            &Device::flex(),
+            |r| losses.push(r.sync_loss.unwrap()),
+            |_, _| Ok(()),
+        )
+        .unwrap();
+        let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;
+        let last: f32 = losses[losses.len() - 10..].iter().sum::<f32>() / 10.0;
+        eprintln!("{name}: sync loss {first:.3} -> {last:.3}");
+        assert!(first > 0.7, "{name}: a random model should not know the loudness yet ({first:.3})");
+        assert!(last < 0.3, "{name}: sync loss did not fall: {first:.3} -> {last:.3} ({losses:?})");
+    }
+}

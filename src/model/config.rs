@@ -282,6 +282,16 @@ impl MbtConfig {
         }
     }
 
+    /// How many time slices the RGB patch tokens come in: tubelets along time (`3d_conv`) or
+    /// sampled frames (`temporal_sampling`). Either way the tokens of a slice are contiguous.
+    pub fn rgb_time_slices(&self) -> usize {
+        let [_, _, ft] = self.patch();
+        match self.temporal_encoding_config.method {
+            TemporalMethod::Conv3d => self.dataset_configs.num_frames / ft.max(1),
+            TemporalMethod::TemporalSampling => self.temporal_sampling_indices(self.dataset_configs.num_frames).len(),
+        }
+    }
+
     /// Number of spectrogram patch tokens for the dataset geometry.
     pub fn spectrogram_tokens(&self) -> usize {
         let [fh, fw, _] = self.patch();

@@ -33,6 +33,12 @@ pub struct TrainArgs {
     /// then find the label itself. 0: the prediction's loss alone, as Scenic trains MBT.
     #[arg(long, default_value_t = 0.0)]
     pub modality_loss: f64,
+    /// Weight of a self-supervised loss that aligns the streams in time: every video and audio
+    /// patch token predicts, through linear heads used only in training, how loud the audio is
+    /// in its own time slice (read off the input spectrogram; no labels or boxes). The classification loss
+    /// alone gives no first-order signal for that alignment, which the `sync` task needs. 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    pub sync_loss: f64,
     /// Start from this model folder's weights instead of a random initialisation (a curriculum:
     /// the same architecture trained on another task). Ignored when resuming.
     #[arg(long)]
@@ -129,9 +135,12 @@ pub fn run(args: TrainArgs, load_clips: ClipLoader) -> anyhow::Result<()> {
         start_step: 0,
         pair_twins: args.pair_twins,
         modality_loss: args.modality_loss,
+        sync_loss: args.sync_loss,
     };
-    if !(args.modality_loss.is_finite() && args.modality_loss >= 0.0) {
-        return Err(crate::BadArgument(format!("--modality-loss {}: must be 0 or more", args.modality_loss)).into());
+    for (flag, weight) in [("--modality-loss", args.modality_loss), ("--sync-loss", args.sync_loss)] {
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(crate::BadArgument(format!("{flag} {weight}: must be 0 or more")).into());
+        }
     }
     let fresh = fresh_config(&args, &config)?;
     let state = if args.resume && existing { read_state(&args.out)? } else { None };
@@ -208,16 +217,18 @@ pub fn run(args: TrainArgs, load_clips: ClipLoader) -> anyhow::Result<()> {
     } else {
         &mut random
     };
-    let (mut loss_sum, mut acc_sum, mut count) = (0.0f32, 0.0f32, 0usize);
+    let (mut loss_sum, mut acc_sum, mut sync_sum, mut count) = (0.0f32, 0.0f32, 0.0f32, 0usize);
     let total = options.steps;
     let report = |r: train::StepReport| {
         loss_sum += r.loss;
         acc_sum += r.accuracy;
+        sync_sum += r.sync_loss.unwrap_or(0.0);
         count += 1;
         if (r.step + 1).is_multiple_of(10) || r.step + 1 == total {
             let elapsed = started.elapsed().as_secs_f64();
+            let sync = if r.sync_loss.is_some() { format!("  sync {:.3}", sync_sum / count as f32) } else { String::new() };
             eprintln!(
-                "step {:5}/{}  loss {:.4}  accuracy {:5.1}%  lr {:.2e}  {:.1} s",
+                "step {:5}/{}  loss {:.4}  accuracy {:5.1}%{sync}  lr {:.2e}  {:.1} s",
                 r.step + 1,
                 total,
                 loss_sum / count as f32,
@@ -225,7 +236,7 @@ pub fn run(args: TrainArgs, load_clips: ClipLoader) -> anyhow::Result<()> {
                 r.learning_rate,
                 elapsed
             );
-            (loss_sum, acc_sum, count) = (0.0, 0.0, 0);
+            (loss_sum, acc_sum, sync_sum, count) = (0.0, 0.0, 0.0, 0);
         }
     };
     let checkpoint = |model: &crate::model::Mbt, step: usize| {

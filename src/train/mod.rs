@@ -5,13 +5,15 @@ pub mod command;
 pub mod data;
 pub mod fresh;
 
-use burn::module::Module as _;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-use crate::model::MbtConfig;
+use crate::model::layout::TokenKind;
 use crate::model::mbt::{Capture, Mbt, MbtInput};
+use crate::model::{MbtConfig, Modality};
 use crate::synth::Rng;
 use crate::weights::params::ParamSource;
 pub use data::{Example, load_examples, load_examples_with};
@@ -43,6 +45,11 @@ pub struct TrainOptions {
     /// has to cross into the other (through the bottleneck tokens, in a bottleneck model).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub modality_loss: f64,
+    /// Weight of the self-supervised loss that aligns the streams in time ([`sync_targets`]):
+    /// the video and audio patch tokens predict the audio's loudness in their own time slice
+    /// through linear heads that only training has. 0: off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sync_loss: f64,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -62,8 +69,104 @@ impl Default for TrainOptions {
             start_step: 0,
             pair_twins: false,
             modality_loss: 0.0,
+            sync_loss: 0.0,
         }
     }
+}
+
+/// What is trained: the model, and the heads of the time-alignment loss (training only; they
+/// are not saved, and a resumed run starts them afresh).
+#[derive(Module, Debug)]
+struct Trainee {
+    mbt: Mbt,
+    sync_heads: Option<SyncHeads>,
+}
+
+/// The time-alignment loss's linear heads, one per modality: each patch token predicts the
+/// audio's loudness ([`sync_targets`]) in its own time slice.
+///
+/// Only the video tokens' prediction needs the other modality; the audio tokens' is easy, and it
+/// is there to make the audio tokens carry their slice's loudness plainly in their values, where
+/// the video tokens' attention can pick it up. In the `sync` clips the loudness is a small part
+/// of each audio token (a few tenths of a unit in one frequency band against band levels a few
+/// units apart), and on CPU budgets the video tokens' error stayed near the constant guess
+/// (README: "The sync task").
+#[derive(Module, Debug)]
+struct SyncHeads {
+    rgb: Linear,
+    spectrogram: Linear,
+}
+
+impl SyncHeads {
+    fn new(config: &MbtConfig, device: &Device) -> Self {
+        let head = || LinearConfig::new(config.hidden_size, 1).init(device);
+        Self { rgb: head(), spectrogram: head() }
+    }
+
+    /// The loss (mean squared error over the modalities' patch tokens whose slices line up with
+    /// the video's time slices) and the video tokens' part of it.
+    fn loss(
+        &self,
+        config: &MbtConfig,
+        encoded: &Tensor<3>,
+        layout: &crate::model::layout::TokenLayout,
+        picked: &[&Example],
+        device: &Device,
+    ) -> (Option<Tensor<1>>, Option<f32>) {
+        let slices = config.rgb_time_slices();
+        let b = picked.len();
+        if slices == 0 {
+            return (None, None);
+        }
+        let mel = config.dataset_configs.spec_shape[1];
+        let targets = sync_targets(picked, mel, slices);
+        let targets: Tensor<3> = Tensor::<2>::from_data(TensorData::new(targets, [b, slices]), device).reshape([b, slices, 1]);
+        let (mut total, mut terms, mut video) = (None::<Tensor<1>>, 0usize, None);
+        for (modality, head) in [(Modality::Rgb, &self.rgb), (Modality::Spectrogram, &self.spectrogram)] {
+            let Some(patches) = layout.find(TokenKind::Patches(modality)) else { continue };
+            // Both modalities' patch tokens are time-major, so a slice's tokens are contiguous.
+            let per_slice = patches.len / slices;
+            if per_slice == 0 || per_slice * slices != patches.len {
+                continue;
+            }
+            let tokens = encoded.clone().slice(s![.., patches.start..patches.start + patches.len, ..]);
+            let error = head.forward(tokens).reshape([b, slices, per_slice]) - targets.clone();
+            let mse = (error.clone() * error).mean();
+            if modality == Modality::Rgb {
+                video = Some(mse.clone().into_scalar::<f32>());
+            }
+            total = Some(match total {
+                Some(t) => t + mse,
+                None => mse,
+            });
+            terms += 1;
+        }
+        (total.map(|t| t.div_scalar(terms as f64)), video)
+    }
+}
+
+/// The targets of the time-alignment loss, `[batch, slices]`: for each example, how loud the
+/// audio is in each of the video's `slices` time slices (the mean of the normalised spectrogram
+/// over the slice's rows), standardised over the slices (a near-constant track gives zeros).
+/// They come from the input alone, so the loss needs no labels.
+pub fn sync_targets(examples: &[&Example], mel: usize, slices: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(examples.len() * slices);
+    for e in examples {
+        let rows = e.spectrogram.len() / mel.max(1);
+        let loudness: Vec<f32> = (0..slices)
+            .map(|t| {
+                let (a, b) = (t * rows / slices, ((t + 1) * rows / slices).max(t * rows / slices + 1));
+                let part = &e.spectrogram[(a * mel).min(e.spectrogram.len())..(b * mel).min(e.spectrogram.len())];
+                if part.is_empty() { 0.0 } else { part.iter().sum::<f32>() / part.len() as f32 }
+            })
+            .collect();
+        let mean = loudness.iter().sum::<f32>() / slices.max(1) as f32;
+        let std = (loudness.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / slices.max(1) as f32).sqrt();
+        // Below this spread (in normalised spectrogram units) the track counts as constant.
+        const FLAT: f32 = 0.02;
+        out.extend(loudness.iter().map(|v| if std < FLAT { 0.0 } else { (v - mean) / std }));
+    }
+    out
 }
 
 /// What one step reports.
@@ -72,6 +175,9 @@ pub struct StepReport {
     pub step: usize,
     pub loss: f32,
     pub accuracy: f32,
+    /// The video tokens' time-alignment error (mean squared error against standardised targets:
+    /// 1 for a constant guess), when the loss is on.
+    pub sync_loss: Option<f32>,
     pub learning_rate: f64,
 }
 
@@ -209,12 +315,14 @@ pub fn train(
     if let TrainData::Clips(examples) = data {
         anyhow::ensure!(!examples.is_empty(), "no training examples");
     }
-    let mut model = Mbt::load(config, init, device)?.train();
+    let mbt = Mbt::load(config, init, device)?;
+    let sync_heads = (options.sync_loss > 0.0).then(|| SyncHeads::new(config, device));
+    let mut model = Trainee { mbt, sync_heads }.train();
     let mut optim = AdamConfig::new().init();
-    let mut run_step = |model: Mbt, picked: &[&Example], flips: &[bool], step: usize| -> anyhow::Result<Mbt> {
+    let mut run_step = |model: Trainee, picked: &[&Example], flips: &[bool], step: usize| -> anyhow::Result<Trainee> {
         let (input, labels) = batch(config, picked, flips, device);
         let b = picked.len();
-        let out = model.forward(input, Capture::None)?;
+        let out = model.mbt.forward(input, Capture::None)?;
         let cross_entropy = |logits: Tensor<2>| -> Tensor<1> {
             let picked_log_probs: Tensor<2> = log_softmax(logits, 1).gather(1, labels.clone().reshape([b, 1]));
             picked_log_probs.mean().neg()
@@ -225,19 +333,27 @@ pub fn train(
         // without the modality losses.
         let loss_value = loss.clone().into_scalar::<f32>();
         if options.modality_loss > 0.0 {
-            let each = model.modality_logits(&out.encoded, &out.encoded_layout, b);
+            let each = model.mbt.modality_logits(&out.encoded, &out.encoded_layout, b);
             let n = each.len().max(1) as f64;
             if let Some(sum) = each.into_iter().map(|(_, logits)| cross_entropy(logits)).reduce(|a, b| a + b) {
                 loss = loss + sum.mul_scalar(options.modality_loss / n);
+            }
+        }
+        let mut sync_value = None;
+        if let Some(heads) = &model.sync_heads {
+            let (sync, video) = heads.loss(config, &out.encoded, &out.encoded_layout, picked, device);
+            sync_value = video;
+            if let Some(sync) = sync {
+                loss = loss + sync.mul_scalar(options.sync_loss);
             }
         }
         let correct = predicted.equal(labels).int().sum().into_scalar::<i64>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = learning_rate(options, step);
         let model = optim.step(lr, model, grads);
-        report(StepReport { step, loss: loss_value, accuracy: correct as f32 / b as f32, learning_rate: lr });
+        report(StepReport { step, loss: loss_value, accuracy: correct as f32 / b as f32, sync_loss: sync_value, learning_rate: lr });
         if options.checkpoint_every > 0 && (step + 1).is_multiple_of(options.checkpoint_every) && step + 1 < options.steps {
-            checkpoint(&model.valid(), step + 1)?;
+            checkpoint(&model.mbt.valid(), step + 1)?;
         }
         Ok(model)
     };
@@ -253,7 +369,7 @@ pub fn train(
         }
         TrainData::Fresh(clips) => {
             let start = model;
-            model = std::thread::scope(|scope| -> anyhow::Result<Mbt> {
+            model = std::thread::scope(|scope| -> anyhow::Result<Trainee> {
                 let mut model = start;
                 // Two batches ahead; the maker stops when the receiver goes (an error here).
                 let (sender, receiver) = std::sync::mpsc::sync_channel(2);
@@ -273,7 +389,7 @@ pub fn train(
             })?;
         }
     }
-    Ok(model.valid())
+    Ok(model.mbt.valid())
 }
 
 #[cfg(test)]
