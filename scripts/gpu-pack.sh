@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Packs what a run on a lent GPU machine needs into .gpu/ (git-ignored; the device tool carries
-# it): the release binary, stripped, and the shared libraries it links that a stock machine
+# it): the binary from the `dist` profile (stripped, thin LTO; built here if it is missing or
+# older than the sources), and the shared libraries it links that a stock machine
 # lacks (FFmpeg's and their dependencies; glibc and the C++ runtime are taken from the machine),
 # xz-compressed. Unpacked there by scripts/gpu-env.sh. Vulkan's loader travels separately as
 # Debian packages in .gl/ (see scripts/gpu-env.sh).
 #
-#   scripts/gpu-pack.sh [BINARY...]     (names in the release folder, or paths; default:
-#                                        mbtscope-train, which needs nothing but glibc)
+#   scripts/gpu-pack.sh [BINARY...]     (names of this crate's binaries, or paths to binaries
+#                                        built elsewhere; default: mbtscope-train, which needs
+#                                        nothing but glibc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -14,7 +16,10 @@ bins=("${@:-mbtscope-train}")
 rm -rf .gpu && mkdir -p .gpu/pack/lib
 for bin in "${bins[@]}"; do
   src="$bin"
-  [[ "$bin" == */* ]] || src="$CARGO_TARGET_DIR/release/$bin"
+  if [[ "$bin" != */* ]]; then
+    cargo build --profile dist --bin "$bin"
+    src="$CARGO_TARGET_DIR/dist/$bin"
+  fi
   [ -x "$src" ] || { echo "error: $src is not built" >&2; exit 1; }
   name=$(basename "$src")
   strip -o ".gpu/pack/${name%-[0-9a-f]*[0-9a-f]}" "$src"
