@@ -8,7 +8,7 @@ struct Params {
     crop: vec4<f32>,
     opacity: f32,
     threshold: f32,
-    // Row of the colormap table: turbo, viridis, inferno, jet.
+    // Row of the colormap table: turbo, viridis, inferno, jet, rdbu.
     colormap: u32,
     // 1: bilinear upsampling, 0: nearest (patches visible).
     bilinear: u32,

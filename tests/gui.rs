@@ -433,3 +433,109 @@ fn reset_to_defaults_restores_the_explanation_settings() {
     assert_eq!(harness.state().settings.analysis, mbtscope::analysis::AnalysisSettings::default());
     assert_eq!(harness.state().settings.style, mbtscope::render::OverlayStyle::default());
 }
+
+/// I, the View menu's checkbox and the panel's own button fold the inspector away and back; a
+/// small window keeps the frames and the whole transport on screen.
+#[test]
+fn the_inspector_folds_away_and_a_small_window_keeps_the_transport() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-fold"));
+    step_until(&mut harness, "the clip", |app| app.player().is_some());
+    harness.run_steps(2);
+    harness.get_by_label("Labels");
+    harness.key_press(egui::Key::I);
+    harness.run_steps(2);
+    assert!(!harness.state().settings.show_inspector, "I hides the inspector");
+    assert!(harness.query_by_label("Labels").is_none());
+    let folded = harness.state().ui.layout.rects.frames.width();
+    harness.get_by_label("«").click();
+    harness.run_steps(2);
+    assert!(harness.state().settings.show_inspector, "its strip's button shows it again");
+    assert!(harness.state().ui.layout.rects.frames.width() < folded - 200.0, "the frames gave the inspector its room back");
+    harness.get_by_label("»").click();
+    harness.run_steps(2);
+    assert!(!harness.state().settings.show_inspector, "its own button hides it");
+    harness.key_press(egui::Key::I);
+    harness.run_steps(2);
+    assert!(harness.state().settings.show_inspector, "I shows it again");
+
+    // At 800x500 the inspector takes at most 40% of the width, and every transport control is
+    // inside the window.
+    harness.set_size(egui::vec2(800.0, 500.0));
+    harness.run_steps(3);
+    let rects = harness.state().ui.layout.rects;
+    assert!(rects.inspector.width() <= 0.4 * 800.0 + 16.0, "inspector {:?}", rects.inspector);
+    assert!(rects.frames.height() > 120.0, "frames {:?}", rects.frames);
+    for control in ["Play", "mute", "volume", "speed"] {
+        for node in harness.get_all_by_label(control) {
+            let rect = node.rect();
+            assert!(rect.max.x <= 800.0 && rect.max.y <= 500.0 && rect.min.x < rects.inspector.min.x, "{control} at {rect:?}");
+        }
+    }
+}
+
+/// Each pane has a colour bar whose ends are the map's raw range and whose readout follows the
+/// cursor; the difference view's says which model is higher; the window line names the window
+/// and tubelet; clicks on the label strip and the spectrogram seek.
+#[test]
+fn colour_bars_window_lines_and_seeking_clicks() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-scales"));
+    step_until(&mut harness, "the first analysed windows", |app| app.analysis.models.iter().all(|m| m.window_at(0.0).is_some()));
+    harness.run_steps(3);
+    assert_eq!(harness.query_all_by_label_contains("0-1: this frame's min-max").count(), 2, "a colour bar under each pane");
+    assert_eq!(
+        harness.query_all_by_label_contains("window 1 of 4: frames 0-45, tubelet 1 of 4: frames 0-9").count(),
+        2,
+        "a window line over each pane"
+    );
+    // The raw range at the bar's ends: the map's own minimum and maximum.
+    let (_, high) = {
+        let window = harness.state().analysis.models[0].window_at(0.0).unwrap();
+        mbtscope::render::value_range(mbtscope::render::slice_plane(window.rgb.as_ref().unwrap(), 0))
+    };
+    let shown = format!("{high:.4}").trim_end_matches('0').trim_end_matches('.').to_owned();
+    assert!(harness.query_by_label(&shown).is_some(), "the bar's top end reads {shown}");
+
+    // The cursor over pane A's centre: a readout of the drawn value there.
+    let frames = harness.state().ui.layout.rects.frames;
+    harness.hover_at(egui::pos2(frames.left() + frames.width() / 4.0, frames.center().y));
+    harness.run_steps(2);
+    harness.get_by_label_contains("cursor: 0.");
+    harness.get_by_label_contains(" of the range: ");
+    harness.remove_cursor();
+
+    harness.state_mut().settings.view = ViewMode::Difference;
+    harness.run_steps(3);
+    harness.get_by_label("A (bottleneck) higher");
+    harness.get_by_label("B (vanilla) higher");
+
+    // A click three quarters along the label strip seeks to three quarters of the clip; one in
+    // the spectrogram seeks within the window it shows.
+    harness.state_mut().settings.view = ViewMode::SideBySide;
+    harness.run_steps(3);
+    let transport = harness.state().ui.layout.rects.transport;
+    let duration = harness.state().duration();
+    // The strip's row name (the labels panel names the model too).
+    let strip = harness.get_all_by_label("bottleneck").map(|n| n.rect()).find(|r| transport.contains_rect(*r)).expect("the label strip");
+    let strip_left = strip.right() + 8.0;
+    let x = strip_left + (transport.right() - strip_left) * 0.75;
+    harness.event(egui::Event::PointerMoved(egui::pos2(x, strip.center().y)));
+    click_here(&mut harness, egui::pos2(x, strip.center().y));
+    let t = harness.state().position();
+    assert!((t - 0.75 * duration).abs() < 0.25, "label strip click: at {t} of {duration}");
+    harness.state_mut().seek(0.0);
+    step_until(&mut harness, "the window at 0 s", |app| app.position() < 0.05);
+    // The lowest spectrogram row ends 12 points above the transport panel's bottom.
+    let y = transport.bottom() - 30.0;
+    click_here(&mut harness, egui::pos2(transport.right() - 10.0, y));
+    let t = harness.state().position();
+    assert!((1.6..2.0).contains(&t), "spectrogram click at the right end of window 1 (0-1.93 s): {t}");
+}
+
+fn click_here(harness: &mut Harness<'_, MbtApp>, pos: egui::Pos2) {
+    harness.event(egui::Event::PointerMoved(pos));
+    for pressed in [true, false] {
+        harness.event(egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed, modifiers: egui::Modifiers::NONE });
+        harness.run_steps(1);
+    }
+    harness.run_steps(2);
+}

@@ -25,6 +25,8 @@ pub enum Command {
     SetExportFolder(PathBuf),
     SetView(ViewMode),
     ShowOverlay(bool),
+    /// Show or hide the inspector on the right (I).
+    ShowInspector(bool),
     /// How maps are drawn (no new analysis).
     SetStyle(OverlayStyle),
     /// What the models explain (a new analysis).

@@ -188,6 +188,7 @@ impl MbtApp {
             }
             Command::SetView(view) => self.settings.view = view,
             Command::ShowOverlay(shown) => self.settings.show_overlay = shown,
+            Command::ShowInspector(shown) => self.settings.show_inspector = shown,
             Command::SetStyle(style) => self.settings.style = style,
             Command::SetAnalysis(analysis) => {
                 if analysis != self.settings.analysis {

@@ -52,6 +52,8 @@ pub struct Settings {
     /// Model folders, the first two analysed (A and B).
     pub models: Vec<PathBuf>,
     pub show_overlay: bool,
+    /// The inspector on the right (explanation settings, labels, bottleneck tokens).
+    pub show_inspector: bool,
     /// Where File > Export writes, when the user picked a folder.
     pub export_dir: Option<PathBuf>,
 }
@@ -68,6 +70,7 @@ impl Default for Settings {
             speed: 1.0,
             models: shipped_models(),
             show_overlay: true,
+            show_inspector: true,
             export_dir: None,
         }
     }

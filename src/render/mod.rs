@@ -17,9 +17,14 @@ pub enum Colormap {
     Viridis,
     Inferno,
     Jet,
+    /// Diverging (matplotlib's RdBu reversed: blue low, near-white middle, red high): for the
+    /// difference of two maps, where 0.5 means equal.
+    #[value(name = "rdbu")]
+    RdBu,
 }
 
 impl Colormap {
+    /// The sequential colormaps, offered for a single map.
     pub const ALL: [Colormap; 4] = [Colormap::Turbo, Colormap::Viridis, Colormap::Inferno, Colormap::Jet];
 
     pub fn name(self) -> &'static str {
@@ -28,6 +33,7 @@ impl Colormap {
             Colormap::Viridis => "viridis",
             Colormap::Inferno => "inferno",
             Colormap::Jet => "jet",
+            Colormap::RdBu => "rdbu",
         }
     }
 
@@ -210,6 +216,19 @@ pub fn heat_at(slices: &[Slice<'_>], t: f64, normalisation: Normalisation) -> Op
             Some(heat(na.iter().zip(&nb).map(|(x, y)| x * (1.0 - w) + y * w).collect()))
         }
     }
+}
+
+/// The raw values that [`heat_at`] maps to 0 and 1 at `t`: the nearest slice's own range (per
+/// frame; smooth blends two slices, each over its own range, and this is the nearer one's), or
+/// the range over every slice (clip).
+pub fn raw_range_at(slices: &[Slice<'_>], t: f64, normalisation: Normalisation) -> Option<(f32, f32)> {
+    let nearest = slices.iter().min_by(|a, b| (a.time - t).abs().total_cmp(&(b.time - t).abs()))?;
+    Some(match normalisation {
+        Normalisation::Frame | Normalisation::Smooth => value_range(&nearest.plane),
+        Normalisation::Clip => {
+            slices.iter().map(|s| value_range(&s.plane)).fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)))
+        }
+    })
 }
 
 /// `b - a` of two normalised maps of the same size, mapped to [0, 1] (0.5: no difference).

@@ -12,6 +12,11 @@ pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec
         {
             commands.push(Command::ResetExplanation);
         }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.small_button("»").on_hover_text("hide this panel (I)").clicked() {
+                commands.push(Command::ShowInspector(false));
+            }
+        });
     });
     let mut analysis = app.settings.analysis;
     egui::ComboBox::from_label("method").selected_text(crate::app::method_name(analysis.method)).show_ui(ui, |ui| {

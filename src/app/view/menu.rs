@@ -163,6 +163,10 @@ pub(super) fn menu_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
             if ui.checkbox(&mut shown, "heatmap overlay").changed() {
                 commands.push(Command::ShowOverlay(shown));
             }
+            let mut inspector = app.settings.show_inspector;
+            if ui.checkbox(&mut inspector, "inspector panel (I)").changed() {
+                commands.push(Command::ShowInspector(inspector));
+            }
         });
         browser::page_tabs(app, ui, commands);
         if let Some(clip) = app.clip() {

@@ -6,6 +6,7 @@
 mod browser;
 mod frames;
 mod inspector;
+mod legend;
 mod menu;
 mod timeline;
 
@@ -22,7 +23,7 @@ use crate::explain::maps::{RgbMap, SpectrogramMap};
 use crate::media::video::VideoFrame;
 use crate::render::gpu::{FrameRef, OverlayRenderer};
 use crate::render::{
-    Colormap, Heat, MapSpan, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, rgb_slices,
+    Colormap, Heat, MapSpan, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, raw_range_at, rgb_slices,
 };
 
 use frames::frame_views;
@@ -51,19 +52,27 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
             view_pixels: app.ui.layout.view_pixels,
         };
     }
-    let inspector = egui::Panel::right("inspector").frame(side).default_size(380.0).show(ui, |ui| {
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            explanation_settings(app, ui, commands);
-            ui.separator();
-            labels_panel(app, ui);
-            ui.separator();
-            bottleneck_panel(app, ui, commands);
-        });
-    });
+    // The inspector takes at most 40% of the window's width, so that the frames and the
+    // transport keep room in a small window; it folds away to a strip (View menu, or I).
+    let window_width = ui.available_width();
+    let inspector = if app.settings.show_inspector {
+        egui::Panel::right("inspector").frame(side).default_size(380.0_f32.min(window_width * 0.4)).max_size(window_width * 0.4).show(
+            ui,
+            |ui| {
+                inspector_contents(app, ui, commands);
+            },
+        )
+    } else {
+        egui::Panel::right("inspector-folded").frame(side).resizable(false).show(ui, |ui| {
+            if ui.button("«").on_hover_text("show the inspector (I)").clicked() {
+                commands.push(Command::ShowInspector(true));
+            }
+        })
+    };
     let transport_panel = egui::Panel::bottom("transport").frame(side).show(ui, |ui| {
         transport(app, ui, commands);
-        label_strip(app, ui);
-        spectrogram_panel(app, ui);
+        label_strip(app, ui, commands);
+        spectrogram_panel(app, ui, commands);
     });
     let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
     let ctx = ui.ctx().clone();
@@ -77,6 +86,17 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
         },
         view_pixels: frames.inner,
     }
+}
+
+/// The inspector: the explanation settings, the labels and the bottleneck tokens, scrolling.
+fn inspector_contents(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        explanation_settings(app, ui, commands);
+        ui.separator();
+        labels_panel(app, ui);
+        ui.separator();
+        bottleneck_panel(app, ui, commands);
+    });
 }
 
 /// Keyboard shortcuts and dropped files, as commands.
@@ -131,6 +151,7 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
         (egui::Key::OpenBracket, Command::SetLoopA),
         (egui::Key::CloseBracket, Command::SetLoopB),
         (egui::Key::Backspace, Command::ClearLoop),
+        (egui::Key::I, Command::ShowInspector(!app.settings.show_inspector)),
     ];
     for (key, command) in keys {
         if ctx.input(|i| i.key_pressed(key)) {
@@ -140,7 +161,7 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
 }
 
 /// Every keyboard shortcut, in the order they are listed (F1 or ? shows them).
-pub const SHORTCUTS: [(&str, &str); 16] = [
+pub const SHORTCUTS: [(&str, &str); 17] = [
     ("Space, K", "play / pause (at the end: play from the start)"),
     ("Left / Right", "5 s back / on"),
     ("Shift+Left / Right", "1 s back / on"),
@@ -150,6 +171,7 @@ pub const SHORTCUTS: [(&str, &str); 16] = [
     ("[", "A-B loop: A at the playhead"),
     ("]", "A-B loop: B at the playhead"),
     ("Backspace", "no A-B loop"),
+    ("I", "show / hide the inspector on the right"),
     ("Ctrl+O", "open a clip"),
     ("F1, ?", "show / hide these shortcuts"),
     ("Esc", "hide these shortcuts"),

@@ -10,7 +10,9 @@ pub(super) fn fmt_time(t: f64) -> String {
 
 pub(super) fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     let duration = app.duration();
-    ui.horizontal(|ui| {
+    // Wrapped, so that a narrow window puts the speed and volume on a second line instead of
+    // cutting them off.
+    ui.horizontal_wrapped(|ui| {
         let playing = app.player().is_some_and(crate::media::player::Player::is_playing);
         if ui.button(if playing { "Pause" } else { "Play" }).on_hover_text("Space").clicked() {
             commands.push(Command::TogglePlay);
@@ -39,7 +41,10 @@ pub(super) fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) 
                 commands.push(Command::ClearLoop);
             }
         }
-        ui.style_mut().spacing.slider_width = (ui.available_width() - 420.0).max(100.0);
+        // What is left of this row (a wrapped layout's available width is the whole row's),
+        // less the speed and volume controls; below 120 points they go to the next row.
+        let room = ui.max_rect().right() - ui.cursor().min.x;
+        ui.style_mut().spacing.slider_width = (room - 420.0).max(120.0);
         let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false)).on_hover_text("playback position");
         if response.changed() {
             commands.push(Command::Seek(t));
@@ -78,8 +83,8 @@ pub(super) fn class_colour(c: usize) -> Color32 {
     palette[c % palette.len()]
 }
 
-/// The top label of each window along the clip, per model, with the playhead.
-pub(super) fn label_strip(app: &MbtApp, ui: &mut Ui) {
+/// The top label of each window along the clip, per model, with the playhead. A click seeks.
+pub(super) fn label_strip(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     let duration = app.duration().max(1e-3);
     let t = app.position();
     for m in &app.analysis.models {
@@ -100,16 +105,19 @@ pub(super) fn label_strip(app: &MbtApp, ui: &mut Ui) {
                 }
             }
             painter.vline(x(t), rect.y_range(), Stroke::new(2.0, Color32::WHITE));
-            if let Some(text) = hover {
-                response.on_hover_text(text);
+            if let Some(pos) = response.interact_pointer_pos().filter(|_| response.clicked()) {
+                commands.push(Command::Seek(duration * f64::from((pos.x - rect.left()) / rect.width())));
             }
+            response.on_hover_text(hover.unwrap_or_else(|| "click to seek there".to_owned()));
         });
     }
 }
 
-/// The clip's spectrogram over model A's window at the playhead, with that window's
-/// spectrogram map (or the selected token's) and the playhead.
-pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui) {
+/// The audio the models heard at the playhead: the clip's spectrogram over each model's window
+/// (A, or A and B side by side, or one row with B's map minus A's), with that window's
+/// spectrogram map (or the selected token's), frequency and time axes and the playhead. A click
+/// seeks.
+pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     // Only while a clip is open is its audio being decoded.
     let Some(session) = &app.session else { return };
     let Some(spec) = session.spectrogram.clone() else {
@@ -121,48 +129,136 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui) {
         return;
     };
     let t = app.position();
-    let window = app.analysis.models.first().and_then(|m| m.window_at(t).cloned());
-    let (start, end) = window.as_ref().map_or((t - 1.0, t + 1.0), |w| (w.audio_start, w.audio_end));
-    let map: Option<SpectrogramMap> = window.as_ref().and_then(|w| match session.token {
-        Some(p) => w.bottleneck.get(p.layer)?.spectrogram_maps.get(p.token)?.clone(),
-        None => w.spectrogram.clone(),
-    });
-    let key = fnv1a(
-        format!(
-            "{start}{end}{:?}{:?}{}{:?}",
-            app.settings.style,
-            session.token,
-            app.settings.show_overlay,
-            window.as_ref().map(|w| w.index)
-        )
-        .as_bytes(),
-    ) ^ (map.is_some() as u64);
-    let id = egui::Id::unique("spectrogram-texture");
-    let cached: Option<(u64, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
-    let texture = match cached {
-        Some((k, tex)) if k == key => tex,
-        _ => {
-            let image = spectrogram_image(&spec, start, end, map.as_ref().filter(|_| app.settings.show_overlay), &app.settings.style);
-            let tex = ui.ctx().load_texture("spectrogram", image, egui::TextureOptions::LINEAR);
-            ui.data_mut(|d| d.insert_temp(id, (key, tex.clone())));
-            tex
+    let window_of = |i: usize| app.analysis.models.get(i).and_then(|m| m.window_at(t).cloned());
+    let map_of = |w: &WindowResult| -> Option<SpectrogramMap> {
+        match session.token {
+            Some(p) => w.bottleneck.get(p.layer)?.spectrogram_maps.get(p.token)?.clone(),
+            None => w.spectrogram.clone(),
         }
     };
-    ui.horizontal(|ui| {
-        ui.label(egui::RichText::new(format!("spectrogram {:.2}-{:.2} s", start, end)).small());
-    });
-    let (rect, _) = ui.allocate_exact_size(Vec2::new(ui.available_width(), 110.0), Sense::hover());
-    ui.painter().image(texture.id(), rect, Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)), Color32::WHITE);
-    let x = rect.left() + rect.width() * ((t - start) / (end - start).max(1e-6)).clamp(0.0, 1.0) as f32;
-    ui.painter().vline(x, rect.y_range(), Stroke::new(2.0, Color32::WHITE));
+    let span_of = |w: Option<&WindowResult>| w.map_or((t - 1.0, t + 1.0), |w| (w.audio_start, w.audio_end));
+    let name = |i: usize| app.analysis.models.get(i).map_or_else(|| "no model".to_owned(), |m| m.name.clone());
+    let mut style = app.settings.style;
+    // (row name, the time span it shows, its heat)
+    let mut rows: Vec<(String, (f64, f64), Option<Heat>)> = Vec::new();
+    match app.settings.view {
+        ViewMode::Single | ViewMode::SideBySide => {
+            let count = if app.settings.view == ViewMode::Single { 1 } else { app.analysis.models.len().clamp(1, 2) };
+            for i in 0..count {
+                let w = window_of(i);
+                let heat = w.as_ref().and_then(map_of).map(|m| spectrogram_heat(&m));
+                rows.push((format!("{}: {}", ["A", "B"][i], name(i)), span_of(w.as_ref()), heat));
+            }
+        }
+        ViewMode::Difference => {
+            let (a, b) = (window_of(0), window_of(1));
+            let heat = |w: &Option<WindowResult>| w.as_ref().and_then(map_of).map(|m| spectrogram_heat(&m));
+            let same_span = a.as_ref().zip(b.as_ref()).is_some_and(|(a, b)| (a.audio_start, a.audio_end) == (b.audio_start, b.audio_end));
+            let diff = heat(&a).zip(heat(&b)).filter(|_| same_span).and_then(|(a, b)| difference(&a, &b));
+            rows.push((format!("{} - {}", name(1), name(0)), span_of(a.as_ref()), diff));
+            style.threshold = 0.0;
+            style.colormap = Colormap::RdBu;
+        }
+    }
+    // Rows shrink with the window, so that the frames keep most of a small one.
+    let window_height = ui.ctx().content_rect().height();
+    let height = if rows.len() > 1 { (window_height * 0.07).clamp(28.0, 60.0) } else { (window_height * 0.11).clamp(40.0, 96.0) };
+    let (first, last) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| (a.min(r.1.0), b.max(r.1.1)));
+    ui.label(
+        egui::RichText::new(format!(
+            "spectrogram {first:.2}-{last:.2} s: the audio of each model's window at the playhead (click to seek)"
+        ))
+        .small(),
+    );
+    for (i, (row, (start, end), heat)) in rows.into_iter().enumerate() {
+        let heat = heat.filter(|_| app.settings.show_overlay);
+        let key = fnv1a(format!("{start}{end}{style:?}{:?}", heat.as_ref().map(frames::heat_key)).as_bytes());
+        let id = egui::Id::unique("spectrogram-texture").with(i);
+        let cached: Option<(u64, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
+        let texture = match cached {
+            Some((k, tex)) if k == key => tex,
+            _ => {
+                let image = spectrogram_image(&spec, start, end, heat.as_ref(), &style);
+                let tex = ui.ctx().load_texture(format!("spectrogram-{i}"), image, egui::TextureOptions::LINEAR);
+                ui.data_mut(|d| d.insert_temp(id, (key, tex.clone())));
+                tex
+            }
+        };
+        ui.horizontal(|ui| {
+            const GUTTER: f32 = 64.0;
+            ui.allocate_exact_size(Vec2::new(GUTTER, height + 12.0), Sense::hover());
+            let (rect, response) = ui.allocate_exact_size(Vec2::new(ui.available_width(), height), Sense::click());
+            let painter = ui.painter();
+            painter.image(texture.id(), rect, Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)), Color32::WHITE);
+            let text_colour = ui.visuals().weak_text_color();
+            let font = egui::FontId::proportional(10.0);
+            // Frequency: the mel scale of the display's filter bank (20 Hz to 8 kHz), low at the bottom.
+            let mel = |f: f64| 1127.0 * (1.0 + f / 700.0).ln();
+            let (lo, hi) = (mel(20.0), mel(8000.0));
+            for (f, text) in [(500.0, "500 Hz"), (2000.0, "2 kHz"), (8000.0, "8 kHz")] {
+                let y = rect.bottom() - rect.height() * ((mel(f) - lo) / (hi - lo)) as f32;
+                painter.hline(rect.left() - 4.0..=rect.left(), y, Stroke::new(1.0, text_colour));
+                if rows_fit(height) {
+                    painter.text(egui::pos2(rect.left() - 6.0, y), egui::Align2::RIGHT_CENTER, text, font.clone(), text_colour);
+                }
+            }
+            // Time: a tick every 0.5 s, labelled each second.
+            let x_of = |s: f64| rect.left() + rect.width() * ((s - start) / (end - start).max(1e-6)) as f32;
+            let mut s = (start * 2.0).ceil() / 2.0;
+            while s <= end + 1e-9 {
+                let x = x_of(s);
+                painter.vline(x, rect.bottom()..=rect.bottom() + 3.0, Stroke::new(1.0, text_colour));
+                if (s - s.round()).abs() < 1e-6 {
+                    painter.text(
+                        egui::pos2(x, rect.bottom() + 2.0),
+                        egui::Align2::CENTER_TOP,
+                        format!("{} s", s.round() as i64),
+                        font.clone(),
+                        text_colour,
+                    );
+                }
+                s += 0.5;
+            }
+            painter.vline(x_of(t).clamp(rect.left(), rect.right()), rect.y_range(), Stroke::new(2.0, Color32::WHITE));
+            // The row's model, on a dark tab in the image's corner.
+            let galley = painter.layout_no_wrap(row, font.clone(), Color32::WHITE);
+            let tab = Rect::from_min_size(rect.left_top(), galley.size() + Vec2::new(6.0, 2.0));
+            painter.rect_filled(tab, 0.0, Color32::from_black_alpha(170));
+            painter.galley(tab.min + Vec2::new(3.0, 1.0), galley, Color32::WHITE);
+            if let Some(pos) = response.interact_pointer_pos().filter(|_| response.clicked()) {
+                commands.push(Command::Seek(start + (end - start) * f64::from((pos.x - rect.left()) / rect.width())));
+            }
+            response.on_hover_text("click to seek there");
+        });
+        ui.add_space(12.0);
+    }
 }
 
-/// Grey log-mel frames `[start, end)` (low frequencies at the bottom) with `map` blended over.
+/// Whether a spectrogram row is tall enough for its frequency labels.
+fn rows_fit(height: f32) -> bool {
+    height >= 40.0
+}
+
+/// A spectrogram map as a heat in the image's orientation: time across, low frequencies at the
+/// bottom, normalised over the window.
+fn spectrogram_heat(m: &SpectrogramMap) -> Heat {
+    // Map rows are time, columns mel.
+    let values = normalise(&m.values, None);
+    let mut v = vec![0.0; m.time * m.mel];
+    for ti in 0..m.time {
+        for mi in 0..m.mel {
+            v[(m.mel - 1 - mi) * m.time + ti] = values[ti * m.mel + mi];
+        }
+    }
+    Heat { width: m.time, height: m.mel, values: v }
+}
+
+/// Grey log-mel frames `[start, end)` (low frequencies at the bottom) with `heat` blended over.
 pub(super) fn spectrogram_image(
     spec: &crate::app::ClipSpectrogram,
     start: f64,
     end: f64,
-    map: Option<&SpectrogramMap>,
+    heat: Option<&Heat>,
     style: &OverlayStyle,
 ) -> egui::ColorImage {
     let first = (start * 100.0).round() as i64;
@@ -172,23 +268,12 @@ pub(super) fn spectrogram_image(
         (f >= 0 && (f as usize) < spec.frames).then(|| &spec.values[f as usize * mel..(f as usize + 1) * mel])
     };
     let (lo, hi) = spec.range;
-    let heat = map.map(|m| {
-        // Map rows are time, columns mel; the image has time across and mel upwards.
-        let values = normalise(&m.values, None);
-        let mut v = vec![0.0; m.time * m.mel];
-        for ti in 0..m.time {
-            for mi in 0..m.mel {
-                v[(m.mel - 1 - mi) * m.time + ti] = values[ti * m.mel + mi];
-            }
-        }
-        Heat { width: m.time, height: m.mel, values: v }
-    });
     let mut pixels = Vec::with_capacity(frames * mel);
     for y in 0..mel {
         for x in 0..frames {
             let value = column(first + x as i64).map_or(lo, |c| c[mel - 1 - y]);
             let g = (255.0 * (value - lo) / (hi - lo).max(1e-6)).clamp(0.0, 255.0) as u8;
-            let h = heat.as_ref().map(|h| h.sample((x as f32 + 0.5) / frames as f32, (y as f32 + 0.5) / mel as f32, style.smooth));
+            let h = heat.map(|h| h.sample((x as f32 + 0.5) / frames as f32, (y as f32 + 0.5) / mel as f32, style.smooth));
             let [r, g, b] = blend_pixel([g, g, g], h, style);
             pixels.push(Color32::from_rgb(r, g, b));
         }
