@@ -161,7 +161,7 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
 }
 
 /// Every keyboard shortcut, in the order they are listed (F1 or ? shows them).
-pub const SHORTCUTS: [(&str, &str); 17] = [
+pub const SHORTCUTS: [(&str, &str); 18] = [
     ("Space, K", "play / pause (at the end: play from the start)"),
     ("Left / Right", "5 s back / on"),
     ("Shift+Left / Right", "1 s back / on"),
@@ -177,6 +177,7 @@ pub const SHORTCUTS: [(&str, &str); 17] = [
     ("Esc", "hide these shortcuts"),
     ("drop a file", "open it (a clip, or a model folder as model A)"),
     ("click a bottleneck token", "its maps instead of the classification tokens'"),
+    ("click the label strip or the spectrogram", "seek there"),
     ("View menu", "A alone, side by side, or the difference"),
     ("Explanation > Reset to defaults", "the method, rollout and map settings as a fresh start has them"),
 ];
