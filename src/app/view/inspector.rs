@@ -92,27 +92,42 @@ pub(super) fn labels_panel(app: &MbtApp, ui: &mut Ui) {
     if let Some(truth) = app.session.as_ref().and_then(|s| s.truth.as_ref()) {
         ui.label(format!("ground truth: {} (white box: the sounding object)", truth.label_name));
     }
-    for m in &app.analysis.models {
-        ui.label(egui::RichText::new(&m.name).strong());
-        match m.window_at(t) {
-            Some(r) => {
-                for (c, p) in r.top(5) {
-                    ui.horizontal(|ui| {
-                        ui.add(egui::ProgressBar::new(p).desired_width(120.0).fill(class_colour(c)).text(format!("{:.1}%", p * 100.0)));
-                        ui.label(label_name(&m.labels, c));
-                    });
-                }
-                let shares: Vec<String> =
-                    r.cross_modal.iter().map(|(m, s)| format!("{m}: {:.0}% from the other modality", s * 100.0)).collect();
-                ui.label(egui::RichText::new(shares.join("; ")).small());
-                if let Some(c) = r.explained_class {
-                    ui.label(egui::RichText::new(format!("relevance explains: {}", label_name(&m.labels, c))).small());
-                }
-            }
-            None => {
-                ui.label("analysing this window...");
-            }
+    // The models side by side, so that the bottleneck panel's plot stays on screen.
+    let models = &app.analysis.models;
+    if models.is_empty() {
+        return;
+    }
+    ui.columns(models.len().min(2), |columns| {
+        for (ui, m) in columns.iter_mut().zip(models) {
+            model_labels(ui, m, t);
         }
+    });
+    for m in models.iter().skip(2) {
+        model_labels(ui, m, t);
+    }
+}
+
+/// One model's top five labels at `t` with their probabilities, and its cross-modal shares.
+fn model_labels(ui: &mut Ui, m: &ModelResults, t: f64) {
+    ui.add(egui::Label::new(egui::RichText::new(&m.name).strong()).truncate());
+    let Some(r) = m.window_at(t) else {
+        ui.label("analysing this window...");
+        return;
+    };
+    for (rank, (c, p)) in r.top(5).into_iter().enumerate() {
+        ui.horizontal(|ui| {
+            // The percentage beside the bar, where a short bar cannot hide it; bars in neutral
+            // colours, which no object on screen shares (the top one in the theme's accent).
+            let fill = if rank == 0 { ui.visuals().selection.bg_fill } else { Color32::from_gray(130) };
+            ui.add(egui::ProgressBar::new(p).desired_width(36.0).desired_height(8.0).fill(fill));
+            ui.add_sized([38.0, 14.0], egui::Label::new(egui::RichText::new(format!("{:.1}%", p * 100.0)).small()));
+            ui.add(egui::Label::new(label_name(&m.labels, c)).truncate());
+        });
+    }
+    let shares: Vec<String> = r.cross_modal.iter().map(|(m, s)| format!("{m}: {:.0}% from the other modality", s * 100.0)).collect();
+    ui.label(egui::RichText::new(shares.join("; ")).small());
+    if let Some(c) = r.explained_class {
+        ui.label(egui::RichText::new(format!("relevance explains: {}", label_name(&m.labels, c))).small());
     }
 }
 
@@ -127,7 +142,18 @@ pub(super) fn bottleneck_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Com
         ui.label("analysing this window...");
         return;
     };
-    ui.label(format!("{} (model {}): token norm now; click one to see its attention", m.name, ["A", "B"][mi.min(1)]));
+    ui.label(format!("{} (model {}): each token's L2 norm in this window; click one to see its attention", m.name, ["A", "B"][mi.min(1)]))
+        .on_hover_text("Colour: the norm over the layer's largest (viridis: dark low, yellow high); hover a token for its norm and the attention it receives from each modality's tokens");
+    if let Some(c) = m.config.as_ref().filter(|c| c.bottleneck_tokens() > c.n_bottlenecks) {
+        ui.label(
+            egui::RichText::new(format!(
+                "{} tokens for n_bottlenecks = {}: Scenic's code makes its bottleneck parameter one token longer with a token classifier, and released checkpoints carry it; the extra token (the last) is used like the others",
+                c.bottleneck_tokens(),
+                c.n_bottlenecks
+            ))
+            .small(),
+        );
+    }
     let token = app.token();
     let mut picked = token;
     for (li, layer) in r.bottleneck.iter().enumerate() {
@@ -141,7 +167,7 @@ pub(super) fn bottleneck_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Com
                 let button =
                     egui::Button::new(egui::RichText::new(format!("{k}")).color(if v > 0.6 { Color32::BLACK } else { Color32::WHITE }))
                         .fill(Color32::from_rgb(cr, cg, cb))
-                        .stroke(if selected { Stroke::new(2.0, Color32::WHITE) } else { Stroke::NONE })
+                        .stroke(if selected { Stroke::new(2.5, Color32::WHITE) } else { Stroke::new(2.0, token_colour(k)) })
                         .min_size(Vec2::new(26.0, 22.0));
                 let received: Vec<String> =
                     layer.received.iter().map(|(m, v)| format!("{m}: {:.3}", v.get(k).copied().unwrap_or(0.0))).collect();
@@ -172,11 +198,30 @@ pub(super) fn bottleneck_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Com
             .collect()
     };
     let layer_name = r.bottleneck.get(layer_index).map_or(0, |l| l.layer);
-    ui.label(format!("token norms over the clip, layer {layer_name}"));
-    egui_plot::Plot::new("bottleneck-plot").height(140.0).allow_scroll(false).show(ui, |plot| {
-        for (k, points) in series.into_iter().enumerate() {
-            plot.line(egui_plot::Line::new(format!("token {k}"), egui_plot::PlotPoints::from(points)));
-        }
-        plot.vline(egui_plot::VLine::new("playhead", t));
-    });
+    ui.label(format!("token norms (L2) over the clip, layer {layer_name}; x: window centre, s"));
+    egui_plot::Plot::new("bottleneck-plot")
+        .height(140.0)
+        .allow_scroll(false)
+        .legend(egui_plot::Legend::default().position(egui_plot::Corner::RightTop))
+        .show(ui, |plot| {
+            for (k, points) in series.into_iter().enumerate() {
+                plot.line(egui_plot::Line::new(format!("token {k}"), egui_plot::PlotPoints::from(points)).color(token_colour(k)));
+            }
+            plot.vline(egui_plot::VLine::new("playhead", t).color(Color32::WHITE));
+        });
+}
+
+/// Token `k`'s colour: its line in the norm plot and its button's outline.
+fn token_colour(k: usize) -> Color32 {
+    let palette = [
+        Color32::from_rgb(230, 97, 1),
+        Color32::from_rgb(94, 60, 153),
+        Color32::from_rgb(0, 158, 115),
+        Color32::from_rgb(204, 121, 167),
+        Color32::from_rgb(86, 180, 233),
+        Color32::from_rgb(240, 228, 66),
+        Color32::from_rgb(213, 94, 0),
+        Color32::from_rgb(0, 114, 178),
+    ];
+    palette[k % palette.len()]
 }

@@ -30,7 +30,7 @@ use frames::frame_views;
 use inspector::{bottleneck_panel, explanation_settings, labels_panel};
 pub use menu::OPEN_SHORTCUT;
 use menu::{import_window, menu_bar, status_bar};
-use timeline::{class_colour, label_strip, spectrogram_panel, transport};
+use timeline::{label_strip, spectrogram_panel, transport};
 
 /// Draws the window from `app` and pushes what the user asked for onto `commands`; returns what
 /// the layout measured.
