@@ -503,6 +503,16 @@ fn colour_bars_window_lines_and_seeking_clicks() {
     harness.get_by_label_contains(" of the range: ");
     harness.remove_cursor();
 
+    // The labels panel's percentages sit beside their bars; the bottleneck panel explains
+    // Scenic's extra token.
+    assert_eq!(
+        harness.query_all_by_label_contains("%").count(),
+        12,
+        "five labels for each of the two models, and their cross-modal shares"
+    );
+    harness.get_by_label_contains("5 tokens for n_bottlenecks = 4");
+    harness.get_by_label("token 4");
+
     harness.state_mut().settings.view = ViewMode::Difference;
     harness.run_steps(3);
     harness.get_by_label("A (bottleneck) higher");
@@ -538,4 +548,20 @@ fn click_here(harness: &mut Harness<'_, MbtApp>, pos: egui::Pos2) {
         harness.run_steps(1);
     }
     harness.run_steps(2);
+}
+
+/// The rollout settings are greyed out for relevance, which does not use them, and say so.
+#[test]
+fn rollout_settings_are_disabled_for_relevance() {
+    use egui_kittest::kittest::NodeT as _;
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-method"));
+    step_until(&mut harness, "the clip", |app| app.player().is_some());
+    harness.run_steps(2);
+    // A slider and its text are two nodes with the label.
+    let disabled = |harness: &Harness<'_, MbtApp>, label: &str| harness.get_all_by_label(label).all(|n| n.accesskit_node().is_disabled());
+    assert!(!disabled(&harness, "start layer"));
+    harness.state_mut().settings.analysis.method = mbtscope::analysis::Method::Relevance;
+    harness.run_steps(2);
+    assert!(disabled(&harness, "start layer") && disabled(&harness, "discard ratio"), "rollout settings greyed out for relevance");
+    harness.get_by_label("class");
 }

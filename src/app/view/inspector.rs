@@ -19,37 +19,60 @@ pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec
         });
     });
     let mut analysis = app.settings.analysis;
-    egui::ComboBox::from_label("method").selected_text(crate::app::method_name(analysis.method)).show_ui(ui, |ui| {
-        ui.selectable_value(&mut analysis.method, Method::Rollout, crate::app::method_name(Method::Rollout));
-        ui.selectable_value(&mut analysis.method, Method::Relevance, crate::app::method_name(Method::Relevance));
-    });
+    egui::ComboBox::from_label("method")
+        .selected_text(crate::app::method_name(analysis.method))
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut analysis.method, Method::Rollout, crate::app::method_name(Method::Rollout));
+            ui.selectable_value(&mut analysis.method, Method::Relevance, crate::app::method_name(Method::Relevance));
+        })
+        .response
+        .on_hover_text(
+            "Attention rollout (Abnar & Zuidema 2020): the attention maps multiplied through the layers from the classification tokens; class-agnostic, set by head fusion, discard ratio and start layer.\nGradient-weighted relevance (Chefer et al. 2021): attention weighted by its gradient for one class; set by the class alone.",
+        );
     if analysis.method == Method::Relevance {
         let labels = app.analysis.models.first().map(|m| m.labels.clone()).unwrap_or_default();
         let name =
             |c: Option<usize>| c.map_or_else(|| "top prediction".to_owned(), |c| labels.get(c).cloned().unwrap_or_else(|| c.to_string()));
-        egui::ComboBox::from_label("class").selected_text(name(analysis.class)).show_ui(ui, |ui| {
-            ui.selectable_value(&mut analysis.class, None, "top prediction");
-            for c in 0..labels.len().min(64) {
-                ui.selectable_value(&mut analysis.class, Some(c), name(Some(c)));
-            }
-        });
+        egui::ComboBox::from_label("class")
+            .selected_text(name(analysis.class))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut analysis.class, None, "top prediction");
+                for c in 0..labels.len().min(64) {
+                    ui.selectable_value(&mut analysis.class, Some(c), name(Some(c)));
+                }
+            })
+            .response
+            .on_hover_text(
+                "Relevance only: the class whose evidence the maps show (each window's top prediction, or one class throughout)",
+            );
     }
+    // The rollout settings do nothing for relevance: shown, but greyed out.
+    let rollout = analysis.method == Method::Rollout;
+    let rollout_only = if rollout { "" } else { " (rollout only: relevance does not use it)" };
     use crate::model::mbt::HeadFusion;
-    egui::ComboBox::from_label("head fusion").selected_text(format!("{:?}", analysis.rollout.head_fusion).to_lowercase()).show_ui(
-        ui,
-        |ui| {
-            for f in [HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min] {
-                ui.selectable_value(&mut analysis.rollout.head_fusion, f, format!("{f:?}").to_lowercase());
-            }
-        },
-    );
-    ui.add(egui::Slider::new(&mut analysis.rollout.discard_ratio, 0.0..=0.95).text("discard ratio"));
+    ui.add_enabled_ui(rollout, |ui| {
+        egui::ComboBox::from_label("head fusion")
+            .selected_text(format!("{:?}", analysis.rollout.head_fusion).to_lowercase())
+            .show_ui(ui, |ui| {
+                for f in [HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min] {
+                    ui.selectable_value(&mut analysis.rollout.head_fusion, f, format!("{f:?}").to_lowercase());
+                }
+            })
+            .response
+            .on_hover_text(format!("How each layer's attention heads become one map: their mean, maximum or minimum{rollout_only}"))
+            .on_disabled_hover_text(format!("How each layer's heads become one map{rollout_only}"));
+        ui.add(egui::Slider::new(&mut analysis.rollout.discard_ratio, 0.0..=0.95).text("discard ratio"))
+            .on_hover_text("The share of each fused attention map's weakest entries set to 0 before the product (keeps the strong paths)")
+            .on_disabled_hover_text(format!("The share of weak attention dropped{rollout_only}"));
+    });
     // The deepest open model sets the range; a model with fewer layers starts at its last layer
     // instead (the worker fits the settings to each model and says so below), and the setting
     // itself stays as chosen.
     let layers = app.analysis.models.iter().filter_map(|m| m.config.as_ref()).map(|c| c.num_layers).max().unwrap_or(12);
     let top = layers.max(analysis.rollout.start_layer + 1) - 1;
-    ui.add(egui::Slider::new(&mut analysis.rollout.start_layer, 0..=top).text("start layer"));
+    ui.add_enabled(rollout, egui::Slider::new(&mut analysis.rollout.start_layer, 0..=top).text("start layer"))
+        .on_hover_text("The first layer whose attention enters the product (0: all of them)")
+        .on_disabled_hover_text(format!("The first layer in the product{rollout_only}"));
     if analysis != app.settings.analysis {
         commands.push(Command::SetAnalysis(analysis));
     }
@@ -59,16 +82,24 @@ pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec
     }
     ui.separator();
     let mut style = app.settings.style;
-    egui::ComboBox::from_label("colormap").selected_text(style.colormap.name()).show_ui(ui, |ui| {
-        for c in Colormap::ALL {
-            ui.selectable_value(&mut style.colormap, c, c.name());
-        }
-    });
-    egui::ComboBox::from_label("normalise").selected_text(crate::app::normalisation_name(style.normalisation)).show_ui(ui, |ui| {
-        for n in [Normalisation::Frame, Normalisation::Clip, Normalisation::Smooth] {
-            ui.selectable_value(&mut style.normalisation, n, crate::app::normalisation_name(n));
-        }
-    });
+    egui::ComboBox::from_label("colormap")
+        .selected_text(style.colormap.name())
+        .show_ui(ui, |ui| {
+            for c in Colormap::ALL {
+                ui.selectable_value(&mut style.colormap, c, c.name());
+            }
+        })
+        .response
+        .on_hover_text("The colours of a single map, both methods (the difference view always uses the diverging rdbu)");
+    egui::ComboBox::from_label("normalise")
+        .selected_text(crate::app::normalisation_name(style.normalisation))
+        .show_ui(ui, |ui| {
+            for n in [Normalisation::Frame, Normalisation::Clip, Normalisation::Smooth] {
+                ui.selectable_value(&mut style.normalisation, n, crate::app::normalisation_name(n));
+            }
+        })
+        .response
+        .on_hover_text("Which values the colormap's ends stand for: this frame's map min-max, min-max over the whole clip, or per frame blended between time slices; the colour bar shows the range");
     egui::ComboBox::from_label("time span")
         .selected_text(crate::app::span_name(style.span))
         .show_ui(ui, |ui| {
@@ -78,9 +109,11 @@ pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec
         })
         .response
         .on_hover_text("The map of the tubelet the frame falls in, or of the whole model window (its tubelets summed)");
-    ui.add(egui::Slider::new(&mut style.opacity, 0.0..=1.0).text("opacity"));
-    ui.add(egui::Slider::new(&mut style.threshold, 0.0..=1.0).text("threshold"));
-    ui.checkbox(&mut style.smooth, "smooth upsampling");
+    ui.add(egui::Slider::new(&mut style.opacity, 0.0..=1.0).text("opacity")).on_hover_text("The heatmap's weight over the frame");
+    ui.add(egui::Slider::new(&mut style.threshold, 0.0..=1.0).text("threshold"))
+        .on_hover_text("Normalised values below this are not drawn (the colour bar dims them); the difference view draws everything");
+    ui.checkbox(&mut style.smooth, "smooth upsampling")
+        .on_hover_text("Bilinear upsampling of the patch map; off, each patch shows as a square (the model's token grid)");
     if style != app.settings.style {
         commands.push(Command::SetStyle(style));
     }
