@@ -153,3 +153,53 @@ fn eval_with_counterfactual_audio() {
     let bad = mbtscope().args(["eval", "--counterfactual", "loud", "--data"]).arg(&dir).arg("--model").arg(&model).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// scripts/install.sh puts the binary, its assets, a valid .desktop entry for video files and the
+/// icon under a prefix; the installed binary runs; --uninstall takes it all away again.
+#[test]
+fn install_script_installs_a_desktop_app_and_uninstalls_it() {
+    let prefix = crate::scratch("install");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("scripts/install.sh");
+    let run = |args: &[&str]| {
+        let out = Command::new("bash").arg(&script).args(args).arg("--prefix").arg(&prefix).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["--binary", env!("CARGO_BIN_EXE_mbtscope")]);
+    let bin = prefix.join("bin/mbtscope");
+    let desktop = prefix.join("share/applications/mbtscope.desktop");
+    for path in [&bin, &desktop, &prefix.join("share/icons/hicolor/scalable/apps/mbtscope.svg")] {
+        assert!(path.is_file(), "{} missing", path.display());
+    }
+    for model in ["bottleneck", "vanilla"] {
+        assert!(prefix.join("share/mbtscope/assets/models").join(model).join("model.safetensors").is_file());
+    }
+    assert!(prefix.join("share/mbtscope/assets/demo/test_00000.mp4").is_file());
+    let entry = std::fs::read_to_string(&desktop).unwrap();
+    assert!(entry.contains(&format!("Exec={} %f", bin.display())), "{entry}");
+    assert!(entry.contains("MimeType=video/mp4;"), "{entry}");
+    if let Ok(check) = Command::new("desktop-file-validate").arg(&desktop).output() {
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    }
+    let version = Command::new(&bin).arg("--help").output().unwrap();
+    assert!(version.status.success());
+    // Installing again replaces everything in place; no temporary file is left behind.
+    run(&["--binary", env!("CARGO_BIN_EXE_mbtscope")]);
+    let leftovers: Vec<_> =
+        walk(&prefix).into_iter().filter(|p| p.to_string_lossy().contains(".part") || p.to_string_lossy().contains(".mbtscope.")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    run(&["--uninstall"]);
+    assert!(!bin.exists() && !desktop.exists() && !prefix.join("share/mbtscope").exists());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}

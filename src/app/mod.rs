@@ -652,7 +652,11 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
     let throwaway = fresh.then(|| std::env::temp_dir().join(format!("mbtscope-fresh-{}.ron", std::process::id())));
     let native = eframe::NativeOptions {
         renderer: eframe::Renderer::Wgpu,
-        viewport: egui::ViewportBuilder::default().with_inner_size([1400.0, 900.0]).with_title("mbtscope").with_drag_and_drop(true),
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1400.0, 900.0])
+            .with_title("mbtscope")
+            .with_app_id("mbtscope")
+            .with_drag_and_drop(true),
         persist_window: !fresh,
         persistence_path: throwaway.clone(),
         // Flat colours do not band; dithering is per-pixel work a software rasteriser feels.

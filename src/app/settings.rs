@@ -10,9 +10,22 @@ use crate::media::output::AudioDevice;
 use crate::model::device::DeviceChoice;
 use crate::render::OverlayStyle;
 
-/// Where the shipped models and demo clips are: `$MBTSCOPE_ASSETS`, else the source tree's.
+/// Where the shipped models and demo clips are: `$MBTSCOPE_ASSETS`; else, for an installed copy
+/// (scripts/install.sh), `share/mbtscope/assets` beside the binary's `bin/`; else the source
+/// tree's (`cargo run`, `cargo install --path .`).
 pub fn assets_dir() -> PathBuf {
-    std::env::var_os("MBTSCOPE_ASSETS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets"), PathBuf::from)
+    find_assets(std::env::var_os("MBTSCOPE_ASSETS"), std::env::current_exe().ok())
+}
+
+fn find_assets(variable: Option<std::ffi::OsString>, exe: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = variable {
+        return PathBuf::from(dir);
+    }
+    let installed = exe.as_deref().and_then(|e| e.parent()?.parent()).map(|prefix| prefix.join("share/mbtscope/assets"));
+    match installed {
+        Some(dir) if dir.join("models").is_dir() => dir,
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets"),
+    }
 }
 
 pub fn demo_clip() -> PathBuf {
@@ -98,4 +111,22 @@ pub struct AppOptions {
     pub play_still: bool,
     /// Start on the dataset browser with this `analyze` results file (and labels CSV).
     pub results: Option<(PathBuf, Option<PathBuf>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assets_come_from_the_variable_then_the_install_prefix_then_the_source_tree() {
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let prefix = std::env::temp_dir().join(format!("mbtscope-assets-test-{}", std::process::id()));
+        let exe = prefix.join("bin/mbtscope");
+        assert_eq!(find_assets(Some("/x".into()), Some(exe.clone())), PathBuf::from("/x"));
+        assert_eq!(find_assets(None, Some(exe.clone())), source, "nothing installed yet");
+        std::fs::create_dir_all(prefix.join("share/mbtscope/assets/models")).unwrap();
+        assert_eq!(find_assets(None, Some(exe)), prefix.join("share/mbtscope/assets"));
+        assert_eq!(find_assets(None, None), source);
+        std::fs::remove_dir_all(&prefix).unwrap();
+    }
 }
