@@ -203,3 +203,32 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `analyze --counterfactual mute` runs the model on silence: the results file names it in its
+/// settings, and the predictions differ from the clip's own audio's.
+#[test]
+fn analyze_with_a_counterfactual_names_it_and_changes_the_predictions() {
+    let work = crate::scratch("cli-counterfactual");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |extra: &[&str], out: &Path| {
+        let output = mbtscope()
+            .args(["analyze", "--device", "cpu", "--no-cache"])
+            .arg(root.join("assets/demo/test_00000.mp4"))
+            .arg("--model")
+            .arg(root.join("assets/models/bottleneck"))
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+        json
+    };
+    let own = run(&[], &work.join("own.json"));
+    let muted = run(&["--counterfactual", "mute"], &work.join("muted.json"));
+    assert!(own["settings"].get("counterfactual").is_none());
+    assert_eq!(muted["settings"]["counterfactual"], "mute");
+    let top = |j: &serde_json::Value| j["clips"][0]["models"][0][0]["top"][0]["probability"].as_f64().unwrap();
+    assert!((top(&own) - top(&muted)).abs() > 1e-4, "{} and {}", top(&own), top(&muted));
+}

@@ -565,3 +565,30 @@ fn rollout_settings_are_disabled_for_relevance() {
     assert!(disabled(&harness, "start layer") && disabled(&harness, "discard ratio"), "rollout settings greyed out for relevance");
     harness.get_by_label("class");
 }
+
+/// The what-if control runs model A again on altered audio: the views then compare A before
+/// and after, and Reset to defaults brings the clip's own audio and model B back.
+#[test]
+fn what_if_compares_model_a_before_and_after_muting() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-what-if"));
+    step_until(&mut harness, "the clip", |app| app.player().is_some());
+    harness.run_steps(2);
+    harness.get_by_label("what if").click();
+    harness.run_steps(2);
+    harness.get_by_label("audio muted").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().settings.analysis.counterfactual, Some(mbtscope::features::AudioCounterfactual::Mute));
+    step_until(&mut harness, "both analyses of the first window", |app| app.analysis.models.iter().all(|m| m.window_at(0.0).is_some()));
+    let models = &harness.state().analysis.models;
+    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["bottleneck", "bottleneck, audio muted"]);
+    let (before, after) = (models[0].window_at(0.0).unwrap(), models[1].window_at(0.0).unwrap());
+    assert_ne!(before.probabilities, after.probabilities, "silence changes what the model says");
+    harness.run_steps(2);
+    harness.get_by_label("A: bottleneck");
+    harness.get_by_label("B: bottleneck, audio muted");
+    harness.get_by_label("Reset to defaults").click();
+    harness.run_steps(2);
+    let names: Vec<String> = harness.state().analysis.models.iter().map(|m| m.name.clone()).collect();
+    assert_eq!(names, ["bottleneck", "vanilla"]);
+}

@@ -131,6 +131,7 @@ impl ClipAnalysis {
     }
 
     pub fn analyze(&mut self, model: &Mbt, index: usize, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
+        self.features.set_audio_counterfactual(settings.counterfactual);
         let input = self.input(index)?;
         self.analyze_input(model, index, &input, settings)
     }
@@ -142,7 +143,7 @@ impl ClipAnalysis {
     }
 
     /// Runs `model` on window `index` given its input (from [`Self::input`] of a clip opened
-    /// with the same dataset settings).
+    /// with the same dataset settings, and the same counterfactual set on its features).
     pub fn analyze_input(
         &self,
         model: &Mbt,

@@ -21,6 +21,10 @@ pub struct AnalysisSettings {
     /// The class relevance explains (the top prediction when `None`).
     pub class: Option<usize>,
     pub rollout: RolloutOptions,
+    /// What the models hear instead of the clip's audio (None: the clip's own). Absent from the
+    /// key when None, so results cached before this field existed stay valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterfactual: Option<crate::features::AudioCounterfactual>,
 }
 
 impl AnalysisSettings {

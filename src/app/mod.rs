@@ -27,7 +27,7 @@ pub use command::Command;
 pub use settings::{AppOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
 pub use state::{
     Analysis, ClipSpectrogram, ImportForm, Layout, LoopAb, ModelResults, Page, Session, Tasks, TokenPick, UiState, ViewRects, method_name,
-    normalisation_name, span_name,
+    normalisation_name, span_name, what_if_name,
 };
 use task::Task;
 pub use view::SHORTCUTS;
@@ -491,14 +491,29 @@ impl MbtApp {
     /// (Re)starts the background analysis with the current models and settings.
     fn reanalyze(&mut self) {
         let Some(clip) = self.clip().map(Path::to_owned) else { return };
-        let models: Vec<PathBuf> = self.settings.models.iter().take(2).cloned().collect();
-        self.analysis.models = models.iter().map(|d| ModelResults::new(d)).collect();
+        // A what-if (a counterfactual audio) compares model A with itself: before, on the clip's
+        // own audio, and after, on the altered audio. Otherwise models A and B, as set.
+        let settings = self.settings.analysis;
+        let models: Vec<(PathBuf, AnalysisSettings)> = match (settings.counterfactual, self.settings.models.first()) {
+            (Some(_), Some(a)) => vec![(a.clone(), AnalysisSettings { counterfactual: None, ..settings }), (a.clone(), settings)],
+            _ => self.settings.models.iter().take(2).map(|d| (d.clone(), settings)).collect(),
+        };
+        self.analysis.models = models
+            .iter()
+            .map(|(dir, settings)| {
+                let mut m = ModelResults::new(dir);
+                if let Some(c) = settings.counterfactual {
+                    m.name = format!("{}, {}", m.name, what_if_name(Some(c)));
+                }
+                m
+            })
+            .collect();
         if models.is_empty() {
             self.analysis.status =
                 format!("No models: none found in {}. Load a model folder from the Models menu.", assets_dir().join("models").display());
             return;
         }
-        self.analysis.generation = self.analysis.worker.request(Request { clip, models, settings: self.settings.analysis });
+        self.analysis.generation = self.analysis.worker.request(Request { clip, models });
         self.analysis.status = "analysing...".into();
     }
 

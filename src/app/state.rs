@@ -310,6 +310,18 @@ pub struct UiState {
     pub show_shortcuts: bool,
 }
 
+/// How the app names what the models hear: "the clip's audio", "audio muted", "audio as noise",
+/// "audio shifted +0.5 s".
+pub fn what_if_name(counterfactual: Option<crate::features::AudioCounterfactual>) -> String {
+    use crate::features::AudioCounterfactual as C;
+    match counterfactual {
+        None => "the clip's audio".to_owned(),
+        Some(C::Mute) => "audio muted".to_owned(),
+        Some(C::Noise) => "audio as noise".to_owned(),
+        Some(C::Shift(secs)) => format!("audio shifted {secs:+} s"),
+    }
+}
+
 /// Settings of the explanation method as the UI edits them.
 pub fn method_name(m: Method) -> &'static str {
     match m {

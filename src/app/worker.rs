@@ -16,8 +16,9 @@ use crate::runner::LoadedModel;
 
 pub struct Request {
     pub clip: PathBuf,
-    pub models: Vec<PathBuf>,
-    pub settings: AnalysisSettings,
+    /// The model folders, each with its settings (the app's what-if view asks for one model
+    /// twice: with the clip's audio and with altered audio).
+    pub models: Vec<(PathBuf, AnalysisSettings)>,
 }
 
 /// A window's place in the clip (seconds).
@@ -158,7 +159,7 @@ impl Worker {
     pub fn cancel(&mut self) -> u64 {
         self.generation += 1;
         if let Some(r) = &self.requests {
-            let _ = r.send((self.generation, Request { clip: PathBuf::new(), models: Vec::new(), settings: AnalysisSettings::default() }));
+            let _ = r.send((self.generation, Request { clip: PathBuf::new(), models: Vec::new() }));
         }
         self.generation
     }
@@ -338,7 +339,7 @@ fn prepare(
     send: &impl Fn(Event),
 ) -> Option<Vec<Job>> {
     let mut jobs = Vec::new();
-    for (i, dir) in request.models.iter().enumerate() {
+    for (i, (dir, wanted)) in request.models.iter().enumerate() {
         let loaded = match models.get(dir) {
             Some(m) => Ok(m.clone()),
             None => crate::runner::load_model_dir(dir, device).map(Arc::new),
@@ -354,7 +355,7 @@ fn prepare(
                 return None;
             }
         };
-        let (settings, adjusted) = request.settings.fitted_to(model.config());
+        let (settings, adjusted) = wanted.fitted_to(model.config());
         let windows = clip.windows.iter().map(WindowSpan::of).collect();
         send(Event::Ready {
             generation,
@@ -365,6 +366,8 @@ fn prepare(
             crop: clip.features.crop_mapping(),
             adjusted,
         });
+        let mut clip = clip;
+        clip.features.set_audio_counterfactual(settings.counterfactual);
         let done = vec![None; clip.windows.len()];
         jobs.push(Job { model_index: i, dir: dir.clone(), model, clip, settings, done });
     }
@@ -421,11 +424,14 @@ fn analyze_rest(
             send(Event::Failed { generation, message: format!("{}: window {w}: {e:#}", request.clip.display()) });
             Stop::Failed
         };
-        // Models that read the same input (same dataset settings, hence the same windows)
-        // share one decode of it: at 1080p decoding costs far more than the models.
+        // Models that read the same input (same dataset settings, hence the same windows, and
+        // the same audio) share one decode of it: at 1080p decoding costs far more than the
+        // models.
         let dataset = jobs[k].model.config().dataset_configs.clone();
+        let counterfactual = jobs[k].settings.counterfactual;
         let input = jobs[k].clip.input(w).map_err(failed)?;
-        for job in jobs.iter_mut().filter(|j| j.model.config().dataset_configs == dataset && j.done.get(w).is_some_and(Option::is_none)) {
+        let same_input = |j: &Job| j.model.config().dataset_configs == dataset && j.settings.counterfactual == counterfactual;
+        for job in jobs.iter_mut().filter(|j| same_input(j) && j.done.get(w).is_some_and(Option::is_none)) {
             let result = job.clip.analyze_input(&job.model.model, w, &input, &job.settings).map_err(failed)?;
             job.done[w] = Some(result.clone());
             send(Event::Window { generation, model: job.model_index, result: Box::new(result) });
@@ -443,15 +449,14 @@ mod tests {
     fn the_worker_joins_its_thread_and_reports_a_failed_start() {
         let mut worker = Worker::spawn(Device::flex(), None, || {});
         assert!(worker.shut_down(std::time::Duration::from_secs(5)), "the idle analysis thread stops when asked");
-        let generation =
-            worker.request(Request { clip: PathBuf::from("clip.mp4"), models: Vec::new(), settings: AnalysisSettings::default() });
+        let generation = worker.request(Request { clip: PathBuf::from("clip.mp4"), models: Vec::new() });
         let Ok(Event::Failed { generation: g, message }) = worker.events.recv_timeout(std::time::Duration::from_secs(1)) else {
             panic!("a request to a stopped worker must fail")
         };
         assert_eq!(g, generation);
         assert!(message.contains("stopped"), "{message}");
         worker.start_error = Some("cannot start the analysis thread: out of threads".into());
-        worker.request(Request { clip: PathBuf::from("clip.mp4"), models: Vec::new(), settings: AnalysisSettings::default() });
+        worker.request(Request { clip: PathBuf::from("clip.mp4"), models: Vec::new() });
         let Ok(Event::Failed { message, .. }) = worker.events.recv_timeout(std::time::Duration::from_secs(1)) else { panic!("no failure") };
         assert!(message.contains("out of threads"), "{message}");
     }

@@ -254,6 +254,11 @@ pub struct ExplainArgs {
     pub class: Option<usize>,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    /// Run the models on altered audio, as `eval --counterfactual` does: `mute` (silence),
+    /// `noise` (white noise of the window's own loudness) or `shift=SECONDS` (the track moved
+    /// later by that much; negative: earlier). The output's settings name it.
+    #[arg(long, value_parser = parse_counterfactual)]
+    pub counterfactual: Option<mbtscope::features::AudioCounterfactual>,
 }
 
 /// Attention rollout's settings, shared by every command that computes rollout.
@@ -296,7 +301,12 @@ impl ExplainArgs {
     }
 
     pub fn settings(&self) -> mbtscope::analysis::AnalysisSettings {
-        mbtscope::analysis::AnalysisSettings { method: self.method, class: self.class, rollout: self.rollout.options(None) }
+        mbtscope::analysis::AnalysisSettings {
+            method: self.method,
+            class: self.class,
+            rollout: self.rollout.options(None),
+            counterfactual: self.counterfactual,
+        }
     }
 }
 

@@ -29,12 +29,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let mut runs: Vec<ModelRun> = Vec::new();
     for (dir, model) in models {
         let started = std::time::Instant::now();
-        let run = analyze_cached(&args.clip, dir, &model, &settings, cache.as_deref(), |done, total| {
+        let mut run = analyze_cached(&args.clip, dir, &model, &settings, cache.as_deref(), |done, total| {
             if terminal {
                 eprint!("\ranalysing with {}: {done}/{total} windows ", model_name(dir));
                 let _ = std::io::stderr().flush();
             }
         })?;
+        // The frames say what the model heard when it was not the clip's audio.
+        if settings.counterfactual.is_some() {
+            run.name = format!("{}, {}", run.name, mbtscope::app::what_if_name(settings.counterfactual));
+        }
         if terminal {
             eprint!("\r\x1b[2K");
         }

@@ -31,6 +31,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         method: mbtscope::analysis::Method::Rollout,
         class: args.class,
         rollout: args.rollout_options.options(args.raw_layer),
+        counterfactual: None,
     };
     super::check_fits(&explain, Some(args.top), &loaded, &args.model)?;
     let mut outputs =

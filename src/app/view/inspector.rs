@@ -73,6 +73,7 @@ pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec
     ui.add_enabled(rollout, egui::Slider::new(&mut analysis.rollout.start_layer, 0..=top).text("start layer"))
         .on_hover_text("The first layer whose attention enters the product (0: all of them)")
         .on_disabled_hover_text(format!("The first layer in the product{rollout_only}"));
+    what_if(app, ui, &mut analysis);
     if analysis != app.settings.analysis {
         commands.push(Command::SetAnalysis(analysis));
     }
@@ -257,4 +258,49 @@ fn token_colour(k: usize) -> Color32 {
         Color32::from_rgb(0, 114, 178),
     ];
     palette[k % palette.len()]
+}
+
+/// The what-if control: what the models hear. With altered audio the views compare model A
+/// before (the clip's audio) and after, side by side or as a difference.
+fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut crate::analysis::AnalysisSettings) {
+    use crate::features::AudioCounterfactual as C;
+    ui.horizontal(|ui| {
+        let current = analysis.counterfactual;
+        // The shift's size is kept while another choice is made, so that it comes back.
+        let shift_id = egui::Id::unique("what-if-shift");
+        let mut shift: f64 = ui.data(|d| d.get_temp(shift_id)).unwrap_or(0.5);
+        if let Some(C::Shift(s)) = current {
+            shift = s;
+        }
+        let mut choice = current;
+        egui::ComboBox::from_label("what if")
+            .selected_text(crate::app::what_if_name(current))
+            .show_ui(ui, |ui| {
+                for option in [None, Some(C::Mute), Some(C::Noise), Some(C::Shift(shift))] {
+                    let name = match option {
+                        Some(C::Shift(_)) => "audio shifted by ...".to_owned(),
+                        other => crate::app::what_if_name(other),
+                    };
+                    ui.selectable_value(&mut choice, option, name);
+                }
+            })
+            .response
+            .on_hover_text(
+                "Run model A again on altered audio and compare: side by side shows it before (the clip's audio) and after, the difference view after minus before. Muted: silence; noise: white noise as loud as the window's audio; shifted: the track moved later by that many seconds (earlier when negative). The same as `analyze --counterfactual` and `export --counterfactual`.",
+            );
+        if let Some(C::Shift(_)) = choice {
+            let response = ui.add(egui::DragValue::new(&mut shift).range(-5.0..=5.0).speed(0.05).suffix(" s")).on_hover_text("seconds; negative: earlier");
+            if response.changed() || choice != current {
+                if shift.abs() < 0.01 {
+                    shift = if shift < 0.0 { -0.01 } else { 0.01 };
+                }
+                choice = Some(C::Shift((shift * 100.0).round() / 100.0));
+            }
+        }
+        ui.data_mut(|d| d.insert_temp(shift_id, shift));
+        analysis.counterfactual = choice;
+    });
+    if analysis.counterfactual.is_some() && app.settings.models.len() > 1 {
+        ui.label(egui::RichText::new("comparing model A before and after; model B returns when the audio is the clip's own").small());
+    }
 }

@@ -2,6 +2,7 @@
 //! with its map.
 
 use super::*;
+use crate::features::AudioCounterfactual;
 
 pub(super) fn fmt_time(t: f64) -> String {
     let t = t.max(0.0);
@@ -139,15 +140,20 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
     let span_of = |w: Option<&WindowResult>| w.map_or((t - 1.0, t + 1.0), |w| (w.audio_start, w.audio_end));
     let name = |i: usize| app.analysis.models.get(i).map_or_else(|| "no model".to_owned(), |m| m.name.clone());
     let mut style = app.settings.style;
-    // (row name, the time span it shows, its heat)
-    let mut rows: Vec<(String, (f64, f64), Option<Heat>)> = Vec::new();
+    let mut rows: Vec<SpectrogramRow> = Vec::new();
+    let heard = |i: usize| app.analysis.models.get(i).and(app.settings.analysis.counterfactual).filter(|_| i == 1);
     match app.settings.view {
         ViewMode::Single | ViewMode::SideBySide => {
             let count = if app.settings.view == ViewMode::Single { 1 } else { app.analysis.models.len().clamp(1, 2) };
             for i in 0..count {
                 let w = window_of(i);
                 let heat = w.as_ref().and_then(map_of).map(|m| spectrogram_heat(&m));
-                rows.push((format!("{}: {}", ["A", "B"][i], name(i)), span_of(w.as_ref()), heat));
+                rows.push(SpectrogramRow {
+                    name: format!("{}: {}", ["A", "B"][i], name(i)),
+                    span: span_of(w.as_ref()),
+                    heat,
+                    heard: heard(i),
+                });
             }
         }
         ViewMode::Difference => {
@@ -155,7 +161,7 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
             let heat = |w: &Option<WindowResult>| w.as_ref().and_then(map_of).map(|m| spectrogram_heat(&m));
             let same_span = a.as_ref().zip(b.as_ref()).is_some_and(|(a, b)| (a.audio_start, a.audio_end) == (b.audio_start, b.audio_end));
             let diff = heat(&a).zip(heat(&b)).filter(|_| same_span).and_then(|(a, b)| difference(&a, &b));
-            rows.push((format!("{} - {}", name(1), name(0)), span_of(a.as_ref()), diff));
+            rows.push(SpectrogramRow { name: format!("{} - {}", name(1), name(0)), span: span_of(a.as_ref()), heat: diff, heard: None });
             style.threshold = 0.0;
             style.colormap = Colormap::RdBu;
         }
@@ -163,22 +169,22 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
     // Rows shrink with the window, so that the frames keep most of a small one.
     let window_height = ui.ctx().content_rect().height();
     let height = if rows.len() > 1 { (window_height * 0.07).clamp(28.0, 60.0) } else { (window_height * 0.11).clamp(40.0, 96.0) };
-    let (first, last) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| (a.min(r.1.0), b.max(r.1.1)));
+    let (first, last) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| (a.min(r.span.0), b.max(r.span.1)));
     ui.label(
         egui::RichText::new(format!(
             "spectrogram {first:.2}-{last:.2} s: the audio of each model's window at the playhead (click to seek)"
         ))
         .small(),
     );
-    for (i, (row, (start, end), heat)) in rows.into_iter().enumerate() {
+    for (i, SpectrogramRow { name: row, span: (start, end), heat, heard }) in rows.into_iter().enumerate() {
         let heat = heat.filter(|_| app.settings.show_overlay);
-        let key = fnv1a(format!("{start}{end}{style:?}{:?}", heat.as_ref().map(frames::heat_key)).as_bytes());
+        let key = fnv1a(format!("{start}{end}{style:?}{:?}{heard:?}", heat.as_ref().map(frames::heat_key)).as_bytes());
         let id = egui::Id::unique("spectrogram-texture").with(i);
         let cached: Option<(u64, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
         let texture = match cached {
             Some((k, tex)) if k == key => tex,
             _ => {
-                let image = spectrogram_image(&spec, start, end, heat.as_ref(), &style);
+                let image = spectrogram_image(&spec, start, end, heat.as_ref(), &style, heard);
                 let tex = ui.ctx().load_texture(format!("spectrogram-{i}"), image, egui::TextureOptions::LINEAR);
                 ui.data_mut(|d| d.insert_temp(id, (key, tex.clone())));
                 tex
@@ -234,6 +240,15 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
     }
 }
 
+/// One spectrogram row: its model, the time span it shows, its map, and what the model heard
+/// instead of the clip's audio (a what-if).
+struct SpectrogramRow {
+    name: String,
+    span: (f64, f64),
+    heat: Option<Heat>,
+    heard: Option<AudioCounterfactual>,
+}
+
 /// Whether a spectrogram row is tall enough for its frequency labels.
 fn rows_fit(height: f32) -> bool {
     height >= 40.0
@@ -253,25 +268,38 @@ fn spectrogram_heat(m: &SpectrogramMap) -> Heat {
     Heat { width: m.time, height: m.mel, values: v }
 }
 
-/// Grey log-mel frames `[start, end)` (low frequencies at the bottom) with `heat` blended over.
+/// Grey log-mel frames `[start, end)` (low frequencies at the bottom) with `heat` blended over;
+/// with a counterfactual, what the model heard instead: the track from `shift` seconds earlier,
+/// silence (the clip's quietest value), or noise (drawn flat at the window's mean level; its
+/// exact spectrum is not computed for display).
 pub(super) fn spectrogram_image(
     spec: &crate::app::ClipSpectrogram,
     start: f64,
     end: f64,
     heat: Option<&Heat>,
     style: &OverlayStyle,
+    heard: Option<AudioCounterfactual>,
 ) -> egui::ColorImage {
-    let first = (start * 100.0).round() as i64;
+    let source = heard.map_or(start, |c| c.source_start(crate::media::Timestamp::from_secs(start)).secs());
+    let first = (source * 100.0).round() as i64;
     let frames = (((end - start) * 100.0).round() as usize).max(1);
     let mel = spec.mel;
     let column = |f: i64| -> Option<&[f32]> {
         (f >= 0 && (f as usize) < spec.frames).then(|| &spec.values[f as usize * mel..(f as usize + 1) * mel])
     };
     let (lo, hi) = spec.range;
+    let flat = match heard {
+        Some(AudioCounterfactual::Mute) => Some(lo),
+        Some(AudioCounterfactual::Noise) => {
+            let values: Vec<f32> = (0..frames as i64).filter_map(|x| column(first + x)).flatten().copied().collect();
+            Some(values.iter().sum::<f32>() / values.len().max(1) as f32)
+        }
+        _ => None,
+    };
     let mut pixels = Vec::with_capacity(frames * mel);
     for y in 0..mel {
         for x in 0..frames {
-            let value = column(first + x as i64).map_or(lo, |c| c[mel - 1 - y]);
+            let value = flat.unwrap_or_else(|| column(first + x as i64).map_or(lo, |c| c[mel - 1 - y]));
             let g = (255.0 * (value - lo) / (hi - lo).max(1e-6)).clamp(0.0, 255.0) as u8;
             let h = heat.map(|h| h.sample((x as f32 + 0.5) / frames as f32, (y as f32 + 0.5) / mel as f32, style.smooth));
             let [r, g, b] = blend_pixel([g, g, g], h, style);
