@@ -281,3 +281,60 @@ fn an_interrupted_export_leaves_no_partial_file_and_resumes() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     assert!(video.exists());
 }
+
+/// `--upscale`, `--truth-box`, `--labels-below` and `--caption` make a figure: frames three times
+/// the size with a strip under them, the sounding object outlined, and a video of them that
+/// still decodes (even dimensions).
+#[test]
+fn export_options_for_figures_upscale_outline_and_caption() {
+    let work = crate::scratch("export-figure");
+    let clips = synth(&work.join("clips"), 1, 96, 2.0);
+    let out = work.join("frames");
+    let video = work.join("figure.mp4");
+    ok(&mbtscope()
+        .args([
+            "export",
+            "--device",
+            "cpu",
+            "--no-cache",
+            "--frames",
+            "10:14",
+            "--upscale",
+            "3",
+            "--truth-box",
+            "--labels-below",
+            "--caption",
+        ])
+        .arg(&clips[0])
+        .arg("--model")
+        .arg(model("bottleneck"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--video")
+        .arg(&video)
+        .output()
+        .unwrap());
+    let image = image::open(out.join(format!("{}_000010.png", clips[0].file_stem().unwrap().to_string_lossy()))).unwrap().to_rgb8();
+    assert_eq!(image.width(), 3 * 96);
+    assert!(image.height() > 3 * 96 && image.height() % 2 == 0, "{}", image.height());
+    // The sounding object's box, from the sidecar, in white on the frame at 10 / 25 s.
+    let truth = mbtscope::synth::read_truth(&clips[0].with_extension("json")).unwrap();
+    let b = truth.sounding_box(0.4).unwrap();
+    let (x, y) = ((b[0] * 3.0) as u32 + 1, ((b[1] + b[3]) * 1.5) as u32);
+    assert!(image.get_pixel(x, y).0.iter().all(|&c| c > 230), "box edge at ({x}, {y}): {:?}", image.get_pixel(x, y));
+    let decoded = VideoDecoder::open(&video).unwrap();
+    assert_eq!((decoded.info().width, decoded.info().height), (image.width(), image.height()));
+    // A bad sidecar is an error that names it, not a missing box.
+    std::fs::write(clips[0].with_extension("json"), "{").unwrap();
+    let bad = mbtscope()
+        .args(["export", "--device", "cpu", "--no-cache", "--frames", "10", "--truth-box", "--force"])
+        .arg(&clips[0])
+        .arg("--model")
+        .arg(model("bottleneck"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(".json"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

@@ -52,7 +52,7 @@ fn runs(app: &MbtApp) -> anyhow::Result<Vec<ModelRun>> {
 /// The export look: the view's overlay settings, with titles, top-3 labels and the time, as
 /// `mbtscope export` draws by default.
 fn style(app: &MbtApp) -> AnnotateStyle {
-    AnnotateStyle { overlay: app.settings.style, labels: true, time: true }
+    AnnotateStyle { overlay: app.settings.style, ..AnnotateStyle::default() }
 }
 
 fn stem(clip: &Path, fallback: &str) -> String {
@@ -96,7 +96,8 @@ fn write_frame(
         crate::media::video::VideoDecoder::open(clip)?.frame_at(shown.pts)?
     };
     let t = frame.pts.secs();
-    let annotated = crate::export::annotate(&frame.rgb, frame.width, frame.height, t, &refs, style, TOP_K);
+    let annotated =
+        crate::export::annotate(&frame.rgb, frame.width, frame.height, t, &refs, style, TOP_K, &crate::export::FrameExtras::default());
     std::fs::create_dir_all(dir)?;
     let path = fresh_path(dir, &format!("{}_{t:.3}s", stem(clip, "frame")), "png");
     let bytes = crate::export::encode_image(&annotated, ImageFormat::Png, 92)?;

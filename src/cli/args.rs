@@ -387,6 +387,20 @@ pub struct ExportArgs {
     /// Draw no title, labels or time, only the heatmap.
     #[arg(long)]
     pub no_labels: bool,
+    /// Scale the frames by this factor (1 to 16) before drawing; the map is sampled at the new
+    /// size, so it stays smooth (224-pixel frames are small in a paper).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub upscale: u32,
+    /// Outline the sounding object's box from the clip's sidecar (`CLIP.json`, as `synth` writes).
+    #[arg(long)]
+    pub truth_box: bool,
+    /// Put the model's name and labels in a strip under the frame instead of over it.
+    #[arg(long)]
+    pub labels_below: bool,
+    /// A strip under the frame with the colour bar (the map's raw range and the threshold) and
+    /// the settings: method and options, normalisation, threshold, time span, counterfactual.
+    #[arg(long)]
+    pub caption: bool,
     #[command(flatten)]
     pub style: StyleArgs,
     #[command(flatten)]

@@ -48,7 +48,15 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let job = ExportJob {
         clip: args.clip.clone(),
         frames: args.frames.clone(),
-        style: AnnotateStyle { overlay: args.style.overlay(), labels: !args.no_labels, time: !args.no_labels },
+        style: AnnotateStyle {
+            overlay: args.style.overlay(),
+            labels: !args.no_labels,
+            time: !args.no_labels,
+            upscale: args.upscale,
+            truth_box: args.truth_box,
+            labels_below: args.labels_below,
+            caption: args.caption,
+        },
         top_k: args.top_k,
         out_dir: args.out.clone(),
         format: match args.format {

@@ -17,9 +17,17 @@ pub struct Panel {
     pub crop: [f32; 4],
     /// Top labels with probabilities, best first.
     pub labels: Vec<(String, f32)>,
+    /// The sounding object's box on this frame, `[u0, v0, u1, v1]` in [0, 1] (a sidecar's
+    /// ground truth), drawn with [`AnnotateStyle::truth_box`].
+    pub truth: Option<[f32; 4]>,
+    /// The raw map values the colormap's ends stand for, for the caption's colour bar.
+    pub range: Option<(f32, f32)>,
+    /// The settings line of the caption ([`AnnotateStyle::caption`]).
+    pub caption: String,
 }
 
-/// How annotated frames look.
+/// How annotated frames look. The fields after `time` are left out of an export's manifest while
+/// they are at their defaults, so that exports made before they existed still resume.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct AnnotateStyle {
     pub overlay: OverlayStyle,
@@ -27,11 +35,41 @@ pub struct AnnotateStyle {
     pub labels: bool,
     /// Draw the time in the bottom-left corner.
     pub time: bool,
+    /// Scale the frame by this integer factor before drawing (the map is sampled at the new
+    /// size, so it stays smooth): small clips become figures a paper can use.
+    #[serde(skip_serializing_if = "is_one")]
+    pub upscale: u32,
+    /// Outline the ground truth's box when the panel has one.
+    #[serde(skip_serializing_if = "is_false")]
+    pub truth_box: bool,
+    /// Put the title and labels in a strip under the frame instead of over it.
+    #[serde(skip_serializing_if = "is_false")]
+    pub labels_below: bool,
+    /// A strip under the frame with the colour bar (its raw range and threshold) and the
+    /// settings line.
+    #[serde(skip_serializing_if = "is_false")]
+    pub caption: bool,
+}
+
+fn is_one(v: &u32) -> bool {
+    *v == 1
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 impl Default for AnnotateStyle {
     fn default() -> Self {
-        Self { overlay: OverlayStyle::default(), labels: true, time: true }
+        Self {
+            overlay: OverlayStyle::default(),
+            labels: true,
+            time: true,
+            upscale: 1,
+            truth_box: false,
+            labels_below: false,
+            caption: false,
+        }
     }
 }
 
@@ -43,27 +81,50 @@ pub struct RgbFrame {
     pub rgb: Vec<u8>,
 }
 
-/// The frame once per panel, side by side (left to right), each with its heatmap and labels.
-/// `rgb` is the clip frame (`width x height`, packed RGB) at time `t` seconds.
+/// The frame once per panel, side by side (left to right), each with its heatmap and labels,
+/// and under it the strip of labels and caption when the style asks for them. `rgb` is the
+/// clip frame (`width x height`, packed RGB) at time `t` seconds.
 pub fn compose(rgb: &[u8], width: u32, height: u32, t: f64, panels: &[Panel], style: &AnnotateStyle) -> RgbFrame {
+    let scale = style.upscale.clamp(1, 16);
+    let (width, height, base) = if scale > 1 { upscaled(rgb, width, height, scale) } else { (width, height, rgb.to_vec()) };
     let n = panels.len().max(1) as u32;
     let out_width = width * n;
-    let mut out = vec![0u8; (out_width * height * 3) as usize];
     let font = font();
     let empty = [Panel::default()];
     let panels = if panels.is_empty() { &empty[..] } else { panels };
+    let px = text_px(height);
+    let line = px * 1.25;
+    let below_rows = if style.labels && style.labels_below { panels.iter().map(|p| p.labels.len() + 1).max().unwrap_or(0) } else { 0 };
+    let caption_rows = if style.caption { 3 } else { 0 };
+    // Even, so that a video of the frames keeps even dimensions (H.264's 4:2:0).
+    let rows = below_rows + caption_rows;
+    let strip = if rows > 0 && font.is_some() { ((rows as f32 * line + px) / 2.0).ceil() as u32 * 2 } else { 0 };
+    let out_height = height + strip;
+    let mut out = vec![0u8; (out_width * out_height * 3) as usize];
     for (p, panel) in panels.iter().enumerate() {
-        let mut copy = rgb.to_vec();
+        let mut copy = base.clone();
+        copy.resize((width * out_height * 3) as usize, 24);
         if let Some(heat) = &panel.heat {
-            overlay_frame(&mut copy, width, height, heat, panel.crop, &style.overlay);
+            overlay_frame(&mut copy[..(width * height * 3) as usize], width, height, heat, panel.crop, &style.overlay);
         }
-        let mut canvas = Canvas { rgb: &mut copy, width, height };
+        let mut canvas = Canvas { rgb: &mut copy, width, height: out_height };
+        if style.truth_box
+            && let Some(b) = panel.truth
+        {
+            let thick = (height as f32 / 160.0).max(1.5);
+            let (x0, y0, x1, y1) = (b[0] * width as f32, b[1] * height as f32, b[2] * width as f32, b[3] * height as f32);
+            for (x, y, w, h) in
+                [(x0, y0, x1 - x0, thick), (x0, y1 - thick, x1 - x0, thick), (x0, y0, thick, y1 - y0), (x1 - thick, y0, thick, y1 - y0)]
+            {
+                canvas.fill(x, y, w, h, [255, 255, 255], 0.95);
+            }
+        }
         if let Some(font) = font {
-            if style.labels {
-                draw_labels(&mut canvas, font, panel);
+            if style.labels && !style.labels_below {
+                draw_labels(&mut canvas, font, panel, px);
             }
             if style.time {
-                let px = text_px(height) * 0.85;
+                let px = px * 0.85;
                 let text = format!("{t:.2} s");
                 let w = canvas.text_width(font, px, &text);
                 let pad = px * 0.3;
@@ -71,15 +132,76 @@ pub fn compose(rgb: &[u8], width: u32, height: u32, t: f64, panels: &[Panel], st
                 canvas.fill(pad, y, w + 2.0 * pad, px * 1.3, [0, 0, 0], 0.55);
                 canvas.text(font, 2.0 * pad, y + px * 0.15, px, &text, [255, 255, 255]);
             }
+            let mut y = height as f32 + px * 0.5;
+            if below_rows > 0 {
+                y = draw_labels_below(&mut canvas, font, panel, y, px);
+            }
+            if style.caption {
+                draw_caption(&mut canvas, font, panel, y, px, &style.overlay);
+            }
         }
         let x0 = p as u32 * width;
-        for y in 0..height {
+        for y in 0..out_height {
             let src = (y * width * 3) as usize..((y + 1) * width * 3) as usize;
             let dst = ((y * out_width + x0) * 3) as usize;
             out[dst..dst + (width * 3) as usize].copy_from_slice(&copy[src]);
         }
     }
-    RgbFrame { width: out_width, height, rgb: out }
+    RgbFrame { width: out_width, height: out_height, rgb: out }
+}
+
+/// The frame scaled by `scale` (bilinear).
+fn upscaled(rgb: &[u8], width: u32, height: u32, scale: u32) -> (u32, u32, Vec<u8>) {
+    let Some(image) = image::RgbImage::from_raw(width, height, rgb.to_vec()) else { return (width, height, rgb.to_vec()) };
+    let (w, h) = (width * scale, height * scale);
+    let big = image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle);
+    (w, h, big.into_raw())
+}
+
+/// The title and labels as lines of text from `y` down; returns where the next line starts.
+fn draw_labels_below(canvas: &mut Canvas<'_>, font: &FontRef<'_>, panel: &Panel, mut y: f32, px: f32) -> f32 {
+    let line = px * 1.25;
+    let pad = px * 0.5;
+    if !panel.title.is_empty() {
+        canvas.text(font, pad, y, px, &panel.title, [255, 230, 120]);
+        y += line;
+    }
+    let bar = (canvas.width as f32 * 0.25).min(px * 8.0);
+    for (name, p) in &panel.labels {
+        canvas.fill(pad, y + px * 0.2, bar, px * 0.8, [70, 70, 70], 1.0);
+        canvas.fill(pad, y + px * 0.2, bar * p.clamp(0.0, 1.0), px * 0.8, [70, 130, 220], 1.0);
+        canvas.text(font, pad * 2.0 + bar, y, px, &format!("{:.1}%  {name}", p * 100.0), [255, 255, 255]);
+        y += line;
+    }
+    y
+}
+
+/// The caption: the colour bar with its raw ends and the threshold, then the settings line.
+fn draw_caption(canvas: &mut Canvas<'_>, font: &FontRef<'_>, panel: &Panel, y: f32, px: f32, overlay: &OverlayStyle) {
+    let pad = px * 0.5;
+    let width = canvas.width as f32 - 2.0 * pad;
+    let cells = width.max(1.0) as usize;
+    for i in 0..cells {
+        let v = (i as f32 + 0.5) / cells as f32;
+        let colour = overlay.colormap.eval(v);
+        let alpha = if v < overlay.threshold { 0.3 } else { 1.0 };
+        canvas.fill(pad + i as f32, y, 1.0, px * 0.8, colour, alpha);
+    }
+    if overlay.threshold > 0.0 {
+        canvas.fill(pad + width * overlay.threshold - 1.0, y - px * 0.1, 2.0, px, [255, 255, 255], 1.0);
+    }
+    let small = px * 0.85;
+    let y = y + px * 1.0;
+    let short = |v: f32| if (1e-3..1e4).contains(&v.abs()) { format!("{v:.4}") } else { format!("{v:.2e}") };
+    let (lo, hi) = panel.range.map_or(("0".to_owned(), "1".to_owned()), |(lo, hi)| (short(lo), short(hi)));
+    canvas.text(font, pad, y, small, &lo, [220, 220, 220]);
+    let w = canvas.text_width(font, small, &hi);
+    canvas.text(font, pad + width - w, y, small, &hi, [220, 220, 220]);
+    // The settings line, shrunk to fit the panel's width.
+    let text = &panel.caption;
+    let full = canvas.text_width(font, small, text).max(1.0);
+    let fitted = if full > width { small * width / full } else { small };
+    canvas.text(font, pad, y + px * 1.1, fitted, text, [200, 200, 200]);
 }
 
 /// The Ubuntu Light font egui ships, parsed once.
@@ -93,11 +215,10 @@ fn text_px(height: u32) -> f32 {
     (height as f32 / 24.0).clamp(9.0, 36.0)
 }
 
-fn draw_labels(canvas: &mut Canvas<'_>, font: &FontRef<'_>, panel: &Panel) {
+fn draw_labels(canvas: &mut Canvas<'_>, font: &FontRef<'_>, panel: &Panel, px: f32) {
     if panel.title.is_empty() && panel.labels.is_empty() {
         return;
     }
-    let px = text_px(canvas.height);
     let line = px * 1.25;
     let pad = px * 0.35;
     let rows: Vec<String> = panel.labels.iter().map(|(name, p)| format!("{name} {:.0}%", p * 100.0)).collect();
@@ -208,6 +329,42 @@ mod tests {
         assert_eq!(px(w - 2, 24), [100, 100, 100]);
         // Right half has no heat.
         assert_eq!(px(w + 2, 24), [100, 100, 100]);
+    }
+
+    #[test]
+    fn upscale_truth_box_labels_below_and_caption() {
+        let (w, h) = (64, 48);
+        let heat = Heat { width: 2, height: 1, values: vec![1.0, 0.0] };
+        let panel = Panel {
+            heat: Some(heat),
+            crop: [0.0, 0.0, 1.0, 1.0],
+            truth: Some([0.5, 0.25, 0.75, 0.75]),
+            title: "bottleneck".into(),
+            labels: vec![("drum ball".into(), 0.8)],
+            range: Some((0.001, 0.02)),
+            caption: "attention rollout".into(),
+        };
+        let plain = AnnotateStyle { time: false, labels: false, upscale: 3, ..AnnotateStyle::default() };
+        let out = compose(&grey(w, h), w, h, 0.0, std::slice::from_ref(&panel), &plain);
+        assert_eq!((out.width, out.height), (3 * w, 3 * h), "upscaled, no strip");
+        let px = |out: &RgbFrame, x: u32, y: u32| {
+            let i = ((y * out.width + x) * 3) as usize;
+            [out.rgb[i], out.rgb[i + 1], out.rgb[i + 2]]
+        };
+        assert_eq!(px(&out, 150, 100), [100, 100, 100], "no box unless asked for");
+        let boxed = AnnotateStyle { truth_box: true, ..plain };
+        let out = compose(&grey(w, h), w, h, 0.0, std::slice::from_ref(&panel), &boxed);
+        // The box's left edge at x = 0.5 * 192 = 96, from y = 36 to 108.
+        assert!(px(&out, 97, 70).iter().all(|&c| c > 240), "the box's edge is white: {:?}", px(&out, 97, 70));
+        let full = AnnotateStyle { labels: true, labels_below: true, caption: true, ..boxed };
+        let out = compose(&grey(w, h), w, h, 0.0, &[panel], &full);
+        assert!(out.height > 3 * h && out.height % 2 == 0, "an even strip under the frame: {}", out.height);
+        // Nothing over the picture but the heat and the box: its top-right corner stays grey.
+        assert_eq!(px(&out, 3 * w - 2, 2), [100, 100, 100]);
+        // The colour bar's hot end (turbo's dark red) sits in the strip.
+        let hot = crate::render::Colormap::Turbo.eval(0.995);
+        let strip_has = |c: [u8; 3]| (3 * h..out.height).any(|y| (0..out.width).any(|x| px(&out, x, y) == c));
+        assert!(strip_has(hot), "no colour bar in the strip");
     }
 
     #[test]

@@ -25,13 +25,60 @@ use crate::render::crop_rect;
 impl ModelRun {
     /// The panel to draw for this model at `t` on a `width x height` frame.
     pub fn panel(&self, t: f64, width: u32, height: u32, style: &AnnotateStyle, top_k: usize) -> Panel {
+        let slices = crate::render::rgb_slices(
+            self.results.iter().filter_map(|r| Some(r.timed(r.rgb.as_ref()?))),
+            self.num_frames,
+            style.overlay.span,
+        );
         Panel {
             title: self.name.clone(),
             heat: self.heat(t, &style.overlay),
             crop: crop_rect(&self.crop, width, height),
             labels: self.top_at(t, top_k),
+            range: crate::render::raw_range_at(&slices, t, style.overlay.normalisation),
+            ..Panel::default()
         }
     }
+}
+
+/// What else goes into every frame of an export besides the models' panels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameExtras<'a> {
+    /// The clip's ground truth (its sidecar), for [`AnnotateStyle::truth_box`].
+    pub truth: Option<&'a crate::synth::ClipTruth>,
+    /// The caption's settings line ([`caption_text`]).
+    pub caption: &'a str,
+}
+
+/// The settings an export's caption states: the method and its options, the normalisation, the
+/// threshold, the time span and, when the audio was altered, how.
+pub fn caption_text(settings: &AnalysisSettings, style: &crate::render::OverlayStyle) -> String {
+    use crate::render::{MapSpan, Normalisation};
+    let method = match settings.method {
+        crate::analysis::Method::Rollout => format!(
+            "attention rollout ({:?} heads, discard {:.2}, from layer {})",
+            settings.rollout.head_fusion, settings.rollout.discard_ratio, settings.rollout.start_layer
+        )
+        .to_lowercase(),
+        crate::analysis::Method::Relevance => match settings.class {
+            Some(c) => format!("relevance for class {c}"),
+            None => "relevance for the top prediction".to_owned(),
+        },
+    };
+    let normalisation = match style.normalisation {
+        Normalisation::Frame => "0-1 per frame",
+        Normalisation::Clip => "0-1 over the clip",
+        Normalisation::Smooth => "0-1 per frame, blended in time",
+    };
+    let span = match style.span {
+        MapSpan::Slice => "the frame's tubelet",
+        MapSpan::Window => "the whole window",
+    };
+    let mut text = format!("{method}; {} {normalisation}; threshold {:.2}; {span}", style.colormap.name(), style.threshold);
+    if settings.counterfactual.is_some() {
+        text.push_str(&format!("; {}", crate::app::what_if_name(settings.counterfactual)));
+    }
+    text
 }
 
 /// Which frames to export.
@@ -231,8 +278,23 @@ fn remove_stale_temporaries(dir: &Path) {
 }
 
 /// Draws frame `rgb` at `t` with every model's panel.
-pub fn annotate(rgb: &[u8], width: u32, height: u32, t: f64, runs: &[&ModelRun], style: &AnnotateStyle, top_k: usize) -> RgbFrame {
-    let panels: Vec<Panel> = runs.iter().map(|r| r.panel(t, width, height, style, top_k)).collect();
+#[expect(clippy::too_many_arguments, reason = "the frame, its time, what is drawn and how: each is needed")]
+pub fn annotate(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    t: f64,
+    runs: &[&ModelRun],
+    style: &AnnotateStyle,
+    top_k: usize,
+    extras: &FrameExtras<'_>,
+) -> RgbFrame {
+    let truth = extras.truth.and_then(|truth| truth.sounding_box(t)).map(|b| {
+        // The sidecar's box is in the clip's pixels.
+        [b[0] / width as f32, b[1] / height as f32, b[2] / width as f32, b[3] / height as f32]
+    });
+    let panels: Vec<Panel> =
+        runs.iter().map(|r| Panel { truth, caption: extras.caption.to_owned(), ..r.panel(t, width, height, style, top_k) }).collect();
     compose(rgb, width, height, t, &panels, style)
 }
 
@@ -290,6 +352,12 @@ pub fn export(
     if let Some(video) = &job.video {
         locks.push(prepare_video(job, video)?);
     }
+    // The ground truth, when the clip has a sidecar and its box is asked for: a bad sidecar is
+    // an error naming it, not a silently missing box.
+    let sidecar = clip.with_extension("json");
+    let truth = if job.style.truth_box && sidecar.exists() { Some(crate::synth::read_truth(&sidecar)?) } else { None };
+    let caption = caption_text(settings, &job.style.overlay);
+    let extras = FrameExtras { truth: truth.as_ref(), caption: &caption };
     let total = selected_frames(&job.frames, expected, info.duration.secs(), fps);
     let mut summary = ExportSummary::default();
     let mut writer: Option<Mp4Writer> = None;
@@ -327,7 +395,7 @@ pub fn export(
             summary.resumed += 1;
         }
         if need_image || job.video.is_some() {
-            let annotated = annotate(&frame.rgb, frame.width, frame.height, t, runs, &job.style, job.top_k);
+            let annotated = annotate(&frame.rgb, frame.width, frame.height, t, runs, &job.style, job.top_k, &extras);
             if let (Some(path), true) = (&image_path, need_image) {
                 let bytes = encode_image(&annotated, job.format, job.jpeg_quality)?;
                 crate::fsutil::write_atomic(path, &bytes, true).with_context(|| format!("cannot write {}", path.display()))?;
