@@ -316,7 +316,7 @@ fn export_options_for_figures_upscale_outline_and_caption() {
         .unwrap());
     let image = image::open(out.join(format!("{}_000010.png", clips[0].file_stem().unwrap().to_string_lossy()))).unwrap().to_rgb8();
     assert_eq!(image.width(), 3 * 96);
-    assert!(image.height() > 3 * 96 && image.height() % 2 == 0, "{}", image.height());
+    assert!(image.height() > 3 * 96 && image.height().is_multiple_of(2), "{}", image.height());
     // The sounding object's box, from the sidecar, in white on the frame at 10 / 25 s.
     let truth = mbtscope::synth::read_truth(&clips[0].with_extension("json")).unwrap();
     let b = truth.sounding_box(0.4).unwrap();

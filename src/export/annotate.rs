@@ -358,7 +358,7 @@ mod tests {
         assert!(px(&out, 97, 70).iter().all(|&c| c > 240), "the box's edge is white: {:?}", px(&out, 97, 70));
         let full = AnnotateStyle { labels: true, labels_below: true, caption: true, ..boxed };
         let out = compose(&grey(w, h), w, h, 0.0, &[panel], &full);
-        assert!(out.height > 3 * h && out.height % 2 == 0, "an even strip under the frame: {}", out.height);
+        assert!(out.height > 3 * h && out.height.is_multiple_of(2), "an even strip under the frame: {}", out.height);
         // Nothing over the picture but the heat and the box: its top-right corner stays grey.
         assert_eq!(px(&out, 3 * w - 2, 2), [100, 100, 100]);
         // The colour bar's hot end (turbo's dark red) sits in the strip.
