@@ -592,3 +592,36 @@ fn what_if_compares_model_a_before_and_after_muting() {
     let names: Vec<String> = harness.state().analysis.models.iter().map(|m| m.name.clone()).collect();
     assert_eq!(names, ["bottleneck", "vanilla"]);
 }
+
+/// P opens "What the model sees": model A's input for the window at the playhead (the sampled
+/// frames after resizing and cropping, the normalised spectrogram and their statistics), the
+/// same input the analysis gives the model; it follows the playhead to the next window.
+#[test]
+fn what_the_model_sees_shows_model_a_input_and_follows_the_playhead() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-preview"));
+    step_until(&mut harness, "the models' windows", |app| app.analysis.models.first().is_some_and(|m| !m.windows.is_empty()));
+    harness.key_press(egui::Key::P);
+    step_until(&mut harness, "the preview", |app| app.ui.preview.result.is_some());
+    harness.run_steps(2);
+    harness.get_by_label("model A (bottleneck), window 1 of 4");
+    harness.get_by_label("16 x 112 x 112 x 3");
+    harness.get_by_label_contains("frames 0-45 of the clip; each 224x224 resized to 112x112");
+    // The preview's input is the analysis's: the same bytes and spectrogram.
+    let preview = harness.state().ui.preview.result.clone().unwrap().unwrap();
+    let config = harness.state().analysis.models[0].config.clone().unwrap();
+    let clip = harness.state().clip().unwrap().to_owned();
+    let mut features = mbtscope::features::ClipFeatures::open(&clip, &config, mbtscope::features::FbankConfig::default()).unwrap();
+    let window = features.windows(None)[0].clone();
+    let input = features.window_input(&window).unwrap();
+    let rgb = input.rgb.iter().map(|&v| f64::from(v)).sum::<f64>() / input.rgb.len() as f64;
+    assert!((f64::from(preview.rgb_stats.mean) - rgb).abs() < 1e-4, "{} against {rgb}", preview.rgb_stats.mean);
+    assert_eq!(preview.spectrogram, input.spectrogram);
+    // Seeking into the third window brings its input.
+    harness.state_mut().seek(4.5);
+    step_until(&mut harness, "the third window's preview", |app| {
+        app.ui.preview.result.as_ref().is_some_and(|r| r.as_ref().is_ok_and(|p| p.window == 2))
+    });
+    harness.key_press(egui::Key::P);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("What the model sees").is_none(), "P closes it");
+}

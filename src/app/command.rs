@@ -43,6 +43,8 @@ pub enum Command {
     ClearLoop,
     /// Show or hide the keyboard shortcuts (F1 or ?).
     ToggleShortcuts,
+    /// Show or hide what the model sees: model A's input at the playhead (P).
+    ToggleInputPreview,
     /// The explanation settings and the map style as a fresh start has them.
     ResetExplanation,
     /// Pause and step this many frames (negative: back).

@@ -8,6 +8,7 @@ pub mod command;
 pub mod dialog;
 pub mod export;
 mod latency;
+pub mod preview;
 pub mod probe;
 pub mod settings;
 pub mod state;
@@ -226,6 +227,7 @@ impl MbtApp {
                 }
             }
             Command::ToggleShortcuts => self.ui.show_shortcuts = !self.ui.show_shortcuts,
+            Command::ToggleInputPreview => self.ui.preview.shown = !self.ui.preview.shown,
             Command::ResetExplanation => {
                 self.settings.style = OverlayStyle::default();
                 if self.settings.analysis != AnalysisSettings::default() {
@@ -373,7 +375,44 @@ impl MbtApp {
     }
 
     /// Picks up finished background jobs.
+    /// Keeps the input preview on model A's window at the playhead: starts a task for a new
+    /// window and takes its answer.
+    fn poll_preview(&mut self, ctx: &egui::Context) {
+        let t = self.position();
+        let clip = self.session.as_ref().map(|s| s.clip.clone());
+        let model =
+            self.analysis.models.first().map(|m| (m.dir.clone(), m.config.clone(), m.windows.iter().map(|w| w.centre).collect::<Vec<_>>()));
+        let preview = &mut self.ui.preview;
+        if let Some((key, task)) = preview.task.as_mut()
+            && let Some(answer) = task.poll()
+        {
+            preview.key = Some(key.clone());
+            preview.result = Some(answer.and_then(|r| r));
+            preview.task = None;
+        }
+        if !preview.shown {
+            return;
+        }
+        let (Some(clip), Some((dir, Some(config), centres))) = (clip, model) else { return };
+        let Some(window) = crate::analysis::nearest_window(centres, t) else { return };
+        let wanted = preview::PreviewKey { clip: clip.clone(), model: dir, window, counterfactual: None };
+        let pending = preview.task.as_ref().map(|(k, _)| k);
+        if preview.key.as_ref() == Some(&wanted) || pending == Some(&wanted) {
+            return;
+        }
+        let waker = ctx.clone();
+        match Task::spawn(
+            "input preview",
+            move || waker.request_repaint(),
+            move |_| preview::preview(&clip, &config, window, None).map_err(|e| format!("{e:#}")),
+        ) {
+            Ok(task) => preview.task = Some((wanted, task)),
+            Err(e) => preview.result = Some(Err(e)),
+        }
+    }
+
     fn poll_tasks(&mut self, ctx: &egui::Context) {
+        self.poll_preview(ctx);
         if let Some(answer) = self.tasks.save.as_mut().and_then(Task::poll) {
             self.tasks.save = None;
             self.ui.export_message = Some(match answer.and_then(|r| r) {

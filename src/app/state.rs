@@ -308,6 +308,8 @@ pub struct UiState {
     pub layout: Layout,
     /// The keyboard shortcuts overlay (F1 or ?).
     pub show_shortcuts: bool,
+    /// What the model sees: model A's input at the playhead (P).
+    pub preview: super::preview::PreviewState,
 }
 
 /// How the app names what the models hear: "the clip's audio", "audio muted", "audio as noise",

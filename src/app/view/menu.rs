@@ -163,6 +163,10 @@ pub(super) fn menu_bar(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
             if ui.checkbox(&mut shown, "heatmap overlay").changed() {
                 commands.push(Command::ShowOverlay(shown));
             }
+            if ui.button("What the model sees (P)").clicked() {
+                commands.push(Command::ToggleInputPreview);
+                ui.close();
+            }
             let mut inspector = app.settings.show_inspector;
             if ui.checkbox(&mut inspector, "inspector panel (I)").changed() {
                 commands.push(Command::ShowInspector(inspector));

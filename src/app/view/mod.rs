@@ -8,6 +8,7 @@ mod frames;
 mod inspector;
 mod legend;
 mod menu;
+mod preview;
 mod timeline;
 
 use std::path::PathBuf;
@@ -78,6 +79,7 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
     let ctx = ui.ctx().clone();
     import_window(app, &ctx, commands);
     shortcuts_window(app, &ctx, commands);
+    preview::preview_window(app, &ctx, commands);
     Layout {
         rects: super::ViewRects {
             frames: frames.response.rect,
@@ -152,6 +154,7 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
         (egui::Key::CloseBracket, Command::SetLoopB),
         (egui::Key::Backspace, Command::ClearLoop),
         (egui::Key::I, Command::ShowInspector(!app.settings.show_inspector)),
+        (egui::Key::P, Command::ToggleInputPreview),
     ];
     for (key, command) in keys {
         if ctx.input(|i| i.key_pressed(key)) {
@@ -161,7 +164,7 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
 }
 
 /// Every keyboard shortcut, in the order they are listed (F1 or ? shows them).
-pub const SHORTCUTS: [(&str, &str); 18] = [
+pub const SHORTCUTS: [(&str, &str); 19] = [
     ("Space, K", "play / pause (at the end: play from the start)"),
     ("Left / Right", "5 s back / on"),
     ("Shift+Left / Right", "1 s back / on"),
@@ -172,6 +175,7 @@ pub const SHORTCUTS: [(&str, &str); 18] = [
     ("]", "A-B loop: B at the playhead"),
     ("Backspace", "no A-B loop"),
     ("I", "show / hide the inspector on the right"),
+    ("P", "show / hide what the model sees (model A's input at the playhead)"),
     ("Ctrl+O", "open a clip"),
     ("F1, ?", "show / hide these shortcuts"),
     ("Esc", "hide these shortcuts"),
