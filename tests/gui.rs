@@ -625,3 +625,34 @@ fn what_the_model_sees_shows_model_a_input_and_follows_the_playhead() {
     harness.run_steps(2);
     assert!(harness.query_by_label("What the model sees").is_none(), "P closes it");
 }
+
+/// The preset picker names the settings in force and sets them: the best one in eval is
+/// relevance over the window; changing a setting by hand makes it "custom".
+#[test]
+fn presets_set_the_method_and_span_and_name_the_current_one() {
+    let mut harness = app(AudioDevice::Disabled, crate::scratch("gui-presets"));
+    step_until(&mut harness, "the clip", |app| app.player().is_some());
+    harness.run_steps(2);
+    let current = |harness: &Harness<'_, MbtApp>| {
+        let settings = &harness.state().settings;
+        mbtscope::app::preset_of(&settings.analysis, settings.style.span).map(|p| p.name)
+    };
+    assert_eq!(current(&harness), Some("plain rollout (Abnar & Zuidema)"), "the default is the plain rollout");
+    harness.get_by_label("preset").click();
+    harness.run_steps(2);
+    harness.get_by_label("best in eval: relevance over the window").click();
+    harness.run_steps(2);
+    let settings = &harness.state().settings;
+    assert_eq!(settings.analysis.method, mbtscope::analysis::Method::Relevance);
+    assert_eq!(settings.style.span, mbtscope::render::MapSpan::Window);
+    assert_eq!(current(&harness), Some("best in eval: relevance over the window"));
+    harness.state_mut().settings.style.span = mbtscope::render::MapSpan::Slice;
+    harness.run_steps(2);
+    assert_eq!(current(&harness), None, "changed by hand: custom");
+    harness.get_by_label("preset").click();
+    harness.run_steps(2);
+    harness.get_by_label("tuned rollout: from layer 3, 90% discarded").click();
+    harness.run_steps(2);
+    let rollout = harness.state().settings.analysis.rollout;
+    assert_eq!((rollout.start_layer, rollout.discard_ratio), (3, 0.9));
+}

@@ -27,8 +27,8 @@ use crate::render::OverlayStyle;
 pub use command::Command;
 pub use settings::{AppOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
 pub use state::{
-    Analysis, ClipSpectrogram, ImportForm, Layout, LoopAb, ModelResults, Page, Session, Tasks, TokenPick, UiState, ViewRects, method_name,
-    normalisation_name, span_name, what_if_name,
+    Analysis, ClipSpectrogram, ImportForm, Layout, LoopAb, ModelResults, Page, Preset, Session, Tasks, TokenPick, UiState, ViewRects,
+    method_name, normalisation_name, preset_of, presets, span_name, what_if_name,
 };
 use task::Task;
 pub use view::SHORTCUTS;

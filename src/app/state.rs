@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::task::Task;
 use super::worker::{Event, WindowSpan, Worker};
 use super::{dialog, export};
-use crate::analysis::{Method, WindowResult};
+use crate::analysis::{AnalysisSettings, Method, WindowResult};
 use crate::media::Timestamp;
 use crate::media::player::Player;
 use crate::render::Normalisation;
@@ -310,6 +310,52 @@ pub struct UiState {
     pub show_shortcuts: bool,
     /// What the model sees: model A's input at the playhead (P).
     pub preview: super::preview::PreviewState,
+}
+
+/// A named set of explanation settings (the method and its options, and the map's time span).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preset {
+    pub name: &'static str,
+    /// Where it comes from and how it scored, for the tooltip.
+    pub note: &'static str,
+    pub analysis: AnalysisSettings,
+    pub span: crate::render::MapSpan,
+}
+
+/// The presets the inspector offers, the one that scored best in `eval` (README, "Shipped
+/// models": the pointing game on the 500 test clips) first.
+pub fn presets() -> [Preset; 3] {
+    use crate::explain::RolloutOptions;
+    use crate::render::MapSpan;
+    let rollout = |discard_ratio: f32, start_layer: usize| AnalysisSettings {
+        rollout: RolloutOptions { discard_ratio, start_layer, ..RolloutOptions::default() },
+        ..AnalysisSettings::default()
+    };
+    [
+        Preset {
+            name: "best in eval: relevance over the window",
+            note: "Gradient-weighted relevance for the top prediction, its tubelets summed over the window: the reading that points at the sounding object most often in `mbtscope eval` (bottleneck model 83.0% of the 500 test clips, late fusion 83.4%, vanilla 63.8%; chosen on the validation split first)",
+            analysis: AnalysisSettings { method: Method::Relevance, ..AnalysisSettings::default() },
+            span: MapSpan::Window,
+        },
+        Preset {
+            name: "tuned rollout: from layer 3, 90% discarded",
+            note: "Attention rollout from layer 3 with 90% of each layer's attention discarded, over the window (chosen on the validation split): vanilla's rollout then points at the sounding object in 78.8% of the test clips, the bottleneck model's in 46.6%",
+            analysis: rollout(0.9, 3),
+            span: MapSpan::Window,
+        },
+        Preset {
+            name: "plain rollout (Abnar & Zuidema)",
+            note: "Attention rollout over every layer, heads averaged, nothing discarded, per tubelet: the paper's method and the app's default (42-48% pointing for every shipped model)",
+            analysis: rollout(0.0, 0),
+            span: MapSpan::Slice,
+        },
+    ]
+}
+
+/// The preset the settings are (a what-if aside), if any.
+pub fn preset_of(analysis: &AnalysisSettings, span: crate::render::MapSpan) -> Option<Preset> {
+    presets().into_iter().find(|p| AnalysisSettings { counterfactual: None, ..*analysis } == p.analysis && span == p.span)
 }
 
 /// How the app names what the models hear: "the clip's audio", "audio muted", "audio as noise",

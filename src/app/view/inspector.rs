@@ -18,6 +18,7 @@ pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec
             }
         });
     });
+    preset_picker(app, ui, commands);
     let mut analysis = app.settings.analysis;
     egui::ComboBox::from_label("method")
         .selected_text(crate::app::method_name(analysis.method))
@@ -262,7 +263,7 @@ fn token_colour(k: usize) -> Color32 {
 
 /// The what-if control: what the models hear. With altered audio the views compare model A
 /// before (the clip's audio) and after, side by side or as a difference.
-fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut crate::analysis::AnalysisSettings) {
+fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut AnalysisSettings) {
     use crate::features::AudioCounterfactual as C;
     ui.horizontal(|ui| {
         let current = analysis.counterfactual;
@@ -302,5 +303,29 @@ fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut crate::analysis::AnalysisSe
     });
     if analysis.counterfactual.is_some() && app.settings.models.len() > 1 {
         ui.label(egui::RichText::new("comparing model A before and after; model B returns when the audio is the clip's own").small());
+    }
+}
+
+/// The named presets: the current one by name ("custom" when the settings match none).
+fn preset_picker(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
+    let settings = &app.settings;
+    let current = crate::app::preset_of(&settings.analysis, settings.style.span);
+    let mut picked = None;
+    egui::ComboBox::from_label("preset")
+        .selected_text(current.map_or("custom", |p| p.name))
+        .width(250.0)
+        .show_ui(ui, |ui| {
+            for preset in crate::app::presets() {
+                if ui.selectable_label(current == Some(preset), preset.name).on_hover_text(preset.note).clicked() {
+                    picked = Some(preset);
+                }
+            }
+        })
+        .response
+        .on_hover_text(current.map_or("The settings below match no preset", |p| p.note));
+    if let Some(p) = picked {
+        // The what-if stays as chosen: a preset sets how the maps are made, not what is heard.
+        commands.push(Command::SetAnalysis(AnalysisSettings { counterfactual: settings.analysis.counterfactual, ..p.analysis }));
+        commands.push(Command::SetStyle(OverlayStyle { span: p.span, ..settings.style }));
     }
 }

@@ -19,7 +19,7 @@ use egui::{Color32, Rect, Sense, Stroke, Ui, Vec2};
 use super::command::Command;
 use super::dialog::Purpose;
 use super::{Layout, MbtApp, ModelResults, TokenPick, ViewMode};
-use crate::analysis::{Method, WindowResult, fnv1a, label_name};
+use crate::analysis::{AnalysisSettings, Method, WindowResult, fnv1a, label_name};
 use crate::explain::maps::{RgbMap, SpectrogramMap};
 use crate::media::video::VideoFrame;
 use crate::render::gpu::{FrameRef, OverlayRenderer};
