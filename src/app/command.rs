@@ -25,6 +25,8 @@ pub enum Command {
     SetExportFolder(PathBuf),
     SetView(ViewMode),
     ShowOverlay(bool),
+    /// Zoom and pan the frame views.
+    SetZoom(super::FrameZoom),
     /// Show or hide the inspector on the right (I).
     ShowInspector(bool),
     /// How maps are drawn (no new analysis).

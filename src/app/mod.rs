@@ -27,8 +27,8 @@ use crate::render::OverlayStyle;
 pub use command::Command;
 pub use settings::{AppOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
 pub use state::{
-    Analysis, ClipSpectrogram, ImportForm, Layout, LoopAb, ModelResults, Page, Preset, Session, Tasks, TokenPick, UiState, ViewRects,
-    method_name, normalisation_name, preset_of, presets, span_name, what_if_name,
+    Analysis, ClipSpectrogram, FrameZoom, ImportForm, Layout, LoopAb, ModelResults, Page, Preset, Session, Tasks, TokenPick, UiState,
+    ViewRects, method_name, normalisation_name, preset_of, presets, span_name, what_if_name,
 };
 use task::Task;
 pub use view::SHORTCUTS;
@@ -190,6 +190,7 @@ impl MbtApp {
             Command::SetView(view) => self.settings.view = view,
             Command::ShowOverlay(shown) => self.settings.show_overlay = shown,
             Command::ShowInspector(shown) => self.settings.show_inspector = shown,
+            Command::SetZoom(zoom) => self.ui.zoom = zoom,
             Command::SetStyle(style) => self.settings.style = style,
             Command::SetAnalysis(analysis) => {
                 if analysis != self.settings.analysis {
@@ -508,6 +509,7 @@ impl MbtApp {
         let spectrogram_task = Task::spawn("spectrogram", move || waker.request_repaint(), move |_| state::clip_spectrogram(&audio_path))
             .inspect_err(|e| log::warn!("no spectrogram: {e}"))
             .ok();
+        self.ui.zoom = FrameZoom::default();
         self.session = Some(Session {
             clip: path.to_owned(),
             player,

@@ -310,6 +310,58 @@ pub struct UiState {
     pub show_shortcuts: bool,
     /// What the model sees: model A's input at the playhead (P).
     pub preview: super::preview::PreviewState,
+    /// The frame views' zoom and pan, shared by the panes.
+    pub zoom: FrameZoom,
+}
+
+/// The frame views' zoom: `scale` times the pane's size (1: the whole frame), with the frame
+/// point `centre` (in [0, 1]^2 of the frame) at the pane's centre.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameZoom {
+    pub scale: f32,
+    pub centre: [f32; 2],
+}
+
+impl Default for FrameZoom {
+    fn default() -> Self {
+        Self { scale: 1.0, centre: [0.5, 0.5] }
+    }
+}
+
+impl FrameZoom {
+    /// The most a frame is magnified.
+    pub const MAX: f32 = 8.0;
+
+    /// Where the whole frame lies for a pane at `pane` (larger than it when zoomed in).
+    pub fn frame_rect(&self, pane: egui::Rect) -> egui::Rect {
+        let size = pane.size() * self.scale;
+        let min = pane.center() - egui::vec2(self.centre[0] * size.x, self.centre[1] * size.y);
+        egui::Rect::from_min_size(min, size)
+    }
+
+    /// Magnified by `factor` about the screen point `at`, which keeps showing the same part of
+    /// the frame.
+    pub fn zoomed(self, factor: f32, at: egui::Pos2, pane: egui::Rect) -> Self {
+        let frame = self.frame_rect(pane);
+        let uv = [(at.x - frame.left()) / frame.width(), (at.y - frame.top()) / frame.height()];
+        let scale = (self.scale * factor).clamp(1.0, Self::MAX);
+        // The cursor's frame point stays under the cursor: centre = uv - offset / size.
+        let size = pane.size() * scale;
+        let centre = [uv[0] - (at.x - pane.center().x) / size.x, uv[1] - (at.y - pane.center().y) / size.y];
+        Self { scale, centre }.clamped()
+    }
+
+    /// Moved by a drag of `delta` points.
+    pub fn panned(self, delta: egui::Vec2, pane: egui::Rect) -> Self {
+        let size = pane.size() * self.scale;
+        Self { centre: [self.centre[0] - delta.x / size.x, self.centre[1] - delta.y / size.y], ..self }.clamped()
+    }
+
+    /// With the frame covering the whole pane.
+    fn clamped(self) -> Self {
+        let half = 0.5 / self.scale;
+        Self { scale: self.scale, centre: self.centre.map(|c| c.clamp(half, 1.0 - half)) }
+    }
 }
 
 /// A named set of explanation settings (the method and its options, and the map's time span).

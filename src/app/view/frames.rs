@@ -93,7 +93,7 @@ struct Pane {
 
 /// The frame views, each with its colour bar; returns the pixel size of one ((0, 0) with no
 /// frame yet).
-pub(super) fn frame_views(app: &MbtApp, ui: &mut Ui) -> (u32, u32) {
+pub(super) fn frame_views(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> (u32, u32) {
     let Some((session, frame)) = app.session.as_ref().and_then(|s| Some((s, s.current_frame.clone()?))) else {
         ui.centered_and_justified(|ui| {
             ui.label(app.ui.message.clone().unwrap_or_else(|| "Opening...".into()));
@@ -101,6 +101,7 @@ pub(super) fn frame_views(app: &MbtApp, ui: &mut Ui) -> (u32, u32) {
         return app.ui.layout.view_pixels;
     };
     let t = app.position();
+    let zoom = app.ui.zoom;
     let style_now = app.settings.style;
     // The frame may be scaled for the screen; crops and boxes are in the clip's own pixels.
     let info = session.player.info();
@@ -165,7 +166,11 @@ pub(super) fn frame_views(app: &MbtApp, ui: &mut Ui) -> (u32, u32) {
                 ui.set_width(width);
                 ui.add(egui::Label::new(pane.title).truncate());
                 ui.add(egui::Label::new(egui::RichText::new(pane.detail.unwrap_or_default()).small()).truncate());
-                let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+                let (pane_rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+                // Zoomed in, the frame is drawn larger than the pane and clipped to it.
+                let rect = zoom.frame_rect(pane_rect);
+                zoom_input(ui, &response, pane_rect, zoom, commands);
+                let painter = ui.painter_at(pane_rect);
                 let crop = pane.crop.unwrap_or([0.0, 0.0, 1.0, 1.0]);
                 let heat = pane.heat.filter(|_| app.settings.show_overlay);
                 // The drawn value under the cursor, inside the crop the model saw.
@@ -185,26 +190,59 @@ pub(super) fn frame_views(app: &MbtApp, ui: &mut Ui) -> (u32, u32) {
                     crop,
                     style,
                 };
-                ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, callback));
-                draw_crop(ui, rect, crop);
+                painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
+                draw_crop(&painter, rect, crop);
                 if let Some(truth) = &session.truth {
                     let model = app.analysis.models.get(if app.settings.view == ViewMode::SideBySide { i } else { 0 });
                     if style.span == MapSpan::Window
                         && let Some(r) = model.and_then(|m| m.window_at(t))
                     {
-                        draw_truth_path(ui, rect, truth, r, (native_w, native_h), fps);
+                        draw_truth_path(&painter, rect, truth, r, (native_w, native_h), fps);
                     }
-                    draw_truth_box(ui, rect, truth, t, native_w, native_h);
+                    draw_truth_box(&painter, rect, truth, t, native_w, native_h);
+                }
+                if zoom.scale > 1.0 {
+                    let text = format!("{:.1}x (double-click or 0: whole frame)", zoom.scale);
+                    let at = pane_rect.right_top() + Vec2::new(-4.0, 4.0);
+                    let galley = painter.layout_no_wrap(text, egui::FontId::proportional(11.0), Color32::WHITE);
+                    let tab = Rect::from_min_size(at - Vec2::new(galley.size().x + 6.0, 0.0), galley.size() + Vec2::new(6.0, 2.0));
+                    painter.rect_filled(tab, 2.0, Color32::from_black_alpha(160));
+                    painter.galley(tab.min + Vec2::new(3.0, 1.0), galley, Color32::WHITE);
                 }
                 legend::colour_bar(ui, width, style.colormap, style.threshold, &pane.scale, cursor);
             });
         }
     });
+    // Zoomed in, frames are decoded larger (never above the clip's own size) to show detail.
+    let pixels = pixels * zoom.scale;
     (pixels.x.ceil() as u32, pixels.y.ceil() as u32)
 }
 
+/// Zoom and pan from the pointer over a pane: the scroll wheel zooms about the cursor, a drag
+/// pans, a double-click shows the whole frame again. Both panes share one view, so they stay
+/// in step.
+fn zoom_input(ui: &Ui, response: &egui::Response, pane: Rect, zoom: crate::app::FrameZoom, commands: &mut Vec<Command>) {
+    if response.double_clicked() && zoom != crate::app::FrameZoom::default() {
+        commands.push(Command::SetZoom(crate::app::FrameZoom::default()));
+        return;
+    }
+    if response.dragged() {
+        let delta = response.drag_delta();
+        if delta != Vec2::ZERO && zoom.scale > 1.0 {
+            commands.push(Command::SetZoom(zoom.panned(delta, pane)));
+        }
+        return;
+    }
+    let scroll = if response.hovered() { ui.input(|i| i.smooth_scroll_delta.y) } else { 0.0 };
+    if scroll != 0.0
+        && let Some(pos) = response.hover_pos()
+    {
+        commands.push(Command::SetZoom(zoom.zoomed((scroll / 200.0).exp(), pos, pane)));
+    }
+}
+
 /// The part of the frame the model saw (its centre crop), outlined when it is not the whole frame.
-fn draw_crop(ui: &Ui, rect: Rect, crop: [f32; 4]) {
+fn draw_crop(painter: &egui::Painter, rect: Rect, crop: [f32; 4]) {
     if crop[0] <= 0.001 && crop[1] <= 0.001 && crop[2] >= 0.999 && crop[3] >= 0.999 {
         return;
     }
@@ -212,29 +250,29 @@ fn draw_crop(ui: &Ui, rect: Rect, crop: [f32; 4]) {
     let r = Rect::from_min_max(at(crop[0], crop[1]), at(crop[2], crop[3]));
     let colour = Color32::from_rgba_unmultiplied(255, 220, 0, 200);
     let corners = [r.left_top(), r.right_top(), r.right_bottom(), r.left_bottom(), r.left_top()];
-    ui.painter().extend(egui::Shape::dashed_line(&corners, Stroke::new(1.5, colour), 6.0, 4.0));
-    ui.painter().text(r.left_top() + Vec2::new(4.0, 2.0), egui::Align2::LEFT_TOP, "model's crop", egui::FontId::proportional(11.0), colour);
+    painter.extend(egui::Shape::dashed_line(&corners, Stroke::new(1.5, colour), 6.0, 4.0));
+    painter.text(r.left_top() + Vec2::new(4.0, 2.0), egui::Align2::LEFT_TOP, "model's crop", egui::FontId::proportional(11.0), colour);
 }
 
 /// For a whole-window map: the sounding object's box on every third frame of the window, faint,
 /// so that a map spread along the object's path reads as the hit it is.
-fn draw_truth_path(ui: &Ui, rect: Rect, truth: &crate::synth::ClipTruth, r: &WindowResult, (w, h): (u32, u32), fps: f64) {
+fn draw_truth_path(painter: &egui::Painter, rect: Rect, truth: &crate::synth::ClipTruth, r: &WindowResult, (w, h): (u32, u32), fps: f64) {
     let (sx, sy) = (rect.width() / w as f32, rect.height() / h as f32);
     let step = 3.0 / fps.max(1.0);
     let mut at = r.first_frame;
     while at <= r.last_frame + 1e-6 {
         if let Some(b) = truth.sounding_box(at) {
             let r = Rect::from_min_max(rect.min + Vec2::new(b[0] * sx, b[1] * sy), rect.min + Vec2::new(b[2] * sx, b[3] * sy));
-            ui.painter().rect_stroke(r, 2.0, Stroke::new(1.0, Color32::from_white_alpha(70)), egui::StrokeKind::Outside);
+            painter.rect_stroke(r, 2.0, Stroke::new(1.0, Color32::from_white_alpha(70)), egui::StrokeKind::Outside);
         }
         at += step;
     }
 }
 
 /// The sounding object's ground-truth box, when the clip has a sidecar.
-pub(super) fn draw_truth_box(ui: &Ui, rect: Rect, truth: &crate::synth::ClipTruth, t: f64, w: u32, h: u32) {
+pub(super) fn draw_truth_box(painter: &egui::Painter, rect: Rect, truth: &crate::synth::ClipTruth, t: f64, w: u32, h: u32) {
     let Some(b) = truth.sounding_box(t) else { return };
     let (sx, sy) = (rect.width() / w as f32, rect.height() / h as f32);
     let r = Rect::from_min_max(rect.min + Vec2::new(b[0] * sx, b[1] * sy), rect.min + Vec2::new(b[2] * sx, b[3] * sy));
-    ui.painter().rect_stroke(r, 2.0, Stroke::new(1.5, Color32::WHITE), egui::StrokeKind::Outside);
+    painter.rect_stroke(r, 2.0, Stroke::new(1.5, Color32::WHITE), egui::StrokeKind::Outside);
 }

@@ -75,7 +75,7 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
         label_strip(app, ui, commands);
         spectrogram_panel(app, ui, commands);
     });
-    let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui));
+    let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui, commands));
     let ctx = ui.ctx().clone();
     import_window(app, &ctx, commands);
     shortcuts_window(app, &ctx, commands);
@@ -155,6 +155,7 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
         (egui::Key::Backspace, Command::ClearLoop),
         (egui::Key::I, Command::ShowInspector(!app.settings.show_inspector)),
         (egui::Key::P, Command::ToggleInputPreview),
+        (egui::Key::Num0, Command::SetZoom(super::FrameZoom::default())),
     ];
     for (key, command) in keys {
         if ctx.input(|i| i.key_pressed(key)) {
@@ -164,7 +165,7 @@ pub fn input(app: &MbtApp, ctx: &egui::Context, commands: &mut Vec<Command>) {
 }
 
 /// Every keyboard shortcut, in the order they are listed (F1 or ? shows them).
-pub const SHORTCUTS: [(&str, &str); 19] = [
+pub const SHORTCUTS: [(&str, &str); 21] = [
     ("Space, K", "play / pause (at the end: play from the start)"),
     ("Left / Right", "5 s back / on"),
     ("Shift+Left / Right", "1 s back / on"),
@@ -181,6 +182,8 @@ pub const SHORTCUTS: [(&str, &str); 19] = [
     ("Esc", "hide these shortcuts"),
     ("drop a file", "open it (a clip, or a model folder as model A)"),
     ("click a bottleneck token", "its maps instead of the classification tokens'"),
+    ("scroll / drag / double-click on a frame", "zoom about the cursor / pan / the whole frame again"),
+    ("0 key", "the whole frame again (no zoom)"),
     ("click the label strip or the spectrogram", "seek there"),
     ("View menu", "A alone, side by side, or the difference"),
     ("Explanation > Reset to defaults", "the method, rollout and map settings as a fresh start has them"),
