@@ -124,3 +124,25 @@ fn window_inputs_have_the_model_geometry_and_the_tone_where_it_sounds() {
         assert_eq!(peak, expected_bin, "at {secs} s");
     }
 }
+
+/// `blank-video` replaces every sampled frame by mid-grey and keeps the audio exactly; `mute`
+/// keeps the frames exactly and silences the audio.
+#[test]
+fn blank_video_and_mute_alter_only_their_own_modality() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config: MbtConfig = serde_json::from_slice(&std::fs::read(root.join("assets/models/bottleneck/model.json")).unwrap()).unwrap();
+    let clip = root.join("assets/demo/test_00000.mp4");
+    let mut features = ClipFeatures::open(&clip, &config, FbankConfig::default()).unwrap();
+    let window = features.windows(None)[1].clone();
+    let (frames, audio) = features.window_bytes(&window).unwrap();
+    features.set_counterfactual(Some(mbtscope::features::Counterfactual::BlankVideo));
+    let (blank, same_audio) = features.window_bytes(&window).unwrap();
+    assert_eq!(blank.len(), frames.len());
+    assert!(blank.iter().all(|&b| b == 128), "every pixel mid-grey");
+    assert_ne!(frames, blank);
+    assert_eq!(same_audio, audio, "the audio untouched");
+    features.set_counterfactual(Some(mbtscope::features::Counterfactual::Mute));
+    let (same_frames, silent) = features.window_bytes(&window).unwrap();
+    assert_eq!(same_frames, frames, "the frames untouched");
+    assert_ne!(silent, audio);
+}

@@ -578,7 +578,7 @@ fn what_if_compares_model_a_before_and_after_muting() {
     harness.run_steps(2);
     harness.get_by_label("audio muted").click();
     harness.run_steps(2);
-    assert_eq!(harness.state().settings.analysis.counterfactual, Some(mbtscope::features::AudioCounterfactual::Mute));
+    assert_eq!(harness.state().settings.analysis.counterfactual, Some(mbtscope::features::Counterfactual::Mute));
     step_until(&mut harness, "both analyses of the first window", |app| app.analysis.models.iter().all(|m| m.window_at(0.0).is_some()));
     let models = &harness.state().analysis.models;
     let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();

@@ -131,7 +131,7 @@ impl ClipAnalysis {
     }
 
     pub fn analyze(&mut self, model: &Mbt, index: usize, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
-        self.features.set_audio_counterfactual(settings.counterfactual);
+        self.features.set_counterfactual(settings.counterfactual);
         let input = self.input(index)?;
         self.analyze_input(model, index, &input, settings)
     }

@@ -24,7 +24,7 @@ pub struct AnalysisSettings {
     /// What the models hear instead of the clip's audio (None: the clip's own). Absent from the
     /// key when None, so results cached before this field existed stay valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub counterfactual: Option<crate::features::AudioCounterfactual>,
+    pub counterfactual: Option<crate::features::Counterfactual>,
 }
 
 impl AnalysisSettings {

@@ -412,13 +412,14 @@ pub fn preset_of(analysis: &AnalysisSettings, span: crate::render::MapSpan) -> O
 
 /// How the app names what the models hear: "the clip's audio", "audio muted", "audio as noise",
 /// "audio shifted +0.5 s".
-pub fn what_if_name(counterfactual: Option<crate::features::AudioCounterfactual>) -> String {
-    use crate::features::AudioCounterfactual as C;
+pub fn what_if_name(counterfactual: Option<crate::features::Counterfactual>) -> String {
+    use crate::features::Counterfactual as C;
     match counterfactual {
         None => "the clip's audio".to_owned(),
         Some(C::Mute) => "audio muted".to_owned(),
         Some(C::Noise) => "audio as noise".to_owned(),
         Some(C::Shift(secs)) => format!("audio shifted {secs:+} s"),
+        Some(C::BlankVideo) => "video blanked".to_owned(),
     }
 }
 

@@ -367,7 +367,7 @@ fn prepare(
             adjusted,
         });
         let mut clip = clip;
-        clip.features.set_audio_counterfactual(settings.counterfactual);
+        clip.features.set_counterfactual(settings.counterfactual);
         let done = vec![None; clip.windows.len()];
         jobs.push(Job { model_index: i, dir: dir.clone(), model, clip, settings, done });
     }

@@ -195,10 +195,11 @@ pub struct EvalArgs {
     pub no_relevance: bool,
     #[command(flatten)]
     pub rollout: RolloutArgs,
-    /// Run the models on altered audio: `mute` (silence), `noise` (white noise of the window's
-    /// own loudness) or `shift=SECONDS` (the track moved later by that much; negative: earlier).
+    /// Run the models on an altered input: `mute` (silence), `noise` (white noise of the
+    /// window's own loudness), `shift=SECONDS` (the track moved later by that much; negative:
+    /// earlier) or `blank-video` (every frame mid-grey, the sound kept).
     #[arg(long, value_parser = parse_counterfactual)]
-    pub counterfactual: Option<mbtscope::features::AudioCounterfactual>,
+    pub counterfactual: Option<mbtscope::features::Counterfactual>,
     /// Replace existing JSON and plot files.
     #[arg(long)]
     pub force: bool,
@@ -206,8 +207,8 @@ pub struct EvalArgs {
     pub device: DeviceChoice,
 }
 
-fn parse_counterfactual(text: &str) -> Result<mbtscope::features::AudioCounterfactual, String> {
-    mbtscope::features::AudioCounterfactual::parse(text)
+fn parse_counterfactual(text: &str) -> Result<mbtscope::features::Counterfactual, String> {
+    mbtscope::features::Counterfactual::parse(text)
 }
 
 const ANALYZE_HELP: &str = "\
@@ -254,11 +255,12 @@ pub struct ExplainArgs {
     pub class: Option<usize>,
     #[command(flatten)]
     pub rollout: RolloutArgs,
-    /// Run the models on altered audio, as `eval --counterfactual` does: `mute` (silence),
-    /// `noise` (white noise of the window's own loudness) or `shift=SECONDS` (the track moved
-    /// later by that much; negative: earlier). The output's settings name it.
+    /// Run the models on an altered input, as `eval --counterfactual` does: `mute` (silence),
+    /// `noise` (white noise of the window's own loudness), `shift=SECONDS` (the track moved
+    /// later by that much; negative: earlier) or `blank-video` (every frame mid-grey, the sound
+    /// kept). The output's settings name it.
     #[arg(long, value_parser = parse_counterfactual)]
-    pub counterfactual: Option<mbtscope::features::AudioCounterfactual>,
+    pub counterfactual: Option<mbtscope::features::Counterfactual>,
 }
 
 /// Attention rollout's settings, shared by every command that computes rollout.

@@ -43,7 +43,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             plot::confusion_png(&report, &path)?;
         }
         let mut report = report;
-        report.counterfactual = args.counterfactual.map(mbtscope::features::AudioCounterfactual::name);
+        report.counterfactual = args.counterfactual.map(mbtscope::features::Counterfactual::name);
         reports.push(report);
     }
     print_table(&reports);

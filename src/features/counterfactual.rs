@@ -1,14 +1,18 @@
-//! Counterfactual inputs: what the model would have made of the clip with other audio. The
-//! transform acts on the audio of each window before its spectrogram is computed, so the model
-//! input stays exactly as the real pipeline makes it; `eval --counterfactual` uses it, and the app
-//! and `analyze` can set it on a [`super::ClipFeatures`] the same way.
+//! Counterfactual inputs: what the model would have made of the clip with other audio, or with no
+//! picture. The transform acts on each window's audio before its spectrogram is computed, or on
+//! its cropped frames, so the model input stays exactly as the real pipeline makes it; `eval`,
+//! `analyze`, `export` and the app set it on a [`super::ClipFeatures`] the same way.
 
 use crate::media::Timestamp;
 
-/// How a window's audio is altered.
+/// How a window's audio (or picture) is altered.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum AudioCounterfactual {
+pub enum Counterfactual {
+    /// The frames replaced by uniform mid-grey (every pixel 128), the audio kept: what the model
+    /// makes of the sound alone.
+    #[serde(rename = "blank-video")]
+    BlankVideo,
     /// Silence.
     Mute,
     /// White noise with the window's own loudness (RMS), the same for the same window.
@@ -18,13 +22,14 @@ pub enum AudioCounterfactual {
     Shift(f64),
 }
 
-impl AudioCounterfactual {
+impl Counterfactual {
     /// Parses `mute`, `noise` or `shift=SECONDS`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         match text {
             "mute" => return Ok(Self::Mute),
             "noise" => return Ok(Self::Noise),
+            "blank-video" => return Ok(Self::BlankVideo),
             _ => {}
         }
         if let Some(secs) = text.strip_prefix("shift=") {
@@ -34,14 +39,14 @@ impl AudioCounterfactual {
             }
             return Ok(Self::Shift(secs));
         }
-        Err(format!("`{text}` is not a counterfactual (expected mute, noise or shift=SECONDS)"))
+        Err(format!("`{text}` is not a counterfactual (expected mute, noise, shift=SECONDS or blank-video)"))
     }
 
     /// Where the audio of a window that starts at `start` is read from (a shift moves it).
     pub fn source_start(self, start: Timestamp) -> Timestamp {
         match self {
             Self::Shift(secs) => start - Timestamp::from_secs(secs),
-            Self::Mute | Self::Noise => start,
+            Self::Mute | Self::Noise | Self::BlankVideo => start,
         }
     }
 
@@ -59,8 +64,13 @@ impl AudioCounterfactual {
                     *s = (rng.range(-amplitude, amplitude)) as f32;
                 }
             }
-            Self::Shift(_) => {}
+            Self::Shift(_) | Self::BlankVideo => {}
         }
+    }
+
+    /// Whether the frames are replaced (the audio then is the clip's own).
+    pub fn blanks_video(self) -> bool {
+        self == Self::BlankVideo
     }
 
     /// A short name for reports (`mute`, `noise`, `shift=0.5`).
@@ -69,6 +79,7 @@ impl AudioCounterfactual {
             Self::Mute => "mute".into(),
             Self::Noise => "noise".into(),
             Self::Shift(secs) => format!("shift={secs}"),
+            Self::BlankVideo => "blank-video".into(),
         }
     }
 }
@@ -79,28 +90,31 @@ mod tests {
 
     #[test]
     fn counterfactuals_parse_and_alter_the_samples() {
-        assert_eq!(AudioCounterfactual::parse("mute"), Ok(AudioCounterfactual::Mute));
-        assert_eq!(AudioCounterfactual::parse("shift=-1.5"), Ok(AudioCounterfactual::Shift(-1.5)));
-        assert_eq!(AudioCounterfactual::parse("shift=2s"), Ok(AudioCounterfactual::Shift(2.0)));
-        assert!(AudioCounterfactual::parse("shift=0").is_err());
-        assert!(AudioCounterfactual::parse("loud").unwrap_err().contains("mute, noise or shift"));
+        assert_eq!(Counterfactual::parse("mute"), Ok(Counterfactual::Mute));
+        assert_eq!(Counterfactual::parse("shift=-1.5"), Ok(Counterfactual::Shift(-1.5)));
+        assert_eq!(Counterfactual::parse("shift=2s"), Ok(Counterfactual::Shift(2.0)));
+        assert!(Counterfactual::parse("shift=0").is_err());
+        assert!(Counterfactual::parse("loud").unwrap_err().contains("mute, noise, shift"));
+        assert_eq!(Counterfactual::parse("blank-video"), Ok(Counterfactual::BlankVideo));
+        assert_eq!(serde_json::to_string(&Counterfactual::BlankVideo).unwrap(), "\"blank-video\"");
+        assert!(Counterfactual::BlankVideo.blanks_video() && !Counterfactual::Mute.blanks_video());
         let tone: Vec<f32> = (0..16_000).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
         let rms = |v: &[f32]| (v.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
         let mut noise = tone.clone();
-        AudioCounterfactual::Noise.apply(&mut noise, 7);
+        Counterfactual::Noise.apply(&mut noise, 7);
         // Same loudness within 2% (16k samples of uniform noise), and nothing like the tone.
         assert!((rms(&noise) / rms(&tone) - 1.0).abs() < 0.02, "{} vs {}", rms(&noise), rms(&tone));
         let correlation: f64 = noise.iter().zip(&tone).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>()
             / (rms(&noise) * rms(&tone) * tone.len() as f64);
         assert!(correlation.abs() < 0.05, "{correlation}");
         let mut again = tone.clone();
-        AudioCounterfactual::Noise.apply(&mut again, 7);
+        Counterfactual::Noise.apply(&mut again, 7);
         assert_eq!(noise, again, "repeatable per seed");
         let mut muted = tone.clone();
-        AudioCounterfactual::Mute.apply(&mut muted, 0);
+        Counterfactual::Mute.apply(&mut muted, 0);
         assert!(muted.iter().all(|&s| s == 0.0));
         let start = Timestamp::from_secs(2.0);
-        assert_eq!(AudioCounterfactual::Shift(0.5).source_start(start), Timestamp::from_secs(1.5));
-        assert_eq!(AudioCounterfactual::Mute.source_start(start), start);
+        assert_eq!(Counterfactual::Shift(0.5).source_start(start), Timestamp::from_secs(1.5));
+        assert_eq!(Counterfactual::Mute.source_start(start), start);
     }
 }

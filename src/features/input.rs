@@ -32,7 +32,7 @@ pub struct ClipFeatures {
     config: MbtConfig,
     crop_offset: (u32, u32),
     /// Altered audio, for counterfactual inputs (None: the clip's own).
-    audio_counterfactual: Option<super::AudioCounterfactual>,
+    counterfactual: Option<super::Counterfactual>,
 }
 
 impl ClipFeatures {
@@ -46,12 +46,12 @@ impl ClipFeatures {
         let crop_offset = ((w.saturating_sub(crop)) / 2, (h.saturating_sub(crop)) / 2);
         let fbank = Fbank::new(FbankConfig { num_mel_bins: d.spec_shape[1], ..fbank });
         let spec = WindowSpec::from_config(config, |frames| fbank.samples_for(frames));
-        Ok(Self { path: path.to_owned(), decoder, fbank, spec, config: config.clone(), crop_offset, audio_counterfactual: None })
+        Ok(Self { path: path.to_owned(), decoder, fbank, spec, config: config.clone(), crop_offset, counterfactual: None })
     }
 
     /// Feeds the model altered audio from now on (None: the clip's own).
-    pub fn set_audio_counterfactual(&mut self, counterfactual: Option<super::AudioCounterfactual>) {
-        self.audio_counterfactual = counterfactual;
+    pub fn set_counterfactual(&mut self, counterfactual: Option<super::Counterfactual>) {
+        self.counterfactual = counterfactual;
     }
 
     pub fn info(&self) -> &VideoInfo {
@@ -103,7 +103,7 @@ impl ClipFeatures {
         let frames = self.decoder.frames_at(&window.frame_times)?;
         let mut rgb = Vec::with_capacity(frames.len() * crop * crop * 3);
         let (ox, oy) = self.crop_offset;
-        for frame in &frames {
+        for frame in frames.iter().filter(|_| !self.counterfactual.is_some_and(super::Counterfactual::blanks_video)) {
             for y in 0..crop as u32 {
                 for x in 0..crop as u32 {
                     let (sx, sy) = ((x + ox).min(frame.width - 1), (y + oy).min(frame.height - 1));
@@ -111,8 +111,12 @@ impl ClipFeatures {
                 }
             }
         }
+        if self.counterfactual.is_some_and(super::Counterfactual::blanks_video) {
+            // A blank picture: every pixel of every sampled frame mid-grey.
+            rgb.resize(frames.len() * crop * crop * 3, 128);
+        }
         let samples = self.spec.audio_samples;
-        let counterfactual = self.audio_counterfactual;
+        let counterfactual = self.counterfactual;
         // A shifted track is read from elsewhere; the window's length stays.
         let start = counterfactual.map_or(window.audio_start, |c| c.source_start(window.audio_start));
         let end = start + (window.audio_end - window.audio_start);

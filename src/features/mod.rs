@@ -5,7 +5,7 @@ pub mod fbank;
 pub mod input;
 pub mod window;
 
-pub use counterfactual::AudioCounterfactual;
+pub use counterfactual::Counterfactual;
 pub use fbank::{Fbank, FbankConfig, WindowType};
 pub use input::{ClipFeatures, WindowInput};
 pub use window::{Window, WindowSpec};

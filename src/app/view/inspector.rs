@@ -264,7 +264,7 @@ fn token_colour(k: usize) -> Color32 {
 /// The what-if control: what the models hear. With altered audio the views compare model A
 /// before (the clip's audio) and after, side by side or as a difference.
 fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut AnalysisSettings) {
-    use crate::features::AudioCounterfactual as C;
+    use crate::features::Counterfactual as C;
     ui.horizontal(|ui| {
         let current = analysis.counterfactual;
         // The shift's size is kept while another choice is made, so that it comes back.
@@ -277,7 +277,7 @@ fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut AnalysisSettings) {
         egui::ComboBox::from_label("what if")
             .selected_text(crate::app::what_if_name(current))
             .show_ui(ui, |ui| {
-                for option in [None, Some(C::Mute), Some(C::Noise), Some(C::Shift(shift))] {
+                for option in [None, Some(C::Mute), Some(C::Noise), Some(C::Shift(shift)), Some(C::BlankVideo)] {
                     let name = match option {
                         Some(C::Shift(_)) => "audio shifted by ...".to_owned(),
                         other => crate::app::what_if_name(other),
@@ -287,7 +287,7 @@ fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut AnalysisSettings) {
             })
             .response
             .on_hover_text(
-                "Run model A again on altered audio and compare: side by side shows it before (the clip's audio) and after, the difference view after minus before. Muted: silence; noise: white noise as loud as the window's audio; shifted: the track moved later by that many seconds (earlier when negative). The same as `analyze --counterfactual` and `export --counterfactual`.",
+                "Run model A again on an altered input and compare: side by side shows it before (the clip's own) and after, the difference view after minus before. Muted: silence; noise: white noise as loud as the window's audio; shifted: the track moved later by that many seconds (earlier when negative); video blanked: every frame mid-grey, the sound kept. The same as `analyze --counterfactual` and `export --counterfactual`.",
             );
         if let Some(C::Shift(_)) = choice {
             let response = ui.add(egui::DragValue::new(&mut shift).range(-5.0..=5.0).speed(0.05).suffix(" s")).on_hover_text("seconds; negative: earlier");

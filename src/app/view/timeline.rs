@@ -2,7 +2,7 @@
 //! with its map.
 
 use super::*;
-use crate::features::AudioCounterfactual;
+use crate::features::Counterfactual;
 
 pub(super) fn fmt_time(t: f64) -> String {
     let t = t.max(0.0);
@@ -246,7 +246,7 @@ struct SpectrogramRow {
     name: String,
     span: (f64, f64),
     heat: Option<Heat>,
-    heard: Option<AudioCounterfactual>,
+    heard: Option<Counterfactual>,
 }
 
 /// Whether a spectrogram row is tall enough for its frequency labels.
@@ -278,7 +278,7 @@ pub(super) fn spectrogram_image(
     end: f64,
     heat: Option<&Heat>,
     style: &OverlayStyle,
-    heard: Option<AudioCounterfactual>,
+    heard: Option<Counterfactual>,
 ) -> egui::ColorImage {
     let source = heard.map_or(start, |c| c.source_start(crate::media::Timestamp::from_secs(start)).secs());
     let first = (source * 100.0).round() as i64;
@@ -289,8 +289,8 @@ pub(super) fn spectrogram_image(
     };
     let (lo, hi) = spec.range;
     let flat = match heard {
-        Some(AudioCounterfactual::Mute) => Some(lo),
-        Some(AudioCounterfactual::Noise) => {
+        Some(Counterfactual::Mute) => Some(lo),
+        Some(Counterfactual::Noise) => {
             let values: Vec<f32> = (0..frames as i64).filter_map(|x| column(first + x)).flatten().copied().collect();
             Some(values.iter().sum::<f32>() / values.len().max(1) as f32)
         }
