@@ -533,6 +533,11 @@ fn colour_bars_window_lines_and_seeking_clicks() {
     click_here(&mut harness, egui::pos2(x, strip.center().y));
     let t = harness.state().position();
     assert!((t - 0.75 * duration).abs() < 0.25, "label strip click: at {t} of {duration}");
+    // The whole clip's audio strip: a click halfway seeks to the middle.
+    let audio = harness.get_all_by_label("audio").map(|n| n.rect()).find(|r| transport.contains_rect(*r)).expect("the audio strip");
+    click_here(&mut harness, egui::pos2(strip_left + (transport.right() - strip_left) * 0.5, audio.center().y));
+    let t = harness.state().position();
+    assert!((t - 0.5 * duration).abs() < 0.25, "audio strip click: at {t} of {duration}");
     harness.state_mut().seek(0.0);
     step_until(&mut harness, "the window at 0 s", |app| app.position() < 0.05);
     // The lowest spectrogram row ends 12 points above the transport panel's bottom.

@@ -31,7 +31,7 @@ use frames::frame_views;
 use inspector::{bottleneck_panel, explanation_settings, labels_panel};
 pub use menu::OPEN_SHORTCUT;
 use menu::{import_window, menu_bar, status_bar};
-use timeline::{label_strip, spectrogram_panel, transport};
+use timeline::{clip_strip, label_strip, spectrogram_panel, transport};
 
 /// Draws the window from `app` and pushes what the user asked for onto `commands`; returns what
 /// the layout measured.
@@ -73,6 +73,7 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
     let transport_panel = egui::Panel::bottom("transport").frame(side).show(ui, |ui| {
         transport(app, ui, commands);
         label_strip(app, ui, commands);
+        clip_strip(app, ui, commands);
         spectrogram_panel(app, ui, commands);
     });
     let frames = egui::CentralPanel::default().frame(central).show(ui, |ui| frame_views(app, ui, commands));
@@ -184,7 +185,7 @@ pub const SHORTCUTS: [(&str, &str); 21] = [
     ("click a bottleneck token", "its maps instead of the classification tokens'"),
     ("scroll / drag / double-click on a frame", "zoom about the cursor / pan / the whole frame again"),
     ("0 key", "the whole frame again (no zoom)"),
-    ("click the label strip or the spectrogram", "seek there"),
+    ("click the label strip, the audio strip or the spectrogram", "seek there"),
     ("View menu", "A alone, side by side, or the difference"),
     ("Explanation > Reset to defaults", "the method, rollout and map settings as a fresh start has them"),
 ];

@@ -114,6 +114,69 @@ pub(super) fn label_strip(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>
     }
 }
 
+/// The whole clip's spectrogram as a thin strip under the label strip, with model A's window at
+/// the playhead outlined and the playhead; a click seeks.
+pub(super) fn clip_strip(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
+    let Some(spec) = app.session.as_ref().and_then(|s| s.spectrogram.clone()) else { return };
+    let duration = app.duration().max(1e-3);
+    let t = app.position();
+    ui.horizontal(|ui| {
+        ui.add_sized([90.0, 22.0], egui::Label::new(egui::RichText::new("audio").small()));
+        let (rect, response) = ui.allocate_exact_size(Vec2::new(ui.available_width(), 22.0), Sense::click());
+        let id = egui::Id::unique("clip-spectrogram-texture");
+        let key =
+            fnv1a(format!("{}{}{}", spec.frames, spec.mel, app.clip().map(|c| c.display().to_string()).unwrap_or_default()).as_bytes());
+        let cached: Option<(u64, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
+        let texture = match cached {
+            Some((k, tex)) if k == key => tex,
+            _ => {
+                let image = overview_image(&spec, 2048, 32);
+                let tex = ui.ctx().load_texture("clip-spectrogram", image, egui::TextureOptions::LINEAR);
+                ui.data_mut(|d| d.insert_temp(id, (key, tex.clone())));
+                tex
+            }
+        };
+        let painter = ui.painter_at(rect);
+        painter.image(texture.id(), rect, Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)), Color32::WHITE);
+        let x = |s: f64| rect.left() + rect.width() * (s / duration).clamp(0.0, 1.0) as f32;
+        if let Some(w) = app.analysis.models.first().and_then(|m| m.window_at(t)) {
+            let window = Rect::from_x_y_ranges(x(w.audio_start)..=x(w.audio_end), rect.y_range());
+            painter.rect_stroke(window, 0.0, Stroke::new(1.5, Color32::from_rgb(255, 220, 0)), egui::StrokeKind::Inside);
+        }
+        painter.vline(x(t), rect.y_range(), Stroke::new(2.0, Color32::WHITE));
+        if let Some(pos) = response.interact_pointer_pos().filter(|_| response.clicked()) {
+            commands.push(Command::Seek(duration * f64::from((pos.x - rect.left()) / rect.width())));
+        }
+        response.on_hover_text("the whole clip's sound; yellow: model A's window at the playhead; click to seek");
+    });
+}
+
+/// The whole clip's spectrogram in at most `columns` x `rows` grey pixels (each pixel the mean of
+/// the frames and mel bins it covers; low frequencies at the bottom), within any texture limit.
+fn overview_image(spec: &crate::app::ClipSpectrogram, columns: usize, rows: usize) -> egui::ColorImage {
+    let (w, h) = (spec.frames.clamp(1, columns), spec.mel.clamp(1, rows));
+    let (lo, hi) = spec.range;
+    let mut pixels = Vec::with_capacity(w * h);
+    for y in 0..h {
+        // Row y from the top covers these mel bins, counted from the top.
+        let (m0, m1) = (y * spec.mel / h, ((y + 1) * spec.mel / h).max(y * spec.mel / h + 1));
+        for x in 0..w {
+            let (f0, f1) = (x * spec.frames / w, ((x + 1) * spec.frames / w).max(x * spec.frames / w + 1));
+            let (mut sum, mut n) = (0.0f32, 0usize);
+            for f in f0..f1.min(spec.frames) {
+                for m in m0..m1.min(spec.mel) {
+                    sum += spec.values[f * spec.mel + (spec.mel - 1 - m)];
+                    n += 1;
+                }
+            }
+            let v = if n == 0 { lo } else { sum / n as f32 };
+            let g = (255.0 * (v - lo) / (hi - lo).max(1e-6)).clamp(0.0, 255.0) as u8;
+            pixels.push(Color32::from_gray(g));
+        }
+    }
+    egui::ColorImage::new([w, h], pixels)
+}
+
 /// The audio the models heard at the playhead: the clip's spectrogram over each model's window
 /// (A, or A and B side by side, or one row with B's map minus A's), with that window's
 /// spectrogram map (or the selected token's), frequency and time axes and the playhead. A click
