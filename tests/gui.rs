@@ -703,3 +703,39 @@ fn scroll_zooms_drag_pans_and_double_click_resets_the_frames() {
     harness.run_steps(2);
     assert_eq!(harness.state().ui.zoom, mbtscope::app::FrameZoom::default(), "0: the whole frame");
 }
+
+/// The File menu's figure options reach the app's own exports: the frame comes out upscaled
+/// with the strip of labels and caption under it.
+#[test]
+fn the_app_exports_a_figure_with_the_chosen_options() {
+    let out = crate::scratch("gui-figure");
+    let mut harness = app(AudioDevice::Disabled, out.clone());
+    step_until(&mut harness, "every window", |app| {
+        !app.analysis.models.is_empty() && app.analysis.models.iter().all(|m| !m.windows.is_empty() && m.done() == m.windows.len())
+    });
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("caption").click();
+    harness.run_steps(1);
+    harness.get_by_label("labels below").click();
+    harness.run_steps(1);
+    harness.get_by_label("truth box").click();
+    harness.run_steps(1);
+    harness.state_mut().settings.figure.upscale = 2;
+    harness.run_steps(1);
+    let figure = harness.state().settings.figure;
+    assert!(figure.caption && figure.labels_below && figure.truth_box, "{figure:?}");
+    harness.get_by_label("Export the current frame (PNG)").click();
+    harness.run_steps(2);
+    step_until(&mut harness, "the frame export", |app| app.tasks.save.is_none());
+    let exported: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert_eq!(exported.len(), 1, "{exported:?} ({:?})", harness.state().ui.export_message);
+    let frame = image::open(&exported[0]).unwrap().to_rgb8();
+    assert_eq!(frame.width(), 2 * 448, "side by side at twice the size");
+    assert!(frame.height() > 2 * 224, "a strip under the frames: {}", frame.height());
+}

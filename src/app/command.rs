@@ -71,6 +71,8 @@ pub enum Command {
         video: bool,
     },
     CancelExport,
+    /// How exports are drawn for a figure.
+    SetFigure(super::FigureOptions),
     /// The import form as edited (its fields, whether it is shown).
     EditImport(ImportForm),
     StartImport,

@@ -52,7 +52,15 @@ fn runs(app: &MbtApp) -> anyhow::Result<Vec<ModelRun>> {
 /// The export look: the view's overlay settings, with titles, top-3 labels and the time, as
 /// `mbtscope export` draws by default.
 fn style(app: &MbtApp) -> AnnotateStyle {
-    AnnotateStyle { overlay: app.settings.style, ..AnnotateStyle::default() }
+    let figure = app.settings.figure;
+    AnnotateStyle {
+        overlay: app.settings.style,
+        upscale: figure.upscale.clamp(1, 16),
+        truth_box: figure.truth_box,
+        labels_below: figure.labels_below,
+        caption: figure.caption,
+        ..AnnotateStyle::default()
+    }
 }
 
 fn stem(clip: &Path, fallback: &str) -> String {
@@ -75,8 +83,12 @@ pub fn start_frame(app: &MbtApp, wake: impl Fn() + Send + 'static) -> anyhow::Re
     let runs = runs(app)?;
     let style = style(app);
     let dir = export_dir(app);
-    let task =
-        Task::spawn("export-frame", wake, move |_| write_frame(&clip, &shown, native, &runs, &style, &dir).map_err(|e| format!("{e:#}")));
+    let truth = session.truth.clone();
+    let caption = crate::export::caption_text(&app.settings.analysis, &style.overlay);
+    let task = Task::spawn("export-frame", wake, move |_| {
+        let extras = crate::export::FrameExtras { truth: truth.as_ref(), caption: &caption };
+        write_frame(&clip, &shown, native, &runs, (&style, &extras), &dir).map_err(|e| format!("{e:#}"))
+    });
     task.map_err(anyhow::Error::msg)
 }
 
@@ -85,7 +97,7 @@ fn write_frame(
     shown: &Arc<VideoFrame>,
     native: (u32, u32),
     runs: &[ModelRun],
-    style: &AnnotateStyle,
+    (style, extras): (&AnnotateStyle, &crate::export::FrameExtras<'_>),
     dir: &Path,
 ) -> anyhow::Result<PathBuf> {
     let refs: Vec<&ModelRun> = runs.iter().collect();
@@ -96,8 +108,7 @@ fn write_frame(
         crate::media::video::VideoDecoder::open(clip)?.frame_at(shown.pts)?
     };
     let t = frame.pts.secs();
-    let annotated =
-        crate::export::annotate(&frame.rgb, frame.width, frame.height, t, &refs, style, TOP_K, &crate::export::FrameExtras::default());
+    let annotated = crate::export::annotate(&frame.rgb, frame.width, frame.height, t, &refs, style, TOP_K, extras);
     std::fs::create_dir_all(dir)?;
     let path = fresh_path(dir, &format!("{}_{t:.3}s", stem(clip, "frame")), "png");
     let bytes = crate::export::encode_image(&annotated, ImageFormat::Png, 92)?;

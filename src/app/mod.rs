@@ -25,7 +25,7 @@ use crate::media::player::{ClockSource, Player, PlayerOptions};
 use crate::model::device::DeviceChoice;
 use crate::render::OverlayStyle;
 pub use command::Command;
-pub use settings::{AppOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
+pub use settings::{AppOptions, FigureOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
 pub use state::{
     Analysis, ClipSpectrogram, FrameZoom, ImportForm, Layout, LoopAb, ModelResults, Page, Preset, Session, Tasks, TokenPick, UiState,
     ViewRects, method_name, normalisation_name, preset_of, presets, span_name, what_if_name,
@@ -283,6 +283,7 @@ impl MbtApp {
                 }
                 Err(e) => self.ui.export_message = Some(format!("export failed: {e:#}")),
             },
+            Command::SetFigure(figure) => self.settings.figure = figure,
             Command::CancelExport => {
                 if let Some(task) = &self.tasks.clip_export {
                     task.cancel();

@@ -51,6 +51,22 @@ pub enum ViewMode {
     Difference,
 }
 
+/// Exports drawn for a figure: `--upscale`, `--truth-box`, `--labels-below`, `--caption`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FigureOptions {
+    pub upscale: u32,
+    pub truth_box: bool,
+    pub labels_below: bool,
+    pub caption: bool,
+}
+
+impl Default for FigureOptions {
+    fn default() -> Self {
+        Self { upscale: 1, truth_box: false, labels_below: false, caption: false }
+    }
+}
+
 /// What persists between runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -67,6 +83,8 @@ pub struct Settings {
     pub show_overlay: bool,
     /// The inspector on the right (explanation settings, labels, bottleneck tokens).
     pub show_inspector: bool,
+    /// How exports are drawn for a figure (as `mbtscope export`'s flags of the same names).
+    pub figure: FigureOptions,
     /// Where File > Export writes, when the user picked a folder.
     pub export_dir: Option<PathBuf>,
 }
@@ -84,6 +102,7 @@ impl Default for Settings {
             models: shipped_models(),
             show_overlay: true,
             show_inspector: true,
+            figure: FigureOptions::default(),
             export_dir: None,
         }
     }

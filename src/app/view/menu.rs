@@ -238,10 +238,29 @@ pub(super) fn clip_export_menu(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Com
         ui.checkbox(&mut video, "annotated MP4 with sound");
     });
     ui.data_mut(|d| d.insert_temp(id, (frames.clone(), jpg, images, video)));
+    figure_options(app, ui, commands);
     if ui.button("Export the clip").clicked() {
         let format = if jpg { crate::export::ImageFormat::Jpg } else { crate::export::ImageFormat::Png };
         commands.push(Command::ExportClip { frames, format, images, video });
         ui.close();
+    }
+}
+
+/// How exports are drawn for a figure (this frame's export and the clip's), as `mbtscope
+/// export`'s flags of the same names.
+pub(super) fn figure_options(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
+    let mut figure = app.settings.figure;
+    ui.horizontal(|ui| {
+        ui.label("for a figure:");
+        ui.add(egui::DragValue::new(&mut figure.upscale).range(1..=8).prefix("x"))
+            .on_hover_text("upscale: frames this many times larger, the map sampled at that size (--upscale)");
+        ui.checkbox(&mut figure.truth_box, "truth box").on_hover_text("outline the sounding object from the clip's sidecar (--truth-box)");
+        ui.checkbox(&mut figure.labels_below, "labels below").on_hover_text("name and labels in a strip under the frame (--labels-below)");
+        ui.checkbox(&mut figure.caption, "caption")
+            .on_hover_text("the colour bar with the map's raw range and threshold, and the settings (--caption)");
+    });
+    if figure != app.settings.figure {
+        commands.push(Command::SetFigure(figure));
     }
 }
 
