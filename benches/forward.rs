@@ -4,12 +4,11 @@
 //!
 //! `cargo bench --bench forward -- [--configs small,mbt-b-bottleneck,mbt-b-vanilla]
 //! [--devices cpu,gpu] [--modes forward,fused,rollout,rollout-joint,relevance,train-step] [--runs N]
-//! [--cpu-blocks fused,fused-sequential,burn] [--freed-memory kept,returned]` (configs also `shipped-bottleneck`,
+//! [--cpu-blocks fused,burn] [--freed-memory kept,returned]` (configs also `shipped-bottleneck`,
 //! `shipped-vanilla`: assets/configs/synth_*.json; `rollout`: the explained rows, as the app takes
 //! them; `rollout-joint`: the dense matrix; `train-step`: one step of `mbtscope train`, a batch of
 //! 24 forward and backward and an Adam update; `--cpu-blocks`: on the CPU, the encoder block fused
-//! on host buffers, as the app runs it (small modality passes side by side), fused with the
-//! passes one after the other, and/or as burn's ops, for a side-by-side ratio;
+//! on host buffers, as the app runs it, and/or as burn's ops, for a side-by-side ratio;
 //! `--freed-memory`: with [`mbtscope::runner::keep_freed_memory`], as `mbtscope` runs, and/or
 //! without). Each
 //! (config, device, mode) runs in its own child process so that its peak resident memory (VmHWM;
@@ -100,8 +99,7 @@ fn child(name: &str, device_name: &str, mode: &str, blocks: &str, memory: &str, 
     if memory == "kept" {
         runner::keep_freed_memory();
     }
-    mbtscope::model::cpu_block::set_enabled(blocks != "burn");
-    mbtscope::model::mbt::set_passes_side_by_side(blocks != "fused-sequential");
+    mbtscope::model::cpu_block::set_enabled(blocks == "fused");
     let c = config(name);
     let choice = if device_name == "gpu" { DeviceChoice::Gpu } else { DeviceChoice::Cpu };
     let selected = select(choice);

@@ -357,20 +357,11 @@ impl Mbt {
             record(observer, layer, PassKind::Combined, layout, p);
             return;
         }
-        // Every pass reads the tokens as they enter the layer, so the passes are independent.
-        // Small ones run side by side on the CPU: each is too small to split across threads
-        // (the fused block keeps such passes on the calling thread), so one core would idle.
-        let run = |i: usize| self.pass_compute(layer, i, state, layouts, keep);
-        let passes: Vec<_> = match c.modality_fusion.len() {
-            2 if Self::passes_run_side_by_side(state, keep) => {
-                let (a, b) = rayon::join(|| run(0), || run(1));
-                vec![a, b]
-            }
-            n => (0..n).map(run).collect(),
-        };
+        // Every pass reads the tokens as they enter the layer.
+        let passes: Vec<PassOutput> =
+            (0..c.modality_fusion.len()).map(|i| self.pass_forward(layer, i, state, layouts, keep, observer)).collect();
         let mut updates = Vec::new();
-        for (i, (pass, layout, probs)) in passes.into_iter().enumerate() {
-            record(observer, layer, PassKind::Modality(c.modality_fusion[i]), layout, probs);
+        for (i, pass) in passes.into_iter().enumerate() {
             state.tokens[i] = pass.tokens;
             updates.extend(pass.bottleneck);
         }
@@ -402,31 +393,6 @@ impl Mbt {
         keep: KeepAttention,
         observer: &mut Option<&mut dyn AttentionObserver>,
     ) -> PassOutput {
-        let (pass, layout, probs) = self.pass_compute(layer, i, state, layouts, keep);
-        record(observer, layer, PassKind::Modality(self.config.modality_fusion[i]), layout, probs);
-        pass
-    }
-
-    /// Whether a layer's modality passes run side by side ([`Self::layer_forward`]): on the
-    /// fused CPU path, when every modality's tokens are below the size at which the block's own
-    /// passes split across threads. Larger passes already use every core, and running two at
-    /// once would keep both passes' attention alive together.
-    fn passes_run_side_by_side(state: &LayerState, keep: KeepAttention) -> bool {
-        const SMALL: usize = 1 << 20;
-        SIDE_BY_SIDE.load(std::sync::atomic::Ordering::Relaxed)
-            && state.tokens.iter().all(|t| t.shape().num_elements() < SMALL && super::cpu_block::applies(t, keep))
-    }
-
-    /// [`Self::pass_forward`] without the observer: the pass's output, the layout of the tokens
-    /// it attended over, and its attention (as `keep` says).
-    fn pass_compute(
-        &self,
-        layer: usize,
-        i: usize,
-        state: &LayerState,
-        layouts: &[TokenLayout],
-        keep: KeepAttention,
-    ) -> (PassOutput, TokenLayout, Option<AttentionMap>) {
         let c = &self.config;
         let fusion = &c.modality_fusion;
         let m = fusion[i];
@@ -434,15 +400,16 @@ impl Mbt {
         let shared = state.bottleneck.as_ref().filter(|_| c.use_bottleneck);
         if !c.is_fusion_layer(layer) {
             let (x, p) = self.block(m, layer).forward(state.tokens[i].clone(), keep);
-            return (PassOutput { tokens: x, bottleneck: None }, layouts[i].clone(), p);
+            record(observer, layer, PassKind::Modality(m), layouts[i].clone(), p);
+            return PassOutput { tokens: x, bottleneck: None };
         }
         if let Some(shared) = shared {
             let joined = Tensor::cat(vec![state.tokens[i].clone(), shared.clone()], 1);
             let (out, p) = self.block(m, layer).forward(joined, keep);
             let mut layout = layouts[i].clone();
             layout.push(TokenKind::Bottleneck, c.bottleneck_tokens());
-            let pass = PassOutput { tokens: out.clone().slice(s![.., 0..own, ..]), bottleneck: Some(out.slice(s![.., own.., ..])) };
-            return (pass, layout, p);
+            record(observer, layer, PassKind::Modality(m), layout, p);
+            return PassOutput { tokens: out.clone().slice(s![.., 0..own, ..]), bottleneck: Some(out.slice(s![.., own.., ..])) };
         }
         let mut parts = Vec::new();
         let mut layout = TokenLayout::default();
@@ -458,7 +425,8 @@ impl Mbt {
         layout.extend(&layouts[i]);
         let (out, p) = self.block(m, layer).forward(Tensor::cat(parts, 1), keep);
         let total = out.dims()[1];
-        (PassOutput { tokens: out.slice(s![.., total - own.., ..]), bottleneck: None }, layout, p)
+        record(observer, layer, PassKind::Modality(m), layout, p);
+        PassOutput { tokens: out.slice(s![.., total - own.., ..]), bottleneck: None }
     }
 
     /// The final LayerNorm and the classifier, on the tokens that leave the last layer.
@@ -471,14 +439,6 @@ impl Mbt {
         let logits = self.classify(&encoded, &encoded_layout, batch);
         MbtOutput { logits, encoded, encoded_layout, bottleneck: state.bottleneck, attention: Vec::new() }
     }
-}
-
-static SIDE_BY_SIDE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// Whether small modality passes may run side by side (on by default). Benchmarks turn it off for
-/// a ratio against one pass after the other; results are the same either way.
-pub fn set_passes_side_by_side(on: bool) {
-    SIDE_BY_SIDE.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// What one modality's pass of a layer gives (see [`Mbt::pass_forward`]).

@@ -64,7 +64,7 @@ pub fn draw(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) -> Layout {
             },
         )
     } else {
-        egui::Panel::right("inspector-folded").frame(side).resizable(false).show(ui, |ui| {
+        egui::Panel::right("inspector-folded").frame(side).resizable(false).exact_size(28.0).show(ui, |ui| {
             if ui.button("«").on_hover_text("show the inspector (I)").clicked() {
                 commands.push(Command::ShowInspector(true));
             }

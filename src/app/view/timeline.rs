@@ -43,9 +43,9 @@ pub(super) fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) 
             }
         }
         // What is left of this row (a wrapped layout's available width is the whole row's),
-        // less the speed and volume controls; below 120 points they go to the next row.
+        // less the speed and volume controls; at its 60-point minimum they go to the next row.
         let room = ui.max_rect().right() - ui.cursor().min.x;
-        ui.style_mut().spacing.slider_width = (room - 420.0).max(120.0);
+        ui.style_mut().spacing.slider_width = (room - 470.0).max(60.0);
         let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false)).on_hover_text("playback position");
         if response.changed() {
             commands.push(Command::Seek(t));
@@ -231,7 +231,7 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
     }
     // Rows shrink with the window, so that the frames keep most of a small one.
     let window_height = ui.ctx().content_rect().height();
-    let height = if rows.len() > 1 { (window_height * 0.07).clamp(28.0, 60.0) } else { (window_height * 0.11).clamp(40.0, 96.0) };
+    let height = if rows.len() > 1 { (window_height * 0.065).clamp(24.0, 60.0) } else { (window_height * 0.11).clamp(36.0, 96.0) };
     let (first, last) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| (a.min(r.span.0), b.max(r.span.1)));
     ui.label(
         egui::RichText::new(format!(
