@@ -540,8 +540,9 @@ fn colour_bars_window_lines_and_seeking_clicks() {
     assert!((t - 0.5 * duration).abs() < 0.25, "audio strip click: at {t} of {duration}");
     harness.state_mut().seek(0.0);
     step_until(&mut harness, "the window at 0 s", |app| app.position() < 0.05);
-    // The lowest spectrogram row ends 12 points above the transport panel's bottom.
-    let y = transport.bottom() - 30.0;
+    // Model A's spectrogram row starts right under the panel's heading line.
+    let heading = harness.get_by_label_contains("the audio of each model's window at the playhead").rect();
+    let y = heading.bottom() + 20.0;
     click_here(&mut harness, egui::pos2(transport.right() - 10.0, y));
     let t = harness.state().position();
     assert!((1.6..2.0).contains(&t), "spectrogram click at the right end of window 1 (0-1.93 s): {t}");

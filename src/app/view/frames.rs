@@ -124,7 +124,7 @@ pub(super) fn frame_views(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>
             title,
             detail: detail(i),
             crop: crop_of(i),
-            scale: legend::Scale::Map { range: h.as_ref().and_then(|x| x.1), normalisation: style_now.normalisation },
+            scale: legend::Scale::Map { range: h.as_ref().and_then(|x| x.1), normalisation: Some(style_now.normalisation) },
             heat: h.map(|x| x.0),
         }
     };

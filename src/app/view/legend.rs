@@ -7,8 +7,9 @@ use super::*;
 /// What a pane's colours stand for.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Scale {
-    /// One model's map: 0 and 1 of the colormap are the raw values `range` (None: no map yet).
-    Map { range: Option<(f32, f32)>, normalisation: Normalisation },
+    /// One model's map: 0 and 1 of the colormap are the raw values `range` (None: no map yet),
+    /// chosen by `normalisation` (None: each window's own min-max, as the spectrogram maps are).
+    Map { range: Option<(f32, f32)>, normalisation: Option<Normalisation> },
     /// B's normalised map minus A's: 0.5 of the colormap is equal, 1 is B's alone.
     Difference { a: String, b: String },
 }
@@ -40,11 +41,12 @@ fn short(v: f32) -> String {
     }
 }
 
-fn normalisation_text(n: Normalisation) -> &'static str {
+fn normalisation_text(n: Option<Normalisation>) -> &'static str {
     match n {
-        Normalisation::Frame => "0-1: this frame's min-max",
-        Normalisation::Clip => "0-1: min-max over the clip",
-        Normalisation::Smooth => "0-1: each slice's min-max, blended in time",
+        Some(Normalisation::Frame) => "0-1: this frame's min-max",
+        Some(Normalisation::Clip) => "0-1: min-max over the clip",
+        Some(Normalisation::Smooth) => "0-1: each slice's min-max, blended in time",
+        None => "0-1: each window's min-max",
     }
 }
 

@@ -301,6 +301,20 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
         });
         ui.add_space(12.0);
     }
+    // What the spectrogram maps' colours mean (each map normalised over its own window).
+    if app.settings.show_overlay {
+        ui.horizontal(|ui| {
+            ui.add_space(64.0);
+            let scale = if app.settings.view == ViewMode::Difference {
+                legend::Scale::Difference { a: "A".into(), b: "B".into() }
+            } else {
+                legend::Scale::Map { range: None, normalisation: None }
+            };
+            ui.vertical(|ui| {
+                legend::colour_bar(ui, (ui.available_width() * 0.5).max(120.0), style.colormap, style.threshold, &scale, None)
+            });
+        });
+    }
 }
 
 /// One spectrogram row: its model, the time span it shows, its map, and what the model heard
