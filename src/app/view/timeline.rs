@@ -311,7 +311,7 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
                 legend::Scale::Map { range: None, normalisation: None }
             };
             ui.vertical(|ui| {
-                legend::colour_bar(ui, (ui.available_width() * 0.5).max(120.0), style.colormap, style.threshold, &scale, None)
+                legend::colour_bar(ui, (ui.available_width() * 0.5).max(120.0), style.colormap, style.threshold, &scale, None);
             });
         });
     }
