@@ -42,13 +42,20 @@ pub(super) fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) 
                 commands.push(Command::ClearLoop);
             }
         }
-        // What is left of this row (a wrapped layout's available width is the whole row's),
-        // less the speed and volume controls; at its 60-point minimum they go to the next row.
+        // What is left of this row (a wrapped layout's available width is the whole row's).
+        // The speed and volume controls take about 470 points and are composite widgets that
+        // cannot wrap themselves: when they do not fit beside the position slider, they start
+        // the next row.
+        const CONTROLS: f32 = 470.0;
         let room = ui.max_rect().right() - ui.cursor().min.x;
-        ui.style_mut().spacing.slider_width = (room - 470.0).max(60.0);
+        let one_row = room - CONTROLS >= 100.0;
+        ui.style_mut().spacing.slider_width = if one_row { room - CONTROLS } else { (room - 16.0).max(60.0) };
         let response = ui.add(egui::Slider::new(&mut t, 0.0..=duration.max(0.001)).show_value(false)).on_hover_text("playback position");
         if response.changed() {
             commands.push(Command::Seek(t));
+        }
+        if !one_row {
+            ui.end_row();
         }
         ui.style_mut().spacing.slider_width = 80.0;
         let mut speed = app.settings.speed;
@@ -301,8 +308,9 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
         });
         ui.add_space(12.0);
     }
-    // What the spectrogram maps' colours mean (each map normalised over its own window).
-    if app.settings.show_overlay {
+    // What the spectrogram maps' colours mean (each map normalised over its own window); in a
+    // short window the frames need the room more.
+    if app.settings.show_overlay && window_height >= 700.0 {
         ui.horizontal(|ui| {
             ui.add_space(64.0);
             let scale = if app.settings.view == ViewMode::Difference {
