@@ -110,15 +110,7 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     harness.state_mut().settings.style.span = mbtscope::render::MapSpan::Window;
     harness.get_by_label("File").click();
     harness.run_steps(2);
-    harness.get_by_label("Export the current frame (PNG)").click();
-    harness.run_steps(2);
-    step_until(&mut harness, "the frame export", |app| app.tasks.save.is_none());
-    let exported: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("test_00000_"))
-        .collect();
+    let exported = export_current_frame(&mut harness, &out);
     assert_eq!(exported.len(), 1, "one exported frame: {exported:?} ({:?})", harness.state().ui.export_message);
     let frame = image::open(&exported[0]).unwrap().to_rgb8();
     assert_eq!((frame.width(), frame.height()), (448, 224), "side by side");
@@ -200,6 +192,20 @@ fn open_play_seek_compare_pick_a_token_and_export() {
     step_until(&mut harness, "the second import", |app| !app.importing());
     let message = harness.state().ui.import.message.clone().unwrap_or_default();
     assert!(message.starts_with("import failed") && message.contains("exists"), "{message}");
+}
+
+/// Clicks the open File menu's "Export the current frame (PNG)", waits for the export, and
+/// returns the frame images in `out` (the export folder).
+fn export_current_frame(harness: &mut Harness<'_, MbtApp>, out: &std::path::Path) -> Vec<std::path::PathBuf> {
+    harness.get_by_label("Export the current frame (PNG)").click();
+    harness.run_steps(2);
+    step_until(harness, "the frame export", |app| app.tasks.save.is_none());
+    std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("test_00000_"))
+        .collect()
 }
 
 /// Compares the part of `image` inside `rect` (points; the harness draws at one pixel per
@@ -726,15 +732,7 @@ fn the_app_exports_a_figure_with_the_chosen_options() {
     harness.run_steps(1);
     let figure = harness.state().settings.figure;
     assert!(figure.caption && figure.labels_below && figure.truth_box, "{figure:?}");
-    harness.get_by_label("Export the current frame (PNG)").click();
-    harness.run_steps(2);
-    step_until(&mut harness, "the frame export", |app| app.tasks.save.is_none());
-    let exported: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
+    let exported = export_current_frame(&mut harness, &out);
     assert_eq!(exported.len(), 1, "{exported:?} ({:?})", harness.state().ui.export_message);
     let frame = image::open(&exported[0]).unwrap().to_rgb8();
     assert_eq!(frame.width(), 2 * 448, "side by side at twice the size");

@@ -164,10 +164,11 @@ pub struct ModelRun {
 }
 
 impl ModelRun {
-    /// The rgb map to draw at `t` seconds, over the span and normalised as `style` says.
-    pub fn heat(&self, t: f64, style: &crate::render::OverlayStyle) -> Option<Heat> {
+    /// The rgb map to draw at `t` seconds, over the span and normalised as `style` says, with
+    /// the raw values its 0 and 1 stand for.
+    pub fn heat(&self, t: f64, style: &crate::render::OverlayStyle) -> Option<(Heat, Option<(f32, f32)>)> {
         let slices = rgb_slices(self.results.iter().filter_map(|r| Some(r.timed(r.rgb.as_ref()?))), self.num_frames, style.span);
-        heat_at(&slices, t, style.normalisation)
+        Some((heat_at(&slices, t, style.normalisation)?, crate::render::raw_range_at(&slices, t, style.normalisation)))
     }
 
     /// The window whose centre is nearest to `t`.

@@ -123,15 +123,17 @@ pub struct ClipAnalysis {
 }
 
 impl ClipAnalysis {
-    pub fn open(path: &Path, config: &MbtConfig) -> anyhow::Result<Self> {
-        let features = ClipFeatures::open(path, config, FbankConfig::default())?;
+    /// Opens `path` for a model of `config`, its input altered as `counterfactual` says (None:
+    /// the clip's own).
+    pub fn open(path: &Path, config: &MbtConfig, counterfactual: Option<crate::features::Counterfactual>) -> anyhow::Result<Self> {
+        let mut features = ClipFeatures::open(path, config, FbankConfig::default())?;
+        features.set_counterfactual(counterfactual);
         let windows = features.windows(None);
         anyhow::ensure!(!windows.is_empty(), "{} is too short for a model window", path.display());
         Ok(Self { features, windows })
     }
 
     pub fn analyze(&mut self, model: &Mbt, index: usize, settings: &AnalysisSettings) -> anyhow::Result<WindowResult> {
-        self.features.set_counterfactual(settings.counterfactual);
         let input = self.input(index)?;
         self.analyze_input(model, index, &input, settings)
     }
@@ -143,7 +145,7 @@ impl ClipAnalysis {
     }
 
     /// Runs `model` on window `index` given its input (from [`Self::input`] of a clip opened
-    /// with the same dataset settings, and the same counterfactual set on its features).
+    /// with the same dataset settings and counterfactual).
     pub fn analyze_input(
         &self,
         model: &Mbt,
@@ -166,7 +168,7 @@ pub fn analyze_cached(
     cache: Option<&Path>,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<ModelRun> {
-    let mut analysis = ClipAnalysis::open(clip, model.config())?;
+    let mut analysis = ClipAnalysis::open(clip, model.config(), settings.counterfactual)?;
     let total = analysis.windows.len();
     let entry = cache.map(|dir| CacheEntry { dir, clip, model_dir, settings });
     let results = match entry.and_then(|e| e.read(total, model.config().num_classes)) {

@@ -140,7 +140,7 @@ pub fn load_stored(table: &ResultsTable, row: usize, window: Option<usize>, know
             info.name,
             info.labels.len()
         );
-        let analysis = ClipAnalysis::open(&clip, &config)?;
+        let analysis = ClipAnalysis::open(&clip, &config, None)?;
         let spans: Vec<WindowSpan> = analysis.windows.iter().map(WindowSpan::of).collect();
         let mut results = vec![None; spans.len()];
         for w in windows {

@@ -376,14 +376,9 @@ impl MbtApp {
         }
     }
 
-    /// Picks up finished background jobs.
-    /// Keeps the input preview on model A's window at the playhead: starts a task for a new
-    /// window and takes its answer.
+    /// Keeps the input preview on model A's window at the playhead: takes a finished task's
+    /// answer, and starts a task when the window changes.
     fn poll_preview(&mut self, ctx: &egui::Context) {
-        let t = self.position();
-        let clip = self.session.as_ref().map(|s| s.clip.clone());
-        let model =
-            self.analysis.models.first().map(|m| (m.dir.clone(), m.config.clone(), m.windows.iter().map(|w| w.centre).collect::<Vec<_>>()));
         let preview = &mut self.ui.preview;
         if let Some((key, task)) = preview.task.as_mut()
             && let Some(answer) = task.poll()
@@ -395,24 +390,28 @@ impl MbtApp {
         if !preview.shown {
             return;
         }
-        let (Some(clip), Some((dir, Some(config), centres))) = (clip, model) else { return };
-        let Some(window) = crate::analysis::nearest_window(centres, t) else { return };
-        let wanted = preview::PreviewKey { clip: clip.clone(), model: dir, window, counterfactual: None };
-        let pending = preview.task.as_ref().map(|(k, _)| k);
-        if preview.key.as_ref() == Some(&wanted) || pending == Some(&wanted) {
+        let t = self.position();
+        let (Some(session), Some(m)) = (&self.session, self.analysis.models.first()) else { return };
+        let (Some(config), Some(window)) = (&m.config, crate::analysis::nearest_window(m.windows.iter().map(|w| w.centre), t)) else {
+            return;
+        };
+        let wanted = preview::PreviewKey { clip: session.clip.clone(), model: m.dir.clone(), window };
+        let preview = &mut self.ui.preview;
+        if preview.key.as_ref() == Some(&wanted) || preview.task.as_ref().map(|(k, _)| k) == Some(&wanted) {
             return;
         }
-        let waker = ctx.clone();
+        let (clip, config, waker) = (wanted.clip.clone(), config.clone(), ctx.clone());
         match Task::spawn(
             "input preview",
             move || waker.request_repaint(),
-            move |_| preview::preview(&clip, &config, window, None).map_err(|e| format!("{e:#}")),
+            move |_| preview::preview(&clip, &config, window).map_err(|e| format!("{e:#}")),
         ) {
             Ok(task) => preview.task = Some((wanted, task)),
             Err(e) => preview.result = Some(Err(e)),
         }
     }
 
+    /// Picks up finished background jobs.
     fn poll_tasks(&mut self, ctx: &egui::Context) {
         self.poll_preview(ctx);
         if let Some(answer) = self.tasks.save.as_mut().and_then(Task::poll) {
@@ -545,7 +544,7 @@ impl MbtApp {
             .map(|(dir, settings)| {
                 let mut m = ModelResults::new(dir);
                 if let Some(c) = settings.counterfactual {
-                    m.name = format!("{}, {}", m.name, what_if_name(Some(c)));
+                    m.name = format!("{}, {}", m.name, c.description());
                 }
                 m
             })

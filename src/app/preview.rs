@@ -6,16 +6,16 @@
 use std::path::{Path, PathBuf};
 
 use super::task::Task;
-use crate::features::{ClipFeatures, Counterfactual, FbankConfig};
+use crate::features::{ClipFeatures, FbankConfig};
 use crate::model::MbtConfig;
 
-/// Which input a preview shows: the clip, model A's folder, the window, and the audio.
+/// Which input a preview shows: the clip, model A's folder and the window (model A always
+/// hears the clip's own audio, a what-if being its second run).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreviewKey {
     pub clip: PathBuf,
     pub model: PathBuf,
     pub window: usize,
-    pub counterfactual: Option<Counterfactual>,
 }
 
 /// A window's model input, ready to show.
@@ -46,7 +46,6 @@ pub struct InputPreview {
     pub spec_norm: (f32, f32),
     pub rgb_stats: Stats,
     pub spec_stats: Stats,
-    pub counterfactual: Option<Counterfactual>,
 }
 
 /// Summary statistics of a tensor's values.
@@ -74,9 +73,8 @@ impl Stats {
 }
 
 /// Computes the input of window `index` of `clip` for a model of `config`.
-pub fn preview(clip: &Path, config: &MbtConfig, index: usize, counterfactual: Option<Counterfactual>) -> anyhow::Result<InputPreview> {
+pub fn preview(clip: &Path, config: &MbtConfig, index: usize) -> anyhow::Result<InputPreview> {
     let mut features = ClipFeatures::open(clip, config, FbankConfig::default())?;
-    features.set_counterfactual(counterfactual);
     let windows = features.windows(None);
     let window = windows.get(index).ok_or_else(|| anyhow::anyhow!("{}: no window {index}", clip.display()))?.clone();
     let (bytes, spectrogram) = features.window_bytes(&window)?;
@@ -107,7 +105,6 @@ pub fn preview(clip: &Path, config: &MbtConfig, index: usize, counterfactual: Op
         rgb_stats: Stats::of(bytes.iter().map(|&v| crate::features::input::rgb_unit(v, zero_centering))),
         spec_stats: Stats::of(spectrogram.iter().copied()),
         spectrogram,
-        counterfactual,
     })
 }
 

@@ -410,17 +410,10 @@ pub fn preset_of(analysis: &AnalysisSettings, span: crate::render::MapSpan) -> O
     presets().into_iter().find(|p| AnalysisSettings { counterfactual: None, ..*analysis } == p.analysis && span == p.span)
 }
 
-/// How the app names what the models hear: "the clip's audio", "audio muted", "audio as noise",
-/// "audio shifted +0.5 s".
+/// How the app names what the models get: "the clip's audio", or the counterfactual's
+/// [`crate::features::Counterfactual::description`].
 pub fn what_if_name(counterfactual: Option<crate::features::Counterfactual>) -> String {
-    use crate::features::Counterfactual as C;
-    match counterfactual {
-        None => "the clip's audio".to_owned(),
-        Some(C::Mute) => "audio muted".to_owned(),
-        Some(C::Noise) => "audio as noise".to_owned(),
-        Some(C::Shift(secs)) => format!("audio shifted {secs:+} s"),
-        Some(C::BlankVideo) => "video blanked".to_owned(),
-    }
+    counterfactual.map_or_else(|| "the clip's audio".to_owned(), crate::features::Counterfactual::description)
 }
 
 /// Settings of the explanation method as the UI edits them.

@@ -346,7 +346,7 @@ fn prepare(
         };
         let opened = loaded.and_then(|m| {
             models.insert(dir.clone(), m.clone());
-            ClipAnalysis::open(&request.clip, m.config()).map(|c| (m, c))
+            ClipAnalysis::open(&request.clip, m.config(), wanted.counterfactual).map(|c| (m, c))
         });
         let (model, clip) = match opened {
             Ok(opened) => opened,
@@ -366,8 +366,6 @@ fn prepare(
             crop: clip.features.crop_mapping(),
             adjusted,
         });
-        let mut clip = clip;
-        clip.features.set_counterfactual(settings.counterfactual);
         let done = vec![None; clip.windows.len()];
         jobs.push(Job { model_index: i, dir: dir.clone(), model, clip, settings, done });
     }

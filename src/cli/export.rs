@@ -36,8 +36,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             }
         })?;
         // The frames say what the model heard when it was not the clip's audio.
-        if settings.counterfactual.is_some() {
-            run.name = format!("{}, {}", run.name, mbtscope::app::what_if_name(settings.counterfactual));
+        if let Some(c) = settings.counterfactual {
+            run.name = format!("{}, {}", run.name, c.description());
         }
         if terminal {
             eprint!("\r\x1b[2K");

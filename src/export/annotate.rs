@@ -192,8 +192,8 @@ fn draw_caption(canvas: &mut Canvas<'_>, font: &FontRef<'_>, panel: &Panel, y: f
     }
     let small = px * 0.85;
     let y = y + px * 1.0;
-    let short = |v: f32| if (1e-3..1e4).contains(&v.abs()) { format!("{v:.4}") } else { format!("{v:.2e}") };
-    let (lo, hi) = panel.range.map_or(("0".to_owned(), "1".to_owned()), |(lo, hi)| (short(lo), short(hi)));
+    let (lo, hi) =
+        panel.range.map_or(("0".to_owned(), "1".to_owned()), |(lo, hi)| (crate::render::short_value(lo), crate::render::short_value(hi)));
     canvas.text(font, pad, y, small, &lo, [220, 220, 220]);
     let w = canvas.text_width(font, small, &hi);
     canvas.text(font, pad + width - w, y, small, &hi, [220, 220, 220]);

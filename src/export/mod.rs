@@ -25,17 +25,13 @@ use crate::render::crop_rect;
 impl ModelRun {
     /// The panel to draw for this model at `t` on a `width x height` frame.
     pub fn panel(&self, t: f64, width: u32, height: u32, style: &AnnotateStyle, top_k: usize) -> Panel {
-        let slices = crate::render::rgb_slices(
-            self.results.iter().filter_map(|r| Some(r.timed(r.rgb.as_ref()?))),
-            self.num_frames,
-            style.overlay.span,
-        );
+        let heat = self.heat(t, &style.overlay);
         Panel {
             title: self.name.clone(),
-            heat: self.heat(t, &style.overlay),
+            range: heat.as_ref().and_then(|h| h.1),
+            heat: heat.map(|h| h.0),
             crop: crop_rect(&self.crop, width, height),
             labels: self.top_at(t, top_k),
-            range: crate::render::raw_range_at(&slices, t, style.overlay.normalisation),
             ..Panel::default()
         }
     }
@@ -75,8 +71,8 @@ pub fn caption_text(settings: &AnalysisSettings, style: &crate::render::OverlayS
         MapSpan::Window => "the whole window",
     };
     let mut text = format!("{method}; {} {normalisation}; threshold {:.2}; {span}", style.colormap.name(), style.threshold);
-    if settings.counterfactual.is_some() {
-        text.push_str(&format!("; {}", crate::app::what_if_name(settings.counterfactual)));
+    if let Some(c) = settings.counterfactual {
+        text.push_str(&format!("; {}", c.description()));
     }
     text
 }

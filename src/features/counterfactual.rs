@@ -68,6 +68,17 @@ impl Counterfactual {
         }
     }
 
+    /// How the app and exports name it: "audio muted", "audio as noise", "audio shifted +0.5 s",
+    /// "video blanked".
+    pub fn description(self) -> String {
+        match self {
+            Self::Mute => "audio muted".into(),
+            Self::Noise => "audio as noise".into(),
+            Self::Shift(secs) => format!("audio shifted {secs:+} s"),
+            Self::BlankVideo => "video blanked".into(),
+        }
+    }
+
     /// Whether the frames are replaced (the audio then is the clip's own).
     pub fn blanks_video(self) -> bool {
         self == Self::BlankVideo

@@ -218,6 +218,16 @@ pub fn heat_at(slices: &[Slice<'_>], t: f64, normalisation: Normalisation) -> Op
     }
 }
 
+/// A map value for a colour bar's ends and readouts: 4 decimals without trailing zeros, or
+/// scientific notation outside [1e-3, 1e4).
+pub fn short_value(v: f32) -> String {
+    if v == 0.0 || (1e-3..1e4).contains(&v.abs()) {
+        format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 /// The raw values that [`heat_at`] maps to 0 and 1 at `t`: the nearest slice's own range (per
 /// frame; smooth blends two slices, each over its own range, and this is the nearer one's), or
 /// the range over every slice (clip).

@@ -28,7 +28,7 @@ pub(super) fn window_text(m: &ModelResults, t: f64, fps: f64, span: MapSpan) -> 
     let frame = |secs: f64| (secs * fps).round().max(0.0) as i64;
     let mut text = format!("{head}: frames {}-{}", frame(r.first_frame), frame(r.last_frame));
     let num_frames = m.config.as_ref()?.dataset_configs.num_frames;
-    let ranges = r.rgb.as_ref().map(|map| map.frames.clone()).unwrap_or_default();
+    let ranges: &[std::ops::Range<usize>] = r.rgb.as_ref().map_or(&[], |map| &map.frames);
     match span {
         MapSpan::Window => text.push_str(", the whole window"),
         MapSpan::Slice if !ranges.is_empty() => {

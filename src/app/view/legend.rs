@@ -18,7 +18,7 @@ impl Scale {
     /// The readout for a colormap position `v` (the drawn value, in [0, 1]).
     pub(super) fn describe(&self, v: f32) -> String {
         match self {
-            Scale::Map { range: Some((lo, hi)), .. } => format!("{v:.2} of the range: {} raw", short(lo + v * (hi - lo))),
+            Scale::Map { range: Some((lo, hi)), .. } => format!("{v:.2} of the range: {} raw", short_value(lo + v * (hi - lo))),
             Scale::Map { range: None, .. } => format!("{v:.2}"),
             Scale::Difference { a, b } => {
                 let d = 2.0 * v - 1.0;
@@ -29,15 +29,6 @@ impl Scale {
                 }
             }
         }
-    }
-}
-
-/// A number in 4 significant figures, without a long tail of zeros.
-fn short(v: f32) -> String {
-    if v == 0.0 || (1e-3..1e4).contains(&v.abs()) {
-        format!("{:.4}", v).trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        format!("{v:.3e}")
     }
 }
 
@@ -90,7 +81,9 @@ pub(super) fn colour_bar(ui: &mut Ui, width: f32, colormap: Colormap, threshold:
     ui.horizontal(|ui| {
         ui.set_width(width);
         let (left, middle, right) = match scale {
-            Scale::Map { range: Some((lo, hi)), normalisation } => (short(*lo), normalisation_text(*normalisation).to_owned(), short(*hi)),
+            Scale::Map { range: Some((lo, hi)), normalisation } => {
+                (short_value(*lo), normalisation_text(*normalisation).to_owned(), short_value(*hi))
+            }
             Scale::Map { range: None, normalisation } => ("0".to_owned(), normalisation_text(*normalisation).to_owned(), "1".to_owned()),
             Scale::Difference { a, b } => (format!("{a} higher"), "equal".to_owned(), format!("{b} higher")),
         };

@@ -25,6 +25,7 @@ use crate::media::video::VideoFrame;
 use crate::render::gpu::{FrameRef, OverlayRenderer};
 use crate::render::{
     Colormap, Heat, MapSpan, Normalisation, OverlayStyle, blend_pixel, crop_rect, difference, heat_at, normalise, raw_range_at, rgb_slices,
+    short_value,
 };
 
 use frames::frame_views;

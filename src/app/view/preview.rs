@@ -70,8 +70,7 @@ fn contents(ui: &mut Ui, model: &str, p: &InputPreview) {
     });
     ui.separator();
     let (mean, std) = p.spec_norm;
-    let heard = p.counterfactual.map_or(String::new(), |c| format!(" ({})", crate::app::what_if_name(Some(c))));
-    ui.label(format!("spectrogram {:.2}-{:.2} s{heard}: {} frames of 10 ms x {} mel bins", p.audio.0, p.audio.1, p.time, p.mel));
+    ui.label(format!("spectrogram {:.2}-{:.2} s: {} frames of 10 ms x {} mel bins", p.audio.0, p.audio.1, p.time, p.mel));
     ui.label(
         egui::RichText::new(format!("log-mel (Kaldi fbank, 25 ms Hann windows), then (x - {mean}) / {std}; low frequencies at the bottom"))
             .small(),

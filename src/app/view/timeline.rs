@@ -77,6 +77,7 @@ pub(super) fn transport(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) 
     });
 }
 
+/// Colour `c` of the label strip's classes.
 pub(super) fn class_colour(c: usize) -> Color32 {
     let palette = [
         Color32::from_rgb(228, 26, 28),
@@ -274,7 +275,8 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
             for (f, text) in [(500.0, "500 Hz"), (2000.0, "2 kHz"), (8000.0, "8 kHz")] {
                 let y = rect.bottom() - rect.height() * ((mel(f) - lo) / (hi - lo)) as f32;
                 painter.hline(rect.left() - 4.0..=rect.left(), y, Stroke::new(1.0, text_colour));
-                if rows_fit(height) {
+                // Labels only where the row is tall enough to hold them apart.
+                if height >= 40.0 {
                     painter.text(egui::pos2(rect.left() - 6.0, y), egui::Align2::RIGHT_CENTER, text, font.clone(), text_colour);
                 }
             }
@@ -332,11 +334,6 @@ struct SpectrogramRow {
     span: (f64, f64),
     heat: Option<Heat>,
     heard: Option<Counterfactual>,
-}
-
-/// Whether a spectrogram row is tall enough for its frequency labels.
-fn rows_fit(height: f32) -> bool {
-    height >= 40.0
 }
 
 /// A spectrogram map as a heat in the image's orientation: time across, low frequencies at the
