@@ -64,6 +64,11 @@ impl FreshClips {
         synth::clip_seed(self.seed, "fresh", index as usize)
     }
 
+    /// The window every example is cut from.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
     /// Fresh clip `index` as a training example.
     pub fn example(&self, index: u64) -> Example {
         let seed = self.clip_seed(index);
