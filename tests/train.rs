@@ -92,6 +92,15 @@ fn the_schedule_warms_up_then_decays() {
     assert!((train::learning_rate(&o, 100) - 0.05).abs() < 1e-9);
 }
 
+/// The shipped bottleneck configuration, the `sync` generator and its fresh clips from `seed`.
+fn fresh_sync_clips(seed: u64) -> (MbtConfig, SynthConfig, train::FreshClips) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/configs/synth_bottleneck.json")).unwrap();
+    let config = MbtConfig::parse_scenic_json(&text).unwrap().config;
+    let clips = SynthConfig { task: synth::Task::Sync, ..SynthConfig::default() };
+    let fresh = train::FreshClips::new(clips.clone(), &config, seed).unwrap();
+    (config, clips, fresh)
+}
+
 /// `train --fresh` draws the window `load_examples` takes from the clip `synth` writes for the
 /// same seed, less the MP4 round trip: same label, and pictures and spectrogram that differ only
 /// by x264 (yuv420p, CRF 20) and AAC coding noise. Measured 2026-12-04: 3.1 to 3.8 levels of
@@ -100,10 +109,7 @@ fn the_schedule_warms_up_then_decays() {
 /// The twin is the same pictures with the twin's label.
 #[test]
 fn fresh_examples_match_the_written_clips() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/configs/synth_bottleneck.json")).unwrap();
-    let config = MbtConfig::parse_scenic_json(&text).unwrap().config;
-    let clips = SynthConfig { task: synth::Task::Sync, ..SynthConfig::default() };
-    let fresh = train::FreshClips::new(clips.clone(), &config, 9).unwrap();
+    let (config, clips, fresh) = fresh_sync_clips(9);
     let dir = crate::scratch("train-fresh");
     let mut compared = 0;
     for index in 0..3 {
@@ -208,10 +214,7 @@ fn video_tokens_learn_the_loudness_of_their_time_slice() {
 /// which the targets never see: they are read off the spectrogram alone.
 #[test]
 fn sync_targets_mark_the_sounding_slots() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/configs/synth_bottleneck.json")).unwrap();
-    let config = MbtConfig::parse_scenic_json(&text).unwrap().config;
-    let clips = SynthConfig { task: synth::Task::Sync, ..SynthConfig::default() };
-    let fresh = train::FreshClips::new(clips.clone(), &config, 3).unwrap();
+    let (config, clips, fresh) = fresh_sync_clips(3);
     let slices = config.rgb_time_slices();
     let frames_per_slice = config.dataset_configs.num_frames / slices;
     let (mut separated, mut gaps) = (0u64, Vec::new());
