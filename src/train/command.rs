@@ -35,7 +35,8 @@ pub struct TrainArgs {
     pub modality_loss: f64,
     /// Weight of a self-supervised loss that aligns the streams in time: every video and audio
     /// patch token predicts, through linear heads used only in training, how loud the audio is
-    /// in its own time slice (read off the input spectrogram; no labels or boxes). The classification loss
+    /// in its own time slice (read off the input spectrogram; no labels or boxes), and so does
+    /// bottleneck token k for slice k where there is one per slice. The classification loss
     /// alone gives no first-order signal for that alignment, which the `sync` task needs. 0: off.
     #[arg(long, default_value_t = 0.0)]
     pub sync_loss: f64,
@@ -217,16 +218,28 @@ pub fn run(args: TrainArgs, load_clips: ClipLoader) -> anyhow::Result<()> {
     } else {
         &mut random
     };
-    let (mut loss_sum, mut acc_sum, mut sync_sum, mut count) = (0.0f32, 0.0f32, 0.0f32, 0usize);
+    let (mut loss_sum, mut acc_sum, mut count) = (0.0f32, 0.0f32, 0usize);
+    // The video, audio and bottleneck tokens' time-alignment errors.
+    let mut sync_sums = [0.0f32; 3];
     let total = options.steps;
     let report = |r: train::StepReport| {
         loss_sum += r.loss;
         acc_sum += r.accuracy;
-        sync_sum += r.sync_loss.unwrap_or(0.0);
+        for (sum, value) in sync_sums.iter_mut().zip([r.sync_loss, r.sync_audio, r.sync_bottleneck]) {
+            *sum += value.unwrap_or(0.0);
+        }
         count += 1;
         if (r.step + 1).is_multiple_of(10) || r.step + 1 == total {
             let elapsed = started.elapsed().as_secs_f64();
-            let sync = if r.sync_loss.is_some() { format!("  sync {:.3}", sync_sum / count as f32) } else { String::new() };
+            let mean = |sum: f32| sum / count as f32;
+            let mut sync = if r.sync_loss.is_some() { format!("  sync {:.3}", mean(sync_sums[0])) } else { String::new() };
+            if r.sync_audio.is_some() {
+                sync += &format!(" (audio {:.3}", mean(sync_sums[1]));
+                if r.sync_bottleneck.is_some() {
+                    sync += &format!(", bottleneck {:.3}", mean(sync_sums[2]));
+                }
+                sync += ")";
+            }
             eprintln!(
                 "step {:5}/{}  loss {:.4}  accuracy {:5.1}%{sync}  lr {:.2e}  {:.1} s",
                 r.step + 1,
@@ -236,7 +249,7 @@ pub fn run(args: TrainArgs, load_clips: ClipLoader) -> anyhow::Result<()> {
                 r.learning_rate,
                 elapsed
             );
-            (loss_sum, acc_sum, sync_sum, count) = (0.0, 0.0, 0.0, 0);
+            (loss_sum, acc_sum, sync_sums, count) = (0.0, 0.0, [0.0; 3], 0);
         }
     };
     let checkpoint = |model: &crate::model::Mbt, step: usize| {

@@ -83,7 +83,11 @@ struct Trainee {
 }
 
 /// The time-alignment loss's linear heads, one per modality: each patch token predicts the
-/// audio's loudness ([`sync_targets`]) in its own time slice.
+/// audio's loudness ([`sync_targets`]) in its own time slice. In a bottleneck model with at
+/// least as many bottleneck tokens as time slices, bottleneck token `k` (after the last layer)
+/// predicts slice `k`'s loudness too, through a third head: a route for the alignment (audio
+/// slice -> its bottleneck token -> the video tokens of that slice) that is supervised at every
+/// hop instead of having to be discovered through tokens that carry no position.
 ///
 /// Only the video tokens' prediction needs the other modality; the audio tokens' is easy, and it
 /// is there to make the audio tokens carry their slice's loudness plainly in their values, where
@@ -95,33 +99,37 @@ struct Trainee {
 struct SyncHeads {
     rgb: Linear,
     spectrogram: Linear,
+    bottleneck: Linear,
 }
 
 impl SyncHeads {
     fn new(config: &MbtConfig, device: &Device) -> Self {
         let head = || LinearConfig::new(config.hidden_size, 1).init(device);
-        Self { rgb: head(), spectrogram: head() }
+        Self { rgb: head(), spectrogram: head(), bottleneck: head() }
     }
 
     /// The loss (mean squared error over the modalities' patch tokens whose slices line up with
-    /// the video's time slices) and the video tokens' part of it.
-    fn loss(
-        &self,
-        config: &MbtConfig,
-        encoded: &Tensor<3>,
-        layout: &crate::model::layout::TokenLayout,
-        picked: &[&Example],
-        device: &Device,
-    ) -> (Option<Tensor<1>>, Option<f32>) {
+    /// the video's time slices, and over the first bottleneck tokens, one per slice, averaged
+    /// over the terms) and each kind of token's part of it.
+    fn loss(&self, config: &MbtConfig, out: &crate::model::MbtOutput, picked: &[&Example], device: &Device) -> SyncLoss {
+        let (encoded, layout) = (&out.encoded, &out.encoded_layout);
         let slices = config.rgb_time_slices();
         let b = picked.len();
+        let mut result = SyncLoss { total: None, video: None, audio: None, bottleneck: None };
         if slices == 0 {
-            return (None, None);
+            return result;
         }
         let mel = config.dataset_configs.spec_shape[1];
         let targets = sync_targets(picked, mel, slices);
         let targets: Tensor<3> = Tensor::<2>::from_data(TensorData::new(targets, [b, slices]), device).reshape([b, slices, 1]);
-        let (mut total, mut terms, mut video) = (None::<Tensor<1>>, 0usize, None);
+        let (mut total, mut terms) = (None::<Tensor<1>>, 0usize);
+        let mut add = |mse: Tensor<1>| {
+            total = Some(match total.take() {
+                Some(t) => t + mse,
+                None => mse,
+            });
+            terms += 1;
+        };
         for (modality, head) in [(Modality::Rgb, &self.rgb), (Modality::Spectrogram, &self.spectrogram)] {
             let Some(patches) = layout.find(TokenKind::Patches(modality)) else { continue };
             // Both modalities' patch tokens are time-major, so a slice's tokens are contiguous.
@@ -132,17 +140,35 @@ impl SyncHeads {
             let tokens = encoded.clone().slice(s![.., patches.start..patches.start + patches.len, ..]);
             let error = head.forward(tokens).reshape([b, slices, per_slice]) - targets.clone();
             let mse = (error.clone() * error).mean();
-            if modality == Modality::Rgb {
-                video = Some(mse.clone().into_scalar::<f32>());
+            let value = Some(mse.clone().into_scalar::<f32>());
+            match modality {
+                Modality::Rgb => result.video = value,
+                Modality::Spectrogram => result.audio = value,
             }
-            total = Some(match total {
-                Some(t) => t + mse,
-                None => mse,
-            });
-            terms += 1;
+            add(mse);
         }
-        (total.map(|t| t.div_scalar(terms as f64)), video)
+        if let Some(bottleneck) = out.bottleneck.as_ref().filter(|t| t.dims()[1] >= slices) {
+            let tokens = bottleneck.clone().slice(s![.., 0..slices, ..]);
+            let error = self.bottleneck.forward(tokens) - targets;
+            let mse = (error.clone() * error).mean();
+            result.bottleneck = Some(mse.clone().into_scalar::<f32>());
+            add(mse);
+        }
+        result.total = total.map(|t| t.div_scalar(terms as f64));
+        result
     }
+}
+
+/// What [`SyncHeads::loss`] gives.
+struct SyncLoss {
+    /// The loss to add, when any term applies.
+    total: Option<Tensor<1>>,
+    /// The video tokens' error.
+    video: Option<f32>,
+    /// The audio tokens' error.
+    audio: Option<f32>,
+    /// The bottleneck tokens' error.
+    bottleneck: Option<f32>,
 }
 
 /// The targets of the time-alignment loss, `[batch, slices]`: for each example, how loud the
@@ -178,6 +204,11 @@ pub struct StepReport {
     /// The video tokens' time-alignment error (mean squared error against standardised targets:
     /// 1 for a constant guess), when the loss is on.
     pub sync_loss: Option<f32>,
+    /// The audio tokens' time-alignment error, when the loss is on.
+    pub sync_audio: Option<f32>,
+    /// The bottleneck tokens' time-alignment error, when the loss is on and the model has a
+    /// bottleneck token per time slice.
+    pub sync_bottleneck: Option<f32>,
     pub learning_rate: f64,
 }
 
@@ -339,19 +370,27 @@ pub fn train(
                 loss = loss + sum.mul_scalar(options.modality_loss / n);
             }
         }
-        let mut sync_value = None;
+        let (mut sync_value, mut sync_audio, mut sync_bottleneck) = (None, None, None);
         if let Some(heads) = &model.sync_heads {
-            let (sync, video) = heads.loss(config, &out.encoded, &out.encoded_layout, picked, device);
-            sync_value = video;
-            if let Some(sync) = sync {
-                loss = loss + sync.mul_scalar(options.sync_loss);
+            let sync = heads.loss(config, &out, picked, device);
+            (sync_value, sync_audio, sync_bottleneck) = (sync.video, sync.audio, sync.bottleneck);
+            if let Some(total) = sync.total {
+                loss = loss + total.mul_scalar(options.sync_loss);
             }
         }
         let correct = predicted.equal(labels).int().sum().into_scalar::<i64>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = learning_rate(options, step);
         let model = optim.step(lr, model, grads);
-        report(StepReport { step, loss: loss_value, accuracy: correct as f32 / b as f32, sync_loss: sync_value, learning_rate: lr });
+        report(StepReport {
+            step,
+            loss: loss_value,
+            accuracy: correct as f32 / b as f32,
+            sync_loss: sync_value,
+            sync_audio,
+            sync_bottleneck,
+            learning_rate: lr,
+        });
         if options.checkpoint_every > 0 && (step + 1).is_multiple_of(options.checkpoint_every) && step + 1 < options.steps {
             checkpoint(&model.mbt.valid(), step + 1)?;
         }
