@@ -3,6 +3,18 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+/// A file's identity for caches: path, size and modification time (a file replaced or edited
+/// gets another).
+pub fn file_identity(path: &Path) -> String {
+    let meta = std::fs::metadata(path).ok();
+    let modified = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}|{}|{}", path.display(), meta.map_or(0, |m| m.len()), modified)
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it into place.
 ///
 /// With `overwrite == false` an existing `path` is an error and is left untouched.

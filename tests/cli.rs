@@ -231,4 +231,22 @@ fn analyze_with_a_counterfactual_names_it_and_changes_the_predictions() {
     assert_eq!(muted["settings"]["counterfactual"], "mute");
     let top = |j: &serde_json::Value| j["clips"][0]["models"][0][0]["top"][0]["probability"].as_f64().unwrap();
     assert!((top(&own) - top(&muted)).abs() > 1e-4, "{} and {}", top(&own), top(&muted));
+    // Another clip's audio: named by its path in the settings, and it changes what is said.
+    let donor = root.join("assets/demo/test_00001.mp4");
+    let swapped = run(&[&format!("--counterfactual=swap={}", donor.display())], &work.join("swapped.json"));
+    assert_eq!(swapped["settings"]["counterfactual"]["swap"], donor.display().to_string());
+    assert!((top(&own) - top(&swapped)).abs() > 1e-4, "{} and {}", top(&own), top(&swapped));
+    // A file that is not there is a bad argument.
+    let missing = mbtscope()
+        .args(["analyze", "--device", "cpu", "--counterfactual", "swap=/nonexistent/other.mp4"])
+        .arg(root.join("assets/demo/test_00000.mp4"))
+        .arg("--model")
+        .arg(root.join("assets/models/bottleneck"))
+        .arg("--out")
+        .arg(work.join("never.json"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("swap=/nonexistent/other.mp4: no such file"));
+    assert!(!work.join("never.json").exists());
 }

@@ -146,3 +146,40 @@ fn blank_video_and_mute_alter_only_their_own_modality() {
     assert_eq!(same_frames, frames, "the frames untouched");
     assert_ne!(silent, audio);
 }
+
+/// `swap=PATH` keeps the clip's frames exactly and feeds the window exactly the audio the other
+/// clip's own window has; a clip without sound cannot be swapped in, and the error names it.
+#[test]
+fn swapped_audio_is_the_other_clips_window_and_the_frames_stay() {
+    use mbtscope::features::Counterfactual;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config: MbtConfig = serde_json::from_slice(&std::fs::read(root.join("assets/models/bottleneck/model.json")).unwrap()).unwrap();
+    let (clip, donor) = (root.join("assets/demo/test_00000.mp4"), root.join("assets/demo/test_00001.mp4"));
+    let mut features = ClipFeatures::open(&clip, &config, FbankConfig::default()).unwrap();
+    let mut other = ClipFeatures::open(&donor, &config, FbankConfig::default()).unwrap();
+    for window in features.windows(None).into_iter().take(3) {
+        let (frames, audio) = features.window_bytes(&window).unwrap();
+        let (_, donor_audio) = other.window_bytes(&window).unwrap();
+        assert_ne!(audio, donor_audio, "the two clips sound different at {}", window.audio_start);
+        features.set_counterfactual(Some(Counterfactual::swap(&donor).unwrap()));
+        let (same_frames, swapped) = features.window_bytes(&window).unwrap();
+        assert_eq!(same_frames, frames, "the frames untouched");
+        assert_eq!(swapped, donor_audio, "the other clip's audio at {}", window.audio_start);
+        features.set_counterfactual(None);
+    }
+    assert!(Counterfactual::swap(&root.join("assets/demo/missing.mp4")).unwrap_err().contains("missing.mp4: no such file"));
+    // The same clip without its audio stream.
+    let silent = crate::scratch("features-swap").join("silent.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-y", "-loglevel", "error", "-i"])
+        .arg(&donor)
+        .args(["-an", "-c:v", "copy"])
+        .arg(&silent)
+        .status()
+        .expect("ffmpeg (Debian package `ffmpeg`)");
+    assert!(status.success());
+    features.set_counterfactual(Some(Counterfactual::swap(&silent).unwrap()));
+    let window = features.windows(None)[0].clone();
+    let error = features.window_bytes(&window).unwrap_err().to_string();
+    assert!(error.contains("no audio stream") && error.contains("silent.mp4"), "{error}");
+}

@@ -606,6 +606,56 @@ fn what_if_compares_model_a_before_and_after_muting() {
     assert_eq!(names, ["bottleneck", "vanilla"]);
 }
 
+/// What if model A heard another clip: "another clip's audio ..." opens a file dialog, the
+/// clip picked there is heard instead (the frames stay), the spectrogram row shows that clip's
+/// audio, and a file that vanished is refused with a message.
+#[test]
+fn what_if_swaps_in_another_clips_audio_picked_in_a_dialog() {
+    let work = crate::scratch("gui-what-if-swap");
+    let mut harness = app(AudioDevice::Disabled, work.clone());
+    step_until(&mut harness, "the clip", |app| app.player().is_some());
+    let donor = work.join("donor.mp4");
+    std::fs::copy(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/test_00001.mp4"), &donor).unwrap();
+    harness.state_mut().ui.dialogs.use_builtin_only();
+    harness.run_steps(2);
+    harness.get_by_label("what if").click();
+    harness.run_steps(2);
+    harness.get_by_label("another clip's audio ...").click();
+    harness.run_steps(3);
+    assert!(harness.state().ui.dialogs.builtin.is_some(), "the dialog is open");
+    harness.state_mut().ui.dialogs.builtin.as_mut().unwrap().dir = work.clone();
+    harness.run_steps(2);
+    harness.get_by_label("donor.mp4").click();
+    harness.run_steps(1);
+    harness.get_by_label("OK").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().settings.analysis.counterfactual, Some(mbtscope::features::Counterfactual::Swap(donor.clone())));
+    step_until(&mut harness, "both analyses of the first window", |app| app.analysis.models.iter().all(|m| m.window_at(0.0).is_some()));
+    let models = &harness.state().analysis.models;
+    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["bottleneck", "bottleneck, audio from donor.mp4"]);
+    let (before, after) = (models[0].window_at(0.0).unwrap(), models[1].window_at(0.0).unwrap());
+    assert_ne!(before.probabilities, after.probabilities, "another sound changes what the model says");
+    step_until(&mut harness, "the swapped-in spectrogram", |app| {
+        app.session.as_ref().is_some_and(|s| s.swapped.as_ref().is_some_and(|w| w.spectrogram.is_some()))
+    });
+    harness.run_steps(2);
+    harness.get_by_label("B: bottleneck, audio from donor.mp4");
+    let session = harness.state().session.as_ref().unwrap();
+    let (own, swapped) = (session.spectrogram_of(None).unwrap(), session.spectrogram_of(Some(&donor)).unwrap());
+    assert_ne!(own.values, swapped.values, "the row shows the audio model A heard");
+    // A file that is gone by the time it is swapped in: a message, and the what-if stays.
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(mbtscope::app::Command::SwapAudio(work.join("gone.mp4")), &ctx);
+    harness.run_steps(2);
+    assert!(
+        harness.state().ui.message.as_deref().is_some_and(|m| m.contains("gone.mp4: no such file")),
+        "{:?}",
+        harness.state().ui.message
+    );
+    assert_eq!(harness.state().settings.analysis.counterfactual, Some(mbtscope::features::Counterfactual::Swap(donor)));
+}
+
 /// P opens "What the model sees": model A's input for the window at the playhead (the sampled
 /// frames after resizing and cropping, the normalised spectrogram and their statistics), the
 /// same input the analysis gives the model; it follows the playhead to the next window.

@@ -6,17 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{AnalysisSettings, WindowResult, fnv1a};
-
-/// A file's identity for caches: path, size and modification time.
-fn file_identity(path: &Path) -> String {
-    let meta = std::fs::metadata(path).ok();
-    let modified = meta
-        .as_ref()
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    format!("{}|{}|{}", path.display(), meta.map_or(0, |m| m.len()), modified)
-}
+use crate::fsutil::file_identity;
 
 /// The layout of a cache entry: a header line, then the results as JSON.
 const CACHE_FORMAT: &str = "mbtscope-cache/2";
@@ -77,7 +67,12 @@ pub struct CacheEntry<'a> {
 
 impl CacheEntry<'_> {
     pub fn path(&self) -> PathBuf {
-        let clip_key = fnv1a(file_identity(self.clip).as_bytes());
+        let mut clip_identity = file_identity(self.clip);
+        // Swapped-in audio is part of the input: its file's identity is part of the key.
+        if let Some(crate::features::Counterfactual::Swap(donor)) = &self.settings.counterfactual {
+            clip_identity += &format!("|audio:{}", file_identity(donor));
+        }
+        let clip_key = fnv1a(clip_identity.as_bytes());
         let model_key = fnv1a(file_identity(&self.model_dir.join(crate::weights::native::WEIGHTS_FILE)).as_bytes());
         self.dir.join(format!("{clip_key:016x}-{model_key:016x}-{}.json", self.settings.key()))
     }

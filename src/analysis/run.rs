@@ -168,7 +168,7 @@ pub fn analyze_cached(
     cache: Option<&Path>,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<ModelRun> {
-    let mut analysis = ClipAnalysis::open(clip, model.config(), settings.counterfactual)?;
+    let mut analysis = ClipAnalysis::open(clip, model.config(), settings.counterfactual.clone())?;
     let total = analysis.windows.len();
     let entry = cache.map(|dir| CacheEntry { dir, clip, model_dir, settings });
     let results = match entry.and_then(|e| e.read(total, model.config().num_classes)) {

@@ -15,7 +15,7 @@ pub enum Method {
     Relevance,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AnalysisSettings {
     pub method: Method,
     /// The class relevance explains (the top prediction when `None`).
@@ -58,7 +58,7 @@ impl AnalysisSettings {
     /// Also says what was changed ([`Self::misfits`]), so that the UI can tell.
     pub fn fitted_to(&self, config: &MbtConfig) -> (Self, Vec<String>) {
         let misfits = self.misfits(config);
-        let mut fitted = *self;
+        let mut fitted = self.clone();
         fitted.rollout.start_layer = fitted.rollout.start_layer.min(config.num_layers.saturating_sub(1));
         fitted.rollout.raw_layer = fitted.rollout.raw_layer.filter(|&l| l < config.num_layers);
         fitted.class = fitted.class.filter(|&c| c < config.num_classes);

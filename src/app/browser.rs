@@ -166,5 +166,12 @@ pub fn load_stored(table: &ResultsTable, row: usize, window: Option<usize>, know
     if !table.maps {
         notes.push("the results hold no maps (analyze ran with --no-maps): predictions only".into());
     }
-    Ok(StoredClip { clip, models: out, settings: table.settings, seek: seek.unwrap_or(0.0), source: (table.path.clone(), row), notes })
+    Ok(StoredClip {
+        clip,
+        models: out,
+        settings: table.settings.clone(),
+        seek: seek.unwrap_or(0.0),
+        source: (table.path.clone(), row),
+        notes,
+    })
 }

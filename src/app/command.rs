@@ -33,6 +33,9 @@ pub enum Command {
     SetStyle(OverlayStyle),
     /// What the models explain (a new analysis).
     SetAnalysis(AnalysisSettings),
+    /// A what-if: model A hears this clip's audio instead of the open clip's (a file that is
+    /// not there is refused with a message).
+    SwapAudio(PathBuf),
     /// Play, or pause when playing (at the end, play starts over).
     TogglePlay,
     /// Seek to this many seconds (clamped to the clip).

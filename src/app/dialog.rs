@@ -21,6 +21,8 @@ pub enum Purpose {
     OpenResults,
     /// A labels CSV for the open results.
     GroundTruth,
+    /// A clip whose audio model A hears instead (a what-if).
+    SwapAudio,
 }
 
 impl Purpose {
@@ -35,6 +37,7 @@ impl Purpose {
             Self::ExportFolder => "Export folder",
             Self::OpenResults => "Open analysis results (JSON or Parquet)",
             Self::GroundTruth => "Ground truth (CSV: clip,label)",
+            Self::SwapAudio => "A clip whose audio model A hears instead",
         }
     }
 
@@ -118,7 +121,7 @@ impl Dialogs {
                     dialog = dialog.set_directory(dir);
                 }
                 dialog = match purpose {
-                    Purpose::OpenClip => dialog.add_filter("video", CLIP_EXTENSIONS).add_filter("any file", &["*"]),
+                    Purpose::OpenClip | Purpose::SwapAudio => dialog.add_filter("video", CLIP_EXTENSIONS).add_filter("any file", &["*"]),
                     Purpose::ImportConfig => dialog.add_filter("JSON", &["json"]).add_filter("any file", &["*"]),
                     Purpose::ImportLabels => dialog.add_filter("text", &["txt"]).add_filter("any file", &["*"]),
                     Purpose::OpenResults => dialog.add_filter("results", &["parquet", "json"]).add_filter("any file", &["*"]),

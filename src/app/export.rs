@@ -133,7 +133,7 @@ pub fn start_json(app: &MbtApp, wake: impl Fn() + Send + 'static) -> anyhow::Res
     let clip = app.clip().map(Path::to_owned);
     let export = Export {
         clip: clip.clone(),
-        settings: app.settings.analysis,
+        settings: app.settings.analysis.clone(),
         models: app
             .analysis
             .models
@@ -182,7 +182,7 @@ pub fn start_clip(
         video: video.then(|| fresh_path(&dir, &format!("{stem}_annotated"), "mp4")),
         force: false,
     };
-    let settings = app.settings.analysis;
+    let settings = app.settings.analysis.clone();
     let task = Task::spawn("export", wake, move |cx| {
         let refs: Vec<&ModelRun> = runs.iter().collect();
         crate::export::export(&job, &refs, &settings, |done, total| cx.set_progress(done, total), cx.cancel_flag())

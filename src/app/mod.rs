@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::analysis::AnalysisSettings;
+use crate::features::Counterfactual;
 use crate::media::Timestamp;
 use crate::media::player::{ClockSource, Player, PlayerOptions};
 use crate::model::device::DeviceChoice;
@@ -27,8 +28,8 @@ use crate::render::OverlayStyle;
 pub use command::Command;
 pub use settings::{AppOptions, FigureOptions, Settings, ViewMode, assets_dir, demo_clip, shipped_models};
 pub use state::{
-    Analysis, ClipSpectrogram, FrameZoom, ImportForm, Layout, LoopAb, ModelResults, Page, Preset, Session, Tasks, TokenPick, UiState,
-    ViewRects, method_name, normalisation_name, preset_of, presets, span_name, what_if_name,
+    Analysis, ClipSpectrogram, FrameZoom, ImportForm, Layout, LoopAb, ModelResults, Page, Preset, Session, SwappedAudio, Tasks, TokenPick,
+    UiState, ViewRects, method_name, normalisation_name, preset_of, presets, span_name, what_if_name,
 };
 use task::Task;
 pub use view::SHORTCUTS;
@@ -198,6 +199,16 @@ impl MbtApp {
                     self.reanalyze();
                 }
             }
+            Command::SwapAudio(path) => match Counterfactual::swap(&path) {
+                Ok(swap) => {
+                    let analysis = AnalysisSettings { counterfactual: Some(swap), ..self.settings.analysis.clone() };
+                    if analysis != self.settings.analysis {
+                        self.settings.analysis = analysis;
+                        self.reanalyze();
+                    }
+                }
+                Err(e) => self.ui.message = Some(format!("cannot swap in that audio: {e}")),
+            },
             Command::TogglePlay => {
                 if let Some(s) = &mut self.session {
                     if s.player.is_playing() {
@@ -462,6 +473,27 @@ impl MbtApp {
             s.spectrogram = answer.ok().flatten().map(Arc::new);
             s.spectrogram_task = None;
         }
+        self.poll_swapped_audio(ctx);
+    }
+
+    /// Decodes the spectrogram of the audio a what-if swaps in, once per file.
+    fn poll_swapped_audio(&mut self, ctx: &egui::Context) {
+        let Some(s) = &mut self.session else { return };
+        if let Some(Counterfactual::Swap(path)) = &self.settings.analysis.counterfactual
+            && s.swapped.as_ref().is_none_or(|w| &w.path != path)
+        {
+            let (waker, audio_path) = (ctx.clone(), path.clone());
+            let task = Task::spawn("swapped-spectrogram", move || waker.request_repaint(), move |_| state::clip_spectrogram(&audio_path))
+                .inspect_err(|e| log::warn!("no spectrogram of the swapped-in audio: {e}"))
+                .ok();
+            s.swapped = Some(SwappedAudio { path: path.clone(), spectrogram: None, task });
+        }
+        if let Some(w) = &mut s.swapped
+            && let Some(answer) = w.task.as_mut().and_then(Task::poll)
+        {
+            w.spectrogram = answer.ok().flatten().map(Arc::new);
+            w.task = None;
+        }
     }
 
     /// Opens a clip: starts playback (paused) and its analysis. Errors are shown, not fatal: a
@@ -516,6 +548,7 @@ impl MbtApp {
             truth,
             spectrogram: None,
             spectrogram_task,
+            swapped: None,
             current_frame: None,
             frame_key: 0,
             token: None,
@@ -532,18 +565,27 @@ impl MbtApp {
     /// (Re)starts the background analysis with the current models and settings.
     fn reanalyze(&mut self) {
         let Some(clip) = self.clip().map(Path::to_owned) else { return };
+        // Settings saved with a swapped-in clip that has since gone: back to the clip's audio.
+        if let Some(Counterfactual::Swap(donor)) = &self.settings.analysis.counterfactual
+            && !donor.is_file()
+        {
+            self.ui.message = Some(format!("{} is gone, so model A hears the clip's own audio again", donor.display()));
+            self.settings.analysis.counterfactual = None;
+        }
         // A what-if (a counterfactual audio) compares model A with itself: before, on the clip's
         // own audio, and after, on the altered audio. Otherwise models A and B, as set.
-        let settings = self.settings.analysis;
-        let models: Vec<(PathBuf, AnalysisSettings)> = match (settings.counterfactual, self.settings.models.first()) {
-            (Some(_), Some(a)) => vec![(a.clone(), AnalysisSettings { counterfactual: None, ..settings }), (a.clone(), settings)],
-            _ => self.settings.models.iter().take(2).map(|d| (d.clone(), settings)).collect(),
+        let settings = &self.settings.analysis;
+        let models: Vec<(PathBuf, AnalysisSettings)> = match (&settings.counterfactual, self.settings.models.first()) {
+            (Some(_), Some(a)) => {
+                vec![(a.clone(), AnalysisSettings { counterfactual: None, ..settings.clone() }), (a.clone(), settings.clone())]
+            }
+            _ => self.settings.models.iter().take(2).map(|d| (d.clone(), settings.clone())).collect(),
         };
         self.analysis.models = models
             .iter()
             .map(|(dir, settings)| {
                 let mut m = ModelResults::new(dir);
-                if let Some(c) = settings.counterfactual {
+                if let Some(c) = &settings.counterfactual {
                     m.name = format!("{}, {}", m.name, c.description());
                 }
                 m
@@ -599,6 +641,7 @@ impl MbtApp {
             Purpose::ExportFolder => return Command::SetExportFolder(path),
             Purpose::OpenResults => return Command::OpenResults(path),
             Purpose::GroundTruth => return Command::OpenGroundTruth(path),
+            Purpose::SwapAudio => return Command::SwapAudio(path),
             Purpose::ImportCheckpoint => form.set_checkpoint(&path),
             Purpose::ImportConfig => form.config = path.display().to_string(),
             Purpose::ImportLabels => form.labels = path.display().to_string(),

@@ -167,6 +167,8 @@ pub struct Session {
     pub truth: Option<crate::synth::ClipTruth>,
     pub spectrogram: Option<Arc<ClipSpectrogram>>,
     pub(super) spectrogram_task: Option<Task<Option<ClipSpectrogram>>>,
+    /// The spectrogram of the clip whose audio a what-if swaps in, decoded as for the clip.
+    pub swapped: Option<SwappedAudio>,
     /// The frame on screen, and a key that changes with it.
     pub current_frame: Option<Arc<crate::media::video::VideoFrame>>,
     pub frame_key: u64,
@@ -210,7 +212,28 @@ impl LoopAb {
     }
 }
 
+/// Another clip's audio, for the spectrogram rows of a what-if that swaps it in.
+pub struct SwappedAudio {
+    pub path: PathBuf,
+    /// `None` while decoding, and when the file has no audio that FFmpeg can decode.
+    pub spectrogram: Option<Arc<ClipSpectrogram>>,
+    pub(super) task: Option<Task<Option<ClipSpectrogram>>>,
+}
+
 impl Session {
+    /// The spectrogram to draw for audio from `path`: the clip's own, or the swapped-in clip's
+    /// once decoded (`Err` says why there is none yet).
+    pub fn spectrogram_of(&self, path: Option<&Path>) -> Result<Arc<ClipSpectrogram>, &'static str> {
+        match path {
+            None => self.spectrogram.clone().ok_or("no spectrogram"),
+            Some(p) => match &self.swapped {
+                Some(s) if s.path == p && s.task.is_some() => Err("decoding the swapped-in audio..."),
+                Some(s) if s.path == p => s.spectrogram.clone().ok_or("the swapped-in clip has no sound to show"),
+                _ => Err("decoding the swapped-in audio..."),
+            },
+        }
+    }
+
     /// Whether the spectrogram is still being computed.
     pub fn spectrogram_pending(&self) -> bool {
         self.spectrogram_task.is_some()
@@ -365,7 +388,7 @@ impl FrameZoom {
 }
 
 /// A named set of explanation settings (the method and its options, and the map's time span).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Preset {
     pub name: &'static str,
     /// Where it comes from and how it scored, for the tooltip.
@@ -407,12 +430,12 @@ pub fn presets() -> [Preset; 3] {
 
 /// The preset the settings are (a what-if aside), if any.
 pub fn preset_of(analysis: &AnalysisSettings, span: crate::render::MapSpan) -> Option<Preset> {
-    presets().into_iter().find(|p| AnalysisSettings { counterfactual: None, ..*analysis } == p.analysis && span == p.span)
+    presets().into_iter().find(|p| AnalysisSettings { counterfactual: None, ..analysis.clone() } == p.analysis && span == p.span)
 }
 
 /// How the app names what the models get: "the clip's audio", or the counterfactual's
 /// [`crate::features::Counterfactual::description`].
-pub fn what_if_name(counterfactual: Option<crate::features::Counterfactual>) -> String {
+pub fn what_if_name(counterfactual: Option<&crate::features::Counterfactual>) -> String {
     counterfactual.map_or_else(|| "the clip's audio".to_owned(), crate::features::Counterfactual::description)
 }
 

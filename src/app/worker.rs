@@ -346,7 +346,7 @@ fn prepare(
         };
         let opened = loaded.and_then(|m| {
             models.insert(dir.clone(), m.clone());
-            ClipAnalysis::open(&request.clip, m.config(), wanted.counterfactual).map(|c| (m, c))
+            ClipAnalysis::open(&request.clip, m.config(), wanted.counterfactual.clone()).map(|c| (m, c))
         });
         let (model, clip) = match opened {
             Ok(opened) => opened,
@@ -426,7 +426,7 @@ fn analyze_rest(
         // the same audio) share one decode of it: at 1080p decoding costs far more than the
         // models.
         let dataset = jobs[k].model.config().dataset_configs.clone();
-        let counterfactual = jobs[k].settings.counterfactual;
+        let counterfactual = jobs[k].settings.counterfactual.clone();
         let input = jobs[k].clip.input(w).map_err(failed)?;
         let same_input = |j: &Job| j.model.config().dataset_configs == dataset && j.settings.counterfactual == counterfactual;
         for job in jobs.iter_mut().filter(|j| same_input(j) && j.done.get(w).is_some_and(Option::is_none)) {

@@ -89,7 +89,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     // Earlier results: kept (and their clips skipped) if made with the same models and settings.
     let mut results = Results {
         format: FORMAT.into(),
-        settings,
+        settings: settings.clone(),
         top_k: args.top_k,
         maps: !args.no_maps,
         models: models.clone(),

@@ -197,7 +197,8 @@ pub struct EvalArgs {
     pub rollout: RolloutArgs,
     /// Run the models on an altered input: `mute` (silence), `noise` (white noise of the
     /// window's own loudness), `shift=SECONDS` (the track moved later by that much; negative:
-    /// earlier) or `blank-video` (every frame mid-grey, the sound kept).
+    /// earlier), `swap=PATH` (that clip's audio at the same times; silence after it ends) or
+    /// `blank-video` (every frame mid-grey, the sound kept).
     #[arg(long, value_parser = parse_counterfactual)]
     pub counterfactual: Option<mbtscope::features::Counterfactual>,
     /// Replace existing JSON and plot files.
@@ -257,8 +258,9 @@ pub struct ExplainArgs {
     pub rollout: RolloutArgs,
     /// Run the models on an altered input, as `eval --counterfactual` does: `mute` (silence),
     /// `noise` (white noise of the window's own loudness), `shift=SECONDS` (the track moved
-    /// later by that much; negative: earlier) or `blank-video` (every frame mid-grey, the sound
-    /// kept). The output's settings name it.
+    /// later by that much; negative: earlier), `swap=PATH` (that clip's audio at the same times;
+    /// silence after it ends) or `blank-video` (every frame mid-grey, the sound kept). The
+    /// output's settings name it.
     #[arg(long, value_parser = parse_counterfactual)]
     pub counterfactual: Option<mbtscope::features::Counterfactual>,
 }
@@ -307,7 +309,7 @@ impl ExplainArgs {
             method: self.method,
             class: self.class,
             rollout: self.rollout.options(None),
-            counterfactual: self.counterfactual,
+            counterfactual: self.counterfactual.clone(),
         }
     }
 }

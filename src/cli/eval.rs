@@ -30,7 +30,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let loaded = runner::load_model_dir(dir, &selected.device)?;
         let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
         let started = std::time::Instant::now();
-        let examples = train::load_examples_with(&args.data, loaded.config(), &args.prefix, args.counterfactual)?;
+        let examples = train::load_examples_with(&args.data, loaded.config(), &args.prefix, args.counterfactual.as_ref())?;
         eprintln!("{name}: {} clips prepared in {:.1} s", examples.len(), started.elapsed().as_secs_f64());
         let report = eval::evaluate(&loaded.model, &name, &loaded.labels, &args.data, &examples, &options, |done, total| {
             eprint!("\r{name}: {done}/{total} clips");
@@ -43,7 +43,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             plot::confusion_png(&report, &path)?;
         }
         let mut report = report;
-        report.counterfactual = args.counterfactual.map(mbtscope::features::Counterfactual::name);
+        report.counterfactual = args.counterfactual.as_ref().map(mbtscope::features::Counterfactual::name);
         reports.push(report);
     }
     print_table(&reports);

@@ -36,7 +36,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             }
         })?;
         // The frames say what the model heard when it was not the clip's audio.
-        if let Some(c) = settings.counterfactual {
+        if let Some(c) = &settings.counterfactual {
             run.name = format!("{}, {}", run.name, c.description());
         }
         if terminal {

@@ -255,7 +255,7 @@ pub fn encode(results: &Results) -> anyhow::Result<Vec<u8>> {
     let batch = columns.finish()?;
     let header = Header {
         format: results.format.clone(),
-        settings: results.settings,
+        settings: results.settings.clone(),
         top_k: results.top_k,
         maps: results.maps,
         models: results.models.clone(),

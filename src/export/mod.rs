@@ -71,7 +71,7 @@ pub fn caption_text(settings: &AnalysisSettings, style: &crate::render::OverlayS
         MapSpan::Window => "the whole window",
     };
     let mut text = format!("{method}; {} {normalisation}; threshold {:.2}; {span}", style.colormap.name(), style.threshold);
-    if let Some(c) = settings.counterfactual {
+    if let Some(c) = &settings.counterfactual {
         text.push_str(&format!("; {}", c.description()));
     }
     text

@@ -3,10 +3,12 @@
 //! its cropped frames, so the model input stays exactly as the real pipeline makes it; `eval`,
 //! `analyze`, `export` and the app set it on a [`super::ClipFeatures`] the same way.
 
+use std::path::{Path, PathBuf};
+
 use crate::media::Timestamp;
 
 /// How a window's audio (or picture) is altered.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Counterfactual {
     /// The frames replaced by uniform mid-grey (every pixel 128), the audio kept: what the model
@@ -20,10 +22,14 @@ pub enum Counterfactual {
     /// The track shifted later by this many seconds (earlier when negative): the model hears at
     /// time t what the clip plays at t - shift, silence where that is outside the clip.
     Shift(f64),
+    /// Another clip's audio at the same times (silence where that clip has ended): does the
+    /// model follow the sound it hears, or the picture? Caches key results on the file's
+    /// identity too ([`crate::fsutil::file_identity`]), so an edited file is analysed afresh.
+    Swap(PathBuf),
 }
 
 impl Counterfactual {
-    /// Parses `mute`, `noise` or `shift=SECONDS`.
+    /// Parses `mute`, `noise`, `shift=SECONDS`, `swap=PATH` or `blank-video`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         match text {
@@ -39,20 +45,42 @@ impl Counterfactual {
             }
             return Ok(Self::Shift(secs));
         }
-        Err(format!("`{text}` is not a counterfactual (expected mute, noise, shift=SECONDS or blank-video)"))
+        if let Some(path) = text.strip_prefix("swap=") {
+            return Self::swap(Path::new(path));
+        }
+        Err(format!("`{text}` is not a counterfactual (expected mute, noise, shift=SECONDS, swap=PATH or blank-video)"))
+    }
+
+    /// The audio of the clip at `path` swapped in, which must be a file.
+    pub fn swap(path: &Path) -> Result<Self, String> {
+        if path.as_os_str().is_empty() {
+            return Err("swap=PATH: give the clip whose audio is played instead".into());
+        }
+        if !path.is_file() {
+            return Err(format!("swap={}: no such file", path.display()));
+        }
+        Ok(Self::Swap(path.to_owned()))
     }
 
     /// Where the audio of a window that starts at `start` is read from (a shift moves it).
-    pub fn source_start(self, start: Timestamp) -> Timestamp {
+    pub fn source_start(&self, start: Timestamp) -> Timestamp {
         match self {
-            Self::Shift(secs) => start - Timestamp::from_secs(secs),
-            Self::Mute | Self::Noise | Self::BlankVideo => start,
+            Self::Shift(secs) => start - Timestamp::from_secs(*secs),
+            Self::Mute | Self::Noise | Self::BlankVideo | Self::Swap(_) => start,
+        }
+    }
+
+    /// The file the window's audio is read from: the clip's own, or the swapped-in one.
+    pub fn source_file<'a>(&'a self, clip: &'a Path) -> &'a Path {
+        match self {
+            Self::Swap(donor) => donor,
+            _ => clip,
         }
     }
 
     /// Alters the window's samples (already read from [`Self::source_start`]) in place; `seed`
     /// makes the noise repeatable per window.
-    pub fn apply(self, samples: &mut [f32], seed: u64) {
+    pub fn apply(&self, samples: &mut [f32], seed: u64) {
         match self {
             Self::Mute => samples.fill(0.0),
             Self::Noise => {
@@ -64,32 +92,38 @@ impl Counterfactual {
                     *s = (rng.range(-amplitude, amplitude)) as f32;
                 }
             }
-            Self::Shift(_) | Self::BlankVideo => {}
+            Self::Shift(_) | Self::BlankVideo | Self::Swap(_) => {}
         }
     }
 
     /// How the app and exports name it: "audio muted", "audio as noise", "audio shifted +0.5 s",
-    /// "video blanked".
-    pub fn description(self) -> String {
+    /// "audio from other.mp4", "video blanked".
+    pub fn description(&self) -> String {
         match self {
             Self::Mute => "audio muted".into(),
             Self::Noise => "audio as noise".into(),
             Self::Shift(secs) => format!("audio shifted {secs:+} s"),
+            Self::Swap(donor) => format!(
+                "audio from {}",
+                donor.file_name().map_or_else(|| donor.display().to_string(), |n| n.to_string_lossy().into_owned())
+            ),
             Self::BlankVideo => "video blanked".into(),
         }
     }
 
     /// Whether the frames are replaced (the audio then is the clip's own).
-    pub fn blanks_video(self) -> bool {
-        self == Self::BlankVideo
+    pub fn blanks_video(&self) -> bool {
+        *self == Self::BlankVideo
     }
 
-    /// A short name for reports (`mute`, `noise`, `shift=0.5`).
-    pub fn name(self) -> String {
+    /// A short name for reports (`mute`, `noise`, `shift=0.5`, `swap=PATH`), which
+    /// [`Self::parse`] reads back.
+    pub fn name(&self) -> String {
         match self {
             Self::Mute => "mute".into(),
             Self::Noise => "noise".into(),
             Self::Shift(secs) => format!("shift={secs}"),
+            Self::Swap(donor) => format!("swap={}", donor.display()),
             Self::BlankVideo => "blank-video".into(),
         }
     }

@@ -103,7 +103,8 @@ impl ClipFeatures {
         let frames = self.decoder.frames_at(&window.frame_times)?;
         let mut rgb = Vec::with_capacity(frames.len() * crop * crop * 3);
         let (ox, oy) = self.crop_offset;
-        for frame in frames.iter().filter(|_| !self.counterfactual.is_some_and(super::Counterfactual::blanks_video)) {
+        let blank = self.counterfactual.as_ref().is_some_and(super::Counterfactual::blanks_video);
+        for frame in frames.iter().filter(|_| !blank) {
             for y in 0..crop as u32 {
                 for x in 0..crop as u32 {
                     let (sx, sy) = ((x + ox).min(frame.width - 1), (y + oy).min(frame.height - 1));
@@ -111,19 +112,24 @@ impl ClipFeatures {
                 }
             }
         }
-        if self.counterfactual.is_some_and(super::Counterfactual::blanks_video) {
+        if blank {
             // A blank picture: every pixel of every sampled frame mid-grey.
             rgb.resize(frames.len() * crop * crop * 3, 128);
         }
         let samples = self.spec.audio_samples;
-        let counterfactual = self.counterfactual;
-        // A shifted track is read from elsewhere; the window's length stays.
+        let counterfactual = self.counterfactual.as_ref();
+        // A shifted track is read from elsewhere in time, a swapped one from another file; the
+        // window's length stays.
         let start = counterfactual.map_or(window.audio_start, |c| c.source_start(window.audio_start));
         let end = start + (window.audio_end - window.audio_start);
-        let mut audio = if self.decoder.info().has_audio && end > Timestamp::ZERO {
+        let source = counterfactual.map_or(self.path.as_path(), |c| c.source_file(&self.path));
+        let swapped = source != self.path;
+        // The clip's own audio is known to be absent from its header; another file is asked.
+        let mut audio = if (swapped || self.decoder.info().has_audio) && end > Timestamp::ZERO {
             let from = start.max(Timestamp::ZERO);
-            match decode_audio(&self.path, self.spec.audio_rate, from, Some(end))? {
+            match decode_audio(source, self.spec.audio_rate, from, Some(end))? {
                 Some(track) => track.span(start, samples),
+                None if swapped => return Err(MediaError::NoAudio { path: source.to_owned() }),
                 None => vec![0.0; samples],
             }
         } else {

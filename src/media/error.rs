@@ -14,6 +14,9 @@ pub enum MediaError {
     TooLarge { path: PathBuf, width: u32, height: u32, max: u32 },
     #[error("{what} failed ({reason}): {path}")]
     Decode { path: PathBuf, what: &'static str, reason: String },
+    /// A file asked for its sound (another clip's audio swapped in) has none.
+    #[error("no audio stream: {path}")]
+    NoAudio { path: PathBuf },
     #[error("no frame at {time}; the video ends at {end}: {path}")]
     NoFrame { path: PathBuf, time: super::Timestamp, end: super::Timestamp },
 }

@@ -89,7 +89,7 @@ pub fn load_examples_with(
     dir: &Path,
     config: &MbtConfig,
     prefix: &str,
-    counterfactual: Option<crate::features::Counterfactual>,
+    counterfactual: Option<&crate::features::Counterfactual>,
 ) -> anyhow::Result<Vec<Example>> {
     let names = clip_names(dir, prefix)?;
     let slots: Vec<Mutex<Option<anyhow::Result<Example>>>> = names.iter().map(|_| Mutex::new(None)).collect();
@@ -118,7 +118,7 @@ fn load_example(
     dir: &Path,
     name: &str,
     config: &MbtConfig,
-    counterfactual: Option<crate::features::Counterfactual>,
+    counterfactual: Option<&crate::features::Counterfactual>,
 ) -> anyhow::Result<Example> {
     let sidecar = dir.join(format!("{name}.json"));
     let truth = read_sidecar(&sidecar)?;
@@ -126,7 +126,7 @@ fn load_example(
     anyhow::ensure!(label < config.num_classes, "label {label} in {} but the model has {} classes", sidecar.display(), config.num_classes);
     let clip = dir.join(format!("{name}.mp4"));
     let mut features = ClipFeatures::open(&clip, config, FbankConfig::default())?;
-    features.set_counterfactual(counterfactual);
+    features.set_counterfactual(counterfactual.cloned());
     let duration = features.info().duration;
     let windows = features.windows(None);
     let window = windows

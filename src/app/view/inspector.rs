@@ -19,7 +19,7 @@ pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec
         });
     });
     preset_picker(app, ui, commands);
-    let mut analysis = app.settings.analysis;
+    let mut analysis = app.settings.analysis.clone();
     egui::ComboBox::from_label("method")
         .selected_text(crate::app::method_name(analysis.method))
         .show_ui(ui, |ui| {
@@ -74,7 +74,7 @@ pub(super) fn explanation_settings(app: &MbtApp, ui: &mut Ui, commands: &mut Vec
     ui.add_enabled(rollout, egui::Slider::new(&mut analysis.rollout.start_layer, 0..=top).text("start layer"))
         .on_hover_text("The first layer whose attention enters the product (0: all of them)")
         .on_disabled_hover_text(format!("The first layer in the product{rollout_only}"));
-    what_if(app, ui, &mut analysis);
+    what_if(app, ui, &mut analysis, commands);
     if analysis != app.settings.analysis {
         commands.push(Command::SetAnalysis(analysis));
     }
@@ -263,31 +263,44 @@ fn token_colour(k: usize) -> Color32 {
 
 /// The what-if control: what the models hear. With altered audio the views compare model A
 /// before (the clip's audio) and after, side by side or as a difference.
-fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut AnalysisSettings) {
+fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut AnalysisSettings, commands: &mut Vec<Command>) {
     use crate::features::Counterfactual as C;
     ui.horizontal(|ui| {
-        let current = analysis.counterfactual;
-        // The shift's size is kept while another choice is made, so that it comes back.
-        let shift_id = egui::Id::unique("what-if-shift");
+        let current = analysis.counterfactual.clone();
+        // The shift's size and the swapped-in clip are kept while another choice is made, so
+        // that they come back.
+        let (shift_id, swap_id) = (egui::Id::unique("what-if-shift"), egui::Id::unique("what-if-swap"));
         let mut shift: f64 = ui.data(|d| d.get_temp(shift_id)).unwrap_or(0.5);
-        if let Some(C::Shift(s)) = current {
-            shift = s;
+        let mut donor: Option<PathBuf> = ui.data(|d| d.get_temp(swap_id));
+        match &current {
+            Some(C::Shift(s)) => shift = *s,
+            Some(C::Swap(p)) => donor = Some(p.clone()),
+            _ => {}
         }
-        let mut choice = current;
+        let mut choice = current.clone();
+        let mut pick_donor = false;
         egui::ComboBox::from_label("what if")
-            .selected_text(crate::app::what_if_name(current))
+            .selected_text(crate::app::what_if_name(current.as_ref()))
             .show_ui(ui, |ui| {
-                for option in [None, Some(C::Mute), Some(C::Noise), Some(C::Shift(shift)), Some(C::BlankVideo)] {
+                for option in [None, Some(C::Mute), Some(C::Noise), Some(C::Shift(shift))] {
                     let name = match option {
                         Some(C::Shift(_)) => "audio shifted by ...".to_owned(),
-                        other => crate::app::what_if_name(other),
+                        ref other => crate::app::what_if_name(other.as_ref()),
                     };
                     ui.selectable_value(&mut choice, option, name);
                 }
+                let swapping = matches!(choice, Some(C::Swap(_)));
+                if ui.selectable_label(swapping, "another clip's audio ...").clicked() {
+                    match &donor {
+                        Some(p) => choice = Some(C::Swap(p.clone())),
+                        None => pick_donor = true,
+                    }
+                }
+                ui.selectable_value(&mut choice, Some(C::BlankVideo), crate::app::what_if_name(Some(&C::BlankVideo)));
             })
             .response
             .on_hover_text(
-                "Run model A again on an altered input and compare: side by side shows it before (the clip's own) and after, the difference view after minus before. Muted: silence; noise: white noise as loud as the window's audio; shifted: the track moved later by that many seconds (earlier when negative); video blanked: every frame mid-grey, the sound kept. The same as `analyze --counterfactual` and `export --counterfactual`.",
+                "Run model A again on an altered input and compare: side by side shows it before (the clip's own) and after, the difference view after minus before. Muted: silence; noise: white noise as loud as the window's audio; shifted: the track moved later by that many seconds (earlier when negative); another clip's audio: that file's sound at the same times (silence after it ends); video blanked: every frame mid-grey, the sound kept. The same as `analyze --counterfactual` and `export --counterfactual`.",
             );
         if let Some(C::Shift(_)) = choice {
             let response = ui.add(egui::DragValue::new(&mut shift).range(-5.0..=5.0).speed(0.05).suffix(" s")).on_hover_text("seconds; negative: earlier");
@@ -298,7 +311,20 @@ fn what_if(app: &MbtApp, ui: &mut Ui, analysis: &mut AnalysisSettings) {
                 choice = Some(C::Shift((shift * 100.0).round() / 100.0));
             }
         }
-        ui.data_mut(|d| d.insert_temp(shift_id, shift));
+        if let Some(C::Swap(p)) = &choice
+            && ui.button("other clip ...").on_hover_text(format!("Now: {}. Pick another clip whose audio model A hears", p.display())).clicked()
+        {
+            pick_donor = true;
+        }
+        if pick_donor {
+            commands.push(Command::PickPath(Purpose::SwapAudio, donor.clone().or_else(|| app.clip().map(std::path::Path::to_owned))));
+        }
+        ui.data_mut(|d| {
+            d.insert_temp(shift_id, shift);
+            if let Some(p) = donor {
+                d.insert_temp(swap_id, p);
+            }
+        });
         analysis.counterfactual = choice;
     });
     if analysis.counterfactual.is_some() && app.settings.models.len() > 1 {
@@ -312,20 +338,23 @@ fn preset_picker(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Command>) {
     let current = crate::app::preset_of(&settings.analysis, settings.style.span);
     let mut picked = None;
     egui::ComboBox::from_label("preset")
-        .selected_text(current.map_or("custom", |p| p.name))
+        .selected_text(current.as_ref().map_or("custom", |p| p.name))
         .width(250.0)
         .show_ui(ui, |ui| {
             for preset in crate::app::presets() {
-                if ui.selectable_label(current == Some(preset), preset.name).on_hover_text(preset.note).clicked() {
+                if ui.selectable_label(current.as_ref() == Some(&preset), preset.name).on_hover_text(preset.note).clicked() {
                     picked = Some(preset);
                 }
             }
         })
         .response
-        .on_hover_text(current.map_or("The settings below match no preset", |p| p.note));
+        .on_hover_text(current.as_ref().map_or("The settings below match no preset", |p| p.note));
     if let Some(p) = picked {
         // The what-if stays as chosen: a preset sets how the maps are made, not what is heard.
-        commands.push(Command::SetAnalysis(AnalysisSettings { counterfactual: settings.analysis.counterfactual, ..p.analysis }));
+        commands.push(Command::SetAnalysis(AnalysisSettings {
+            counterfactual: settings.analysis.counterfactual.clone(),
+            ..p.analysis.clone()
+        }));
         commands.push(Command::SetStyle(OverlayStyle { span: p.span, ..settings.style }));
     }
 }

@@ -212,7 +212,7 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
     let name = |i: usize| app.analysis.models.get(i).map_or_else(|| "no model".to_owned(), |m| m.name.clone());
     let mut style = app.settings.style;
     let mut rows: Vec<SpectrogramRow> = Vec::new();
-    let heard = |i: usize| app.analysis.models.get(i).and(app.settings.analysis.counterfactual).filter(|_| i == 1);
+    let heard = |i: usize| app.analysis.models.get(i).and(app.settings.analysis.counterfactual.clone()).filter(|_| i == 1);
     match app.settings.view {
         ViewMode::Single | ViewMode::SideBySide => {
             let count = if app.settings.view == ViewMode::Single { 1 } else { app.analysis.models.len().clamp(1, 2) };
@@ -247,9 +247,24 @@ pub(super) fn spectrogram_panel(app: &MbtApp, ui: &mut Ui, commands: &mut Vec<Co
         ))
         .small(),
     );
-    for (i, SpectrogramRow { name: row, span: (start, end), heat, heard }) in rows.into_iter().enumerate() {
+    for (i, SpectrogramRow { name: mut row, span: (start, end), heat, mut heard }) in rows.into_iter().enumerate() {
         let heat = heat.filter(|_| app.settings.show_overlay);
-        let key = fnv1a(format!("{start}{end}{style:?}{:?}{heard:?}", heat.as_ref().map(frames::heat_key)).as_bytes());
+        // Swapped-in audio is drawn from that clip's spectrogram; until it is decoded (or when
+        // it has none) the row stays dark and says why.
+        let swapped = match &heard {
+            Some(Counterfactual::Swap(path)) => Some(path.as_path()),
+            _ => None,
+        };
+        let spec = match session.spectrogram_of(swapped) {
+            Ok(own) => own,
+            Err(why) => {
+                row = format!("{row} ({why})");
+                heard = Some(Counterfactual::Mute);
+                spec.clone()
+            }
+        };
+        let key =
+            fnv1a(format!("{start}{end}{style:?}{:?}{heard:?}{:?}", heat.as_ref().map(frames::heat_key), Arc::as_ptr(&spec)).as_bytes());
         let id = egui::Id::unique("spectrogram-texture").with(i);
         let cached: Option<(u64, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
         let texture = match cached {
@@ -362,7 +377,7 @@ pub(super) fn spectrogram_image(
     style: &OverlayStyle,
     heard: Option<Counterfactual>,
 ) -> egui::ColorImage {
-    let source = heard.map_or(start, |c| c.source_start(crate::media::Timestamp::from_secs(start)).secs());
+    let source = heard.as_ref().map_or(start, |c| c.source_start(crate::media::Timestamp::from_secs(start)).secs());
     let first = (source * 100.0).round() as i64;
     let frames = (((end - start) * 100.0).round() as usize).max(1);
     let mel = spec.mel;
