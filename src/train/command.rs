@@ -40,6 +40,13 @@ pub struct TrainArgs {
     /// alone gives no first-order signal for that alignment, which the `sync` task needs. 0: off.
     #[arg(long, default_value_t = 0.0)]
     pub sync_loss: f64,
+    /// Before the first step, write a route for time alignment into a bottleneck model: one
+    /// head per fusion layer that takes the audio of time slice k to bottleneck token k and
+    /// that token to the video tokens of slice k (codes in the position embeddings and the
+    /// bottleneck tokens, and that head's query and key weights). The architecture stays
+    /// Scenic's; training adjusts the route like any weight.
+    #[arg(long)]
+    pub time_route: bool,
     /// Start from this model folder's weights instead of a random initialisation (a curriculum:
     /// the same architecture trained on another task). Ignored when resuming.
     #[arg(long)]
@@ -137,6 +144,7 @@ pub fn run(args: TrainArgs, load_clips: ClipLoader) -> anyhow::Result<()> {
         pair_twins: args.pair_twins,
         modality_loss: args.modality_loss,
         sync_loss: args.sync_loss,
+        time_route: args.time_route,
     };
     for (flag, weight) in [("--modality-loss", args.modality_loss), ("--sync-loss", args.sync_loss)] {
         if !(weight.is_finite() && weight >= 0.0) {

@@ -4,6 +4,7 @@
 pub mod command;
 pub mod data;
 pub mod fresh;
+pub mod route;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -50,6 +51,10 @@ pub struct TrainOptions {
     /// through linear heads that only training has. 0: off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sync_loss: f64,
+    /// Write a route for time alignment into a bottleneck model before the first step
+    /// ([`route::with_time_route`]); not again when a run resumes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_route: bool,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -70,6 +75,7 @@ impl Default for TrainOptions {
             pair_twins: false,
             modality_loss: 0.0,
             sync_loss: 0.0,
+            time_route: false,
         }
     }
 }
@@ -346,7 +352,10 @@ pub fn train(
     if let TrainData::Clips(examples) = data {
         anyhow::ensure!(!examples.is_empty(), "no training examples");
     }
-    let mbt = Mbt::load(config, init, device)?;
+    let mut mbt = Mbt::load(config, init, device)?;
+    if options.time_route && options.start_step == 0 {
+        mbt = route::with_time_route(mbt, route::RouteStrength::default())?;
+    }
     let sync_heads = (options.sync_loss > 0.0).then(|| SyncHeads::new(config, device));
     let mut model = Trainee { mbt, sync_heads }.train();
     let mut optim = AdamConfig::new().init();

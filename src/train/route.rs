@@ -1,0 +1,156 @@
+//! A starting point for learning time alignment in a bottleneck model: one attention head per
+//! fusion layer set up so that audio of time slice `k` reaches bottleneck token `k`, and
+//! bottleneck token `k` reaches the video tokens of slice `k`.
+//!
+//! MBT's bottleneck tokens carry no position, so a model trained from Scenic's initialisation
+//! has to discover such a route through tokens that all look alike at first; on CPU budgets it
+//! does not (README: "The sync task"). This writes the route into the weights instead, with the
+//! architecture unchanged (a Scenic checkpoint of the same shape): three small sets of
+//! orthogonal codes in the residual stream and one head's query and key projections that match
+//! them. Training then adjusts or discards it like any other weight.
+//!
+//! - Codes: `Q_t`, `K_t` and `B_t` for slices `t < T`, each a basis direction of the hidden
+//!   space (the last `3 T` dimensions). Video patch tokens of slice `t` get `Q_t` in their
+//!   position embedding, audio patch tokens of slice `t` get `K_t`, bottleneck token `k` gets
+//!   `Q_k` and `B_k`.
+//! - In every fusion layer the last head's query reads the `Q` codes; its key reads the `K`
+//!   codes in the audio blocks and the `B` codes in the video blocks. So in the audio pass
+//!   bottleneck token `k` attends to the audio of slice `k` (no audio token carries `Q`, and
+//!   no bottleneck token carries `K`), and in the video pass a video token of slice `t` attends
+//!   to bottleneck token `t` (no video token carries `B`).
+
+use burn::module::Param;
+use burn::prelude::*;
+
+use crate::model::{Mbt, Modality};
+
+/// How strongly the codes are written: the value added to a code's dimension (patch tokens,
+/// and twice this for the bottleneck tokens, whose attention must win over the patches'), and
+/// the query and key weight on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteStrength {
+    pub code: f32,
+    pub weight: f32,
+}
+
+impl Default for RouteStrength {
+    fn default() -> Self {
+        Self { code: 10.0, weight: 3.0 }
+    }
+}
+
+/// Why the route cannot be written into a model.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("--time-route needs bottleneck fusion of rgb and spectrogram with position embeddings")]
+    NotBottleneck,
+    #[error("--time-route needs at least {needed} bottleneck tokens (one per video time slice); the model has {found}")]
+    TooFewBottlenecks { needed: usize, found: usize },
+    #[error(
+        "--time-route needs {needed} hidden dimensions for its codes and {head} per head for its query; the model has {hidden} and {head_dim}"
+    )]
+    TooSmall { needed: usize, hidden: usize, head: usize, head_dim: usize },
+    #[error("--time-route needs the spectrogram's patch tokens in whole time slices ({tokens} tokens over {slices} slices)")]
+    Misaligned { tokens: usize, slices: usize },
+}
+
+/// The hidden dimension of code `set` (0: `Q`, 1: `K`, 2: `B`) for slice `t`.
+fn code_dim(hidden: usize, slices: usize, set: usize, t: usize) -> usize {
+    hidden - 3 * slices + set * slices + t
+}
+
+/// `mbt` with the route written in (see the module's documentation).
+pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, RouteError> {
+    let config = mbt.config.clone();
+    let slices = config.rgb_time_slices();
+    let hidden = config.hidden_size;
+    let head_dim = hidden / config.num_heads.max(1);
+    let both = config.modality_fusion.contains(&Modality::Rgb) && config.modality_fusion.contains(&Modality::Spectrogram);
+    if !(config.use_bottleneck && both)
+        || mbt.bottleneck.is_none()
+        || mbt.posembed_rgb.is_none()
+        || mbt.posembed_spectrogram.is_none()
+        || config.share_encoder
+        || slices == 0
+    {
+        return Err(RouteError::NotBottleneck);
+    }
+    if config.n_bottlenecks < slices {
+        return Err(RouteError::TooFewBottlenecks { needed: slices, found: config.n_bottlenecks });
+    }
+    if 3 * slices > hidden || slices > head_dim {
+        return Err(RouteError::TooSmall { needed: 3 * slices, hidden, head: slices, head_dim });
+    }
+    let audio_tokens = config.patch_tokens(Modality::Spectrogram);
+    if !audio_tokens.is_multiple_of(slices) {
+        return Err(RouteError::Misaligned { tokens: audio_tokens, slices });
+    }
+    let has_cls = config.has_cls();
+    let code = |set: usize, t: usize| code_dim(hidden, slices, set, t);
+    // Position embeddings: `[1, (cls +) patches, hidden]`, patches time-major.
+    let add_codes = |param: &mut Option<Param<Tensor<3>>>, set: usize, patches: usize| {
+        let Some(p) = param.take() else { return };
+        let tensor = p.val();
+        let (device, dims) = (tensor.device(), tensor.dims());
+        let mut values = host(tensor);
+        let first = usize::from(has_cls);
+        let per_slice = patches / slices;
+        for i in 0..patches {
+            values[(first + i) * hidden + code(set, i / per_slice)] += strength.code;
+        }
+        *param = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), &device)));
+    };
+    add_codes(&mut mbt.posembed_rgb, 0, config.patch_tokens(Modality::Rgb));
+    add_codes(&mut mbt.posembed_spectrogram, 1, audio_tokens);
+    if let Some(p) = mbt.bottleneck.take() {
+        let tensor = p.val();
+        let (device, dims) = (tensor.device(), tensor.dims());
+        let mut values = host(tensor);
+        for k in 0..slices {
+            values[k * hidden + code(0, k)] += 2.0 * strength.code;
+            values[k * hidden + code(2, k)] += 2.0 * strength.code;
+        }
+        mbt.bottleneck = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), &device)));
+    }
+    // The last head of every fusion layer: query from the Q codes, key from K (audio blocks) or
+    // B (video blocks).
+    let head = (config.num_heads - 1) * head_dim;
+    for layer in (0..config.num_layers).filter(|&l| config.is_fusion_layer(l)) {
+        for (block, key_set) in [(&mut mbt.blocks[layer], 2), (&mut mbt.blocks_spectrogram[layer], 1)] {
+            let attention = &mut block.attention;
+            set_head(&mut attention.query, head, head_dim, slices, |t| code(0, t), strength.weight);
+            set_head(&mut attention.key, head, head_dim, slices, |t| code(key_set, t), strength.weight);
+        }
+    }
+    Ok(mbt)
+}
+
+/// Rewrites output columns `head..head + head_dim` of a `[hidden, out]` projection: column
+/// `head + t` reads input dimension `input(t)` with `weight` for `t < slices`; the rest of the
+/// head's columns and biases are zero.
+fn set_head(linear: &mut nn::Linear, head: usize, head_dim: usize, slices: usize, input: impl Fn(usize) -> usize, weight: f32) {
+    let w = linear.weight.val();
+    let (device, [rows, cols]) = (w.device(), w.dims());
+    let mut values = host(w);
+    for r in 0..rows {
+        for c in head..head + head_dim {
+            values[r * cols + c] = 0.0;
+        }
+    }
+    for t in 0..slices {
+        values[input(t) * cols + head + t] = weight;
+    }
+    linear.weight = Param::from_tensor(Tensor::from_data(TensorData::new(values, [rows, cols]), &device));
+    if let Some(b) = linear.bias.take() {
+        let b = b.val();
+        let (device, [n]) = (b.device(), b.dims());
+        let mut values = host(b);
+        values[head..head + head_dim].fill(0.0);
+        linear.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values, [n]), &device)));
+    }
+}
+
+/// A parameter's values on the host (the model's parameters are f32).
+fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+}
