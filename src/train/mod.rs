@@ -99,8 +99,8 @@ struct Trainee {
 /// is there to make the audio tokens carry their slice's loudness plainly in their values, where
 /// the video tokens' attention can pick it up. On `sync` clips the targets mark the sounding
 /// slots cleanly (`train::sync_targets_mark_the_sounding_slots`), yet on CPU budgets (3000 steps
-/// from the shipped models) the video tokens' error stayed at the constant guess (README: "The
-/// sync task").
+/// from the shipped models) the video tokens' error stayed at the constant guess unless the
+/// route is written in first ([`route::with_time_route`]; README: "The sync task").
 #[derive(Module, Debug)]
 struct SyncHeads {
     rgb: Linear,
