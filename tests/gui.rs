@@ -309,14 +309,19 @@ fn menus_take_typed_paths_a_bad_clip_keeps_the_open_one_and_the_builtin_dialog_o
     harness.run_steps(3);
     assert!(harness.state().ui.dialogs.builtin.is_some(), "the built-in dialog is open");
     harness.get_by_label_contains("neither an XDG desktop portal nor zenity"); // it says why
-    harness.state_mut().ui.dialogs.builtin.as_mut().unwrap().dir = work.clone();
+    pick_in_builtin_dialog(&mut harness, &work, "copy.mp4");
+    assert_eq!(harness.state().clip(), Some(copy.as_path()));
+    assert!(harness.state().ui.dialogs.builtin.is_none());
+}
+
+/// Picks `name` in folder `dir` of the built-in file dialog, which must be open, and presses OK.
+fn pick_in_builtin_dialog(harness: &mut Harness<'_, MbtApp>, dir: &std::path::Path, name: &str) {
+    harness.state_mut().ui.dialogs.builtin.as_mut().unwrap().dir = dir.to_owned();
     harness.run_steps(2);
-    harness.get_by_label("copy.mp4").click();
+    harness.get_by_label(name).click();
     harness.run_steps(1);
     harness.get_by_label("OK").click();
     harness.run_steps(3);
-    assert_eq!(harness.state().clip(), Some(copy.as_path()));
-    assert!(harness.state().ui.dialogs.builtin.is_none());
 }
 
 /// The transport's keys as in mpv and on video sites: Shift+Left/Right 1 s, J/L 10 s (clamped
@@ -623,12 +628,7 @@ fn what_if_swaps_in_another_clips_audio_picked_in_a_dialog() {
     harness.get_by_label("another clip's audio ...").click();
     harness.run_steps(3);
     assert!(harness.state().ui.dialogs.builtin.is_some(), "the dialog is open");
-    harness.state_mut().ui.dialogs.builtin.as_mut().unwrap().dir = work.clone();
-    harness.run_steps(2);
-    harness.get_by_label("donor.mp4").click();
-    harness.run_steps(1);
-    harness.get_by_label("OK").click();
-    harness.run_steps(3);
+    pick_in_builtin_dialog(&mut harness, &work, "donor.mp4");
     assert_eq!(harness.state().settings.analysis.counterfactual, Some(mbtscope::features::Counterfactual::Swap(donor.clone())));
     step_until(&mut harness, "both analyses of the first window", |app| app.analysis.models.iter().all(|m| m.window_at(0.0).is_some()));
     let models = &harness.state().analysis.models;

@@ -193,20 +193,9 @@ impl MbtApp {
             Command::ShowInspector(shown) => self.settings.show_inspector = shown,
             Command::SetZoom(zoom) => self.ui.zoom = zoom,
             Command::SetStyle(style) => self.settings.style = style,
-            Command::SetAnalysis(analysis) => {
-                if analysis != self.settings.analysis {
-                    self.settings.analysis = analysis;
-                    self.reanalyze();
-                }
-            }
+            Command::SetAnalysis(analysis) => self.set_analysis(analysis),
             Command::SwapAudio(path) => match Counterfactual::swap(&path) {
-                Ok(swap) => {
-                    let analysis = AnalysisSettings { counterfactual: Some(swap), ..self.settings.analysis.clone() };
-                    if analysis != self.settings.analysis {
-                        self.settings.analysis = analysis;
-                        self.reanalyze();
-                    }
-                }
+                Ok(swap) => self.set_analysis(AnalysisSettings { counterfactual: Some(swap), ..self.settings.analysis.clone() }),
                 Err(e) => self.ui.message = Some(format!("cannot swap in that audio: {e}")),
             },
             Command::TogglePlay => {
@@ -560,6 +549,14 @@ impl MbtApp {
         self.settings.recent.insert(0, path.to_owned());
         self.settings.recent.truncate(10);
         true
+    }
+
+    /// New explanation settings: analyses again when they differ from the current ones.
+    fn set_analysis(&mut self, analysis: AnalysisSettings) {
+        if analysis != self.settings.analysis {
+            self.settings.analysis = analysis;
+            self.reanalyze();
+        }
     }
 
     /// (Re)starts the background analysis with the current models and settings.
