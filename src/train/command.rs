@@ -22,9 +22,11 @@ pub struct TrainArgs {
     pub data: Vec<std::path::PathBuf>,
     /// Train on new clips of this task drawn from the generator at every step (as `synth`
     /// would write them, without the MP4 round trip), instead of clips on disk: no clip is
-    /// seen twice, so the model cannot memorise its training set.
-    #[arg(long)]
-    pub fresh: Option<synth::Task>,
+    /// seen twice, so the model cannot memorise its training set. Several tasks, comma
+    /// separated, are taken in turn, clip by clip: `sync,pairs` half and half, `sync,sync,pairs`
+    /// two `sync` clips to one `pairs` clip.
+    #[arg(long, value_delimiter = ',')]
+    pub fresh: Vec<synth::Task>,
     /// With `--fresh sync`: objects per clip (2 to 6; default three or four, as `synth`).
     #[arg(long, requires = "fresh")]
     pub objects: Option<usize>,
@@ -40,10 +42,11 @@ pub struct TrainArgs {
     /// alone gives no first-order signal for that alignment, which the `sync` task needs. 0: off.
     #[arg(long, default_value_t = 0.0)]
     pub sync_loss: f64,
-    /// Before the first step, write a route for time alignment into a bottleneck model: one
+    /// Before the first step, write a route for time alignment into a mid-fusion model: one
     /// head per fusion layer that takes the audio of time slice k to bottleneck token k and
-    /// that token to the video tokens of slice k (codes in the position embeddings and the
-    /// bottleneck tokens, and that head's query and key weights). The architecture stays
+    /// that token to the video tokens of slice k (bottleneck fusion), or the audio and video
+    /// tokens of slice k to each other (vanilla fusion); codes in the position embeddings (and
+    /// the bottleneck tokens) and that head's query and key weights. The architecture stays
     /// Scenic's; training adjusts the route like any weight.
     #[arg(long)]
     pub time_route: bool,
@@ -94,9 +97,24 @@ const STATE_FILE: &str = "train_state.json";
 struct TrainState {
     step: usize,
     options: TrainOptions,
-    /// The generator's settings, when training on fresh clips (`--fresh`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    fresh: Option<SynthConfig>,
+    /// The generator's settings, one per task, when training on fresh clips (`--fresh`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+    fresh: Vec<SynthConfig>,
+}
+
+/// Reads `fresh` as a list, or as the one setting (or none) that states written before tasks
+/// could be mixed hold.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<SynthConfig>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Many(Vec<SynthConfig>),
+        One(Option<SynthConfig>),
+    }
+    Ok(match serde::Deserialize::deserialize(deserializer)? {
+        Stored::Many(many) => many,
+        Stored::One(one) => one.into_iter().collect(),
+    })
 }
 
 fn read_state(dir: &Path) -> anyhow::Result<Option<TrainState>> {
@@ -194,16 +212,16 @@ pub fn run(args: TrainArgs, load_clips: ClipLoader) -> anyhow::Result<()> {
     for dir in &args.data {
         examples.extend(load_clips(dir, &config)?);
     }
-    let fresh_clips = match &fresh {
-        Some(synth_config) => Some(FreshClips::new(synth_config.clone(), &config, args.seed)?),
-        None => {
-            eprintln!("{} training clips prepared in {:.1} s", examples.len(), started.elapsed().as_secs_f64());
-            None
-        }
+    let fresh_clips = if fresh.is_empty() {
+        eprintln!("{} training clips prepared in {:.1} s", examples.len(), started.elapsed().as_secs_f64());
+        None
+    } else {
+        Some(FreshClips::mixed(fresh.clone(), &config, args.seed)?)
     };
     let data = match &fresh_clips {
         Some(clips) => {
-            eprintln!("training on fresh `{}` clips from the generator", args.fresh.unwrap_or_default());
+            let tasks: Vec<String> = args.fresh.iter().map(|t| format!("`{t}`")).collect();
+            eprintln!("training on fresh {} clips from the generator", tasks.join(" and "));
             TrainData::Fresh(clips)
         }
         None => TrainData::Clips(&examples),
@@ -271,12 +289,11 @@ pub fn run(args: TrainArgs, load_clips: ClipLoader) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The generator's settings for `--fresh`: the task's clips at the model's input size, as
-/// `synth` makes them by default.
-fn fresh_config(args: &TrainArgs, config: &MbtConfig) -> anyhow::Result<Option<SynthConfig>> {
-    let Some(task) = args.fresh else { return Ok(None) };
+/// The generator's settings for `--fresh`, one per task: its clips at the model's input size, as
+/// `synth` makes them by default (`--objects` sets the `sync` clips' objects).
+fn fresh_config(args: &TrainArgs, config: &MbtConfig) -> anyhow::Result<Vec<SynthConfig>> {
     if let Some(n) = args.objects {
-        if task != synth::Task::Sync {
+        if !args.fresh.contains(&synth::Task::Sync) {
             return Err(crate::BadArgument("--objects applies only to --fresh sync".into()).into());
         }
         if !(2..=synth::MAX_SYNC_OBJECTS).contains(&n) {
@@ -286,5 +303,12 @@ fn fresh_config(args: &TrainArgs, config: &MbtConfig) -> anyhow::Result<Option<S
     }
     let d = &config.dataset_configs;
     let side = d.min_resize.max(d.crop_size) as u32;
-    Ok(Some(SynthConfig { width: side, height: side, task, objects: args.objects, ..SynthConfig::default() }))
+    Ok(args
+        .fresh
+        .iter()
+        .map(|&task| {
+            let objects = args.objects.filter(|_| task == synth::Task::Sync);
+            SynthConfig { width: side, height: side, task, objects, ..SynthConfig::default() }
+        })
+        .collect())
 }

@@ -21,7 +21,9 @@ use crate::synth::{self, SynthConfig, scene};
 
 /// Draws training examples (and their counterfactual twins) from the generator.
 pub struct FreshClips {
-    synth: SynthConfig,
+    /// The generator's settings, one per task mixed in: clip `index` is made with
+    /// `synth[index % synth.len()]`.
+    synth: Vec<SynthConfig>,
     model: MbtConfig,
     fbank: Fbank,
     samples: usize,
@@ -33,23 +35,33 @@ impl FreshClips {
     /// Clips of `synth` prepared for `model`; `seed` picks the stream of clips, which never
     /// meets `synth`'s own splits (see [`Self::clip_seed`]).
     pub fn new(synth: SynthConfig, model: &MbtConfig, seed: u64) -> anyhow::Result<Self> {
+        Self::mixed(vec![synth], model, seed)
+    }
+
+    /// Clips of several generator settings taken in turn (clip `index` from
+    /// `synth[index % synth.len()]`), for example both tasks; they must agree on everything but
+    /// the task and the number of objects.
+    pub fn mixed(synth: Vec<SynthConfig>, model: &MbtConfig, seed: u64) -> anyhow::Result<Self> {
+        let first = synth.first().context("no generator settings to draw fresh clips from")?.clone();
+        let same_clip = |c: &SynthConfig| SynthConfig { task: first.task, objects: first.objects, ..c.clone() } == first;
+        anyhow::ensure!(synth.iter().all(same_clip), "mixed fresh clips must agree on size, rate and duration");
         let d = &model.dataset_configs;
         let side = d.min_resize.max(d.crop_size);
         anyhow::ensure!(
-            synth.width as usize == side && synth.height as usize == side,
+            first.width as usize == side && first.height as usize == side,
             "fresh clips are drawn at the model's input size ({side}x{side}); the generator is set to {}x{}",
-            synth.width,
-            synth.height
+            first.width,
+            first.height
         );
         anyhow::ensure!(
-            synth.audio_rate == FbankConfig::default().sample_rate,
+            first.audio_rate == FbankConfig::default().sample_rate,
             "fresh clips need audio at {} Hz, the spectrogram's rate; the generator is set to {} Hz",
             FbankConfig::default().sample_rate,
-            synth.audio_rate
+            first.audio_rate
         );
         let fbank = Fbank::new(FbankConfig { num_mel_bins: d.spec_shape[1], ..FbankConfig::default() });
         let spec = WindowSpec::from_config(model, |frames| fbank.samples_for(frames));
-        let duration = Timestamp::from_secs(synth.duration);
+        let duration = Timestamp::from_secs(first.duration);
         let window = window::plan(&spec, duration, None)
             .into_iter()
             .min_by_key(|w| (w.centre.micros() - duration.micros() / 2).abs())
@@ -69,23 +81,28 @@ impl FreshClips {
         &self.window
     }
 
+    /// The generator's settings clip `index` is made with.
+    pub fn synth(&self, index: u64) -> &SynthConfig {
+        &self.synth[(index % self.synth.len() as u64) as usize]
+    }
+
     /// Fresh clip `index` as a training example.
     pub fn example(&self, index: u64) -> Example {
-        let seed = self.clip_seed(index);
-        let (objects, background, sounding, label) = synth::design(&self.synth, seed);
+        let (synth, seed) = (self.synth(index), self.clip_seed(index));
+        let (objects, background, sounding, label) = synth::design(synth, seed);
         let rgb = self.frames(&objects, &background);
-        self.finish(index, rgb, &objects, sounding, label, seed)
+        self.finish(synth, index, rgb, &objects, sounding, label, seed)
     }
 
     /// Fresh clip `index` and its counterfactual twin (the same pictures, another object
     /// sounding; see [`synth::write_twins`]).
     pub fn pair(&self, index: u64) -> [Example; 2] {
-        let seed = self.clip_seed(index);
-        let (objects, background, sounding, label) = synth::design(&self.synth, seed);
+        let (synth, seed) = (self.synth(index), self.clip_seed(index));
+        let (objects, background, sounding, label) = synth::design(synth, seed);
         let other = synth::twin_sounding(&objects, sounding, seed);
         let rgb = self.frames(&objects, &background);
-        let first = self.finish(index, rgb.clone(), &objects, sounding, label, seed);
-        let mut twin = self.finish(index, rgb, &objects, other, objects[other].class, seed);
+        let first = self.finish(synth, index, rgb.clone(), &objects, sounding, label, seed);
+        let mut twin = self.finish(synth, index, rgb, &objects, other, objects[other].class, seed);
         twin.name = synth::twin_name(&first.name);
         [first, twin]
     }
@@ -93,8 +110,10 @@ impl FreshClips {
     /// The window's sampled frames `[frames, side, side, 3]`: the frame a decoder shows at each
     /// sampled time is the last one whose time is not after it.
     fn frames(&self, objects: &[scene::Object], background: &scene::Background) -> Vec<u8> {
-        let (w, h, fps) = (self.synth.width, self.synth.height, i64::from(self.synth.fps));
-        let last = (self.synth.duration * self.synth.fps as f64).round() as i64 - 1;
+        // Every mixed-in setting draws the same size, rate and duration (see `mixed`).
+        let synth = &self.synth[0];
+        let (w, h, fps) = (synth.width, synth.height, i64::from(synth.fps));
+        let last = (synth.duration * synth.fps as f64).round() as i64 - 1;
         let mut rgb = Vec::with_capacity(self.window.frame_times.len() * (w * h * 3) as usize);
         let mut frame = Vec::new();
         for t in &self.window.frame_times {
@@ -105,9 +124,19 @@ impl FreshClips {
         rgb
     }
 
-    fn finish(&self, index: u64, rgb: Vec<u8>, objects: &[scene::Object], sounding: usize, label: usize, seed: u64) -> Example {
-        let track = synth::audio(&self.synth, objects, sounding, seed);
-        let rate = f64::from(self.synth.audio_rate);
+    #[expect(clippy::too_many_arguments, reason = "one clip's design, passed as the generator returns it")]
+    fn finish(
+        &self,
+        synth: &SynthConfig,
+        index: u64,
+        rgb: Vec<u8>,
+        objects: &[scene::Object],
+        sounding: usize,
+        label: usize,
+        seed: u64,
+    ) -> Example {
+        let track = synth::audio(synth, objects, sounding, seed);
+        let rate = f64::from(synth.audio_rate);
         let offset = (self.window.audio_start.secs() * rate).round() as i64;
         let audio: Vec<f32> =
             (0..self.samples as i64).map(|i| usize::try_from(offset + i).ok().and_then(|k| track.get(k).copied()).unwrap_or(0.0)).collect();
@@ -121,7 +150,7 @@ impl FreshClips {
             label,
             name: format!("fresh_{index}"),
             centre: self.window.centre,
-            crop: CropMapping { scale: [1.0; 2], offset: [0.0; 2], crop: self.synth.width },
+            crop: CropMapping { scale: [1.0; 2], offset: [0.0; 2], crop: synth.width },
         }
     }
 }

@@ -51,7 +51,7 @@ pub struct TrainOptions {
     /// through linear heads that only training has. 0: off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sync_loss: f64,
-    /// Write a route for time alignment into a bottleneck model before the first step
+    /// Write a route for time alignment into a mid-fusion model before the first step
     /// ([`route::with_time_route`]); not again when a run resumes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub time_route: bool,

@@ -1,6 +1,7 @@
-//! A starting point for learning time alignment in a bottleneck model: one attention head per
-//! fusion layer set up so that audio of time slice `k` reaches bottleneck token `k`, and
-//! bottleneck token `k` reaches the video tokens of slice `k`.
+//! A starting point for learning time alignment: one attention head per fusion layer set up so
+//! that, in a bottleneck model, audio of time slice `k` reaches bottleneck token `k` and
+//! bottleneck token `k` reaches the video tokens of slice `k`; in a vanilla model, the video and
+//! audio tokens of a slice reach each other directly.
 //!
 //! MBT's bottleneck tokens carry no position, so a model trained from Scenic's initialisation
 //! has to discover such a route through tokens that all look alike at first; on CPU budgets it
@@ -18,6 +19,10 @@
 //!   bottleneck token `k` attends to the audio of slice `k` (no audio token carries `Q`, and
 //!   no bottleneck token carries `K`), and in the video pass a video token of slice `t` attends
 //!   to bottleneck token `t` (no video token carries `B`).
+//! - Vanilla fusion (each modality attends to all tokens) needs no `B`: the video block's last
+//!   head matches its queries' `Q` codes to the keys' `K` codes, so a video token of slice `t`
+//!   attends to the audio of slice `t`, and the audio block's last head matches `K` to `Q`, so an
+//!   audio token of slice `t` attends to the video of slice `t`.
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -42,8 +47,10 @@ impl Default for RouteStrength {
 /// Why the route cannot be written into a model.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
-    #[error("--time-route needs bottleneck fusion of rgb and spectrogram with position embeddings")]
-    NotBottleneck,
+    #[error(
+        "--time-route needs mid fusion of rgb and spectrogram (bottleneck or vanilla, one encoder per modality) with position embeddings"
+    )]
+    NotMidFusion,
     #[error("--time-route needs at least {needed} bottleneck tokens (one per video time slice); the model has {found}")]
     TooFewBottlenecks { needed: usize, found: usize },
     #[error(
@@ -66,16 +73,18 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
     let hidden = config.hidden_size;
     let head_dim = hidden / config.num_heads.max(1);
     let both = config.modality_fusion.contains(&Modality::Rgb) && config.modality_fusion.contains(&Modality::Spectrogram);
-    if !(config.use_bottleneck && both)
-        || mbt.bottleneck.is_none()
+    let bottleneck = config.use_bottleneck && mbt.bottleneck.is_some();
+    if !both
+        || config.fusion_layer >= config.num_layers
+        || (config.use_bottleneck && mbt.bottleneck.is_none())
         || mbt.posembed_rgb.is_none()
         || mbt.posembed_spectrogram.is_none()
         || config.share_encoder
         || slices == 0
     {
-        return Err(RouteError::NotBottleneck);
+        return Err(RouteError::NotMidFusion);
     }
-    if config.n_bottlenecks < slices {
+    if bottleneck && config.n_bottlenecks < slices {
         return Err(RouteError::TooFewBottlenecks { needed: slices, found: config.n_bottlenecks });
     }
     if 3 * slices > hidden || slices > head_dim {
@@ -102,7 +111,7 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
     };
     add_codes(&mut mbt.posembed_rgb, 0, config.patch_tokens(Modality::Rgb));
     add_codes(&mut mbt.posembed_spectrogram, 1, audio_tokens);
-    if let Some(p) = mbt.bottleneck.take() {
+    if let Some(p) = mbt.bottleneck.take().filter(|_| bottleneck) {
         let tensor = p.val();
         let (device, dims) = (tensor.device(), tensor.dims());
         let mut values = host(tensor);
@@ -112,13 +121,15 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
         }
         mbt.bottleneck = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), &device)));
     }
-    // The last head of every fusion layer: query from the Q codes, key from K (audio blocks) or
-    // B (video blocks).
+    // The last head of every fusion layer, as (query codes, key codes): bottleneck fusion reads
+    // Q against B in the video blocks and Q against K in the audio blocks; vanilla fusion Q
+    // against K in the video blocks and K against Q in the audio blocks.
     let head = (config.num_heads - 1) * head_dim;
+    let (video, audio) = if bottleneck { ((0, 2), (0, 1)) } else { ((0, 1), (1, 0)) };
     for layer in (0..config.num_layers).filter(|&l| config.is_fusion_layer(l)) {
-        for (block, key_set) in [(&mut mbt.blocks[layer], 2), (&mut mbt.blocks_spectrogram[layer], 1)] {
+        for (block, (query_set, key_set)) in [(&mut mbt.blocks[layer], video), (&mut mbt.blocks_spectrogram[layer], audio)] {
             let attention = &mut block.attention;
-            set_head(&mut attention.query, head, head_dim, slices, |t| code(0, t), strength.weight);
+            set_head(&mut attention.query, head, head_dim, slices, |t| code(query_set, t), strength.weight);
             set_head(&mut attention.key, head, head_dim, slices, |t| code(key_set, t), strength.weight);
         }
     }
