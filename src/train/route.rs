@@ -96,6 +96,11 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
     }
     let has_cls = config.has_cls();
     let code = |set: usize, t: usize| code_dim(hidden, slices, set, t);
+    // In vanilla fusion the patch tokens' codes must carry the route through every fusion layer
+    // on their own (no bottleneck token renews them), so they are written three times as strong:
+    // at the bottleneck's strength the route head's share of the matching slice fell to the
+    // uniform level by layer 4 (2026-12-05).
+    let patch_code = if bottleneck { strength.code } else { 3.0 * strength.code };
     // Position embeddings: `[1, (cls +) patches, hidden]`, patches time-major.
     let add_codes = |param: &mut Option<Param<Tensor<3>>>, set: usize, patches: usize| {
         let Some(p) = param.take() else { return };
@@ -105,7 +110,7 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
         let first = usize::from(has_cls);
         let per_slice = patches / slices;
         for i in 0..patches {
-            values[(first + i) * hidden + code(set, i / per_slice)] += strength.code;
+            values[(first + i) * hidden + code(set, i / per_slice)] += patch_code;
         }
         *param = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), &device)));
     };
