@@ -91,7 +91,7 @@ impl FreshClips {
         let (synth, seed) = (self.synth(index), self.clip_seed(index));
         let (objects, background, sounding, label) = synth::design(synth, seed);
         let rgb = self.frames(&objects, &background);
-        self.finish(synth, index, rgb, &objects, sounding, label, seed)
+        self.finish(index, rgb, &objects, sounding, label)
     }
 
     /// Fresh clip `index` and its counterfactual twin (the same pictures, another object
@@ -101,8 +101,8 @@ impl FreshClips {
         let (objects, background, sounding, label) = synth::design(synth, seed);
         let other = synth::twin_sounding(&objects, sounding, seed);
         let rgb = self.frames(&objects, &background);
-        let first = self.finish(synth, index, rgb.clone(), &objects, sounding, label, seed);
-        let mut twin = self.finish(synth, index, rgb, &objects, other, objects[other].class, seed);
+        let first = self.finish(index, rgb.clone(), &objects, sounding, label);
+        let mut twin = self.finish(index, rgb, &objects, other, objects[other].class);
         twin.name = synth::twin_name(&first.name);
         [first, twin]
     }
@@ -124,18 +124,11 @@ impl FreshClips {
         rgb
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one clip's design, passed as the generator returns it")]
-    fn finish(
-        &self,
-        synth: &SynthConfig,
-        index: u64,
-        rgb: Vec<u8>,
-        objects: &[scene::Object],
-        sounding: usize,
-        label: usize,
-        seed: u64,
-    ) -> Example {
-        let track = synth::audio(synth, objects, sounding, seed);
+    /// Fresh clip `index` with its frames `rgb`, `sounding` object and `label`: the sound cut
+    /// and turned into the model's spectrogram.
+    fn finish(&self, index: u64, rgb: Vec<u8>, objects: &[scene::Object], sounding: usize, label: usize) -> Example {
+        let synth = self.synth(index);
+        let track = synth::audio(synth, objects, sounding, self.clip_seed(index));
         let rate = f64::from(synth.audio_rate);
         let offset = (self.window.audio_start.secs() * rate).round() as i64;
         let audio: Vec<f32> =

@@ -61,7 +61,12 @@ pub enum RouteError {
     Misaligned { tokens: usize, slices: usize },
 }
 
-/// The hidden dimension of code `set` (0: `Q`, 1: `K`, 2: `B`) for slice `t`.
+/// The code sets (see the module's documentation).
+const Q: usize = 0;
+const K: usize = 1;
+const B: usize = 2;
+
+/// The hidden dimension of code `set` (`Q`, `K` or `B`) for slice `t`.
 fn code_dim(hidden: usize, slices: usize, set: usize, t: usize) -> usize {
     hidden - 3 * slices + set * slices + t
 }
@@ -73,7 +78,6 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
     let hidden = config.hidden_size;
     let head_dim = hidden / config.num_heads.max(1);
     let both = config.modality_fusion.contains(&Modality::Rgb) && config.modality_fusion.contains(&Modality::Spectrogram);
-    let bottleneck = config.use_bottleneck && mbt.bottleneck.is_some();
     if !both
         || config.fusion_layer >= config.num_layers
         || (config.use_bottleneck && mbt.bottleneck.is_none())
@@ -84,6 +88,8 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
     {
         return Err(RouteError::NotMidFusion);
     }
+    // From here on a bottleneck model has its bottleneck tokens.
+    let bottleneck = config.use_bottleneck;
     if bottleneck && config.n_bottlenecks < slices {
         return Err(RouteError::TooFewBottlenecks { needed: slices, found: config.n_bottlenecks });
     }
@@ -114,15 +120,15 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
         }
         *param = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), &device)));
     };
-    add_codes(&mut mbt.posembed_rgb, 0, config.patch_tokens(Modality::Rgb));
-    add_codes(&mut mbt.posembed_spectrogram, 1, audio_tokens);
-    if let Some(p) = mbt.bottleneck.take().filter(|_| bottleneck) {
+    add_codes(&mut mbt.posembed_rgb, Q, config.patch_tokens(Modality::Rgb));
+    add_codes(&mut mbt.posembed_spectrogram, K, audio_tokens);
+    if bottleneck && let Some(p) = mbt.bottleneck.take() {
         let tensor = p.val();
         let (device, dims) = (tensor.device(), tensor.dims());
         let mut values = host(tensor);
         for k in 0..slices {
-            values[k * hidden + code(0, k)] += 2.0 * strength.code;
-            values[k * hidden + code(2, k)] += 2.0 * strength.code;
+            values[k * hidden + code(Q, k)] += 2.0 * strength.code;
+            values[k * hidden + code(B, k)] += 2.0 * strength.code;
         }
         mbt.bottleneck = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), &device)));
     }
@@ -130,7 +136,7 @@ pub fn with_time_route(mut mbt: Mbt, strength: RouteStrength) -> Result<Mbt, Rou
     // Q against B in the video blocks and Q against K in the audio blocks; vanilla fusion Q
     // against K in the video blocks and K against Q in the audio blocks.
     let head = (config.num_heads - 1) * head_dim;
-    let (video, audio) = if bottleneck { ((0, 2), (0, 1)) } else { ((0, 1), (1, 0)) };
+    let (video, audio) = if bottleneck { ((Q, B), (Q, K)) } else { ((Q, K), (K, Q)) };
     for layer in (0..config.num_layers).filter(|&l| config.is_fusion_layer(l)) {
         for (block, (query_set, key_set)) in [(&mut mbt.blocks[layer], video), (&mut mbt.blocks_spectrogram[layer], audio)] {
             let attention = &mut block.attention;
