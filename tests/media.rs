@@ -192,6 +192,27 @@ fn audio_of_any_layout_and_rate_becomes_16k_mono() {
     assert!(!VideoDecoder::open(&silent).unwrap().info().has_audio);
 }
 
+/// A plain stereo WAV names no channel layout: FFmpeg 5.1 then leaves the frame's legacy channel
+/// count at 0, and a copy of such a frame had no samples, so the resampler refused it ("Invalid
+/// argument"). It decodes like any other stereo track.
+#[test]
+fn a_wav_without_a_channel_layout_decodes() {
+    let dir = crate::scratch("media-plain-wav");
+    let path = dir.join("plain.wav");
+    let status = Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100:duration=2", "-ac", "2"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let track = decode_audio(&path, 16_000, Timestamp::ZERO, None).unwrap().expect("an audio stream");
+    let secs = track.samples.len() as f64 / 16_000.0;
+    assert!((secs - 2.0).abs() < 0.1, "{secs} s of audio");
+    let mid = &track.samples[8000..24000];
+    let crossings = mid.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+    assert!((1900..2100).contains(&crossings), "{crossings} crossings in 1 s");
+}
+
 /// A span decoded from the middle of a clip (after a seek) is the same audio, at the same time,
 /// as that span of the whole decoded track. Regression: the first chunks after a seek lie wholly
 /// before the requested start and come back empty, and the track's start was taken from them,

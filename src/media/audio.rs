@@ -134,7 +134,7 @@ impl AudioStream {
                 return Ok(None);
             }
             if self.decoder.receive_frame(&mut decoded).is_ok() {
-                if let Some(chunk) = self.convert(&decoded)? {
+                if let Some(chunk) = self.convert(&mut decoded)? {
                     return Ok(Some(chunk));
                 }
                 continue;
@@ -163,15 +163,24 @@ impl AudioStream {
         }
     }
 
-    fn convert(&mut self, frame: &ffmpeg::frame::Audio) -> Result<Option<Vec<f32>>, MediaError> {
-        let mut frame = frame.clone();
-        let layout =
-            if frame.channel_layout().is_empty() { ChannelLayout::default(i32::from(frame.channels())) } else { frame.channel_layout() };
+    /// Resamples a decoded frame (whose layout it fills in where the stream names none; a copy
+    /// would not do: ffmpeg-next copies a frame without a layout as one without channels).
+    fn convert(&mut self, frame: &mut ffmpeg::frame::Audio) -> Result<Option<Vec<f32>>, MediaError> {
+        let layout = if frame.channel_layout().is_empty() {
+            ChannelLayout::default(i32::from(channel_count(frame)))
+        } else {
+            frame.channel_layout()
+        };
         frame.set_channel_layout(layout);
         let key = (frame.format(), layout.bits(), frame.rate());
         if self.resampler.as_ref().map(|(_, k)| *k) != Some(key) {
-            let r = Resampler::get(frame.format(), layout, frame.rate(), OUT_FORMAT, self.layout, self.rate)
-                .map_err(|e| MediaError::Decode { path: self.path.clone(), what: "setting up the resampler", reason: e.to_string() })?;
+            let r = Resampler::get(frame.format(), layout, frame.rate(), OUT_FORMAT, self.layout, self.rate).map_err(|e| {
+                MediaError::Decode {
+                    path: self.path.clone(),
+                    what: "setting up the resampler",
+                    reason: format!("{e} (from {:?}, {} channels, {} Hz)", frame.format(), channel_count(frame), frame.rate()),
+                }
+            })?;
             self.resampler = Some((r, key));
         }
         if self.next_time.is_none() {
@@ -183,7 +192,7 @@ impl AudioStream {
         let capacity = frame.samples() * self.rate as usize / frame.rate().max(1) as usize + 256;
         let mut out = ffmpeg::frame::Audio::new(OUT_FORMAT, capacity, self.layout);
         let Some((r, _)) = self.resampler.as_mut() else { return Ok(None) };
-        if r.run(&frame, &mut out).is_err() {
+        if r.run(frame, &mut out).is_err() {
             self.bad_packets += 1;
             return Ok(None);
         }
@@ -256,4 +265,16 @@ pub fn decode_audio(path: &Path, rate: u32, from: Timestamp, to: Option<Timestam
         samples.truncate(((t - start).secs().max(0.0) * f64::from(rate)).round() as usize);
     }
     Ok(Some(AudioTrack { rate, start, samples, bad_packets: stream.bad_packets }))
+}
+
+/// The frame's channel count. FFmpeg 5.1 leaves the legacy count at 0 where the stream names no
+/// layout (a plain stereo WAV, for one), so the count comes from the newer layout field then.
+fn channel_count(frame: &ffmpeg::frame::Audio) -> u16 {
+    if frame.channels() > 0 {
+        return frame.channels();
+    }
+    // SAFETY: `as_ptr` points at the frame's AVFrame, alive for this borrow; a plain integer
+    // field is read.
+    let count = unsafe { (*frame.as_ptr()).ch_layout.nb_channels };
+    u16::try_from(count).unwrap_or(0)
 }

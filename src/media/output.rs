@@ -32,8 +32,12 @@ pub struct OutputShared {
     /// Volume as f32 bits.
     pub volume: AtomicU32,
     pub paused: AtomicBool,
-    /// Set by the player to drop everything queued (after a seek); the callback clears it.
-    pub flush: AtomicBool,
+    /// The seek handshake, three counters that only grow (see [`OutputShared::request_flush`]):
+    /// the latest seek the player asked for, the latest one whose old samples the decoder has
+    /// stopped queueing, and the latest one the callback has dropped them for.
+    flush_requested: AtomicU64,
+    flush_ready: AtomicU64,
+    flush_done: AtomicU64,
     /// Set by the decoder when the audio stream has ended.
     pub ended: AtomicBool,
     /// `played` when the latest callback started, and when that was (nanoseconds since the
@@ -48,6 +52,33 @@ pub struct OutputShared {
 }
 
 impl OutputShared {
+    /// The player's side of a seek: from now on the callback plays silence and the clock holds,
+    /// until the decoder has stopped queueing the old samples ([`Self::ready_to_flush`]) and the
+    /// callback has dropped them. Returns the seek's number, for the decoder.
+    ///
+    /// Both sides must take part: a callback that dropped the queue on its own could run before
+    /// the decoder saw the seek (old samples queued after it would play), and a decoder that
+    /// waited for the callback only so long could start queueing before a slow device's first
+    /// callback (which then dropped the new samples: the sound ran ahead of the picture).
+    pub fn request_flush(&self) -> u64 {
+        self.flush_requested.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The decoder's side: everything queued before seek `seek` may be dropped.
+    pub fn ready_to_flush(&self, seek: u64) {
+        self.flush_ready.fetch_max(seek, Ordering::AcqRel);
+    }
+
+    /// Whether the callback has dropped the samples queued before seek `seek`.
+    pub fn flushed(&self, seek: u64) -> bool {
+        self.flush_done.load(Ordering::Acquire) >= seek
+    }
+
+    /// Whether a seek is waiting for the old samples to be dropped (the clock holds meanwhile).
+    pub fn flush_pending(&self) -> bool {
+        self.flush_done.load(Ordering::Acquire) < self.flush_requested.load(Ordering::Acquire)
+    }
+
     /// Records an error from the backend (the error callback; never the audio callback, which
     /// must not lock).
     pub fn report_error(&self, message: String) {
@@ -58,6 +89,60 @@ impl OutputShared {
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(message);
         }
+    }
+
+    /// The device callback's work for one period: takes a pending flush, then fills `data` from
+    /// the ring (silence where it runs short, and while paused or flushing), copies what it
+    /// played into `tap`, and counts it for the clock. `now_ns` is the time of the call.
+    pub fn fill(&self, consumer: &mut rtrb::Consumer<f32>, tap: Option<&mut Tap>, data: &mut [f32], now_ns: u64) {
+        let ready = self.flush_ready.load(Ordering::Acquire);
+        if ready > self.flush_done.load(Ordering::Acquire) {
+            while consumer.pop().is_ok() {}
+            // The count restarts, and so does everything the clock reads with it:
+            // a chunk recorded before the flush would otherwise be read as taken
+            // after it (the clock jumped ahead after a seek while paused).
+            self.played.store(0, Ordering::Release);
+            self.mark_chunk(0, now_ns);
+            self.flush_done.store(ready, Ordering::Release);
+        }
+        if self.flush_pending() {
+            // A seek whose old samples are still queued: they must not play.
+            data.iter_mut().for_each(|s| *s = 0.0);
+            self.mark_chunk(0, now_ns);
+            return;
+        }
+        if self.paused.load(Ordering::Acquire) {
+            data.iter_mut().for_each(|s| *s = 0.0);
+            // Nothing handed over: the clock, once playing again, starts from here.
+            self.mark_chunk(0, now_ns);
+            return;
+        }
+        let volume = f32::from_bits(self.volume.load(Ordering::Relaxed));
+        let mut written = 0;
+        for sample in data.iter_mut() {
+            match consumer.pop() {
+                Ok(v) => {
+                    *sample = v * volume;
+                    written += 1;
+                }
+                Err(_) => *sample = 0.0,
+            }
+        }
+        if let Some(tap) = tap {
+            for &s in &data[..written] {
+                let _ = tap.push(s);
+            }
+        }
+        let mut counted = written;
+        if written < data.len() {
+            if self.ended.load(Ordering::Acquire) {
+                // The audio is over: silence keeps the clock running for the video.
+                counted = data.len();
+            } else {
+                self.underruns.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.mark_chunk(counted as u64, now_ns);
     }
 
     /// The callback's bookkeeping for a period in which it handed `counted` samples to the
@@ -126,48 +211,7 @@ impl AudioOutput {
                     if let Some(latency) = ts.playback.checked_duration_since(ts.callback) {
                         cb.latency_us.store(latency.as_micros() as u64, Ordering::Relaxed);
                     }
-                    let now_ns = epoch.elapsed().as_nanos() as u64;
-                    if cb.flush.load(Ordering::Acquire) {
-                        while consumer.pop().is_ok() {}
-                        // The count restarts, and so does everything the clock reads with it:
-                        // a chunk recorded before the flush would otherwise be read as taken
-                        // after it (the clock jumped ahead after a seek while paused).
-                        cb.played.store(0, Ordering::Release);
-                        cb.mark_chunk(0, now_ns);
-                        cb.flush.store(false, Ordering::Release);
-                    }
-                    if cb.paused.load(Ordering::Acquire) {
-                        data.iter_mut().for_each(|s| *s = 0.0);
-                        // Nothing handed over: the clock, once playing again, starts from here.
-                        cb.mark_chunk(0, now_ns);
-                        return;
-                    }
-                    let volume = f32::from_bits(cb.volume.load(Ordering::Relaxed));
-                    let mut written = 0;
-                    for sample in data.iter_mut() {
-                        match consumer.pop() {
-                            Ok(v) => {
-                                *sample = v * volume;
-                                written += 1;
-                            }
-                            Err(_) => *sample = 0.0,
-                        }
-                    }
-                    if let Some(tap) = tap.as_mut() {
-                        for &s in &data[..written] {
-                            let _ = tap.push(s);
-                        }
-                    }
-                    let mut counted = written;
-                    if written < data.len() {
-                        if cb.ended.load(Ordering::Acquire) {
-                            // The audio is over: silence keeps the clock running for the video.
-                            counted = data.len();
-                        } else {
-                            cb.underruns.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    cb.mark_chunk(counted as u64, now_ns);
+                    cb.fill(&mut consumer, tap.as_mut(), data, epoch.elapsed().as_nanos() as u64);
                 },
                 // A broken device can report an error on every period: the player falls back to
                 // the wall clock when they keep coming (see `Player::poll`).

@@ -279,7 +279,7 @@ impl Player {
         let elapsed = match &self.output {
             Some(out) => {
                 let shared = &out.shared;
-                if shared.flush.load(Ordering::Acquire) {
+                if shared.flush_pending() {
                     return self.base; // the device has not yet dropped the old samples
                 }
                 // Samples handed over before the latest callback, plus the time since that
@@ -337,11 +337,8 @@ impl Player {
         // After a seek whose flush the callback has not yet seen, the device's count is about to
         // restart at zero: the old count would hold the clock still until the new one caught up
         // (playing again after the end froze it for the clip's length). Read in this order: the
-        // callback clears `flush` after zeroing the count, and while paused it adds nothing.
-        self.mark = self
-            .output
-            .as_ref()
-            .map_or(0, |o| if o.shared.flush.load(Ordering::Acquire) { 0 } else { o.shared.played.load(Ordering::Acquire) });
+        // callback marks a flush done after zeroing the count, and while paused it adds nothing.
+        self.mark = self.output.as_ref().map_or(0, |o| if o.shared.flush_pending() { 0 } else { o.shared.played.load(Ordering::Acquire) });
         self.wall_start = Some(Instant::now());
     }
 
@@ -387,8 +384,8 @@ impl Player {
         let _ = self.video_tx.send(VideoCommand::Seek(t));
         if let (Some(out), Some(tx)) = (&self.output, &self.audio_tx) {
             out.shared.ended.store(false, Ordering::Release);
-            out.shared.flush.store(true, Ordering::Release);
-            let _ = tx.send(AudioCommand::Seek { at: t, speed: self.speed });
+            let flush = out.shared.request_flush();
+            let _ = tx.send(AudioCommand::Seek { at: t, speed: self.speed, flush });
         }
         self.current = None;
         self.stats.max_av_offset_ms = 0.0;

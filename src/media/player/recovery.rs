@@ -46,8 +46,8 @@ impl Player {
                 self.clock_source = parts.clock_source();
                 parts.output.shared.volume.store(self.volume.to_bits(), Ordering::Relaxed);
                 parts.output.shared.paused.store(!self.playing, Ordering::Release);
-                parts.output.shared.flush.store(true, Ordering::Release);
-                let _ = parts.tx.send(AudioCommand::Seek { at: now, speed: self.speed });
+                let flush = parts.output.shared.request_flush();
+                let _ = parts.tx.send(AudioCommand::Seek { at: now, speed: self.speed, flush });
                 self.output = Some(parts.output);
                 self.audio_tx = Some(parts.tx);
                 self.audio_thread = Some(parts.thread);
